@@ -1,0 +1,201 @@
+"""The catalog's tables, on their own ``MetaData``, and :func:`ensure_catalog`.
+
+The catalog (a ``lmsdb_catalog`` database on MariaDB/MySQL, a database on PostgreSQL, a file
+on SQLite) holds the live shard map, the id windows and the journal of running operations.
+Its tables never mix with ``lms_db.metadata``: they live on a different server than the shards
+and are created here, not by the OLTP migrations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lms_db.engines import short_reason
+from lms_db.errors import ConfigError, OperationError
+
+log = logging.getLogger(__name__)
+
+#: Version of the catalog tables this lmsdb writes and understands.
+CATALOG_SCHEMA_VERSION = 1
+#: States of a range in the shard map.
+RANGE_STATES = ("serving", "moving", "frozen")
+#: States of a journal entry.
+JOURNAL_STATES = ("open", "done", "failed")
+#: State a shard is registered with.
+DEFAULT_SHARD_STATE = "active"
+
+_NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+_TABLE_OPTIONS = {
+    "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4",
+    "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4",
+}
+
+#: The catalog schema; never part of ``lms_db.metadata``.
+catalog_metadata = sa.MetaData(naming_convention=_NAMING_CONVENTION)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _states(column: str, states: tuple[str, ...]) -> sa.CheckConstraint:
+    allowed = ", ".join(f"'{s}'" for s in states)
+    return sa.CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_valid")
+
+
+shards = sa.Table(
+    "shards",
+    catalog_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    # As written in the topology (``${VAR}`` kept): the catalog never stores a secret.
+    sa.Column("primary_url_template", sa.String(1024), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default=DEFAULT_SHARD_STATE),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+shard_ranges = sa.Table(
+    "shard_ranges",
+    catalog_metadata,
+    sa.Column("keyspace", sa.String(16), primary_key=True),
+    sa.Column("lo", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("hi", sa.BigInteger(), nullable=False),
+    sa.Column("shard", sa.String(64), sa.ForeignKey("shards.name"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="serving"),
+    sa.Column("map_version", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint("lo >= 0 AND lo < hi", name="bounds"),
+    _states("state", RANGE_STATES),
+    **_TABLE_OPTIONS,
+)
+
+map_version = sa.Table(
+    "map_version",
+    catalog_metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+    **_TABLE_OPTIONS,
+)
+
+id_windows = sa.Table(
+    "id_windows",
+    catalog_metadata,
+    sa.Column("table_name", sa.String(64), primary_key=True),
+    sa.Column("lo", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("hi", sa.BigInteger(), nullable=False),
+    sa.Column("shard", sa.String(64), sa.ForeignKey("shards.name"), nullable=False),
+    sa.Column("granted_at", sa.DateTime(), nullable=False),
+    sa.CheckConstraint("lo >= 0 AND lo < hi", name="bounds"),
+    **_TABLE_OPTIONS,
+)
+
+journal = sa.Table(
+    "journal",
+    catalog_metadata,
+    sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("shard", sa.String(64), nullable=True),
+    sa.Column("keyspace", sa.String(16), nullable=True),
+    sa.Column("lo", sa.BigInteger(), nullable=True),
+    sa.Column("hi", sa.BigInteger(), nullable=True),
+    sa.Column("step", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="open"),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.Index(None, "state", "shard"),
+    _states("state", JOURNAL_STATES),
+    **_TABLE_OPTIONS,
+)
+
+catalog_schema = sa.Table(
+    "catalog_schema",
+    catalog_metadata,
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    **_TABLE_OPTIONS,
+)
+
+
+class CatalogError(OperationError):
+    """The catalog database failed a read or a write; the message names it (masked URL)."""
+
+    code = "catalog_error"
+
+
+def utcnow() -> datetime:
+    """Now in UTC as a naive datetime (``DATETIME`` columns carry no zone on MySQL)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def begin(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection in a transaction: a new one for an engine, the caller's for a connection.
+
+    Driver errors become :class:`CatalogError` naming the catalog by its masked URL.
+
+    :param bind: the catalog engine, or a connection inside the caller's transaction.
+    :raises CatalogError: the database refused a statement or could not be reached.
+    """
+    try:
+        if isinstance(bind, Engine):
+            with bind.begin() as conn:
+                yield conn
+        else:
+            yield bind
+    except sa.exc.DBAPIError as exc:
+        url = bind.engine.url
+        reason = short_reason(exc, url.password if isinstance(url.password, str) else None)
+        shown = url.render_as_string(hide_password=True)
+        raise CatalogError(f"catalog {shown}: {reason}") from exc
+
+
+def ensure_catalog(engine: Engine) -> int:
+    """Create the catalog tables that are missing and record the schema version.
+
+    Idempotent: running it on a ready catalog changes nothing.
+
+    :param engine: the catalog database.
+    :returns: the catalog schema version (:data:`CATALOG_SCHEMA_VERSION`).
+    :raises ConfigError: the catalog was written by a newer lmsdb.
+    :raises CatalogError: the database failed.
+    """
+    for attempt in range(3):
+        try:
+            return _ensure_once(engine)
+        except CatalogError:
+            # Two processes creating the catalog at once: the loser sees "already exists".
+            if attempt == 2:
+                raise
+            log.info("catalog creation raced with another process; retrying")
+    raise AssertionError("unreachable")
+
+
+def _ensure_once(engine: Engine) -> int:
+    with begin(engine) as conn:
+        catalog_metadata.create_all(conn, checkfirst=True)
+        version = conn.execute(sa.select(sa.func.max(catalog_schema.c.version))).scalar()
+        if version is None:
+            conn.execute(catalog_schema.insert().values(version=CATALOG_SCHEMA_VERSION))
+            version = CATALOG_SCHEMA_VERSION
+        if conn.execute(sa.select(map_version.c.id)).first() is None:
+            conn.execute(map_version.insert().values(id=1, version=0, updated_at=utcnow()))
+    if version > CATALOG_SCHEMA_VERSION:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"catalog {shown}: schema version {version} is newer than this lmsdb understands "
+            f"({CATALOG_SCHEMA_VERSION}); upgrade lmsdb"
+        )
+    return int(version)

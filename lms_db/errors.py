@@ -1,0 +1,94 @@
+"""The whole exception tree of lmsdb.
+
+Every error the library raises is an ``LmsDbError``; the CLI maps them to exit codes
+in one place and prints one line.  Our exception hierarchy::
+
+    LmsDbError
+    ├── InputError (exit 2: bad input, nothing was changed)
+    │   ├── ConfigError            bad settings or topology file
+    │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
+    │   ├── SqlParseError          SQL text that cannot be parsed
+    │   └── ConnectionFailed       unreachable server or wrong credentials
+    └── OperationError (exit 1: a step failed or a check found a problem)
+        ├── LintFailed             lint findings at error severity
+        └── DriftDetected          a live database differs from the models
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LmsDbError(Exception):
+    """Root of every lmsdb error.
+
+    :param message: one line saying what is wrong and how to fix it.
+    """
+
+    exit_code: int = 1
+    code: str = "lmsdb_error"
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+class InputError(LmsDbError):
+    """Bad input: raised before anything changes (exit code 2)."""
+
+    exit_code = 2
+    code = "input_error"
+
+
+class ConfigError(InputError):
+    """A settings or topology file is invalid; the message names file, field and problem."""
+
+    code = "config_error"
+
+
+class UnknownObjectError(InputError):
+    """A name that does not exist: table, shard, keyspace, revision or dialect."""
+
+    code = "unknown_object"
+
+
+class SqlParseError(InputError):
+    """SQL text that cannot be parsed."""
+
+    code = "sql_parse_error"
+
+
+class ConnectionFailed(InputError):
+    """A server could not be reached or refused the credentials."""
+
+    code = "connection_failed"
+
+
+class OperationError(LmsDbError):
+    """A step failed, or a check found a problem (exit code 1)."""
+
+    exit_code = 1
+    code = "operation_error"
+
+
+class LintFailed(OperationError):
+    """Lint found problems at error severity."""
+
+    code = "lint_failed"
+
+
+class DriftDetected(OperationError):
+    """A live database differs from the models.
+
+    :param diffs: per-database list of readable differences.
+    """
+
+    code = "drift_detected"
+
+    def __init__(self, message: str, diffs: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.diffs = diffs or {}

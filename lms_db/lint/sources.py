@@ -1,0 +1,159 @@
+"""Reading lint sources: ``.sql`` files and the ```` ```sql ```` blocks of Markdown files.
+
+Statements keep the line numbers of the file they come from, so every finding can say
+``file:line``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lms_db.errors import InputError
+
+#: File suffixes lint reads.
+SUFFIXES = (".sql", ".md")
+
+_FENCE = re.compile(r"^\s{0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\s`]*)")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """SQL text and the 1-based line of its first character in ``path``."""
+
+    path: str
+    text: str
+    first_line: int
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    """One statement: its text (no ``;``), the line of its first character and of its
+    first significant (non-blank, non-comment) character."""
+
+    text: str
+    first_line: int
+    line: int
+
+
+def collect_files(paths: list[Path]) -> list[Path]:
+    """Check every path before anything is read; directories give their .sql/.md files.
+
+    :raises InputError: a path is missing, unreadable, or not a ``.sql``/``.md`` file.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            if not found:
+                raise InputError(f"{path}: directory holds no .sql or .md file to lint")
+            files.extend(found)
+        elif not path.exists():
+            raise InputError(f"{path}: no such file; pass .sql or .md files (or a directory)")
+        elif path.suffix.lower() not in SUFFIXES:
+            raise InputError(f"{path}: lint reads .sql and .md files only, not {path.suffix!r}")
+        else:
+            files.append(path)
+    for path in files:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    return files
+
+
+def read_chunks(path: Path) -> list[Chunk]:
+    """The SQL of one file: the whole of a ``.sql`` file, the sql blocks of a ``.md`` file.
+
+    :raises InputError: the file cannot be read or is not UTF-8 text.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
+    if path.suffix.lower() == ".md":
+        return list(markdown_sql_blocks(str(path), text))
+    return [Chunk(str(path), text, 1)]
+
+
+def markdown_sql_blocks(path: str, text: str) -> Iterator[Chunk]:
+    """Yield the fenced code blocks whose info string is ``sql`` (any case)."""
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        fence, info = match.group("fence"), match.group("info").lower()
+        body_start = i + 1
+        j = body_start
+        while j < len(lines) and not lines[j].strip().startswith(fence):
+            j += 1
+        if info == "sql":
+            yield Chunk(path, "".join(lines[body_start:j]), body_start + 1)
+        i = j + 1
+
+
+def mask(text: str) -> str:
+    """``text`` with comments blanked and string contents replaced by ``x``.
+
+    The result has the same length and line breaks, so offsets and line numbers hold;
+    structural scans (semicolons, parentheses, keywords) can run on it safely.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        nxt = text[i + 1] if i + 1 < n else ""
+        if ch == "-" and nxt == "-" or ch == "#":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+        elif ch == "/" and nxt == "*":
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append("".join(c if c == "\n" else " " for c in text[i:end]))
+            i = end
+        elif ch in "'\"`":
+            j, closed = i + 1, False
+            while j < n:
+                if text[j] == "\\" and ch != "`":
+                    j += 2
+                elif text[j] == ch and j + 1 < n and text[j + 1] == ch:  # doubled quote
+                    j += 2
+                elif text[j] == ch:
+                    closed = True
+                    break
+                else:
+                    j += 1
+            inner_end = j if closed else n
+            inner = "".join(c if c == "\n" else "x" for c in text[i + 1:inner_end])
+            out.append(ch + inner + (ch if closed else ""))
+            i = inner_end + 1 if closed else n
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def split_statements(chunk: Chunk) -> Iterator[RawStatement]:
+    """Split a chunk on top-level ``;``; blank or comment-only pieces are dropped."""
+    masked = mask(chunk.text)
+    start = 0
+    for pos in [m.start() for m in re.finditer(";", masked)] + [len(masked)]:
+        piece = chunk.text[start:pos]
+        body = masked[start:pos]
+        stripped = body.lstrip()
+        if stripped:
+            first_line = chunk.first_line + chunk.text.count("\n", 0, start)
+            lead = len(body) - len(stripped)
+            line = first_line + body.count("\n", 0, lead)
+            yield RawStatement(piece, first_line, line)
+        start = pos + 1

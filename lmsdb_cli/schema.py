@@ -1,0 +1,64 @@
+"""``lmsdb schema``: render the DDL, lint it, check live databases for drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lms_db.ddl import render_schema, write_sql_files
+from lms_db.dialects import DIALECTS
+from lms_db.errors import UnknownObjectError
+from lmsdb_cli.output import console
+
+schema_app = typer.Typer(
+    no_args_is_help=True,
+    help="Render the schema's DDL per dialect and lint schemas (models or SQL files).",
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@schema_app.command("sql")
+def sql(
+    dialect: Annotated[
+        str, typer.Option("--dialect", "-d", help=f"One of: {', '.join(DIALECTS)}.")
+    ] = "mysql",
+    target: Annotated[
+        str, typer.Option(help="oltp (the sharded LMS schema) or analytics (user_events).")
+    ] = "oltp",
+    partition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--partition",
+            help="Also apply this table's declared seed partition scheme (MySQL/MariaDB; "
+            "repeatable). `lmsdb schema lint` says which invariant each one breaks.",
+        ),
+    ] = None,
+    hypertable: Annotated[
+        bool, typer.Option(help="Analytics on TimescaleDB: create_hypertable, not partitions.")
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Regenerate every committed sql/<dialect>/*.sql file."),
+    ] = False,
+) -> None:
+    """Print the complete DDL (tables, indexes, partitions, views, policies) in dependency order.
+
+    Example:
+
+        lmsdb schema sql --dialect postgresql > schema.sql
+        lmsdb schema sql --dialect mysql --partition users   # opt into a seed scheme
+        lmsdb schema sql --write                             # refresh sql/<dialect>/
+    """
+    if write:
+        for path in write_sql_files(REPO_ROOT):
+            console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+        return
+    if target not in ("oltp", "analytics"):
+        raise UnknownObjectError(f"unknown target {target!r}: choose oltp or analytics")
+    text = render_schema(
+        dialect, target=target, partitions=tuple(partition or ()), hypertable=hypertable
+    )
+    typer.echo(text, nl=False)
