@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from lms_db.dialects import DIALECTS, get_dialect
+from lms_db.dialects import DIALECTS, get_dialect, run_statement
 from lms_db.dialects import mysql as mysql_ddl
 from lms_db.dialects import postgresql as pg_ddl
 from lms_db.dialects import sqlite as sqlite_ddl
@@ -159,4 +159,4 @@ def create_schema(connection: Connection, *, target: Target = "oltp") -> None:
     """Run the schema's DDL on ``connection`` (an empty database)."""
     for statement in schema_statements(connection.dialect.name, target=target):
         log.debug("ddl: %s", statement.splitlines()[0])
-        connection.exec_driver_sql(statement)
+        run_statement(connection, statement)

@@ -25,3 +25,10 @@ def get_dialect(name: str) -> Dialect:
 def quote(dialect: Dialect, identifier: str) -> str:
     """Quote an identifier for ``dialect`` (the one helper every raw statement uses)."""
     return str(dialect.identifier_preparer.quote_identifier(identifier))
+
+
+def run_statement(conn: sa.Connection, statement: str) -> None:
+    """Execute one raw statement; ``%`` survives drivers that format parameters."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        statement = statement.replace("%", "%%")
+    conn.exec_driver_sql(statement)
