@@ -6,9 +6,9 @@ import json
 import sys
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from lms_db.errors import LmsDbError
 
@@ -24,11 +24,12 @@ def print_json(data: Any) -> None:
 class LmsdbGroup(typer.core.TyperGroup):
     """Root group: turns every ``LmsDbError`` into one red line and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except LmsDbError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False, markup=True)
+            # Text, not markup: a message may hold brackets ("[0, 100)").
+            err_console.print(Text.assemble(("error: ", "red"), exc.message), soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None

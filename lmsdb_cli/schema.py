@@ -10,6 +10,7 @@ import typer
 from lms_db.ddl import render_schema, write_sql_files
 from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
+from lms_db.reference import render_reference
 from lmsdb_cli.output import console
 
 schema_app = typer.Typer(
@@ -62,3 +63,22 @@ def sql(
         dialect, target=target, partitions=tuple(partition or ()), hypertable=hypertable
     )
     typer.echo(text, nl=False)
+
+
+@schema_app.command("docs")
+def docs(
+    write: Annotated[bool, typer.Option("--write", help="Rewrite docs/schema.md.")] = False,
+) -> None:
+    """Print the schema reference (tables by keyspace, indexes, partitions) as Markdown.
+
+    Example:
+
+        lmsdb schema docs --write     # refresh docs/schema.md
+    """
+    text = render_reference()
+    if write:
+        path = REPO_ROOT / "docs" / "schema.md"
+        path.write_text(text)
+        console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+    else:
+        typer.echo(text, nl=False)
