@@ -8,6 +8,7 @@ and triggers, partitioning, materialized views and row-level security.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from typing import Any
@@ -42,11 +43,9 @@ def include_object_for(dialect_name: str) -> Any:
                 return False
             if obj.info.get("fulltext") and dialect_name == "postgresql":
                 return False  # expression index: checked by extra_diffs
-        if type_ == "index" and reflected and compare_to is None and name and (
-            name.endswith("_tsv") or name.startswith("uq_popular_courses")
-        ):
-            return False
-        return True
+        # lmsdb's own PostgreSQL extras, checked by extra_diffs.
+        return not (type_ == "index" and reflected and compare_to is None and name
+                    and (name.endswith("_tsv") or name.startswith("uq_popular_courses")))
 
     return include_object
 
@@ -62,10 +61,8 @@ def _normalize_default(text: str | None) -> str | None:
     if value in ("now()",):
         value = "current_timestamp"
     value = _BOOL_WORDS.get(value, value)
-    try:
+    with contextlib.suppress(ValueError):
         value = str(float(value))
-    except ValueError:
-        pass
     return value
 
 

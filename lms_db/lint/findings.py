@@ -55,29 +55,65 @@ class Finding:
 
 
 _RULE_LIST = (
-    Rule("LMS101", "partition-key-not-in-unique-key", "error",
-         "Every unique key, the primary key included, must contain every column of the "
-         "partitioning expression (MySQL/MariaDB partitioning limit)."),
-    Rule("LMS102", "foreign-key-on-partitioned-table", "error",
-         "A partitioned InnoDB table can neither have foreign keys nor be referenced by one."),
-    Rule("LMS103", "timestamp-partition-function", "error",
-         "On a TIMESTAMP column the only partitioning function allowed is UNIX_TIMESTAMP()."),
-    Rule("LMS104", "fulltext-on-partitioned-table", "error",
-         "A partitioned InnoDB table cannot carry FULLTEXT indexes."),
-    Rule("LMS201", "redundant-index", "warning",
-         "An index whose columns are a leading prefix of another index, unique key or the "
-         "primary key of the same table only costs writes and space."),
-    Rule("LMS202", "foreign-key-without-index", "warning",
-         "Foreign key columns should be the leading columns of an index, unique key or the "
-         "primary key (InnoDB would add a hidden one)."),
-    Rule("LMS301", "cross-keyspace-foreign-key", "error",
-         "A foreign key cannot join tables of different keyspaces: their rows live on "
-         "different servers; declare a logical reference checked by `lmsdb check refs`."),
-    Rule("LMS401", "not-mysql8-syntax", "error",
-         "A statement that MySQL 8 does not accept (PostgreSQL-only syntax or types, "
-         "materialized views, policies, configuration lines, unparseable SQL)."),
-    Rule("LMS402", "unknown-column-reference", "error",
-         "A query, index or key names a column its table does not have."),
+    Rule(
+        "LMS101",
+        "partition-key-not-in-unique-key",
+        "error",
+        "Every unique key, the primary key included, must contain every column of the "
+        "partitioning expression (MySQL/MariaDB partitioning limit).",
+    ),
+    Rule(
+        "LMS102",
+        "foreign-key-on-partitioned-table",
+        "error",
+        "A partitioned InnoDB table can neither have foreign keys nor be referenced by one.",
+    ),
+    Rule(
+        "LMS103",
+        "timestamp-partition-function",
+        "error",
+        "On a TIMESTAMP column the only partitioning function allowed is UNIX_TIMESTAMP().",
+    ),
+    Rule(
+        "LMS104",
+        "fulltext-on-partitioned-table",
+        "error",
+        "A partitioned InnoDB table cannot carry FULLTEXT indexes.",
+    ),
+    Rule(
+        "LMS201",
+        "redundant-index",
+        "warning",
+        "An index whose columns are a leading prefix of another index, unique key or the "
+        "primary key of the same table only costs writes and space.",
+    ),
+    Rule(
+        "LMS202",
+        "foreign-key-without-index",
+        "warning",
+        "Foreign key columns should be the leading columns of an index, unique key or the "
+        "primary key (InnoDB would add a hidden one).",
+    ),
+    Rule(
+        "LMS301",
+        "cross-keyspace-foreign-key",
+        "error",
+        "A foreign key cannot join tables of different keyspaces: their rows live on "
+        "different servers; declare a logical reference checked by `lmsdb check refs`.",
+    ),
+    Rule(
+        "LMS401",
+        "not-mysql8-syntax",
+        "error",
+        "A statement that MySQL 8 does not accept (PostgreSQL-only syntax or types, "
+        "materialized views, policies, configuration lines, unparseable SQL).",
+    ),
+    Rule(
+        "LMS402",
+        "unknown-column-reference",
+        "error",
+        "A query, index or key names a column its table does not have.",
+    ),
 )
 
 #: Every rule by id, in id order.

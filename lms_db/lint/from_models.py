@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from lms_db.lint.schema import (
     PartitionDef,
     TableDef,
     UniqueKey,
+    normalize_type,
 )
 from lms_db.partitions import PartitionSpec
 
@@ -26,21 +28,27 @@ _MYSQL_NAMES = ("mysql", "mariadb")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def document_from_metadata(metadata: sa.MetaData) -> Document:
+def document_from_metadata(metadata: sa.MetaData, apply: Iterable[str] = ()) -> Document:
     """Describe every table of ``metadata`` (views flagged ``info["is_view"]`` are skipped).
 
     :param metadata: the models' metadata (``lms_db.metadata``).
+    :param apply: tables whose declared partition spec counts as applied (as
+        ``lmsdb schema sql --partition`` would render it).
     """
     doc = Document()
+    forced = set(apply)
     for table in metadata.tables.values():
         if table.info.get("is_view"):
             continue
-        doc.tables[table.name] = table_from_model(table)
+        doc.tables[table.name] = table_from_model(table, apply_partition=table.name in forced)
     return doc
 
 
-def table_from_model(table: sa.Table) -> TableDef:
-    """Describe one SQLAlchemy table as MySQL would create it."""
+def table_from_model(table: sa.Table, *, apply_partition: bool = False) -> TableDef:
+    """Describe one SQLAlchemy table as MySQL would create it.
+
+    :param apply_partition: treat a declared partition spec as applied.
+    """
     tdef = TableDef(name=table.name, keyspace=table.info.get("keyspace"), source=MODEL_LOCATION)
     for col in table.columns:
         tdef.columns[col.name.lower()] = ColumnDef(_mysql_type(col.type), bool(col.nullable))
@@ -61,7 +69,7 @@ def table_from_model(table: sa.Table) -> TableDef:
             kind=spec.kind,
             expression=spec.expression,
             columns=tuple(c.lower() for c in spec.columns),
-            applied=spec.applied,
+            applied=spec.applied or apply_partition,
             reason=spec.reason,
             location=MODEL_LOCATION,
         )
@@ -75,7 +83,7 @@ def _mysql_type(type_: Any) -> str:
     except Exception:  # a type MySQL cannot render (PostgreSQL-only): keep its class name
         return type(type_).__name__.upper()
     match = _WORD.match(compiled)
-    return match.group(0).upper() if match else compiled.upper()
+    return normalize_type(match.group(0) if match else compiled)
 
 
 def _on_mysql(element: Any) -> bool:
@@ -98,8 +106,9 @@ def _foreign_key(table: str, cons: sa.ForeignKeyConstraint) -> ForeignKeyDef:
     targets = [fk.target_fullname.split(".") for fk in cons.elements]
     ref_table = targets[0][-2] if targets and len(targets[0]) >= 2 else ""
     ref_cols = tuple(t[-1].lower() for t in targets)
-    return ForeignKeyDef(_name(cons.name, "fk", table, cols), cols, ref_table, ref_cols,
-                         MODEL_LOCATION)
+    return ForeignKeyDef(
+        _name(cons.name, "fk", table, cols), cols, ref_table, ref_cols, MODEL_LOCATION
+    )
 
 
 def _index(table: str, index: sa.Index) -> IndexDef | None:
@@ -128,7 +137,7 @@ def _column_name(expr: Any) -> str | None:
         return _column_name(expr.element)
     if isinstance(expr, TextClause):  # text("col DESC")
         words = expr.text.split()
-        return words[0].strip("`\"") if words and _WORD.fullmatch(words[0].strip("`\"")) else None
+        return words[0].strip('`"') if words and _WORD.fullmatch(words[0].strip('`"')) else None
     if isinstance(expr, str):
         return expr
     return None

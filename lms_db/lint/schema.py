@@ -10,6 +10,14 @@ if TYPE_CHECKING:
 
 IndexKind = Literal["btree", "fulltext", "unique"]
 
+_TYPE_SYNONYMS = {"INTEGER": "INT", "NUMERIC": "DECIMAL", "BOOLEAN": "BOOL", "DEC": "DECIMAL"}
+
+
+def normalize_type(name: str) -> str:
+    """One spelling per MySQL type (``INTEGER`` -> ``INT``, ``NUMERIC`` -> ``DECIMAL``)."""
+    upper = name.upper()
+    return _TYPE_SYNONYMS.get(upper, upper)
+
 
 @dataclass
 class ColumnDef:
@@ -84,8 +92,9 @@ class TableDef:
         """Every unique key as ``(name, cols, location)``: PK, UNIQUE constraints, indexes."""
         keys = [("PRIMARY", self.primary_key, self.pk_location or self.source)]
         keys += [(u.name, u.cols, u.location or self.source) for u in self.uniques]
-        keys += [(i.name, i.cols, i.location or self.source)
-                 for i in self.indexes if i.kind == "unique"]
+        keys += [
+            (i.name, i.cols, i.location or self.source) for i in self.indexes if i.kind == "unique"
+        ]
         return [key for key in keys if key[1]]
 
 
@@ -115,7 +124,16 @@ class Statement:
 
 @dataclass
 class Document:
-    """What the rules run over: tables by name, plus the statements they came from."""
+    """What the rules run over: tables by name, the statements they came from, and the
+    keyspace of tables known elsewhere (the models) for references leaving the document."""
 
     tables: dict[str, TableDef] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
+    keyspaces: dict[str, str] = field(default_factory=dict)
+
+    def keyspace_of(self, table: str) -> str | None:
+        """The keyspace of ``table``: its own tag, else the models' one, else ``None``."""
+        tdef = self.tables.get(table)
+        if tdef is not None and tdef.keyspace:
+            return tdef.keyspace
+        return self.keyspaces.get(table)

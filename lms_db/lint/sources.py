@@ -111,7 +111,7 @@ def mask(text: str) -> str:
     while i < n:
         ch = text[i]
         nxt = text[i + 1] if i + 1 < n else ""
-        if ch == "-" and nxt == "-" or ch == "#":
+        if (ch == "-" and nxt == "-") or ch == "#":
             end = text.find("\n", i)
             end = n if end < 0 else end
             out.append(" " * (end - i))
@@ -124,9 +124,9 @@ def mask(text: str) -> str:
         elif ch in "'\"`":
             j, closed = i + 1, False
             while j < n:
-                if text[j] == "\\" and ch != "`":
-                    j += 2
-                elif text[j] == ch and j + 1 < n and text[j + 1] == ch:  # doubled quote
+                escaped = text[j] == "\\" and ch != "`"
+                doubled = text[j] == ch and j + 1 < n and text[j + 1] == ch
+                if escaped or doubled:
                     j += 2
                 elif text[j] == ch:
                     closed = True
@@ -134,7 +134,7 @@ def mask(text: str) -> str:
                 else:
                     j += 1
             inner_end = j if closed else n
-            inner = "".join(c if c == "\n" else "x" for c in text[i + 1:inner_end])
+            inner = "".join(c if c == "\n" else "x" for c in text[i + 1 : inner_end])
             out.append(ch + inner + (ch if closed else ""))
             i = inner_end + 1 if closed else n
         else:

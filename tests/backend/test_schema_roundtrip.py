@@ -85,7 +85,8 @@ def test_updated_at_follows_updates(any_engine: Engine) -> None:
         "VALUES ('u-2', 'b@example.com', 'x', 'A', 'B', 'wizard')",
         "INSERT INTO users (uuid, email, password_hash, first_name, last_name) "
         "VALUES ('u-3', 'u1@example.com', 'x', 'A', 'B')",
-        "INSERT INTO course_reviews (course_id, user_id, enrollment_id, rating) VALUES (1, 1, 1, 6)",
+        "INSERT INTO course_reviews (course_id, user_id, enrollment_id, rating) "
+        "VALUES (1, 1, 1, 6)",
         "INSERT INTO user_profiles (user_id) VALUES (999)",
     ],
     ids=["enum", "unique-email", "check-rating", "foreign-key"],

@@ -1,0 +1,324 @@
+"""Front end: SQL text -> :class:`~lms_db.lint.schema.Document`.
+
+sqlglot (``read="mysql"``) parses ``CREATE TABLE``, ``CREATE INDEX`` and ``ALTER TABLE ...
+ADD``; it gives up on ``PARTITION BY`` clauses, so those are cut off and read by the
+small parser below.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from lms_db.lint.schema import (
+    ColumnDef,
+    Document,
+    ForeignKeyDef,
+    IndexDef,
+    IndexKind,
+    PartitionDef,
+    Statement,
+    TableDef,
+    UniqueKey,
+    normalize_type,
+)
+from lms_db.lint.sources import Chunk, RawStatement, mask, split_statements
+
+_NAME = r"(?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?"
+_ALTER_TABLE = re.compile(
+    rf"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+(?P<table>{_NAME})\s*", re.I
+)
+_PARTITION_BY = re.compile(
+    r"\bPARTITION\s+BY\s+(?:LINEAR\s+)?(?P<kind>RANGE|LIST|HASH|KEY)(?P<columns>\s+COLUMNS)?"
+    r"\s*(?:ALGORITHM\s*=\s*\d+\s*)?\(",
+    re.I,
+)
+_REMOVE_PARTITIONING = re.compile(r"REMOVE\s+PARTITIONING\b", re.I)
+_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"")
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\b", re.I)
+_PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
+_IDENT = re.compile(r"`([^`]+)`|([A-Za-z_][\w$]*)(?!\s*\()")
+_TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+@dataclass
+class _Parsed:
+    """A statement plus what lint read from it itself."""
+
+    stmt: Statement
+    partition: tuple[str, PartitionDef | None] | None = None
+    index_kind: IndexKind | None = None
+
+
+def document_from_chunks(chunks: Iterable[Chunk], keyspaces: Mapping[str, str]) -> Document:
+    """Parse every statement of ``chunks`` and describe the tables they create.
+
+    :param chunks: SQL text with its file and first line.
+    :param keyspaces: table name -> keyspace (tables not listed get ``None``).
+    """
+    parsed = [
+        _parse_statement(chunk.path, raw) for chunk in chunks for raw in split_statements(chunk)
+    ]
+    doc = Document(statements=[p.stmt for p in parsed], keyspaces=dict(keyspaces))
+    for item in parsed:  # pass 1: tables, wherever they are created
+        tree = item.stmt.tree
+        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
+            tdef = _table_from_create(item.stmt, tree)
+            if tdef is not None:
+                doc.tables[tdef.name] = tdef
+    for item in parsed:  # pass 2: what is added to them, in document order
+        _apply_statement(doc, item)
+    for tdef in doc.tables.values():
+        tdef.keyspace = keyspaces.get(tdef.name)
+    return doc
+
+
+def table_name(raw: str) -> str:
+    """Normalize ``db.`tbl``` to ``tbl`` (lower case)."""
+    return raw.split(".")[-1].strip().strip('`"').lower()
+
+
+def partition_columns(kind: str, expression: str, known: Iterable[str]) -> tuple[str, ...]:
+    """The table columns a partitioning expression reads.
+
+    ``COLUMNS`` and ``KEY`` kinds list columns; other kinds are expressions whose
+    identifiers not followed by ``(`` are columns (filtered by ``known`` when given).
+    """
+    known_set = set(known)
+    if kind.endswith("COLUMNS") or kind == "KEY":
+        cols = [c.strip().strip("`").lower() for c in expression.split(",") if c.strip()]
+    else:
+        code = _STRING.sub("''", expression)
+        cols = [(m.group(1) or m.group(2)).lower() for m in _IDENT.finditer(code)]
+        if known_set:
+            cols = [c for c in cols if c in known_set]
+    return tuple(dict.fromkeys(cols))
+
+
+@contextmanager
+def _quiet_sqlglot() -> Iterator[None]:
+    """Silence sqlglot's "falling back to Command" warnings: lint reports those itself."""
+
+    def drop(record: logging.LogRecord) -> bool:
+        return False
+
+    logger = logging.getLogger("sqlglot")
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
+    """Parse one MySQL statement: ``(tree, None)`` or ``(None, error)``."""
+    try:
+        with _quiet_sqlglot():
+            trees = [t for t in sqlglot.parse(text, read="mysql") if t is not None]
+    except ParseError as exc:
+        err = exc.errors[0] if exc.errors else {}
+        where = f" near {err.get('highlight')!r}" if err.get("highlight") else ""
+        return None, f"{err.get('description') or 'cannot parse'}{where}"
+    except Exception as exc:  # tokenizer and other sqlglot failures: report, don't crash
+        return None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    tree = trees[0] if trees else None
+    return (tree, None) if isinstance(tree, exp.Expression) else (None, "no statement")
+
+
+def _parse_statement(path: str, raw: RawStatement) -> _Parsed:
+    text, masked = raw.text, mask(raw.text)
+    stmt = Statement(raw.text, f"{path}:{raw.line}", raw.first_line, path)
+    parsed = _Parsed(stmt)
+    alter = _ALTER_TABLE.match(masked)
+    if alter:
+        name = table_name(text[alter.start("table") : alter.end("table")])
+        clause = _PARTITION_BY.match(masked, alter.end())
+        if clause:  # ALTER TABLE t PARTITION BY ...: sqlglot cannot, we can
+            parsed.partition = (name, _partition_def(text, masked, clause, stmt))
+            return parsed
+        if _REMOVE_PARTITIONING.match(masked, alter.end()):
+            parsed.partition = (name, None)
+            return parsed
+    if _CREATE_TABLE.match(masked):
+        clause = _top_level_partition(masked)
+        if clause:
+            pdef = _partition_def(text, masked, clause, stmt)
+            parsed.partition = ("", pdef)  # table named by the parsed CREATE
+            text = text[: clause.start()]
+    prefixed = _PREFIXED_INDEX.match(masked)
+    if prefixed:  # CREATE FULLTEXT INDEX: same offsets, sqlglot reads a plain index
+        parsed.index_kind = "fulltext"
+        start, end = prefixed.span("prefix")
+        text = text[:start] + " " * (end - start) + text[end:]
+    stmt.tree, stmt.error = parse_sql(text)
+    return parsed
+
+
+def _top_level_partition(masked: str) -> re.Match[str] | None:
+    for match in _PARTITION_BY.finditer(masked):
+        before = masked[: match.start()]
+        if before.count("(") == before.count(")"):
+            return match
+    return None
+
+
+def _partition_def(text: str, masked: str, clause: re.Match[str], stmt: Statement) -> PartitionDef:
+    open_ = clause.end() - 1
+    depth, close = 0, len(masked)
+    for i in range(open_, len(masked)):
+        depth += {"(": 1, ")": -1}.get(masked[i], 0)
+        if depth == 0:
+            close = i
+            break
+    kind = clause.group("kind").upper() + (" COLUMNS" if clause.group("columns") else "")
+    line = text.count("\n", 0, clause.start()) + 1
+    return PartitionDef(
+        kind,
+        " ".join(text[open_ + 1 : close].split()),
+        (),
+        applied=True,
+        location=stmt.location_at(line),
+    )
+
+
+def _apply_statement(doc: Document, item: _Parsed) -> None:
+    tree, stmt = item.stmt.tree, item.stmt
+    if item.partition is not None:
+        name, pdef = item.partition
+        if not name and isinstance(tree, exp.Create):
+            name = table_name(tree.this.this.name) if isinstance(tree.this, exp.Schema) else ""
+        tdef = doc.tables.get(name)
+        if tdef is not None and pdef is not None:
+            pdef.columns = partition_columns(pdef.kind, pdef.expression, tdef.columns)
+        if tdef is not None:
+            tdef.partition = pdef
+    if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
+        _apply_create_index(doc, stmt, tree, item.index_kind)
+    elif isinstance(tree, exp.Alter) and isinstance(tree.this, exp.Table):
+        tdef = doc.tables.get(table_name(tree.this.name))
+        if tdef is None:
+            return
+        for action in tree.args.get("actions") or []:
+            nodes = action.expressions if isinstance(action, exp.AddConstraint) else [action]
+            for node in nodes:
+                _apply_element(tdef, node, stmt)
+
+
+def _apply_create_index(
+    doc: Document, stmt: Statement, tree: exp.Create, kind: IndexKind | None
+) -> None:
+    index = tree.this
+    table = index.args.get("table")
+    tdef = doc.tables.get(table_name(table.name)) if isinstance(table, exp.Table) else None
+    params = index.args.get("params")
+    if tdef is None or params is None:
+        return
+    cols = _columns(params.args.get("columns") or [])
+    kind = kind or ("unique" if tree.args.get("unique") else "btree")
+    tdef.indexes.append(IndexDef(index.name or cols[0], cols, kind, _where(stmt, index)))
+
+
+def _table_from_create(stmt: Statement, tree: exp.Create) -> TableDef | None:
+    schema = tree.this
+    if not isinstance(schema, exp.Schema) or not isinstance(schema.this, exp.Table):
+        return None  # CREATE TABLE ... AS SELECT / LIKE: columns unknown
+    tdef = TableDef(name=table_name(schema.this.name), source=stmt.location)
+    for node in schema.expressions:
+        _apply_element(tdef, node, stmt)
+    return tdef
+
+
+def _apply_element(tdef: TableDef, node: exp.Expression, stmt: Statement, name: str = "") -> None:
+    """Add a column, key, index or foreign key of a CREATE/ALTER TABLE to ``tdef``."""
+    where = _where(stmt, node)
+    if isinstance(node, exp.ColumnDef):
+        _add_column(tdef, node, stmt)
+    elif isinstance(node, exp.Constraint):
+        for inner in node.expressions:
+            _apply_element(tdef, inner, stmt, node.name)
+    elif isinstance(node, exp.PrimaryKey):
+        tdef.primary_key, tdef.pk_location = _columns(node.expressions), where
+    elif isinstance(node, exp.UniqueColumnConstraint):
+        key = node.this
+        cols = _columns(key.expressions) if isinstance(key, exp.Schema) else ()
+        key_name = name or (key.this.name if isinstance(key, exp.Schema) and key.this else "")
+        if cols:
+            tdef.uniques.append(UniqueKey(key_name or cols[0], cols, where))
+    elif isinstance(node, exp.IndexColumnConstraint):
+        cols = _columns(node.expressions)
+        flavour = str(node.args.get("kind") or "").upper()
+        kind: IndexKind = (
+            "fulltext" if flavour == "FULLTEXT" else ("unique" if flavour == "UNIQUE" else "btree")
+        )
+        if cols and flavour != "SPATIAL":
+            tdef.indexes.append(IndexDef(node.name or name or cols[0], cols, kind, where))
+    elif isinstance(node, exp.ForeignKey):
+        ref = node.args.get("reference")
+        target = ref.this if isinstance(ref, exp.Reference) else None
+        if isinstance(target, exp.Schema) and isinstance(target.this, exp.Table):
+            cols = _columns(node.expressions)
+            tdef.foreign_keys.append(
+                ForeignKeyDef(
+                    name or f"fk_{tdef.name}_{'_'.join(cols)}",
+                    cols,
+                    table_name(target.this.name),
+                    _columns(target.expressions),
+                    where,
+                )
+            )
+
+
+def _add_column(tdef: TableDef, node: exp.ColumnDef, stmt: Statement) -> None:
+    name = node.name.lower()
+    nullable = True
+    for constraint in node.args.get("constraints") or []:
+        kind = constraint.args.get("kind")
+        if isinstance(kind, exp.NotNullColumnConstraint) and not kind.args.get("allow_null"):
+            nullable = False
+        elif isinstance(kind, exp.PrimaryKeyColumnConstraint):
+            tdef.primary_key, tdef.pk_location = (name,), _where(stmt, node)
+            nullable = False
+        elif isinstance(kind, exp.UniqueColumnConstraint):
+            tdef.uniques.append(UniqueKey(name, (name,), _where(stmt, node)))
+    tdef.columns[name] = ColumnDef(raw_type(stmt.text, node), nullable)
+
+
+def raw_type(text: str, node: exp.ColumnDef) -> str:
+    """The type word as written after the column name (``TIMESTAMPTZ`` stays itself)."""
+    end = node.this.meta.get("end") if isinstance(node.this, exp.Identifier) else None
+    if isinstance(end, int):
+        match = _TYPE_WORD.match(text[end + 1 :].lstrip('`" \t\r\n'))
+        if match:
+            return normalize_type(match.group(0))
+    kind = node.args.get("kind")
+    words = kind.sql(dialect="mysql").split() if isinstance(kind, exp.DataType) else []
+    return normalize_type(words[0].split("(")[0]) if words else ""
+
+
+def _columns(nodes: Iterable[exp.Expression]) -> tuple[str, ...]:
+    """Column names of a key/index list: identifiers, ``col DESC``, ``col(10)`` prefixes."""
+    cols: list[str] = []
+    for node in nodes:
+        while isinstance(node, exp.Ordered | exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Identifier | exp.Column):
+            cols.append(node.name.lower())
+        elif isinstance(node, exp.Anonymous):  # col(10): an index prefix length
+            cols.append(str(node.this).lower())
+    return tuple(cols)
+
+
+def _where(stmt: Statement, node: exp.Expression) -> str:
+    """``file:line`` of the first identifier in ``node`` (the statement's line if none)."""
+    for ident in node.find_all(exp.Identifier):
+        line = ident.meta.get("line")
+        if isinstance(line, int):
+            return stmt.location_at(line)
+    return stmt.location
