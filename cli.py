@@ -5,12 +5,18 @@ This module is the entry point only; each command group lives in ``lmsdb_cli``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from lms_db.config import resolve_settings
+from lmsdb_cli.init import init
+from lmsdb_cli.migrate import migrate_app
 from lmsdb_cli.output import LmsdbGroup
+from lmsdb_cli.sample import sample_app
 from lmsdb_cli.schema import schema_app
+from lmsdb_cli.shard import shard_app
 from lmsdb_cli.views import views_app
 
 app = typer.Typer(
@@ -25,22 +31,42 @@ app = typer.Typer(
 )
 app.add_typer(schema_app, name="schema")
 app.add_typer(views_app, name="views")
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(shard_app, name="shard")
+app.add_typer(sample_app, name="sample")
+app.command("init")(init)
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
+    topology: Annotated[
+        Path | None,
+        typer.Option(
+            "--topology",
+            "-t",
+            help="Shard topology file (TOML); default: $LMSDB_TOPOLOGY. "
+            "`lmsdb init` writes one.",
+            show_default=False,
+        ),
+    ] = None,
+    connect_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to wait for each server (default 5, $LMSDB_CONNECT_TIMEOUT).",
+                     show_default=False),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the full traceback of an lmsdb error.")
     ] = False,
 ) -> None:
     """Schema, migrations and shard management for the LMS database."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug,
+               "settings": resolve_settings(topology, connect_timeout=connect_timeout)}
 
 
 def main() -> None:
     """Console-script entry point (``lmsdb``)."""
-    app()
+    app(prog_name="lmsdb")
 
 
 if __name__ == "__main__":

@@ -1,81 +1,46 @@
-"""Engines from URLs, with the checks that turn driver errors into one clear line."""
+"""Databases named by a URL on the command line (``--url``) rather than a topology file.
+
+The URL may hold ``${VAR}`` references (a password, say), expanded from the environment;
+the result becomes a :class:`~lms_db.topology.DatabaseRef`, so engines and connection
+checks are the same as for topology databases (:mod:`lms_db.engines`).
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 
-from lms_db.errors import ConnectionFailed, InputError
-
-SUPPORTED_DRIVERS = ("mysql+pymysql", "mariadb+pymysql", "postgresql+psycopg", "sqlite")
-CONNECT_TIMEOUT_SECONDS = 5
-
-
-def masked(url: URL | str) -> str:
-    """The URL as text with its password replaced by ``***``."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return "<unparsable URL>"
-    return parsed.render_as_string(hide_password=True)
+from lms_db.config import expand_env
+from lms_db.engines import connect_check, engine_for
+from lms_db.errors import InputError
+from lms_db.topology import SUPPORTED_DRIVERS, DatabaseRef
 
 
-def parse_url(url: URL | str) -> URL:
-    """Parse and check a database URL.
+def database_ref(url_text: str, *, field: str = "--url") -> DatabaseRef:
+    """Parse a URL given on the command line.
 
-    :raises InputError: unparsable URL or a driver lmsdb does not support.
+    :param url_text: ``driver://user:${VAR}@host:port/database``.
+    :param field: the option it came from, for messages.
+    :raises InputError: unparsable URL, unsupported driver or missing variable.
     """
+    expanded = expand_env(url_text, where=field)
     try:
-        parsed = sa.engine.make_url(url)
+        url = sa.engine.make_url(expanded)
     except sa.exc.ArgumentError:
-        raise InputError(f"bad database URL {masked(url)!s}: expected "
+        raise InputError(f"{field}: bad database URL: expected "
                          "driver://user@host:port/database") from None
-    if parsed.drivername not in SUPPORTED_DRIVERS:
-        raise InputError(f"unsupported driver {parsed.drivername!r} in {masked(parsed)}: use "
-                         f"one of {', '.join(SUPPORTED_DRIVERS)}")
-    return parsed
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise InputError(f"{field}: unsupported driver {url.drivername!r} "
+                         f"(supported: {', '.join(SUPPORTED_DRIVERS)})")
+    return DatabaseRef(url=url, template=url_text, field=field)
 
 
-def connect_args(url: URL) -> dict[str, object]:
-    """Driver options that make an unreachable server fail fast."""
-    if url.drivername.endswith("pymysql"):
-        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    if url.drivername.startswith("postgresql"):
-        return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    return {}
-
-
-def make_engine(url: URL | str, **kwargs: object) -> Engine:
-    """An engine for ``url`` (not yet connected).
+def create_engine_checked(url_text: str, *, field: str = "--url") -> Engine:
+    """An engine for a command-line URL, after checking the server answers.
 
     :raises InputError: bad URL.
+    :raises ConnectionFailed: unreachable server or refused credentials.
     """
-    parsed = parse_url(url)
-    return sa.create_engine(parsed, connect_args=connect_args(parsed), **kwargs)  # type: ignore[arg-type]
-
-
-def check_connection(engine: Engine) -> None:
-    """Open one connection and run ``SELECT 1``.
-
-    :raises ConnectionFailed: unreachable server or refused credentials (password masked).
-    """
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-        password = engine.url.password
-        if password:
-            reason = reason.replace(str(password), "***")
-        raise ConnectionFailed(f"cannot connect to {masked(engine.url)}: {reason}") from None
-
-
-def create_engine_checked(url: URL | str, **kwargs: object) -> Engine:
-    """:func:`make_engine` then :func:`check_connection`."""
-    engine = make_engine(url, **kwargs)
-    try:
-        check_connection(engine)
-    except ConnectionFailed:
-        engine.dispose()
-        raise
-    return engine
+    ref = database_ref(url_text, field=field)
+    connect_check(ref)
+    return engine_for(ref)

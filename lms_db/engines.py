@@ -92,7 +92,7 @@ def short_reason(exc: sa.exc.DBAPIError, password: str | None = None) -> str:
     :param password: a secret that must not be shown.
     """
     orig = exc.orig
-    args = getattr(orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int) and isinstance(args[1], str):
         text = args[1]  # PyMySQL: (errno, message)
     else:

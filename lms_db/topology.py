@@ -91,7 +91,8 @@ class DatabaseRef:
     def __repr__(self) -> str:
         return f"DatabaseRef({self.display!r})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.display
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,7 @@ class _Loader:
             return None
         self.unknown_keys(section, _DATABASE_KEYS, key)
         if "url" not in section:
-            self.problem(f"{key}.url", "missing")
+            self.problem(f"{key}.url", 'missing; add url = "driver://user@host:port/database"')
             return None
         return self.database(section["url"], f"{key}.url")
 

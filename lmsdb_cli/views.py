@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from lms_db.config import expand_env
 from lms_db.db import create_engine_checked
 from lms_db.views import refresh_view
 from lmsdb_cli.output import console, print_json
@@ -34,7 +33,7 @@ def refresh(
 
         lmsdb views refresh --url 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@db1/lms_shard_0'
     """
-    engine = create_engine_checked(expand_env(url, where="--url"))
+    engine = create_engine_checked(url)
     try:
         result = refresh_view(engine, view)
     finally:

@@ -9,9 +9,11 @@ and are created here, not by the OLTP migrations.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -37,7 +39,7 @@ _NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-_TABLE_OPTIONS = {
+_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4",
     "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4",
 }
@@ -165,37 +167,49 @@ def begin(bind: Engine | Connection) -> Iterator[Connection]:
 def ensure_catalog(engine: Engine) -> int:
     """Create the catalog tables that are missing and record the schema version.
 
-    Idempotent: running it on a ready catalog changes nothing.
+    Idempotent, and safe when several processes run it at once on a new catalog.
 
     :param engine: the catalog database.
     :returns: the catalog schema version (:data:`CATALOG_SCHEMA_VERSION`).
     :raises ConfigError: the catalog was written by a newer lmsdb.
     :raises CatalogError: the database failed.
     """
-    for attempt in range(3):
-        try:
-            return _ensure_once(engine)
-        except CatalogError:
-            # Two processes creating the catalog at once: the loser sees "already exists".
-            if attempt == 2:
-                raise
-            log.info("catalog creation raced with another process; retrying")
-    raise AssertionError("unreachable")
-
-
-def _ensure_once(engine: Engine) -> int:
+    _create_tables(engine)
+    _insert_once(engine, sa.select(catalog_schema.c.version),
+                 catalog_schema.insert().values(version=CATALOG_SCHEMA_VERSION))
+    _insert_once(engine, sa.select(map_version.c.id),
+                 map_version.insert().values(id=1, version=0, updated_at=utcnow()))
     with begin(engine) as conn:
-        catalog_metadata.create_all(conn, checkfirst=True)
-        version = conn.execute(sa.select(sa.func.max(catalog_schema.c.version))).scalar()
-        if version is None:
-            conn.execute(catalog_schema.insert().values(version=CATALOG_SCHEMA_VERSION))
-            version = CATALOG_SCHEMA_VERSION
-        if conn.execute(sa.select(map_version.c.id)).first() is None:
-            conn.execute(map_version.insert().values(id=1, version=0, updated_at=utcnow()))
+        version = int(conn.execute(sa.select(sa.func.max(catalog_schema.c.version))).scalar_one())
     if version > CATALOG_SCHEMA_VERSION:
         shown = engine.url.render_as_string(hide_password=True)
         raise ConfigError(
             f"catalog {shown}: schema version {version} is newer than this lmsdb understands "
             f"({CATALOG_SCHEMA_VERSION}); upgrade lmsdb"
         )
-    return int(version)
+    return version
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    for attempt in range(attempts):
+        try:
+            with begin(engine) as conn:
+                catalog_metadata.create_all(conn, checkfirst=True)
+            return
+        except CatalogError:
+            # Another process created a table between our check and our CREATE.
+            if attempt == attempts - 1:
+                raise
+            log.info("catalog creation raced with another process; retrying")
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _insert_once(engine: Engine, exists: sa.Select[Any], insert: sa.Insert) -> None:
+    """Insert a bootstrap row unless it exists; losing a race to another process is fine."""
+    try:
+        with begin(engine) as conn:
+            if conn.execute(exists.limit(1)).first() is None:
+                conn.execute(insert)
+    except CatalogError as exc:
+        if not isinstance(exc.__cause__, sa.exc.IntegrityError):
+            raise

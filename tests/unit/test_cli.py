@@ -55,7 +55,7 @@ def test_schema_sql_prints_committed_ddl() -> None:
         (["schema", "sql", "--dialect", "oracle"], "unknown dialect 'oracle'"),
         (["schema", "sql", "--target", "olap"], "unknown target 'olap'"),
         (["schema", "sql", "--dialect", "postgresql", "--partition", "users"], "--partition"),
-        (["views", "refresh", "--url", "nonsense"], "bad database URL"),
+        (["views", "refresh", "--url", "nonsense"], "--url: bad database URL"),
         (["views", "refresh", "--url", "mysql+pymysql://root:sekrit@127.0.0.1:1/x"],
          "cannot connect to mysql+pymysql://root:***@127.0.0.1:1/x"),
     ],
