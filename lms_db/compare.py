@@ -182,9 +182,9 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
     triggers = {tuple(r) for r in q(
         "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE NOT t.tgisinternal")}
-    for table, _column in sorted(_on_update_columns(metadata)):
-        if (table, f"trg_{table}_updated_at") not in triggers:
-            out.append(f"missing from database: trigger trg_{table}_updated_at on {table}")
+    for name in sorted({t for t, _c in _on_update_columns(metadata)}):
+        if (name, f"trg_{name}_updated_at") not in triggers:
+            out.append(f"missing from database: trigger trg_{name}_updated_at on {name}")
     partitioned = {r[0] for r in q(
         "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid")}
     out += [f"missing from database: partitioning of {t}"
@@ -204,9 +204,9 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
 def _sqlite_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
     triggers = {r[0] for r in _query(conn)(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    return [f"missing from database: trigger trg_{table}_updated_at on {table}"
-            for table, _c in sorted(_on_update_columns(metadata))
-            if f"trg_{table}_updated_at" not in triggers]
+    return [f"missing from database: trigger trg_{name}_updated_at on {name}"
+            for name in sorted({t for t, _c in _on_update_columns(metadata)})
+            if f"trg_{name}_updated_at" not in triggers]
 
 
 _EXTRA = {"mysql": _mysql_extra, "mariadb": _mysql_extra,

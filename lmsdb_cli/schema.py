@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 
-from lms_db.ddl import render_schema, write_sql_files
+from lms_db.ddl import Target, render_schema, write_sql_files
 from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
 from lms_db.reference import render_reference
@@ -63,7 +63,10 @@ def sql(
     if target not in ("oltp", "analytics"):
         raise UnknownObjectError(f"unknown target {target!r}: choose oltp or analytics")
     text = render_schema(
-        dialect, target=target, partitions=tuple(partition or ()), hypertable=hypertable
+        dialect,
+        target=cast(Target, target),
+        partitions=tuple(partition or ()),
+        hypertable=hypertable,
     )
     typer.echo(text, nl=False)
 

@@ -14,7 +14,7 @@ from lms_db.partitions import PartitionSpec
 
 
 @compiles(CreateColumn, "mysql", "mariadb")
-def _create_column_on_update(element: CreateColumn[Any], compiler: Any, **kw: Any) -> str:
+def _create_column_on_update(element: CreateColumn, compiler: Any, **kw: Any) -> str:
     text: str = compiler.visit_create_column(element, **kw)
     if element.element.info.get("on_update_now"):
         text += " ON UPDATE CURRENT_TIMESTAMP"

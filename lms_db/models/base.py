@@ -118,7 +118,7 @@ def fulltext_index(name: str, table: str, *columns: str) -> list[sa.Index]:
     mysql_index = sa.Index(
         name, *columns, mysql_prefix="FULLTEXT", mariadb_prefix="FULLTEXT",
         info={"fulltext": True, "table": table},
-    ).ddl_if(dialect=("mysql", "mariadb"))
+    ).ddl_if(dialect=("mysql", "mariadb"))  # type: ignore[arg-type]  # tuples are accepted
     pg_index = sa.Index(
         f"{name}_tsv",
         sa.text(f"to_tsvector('simple', {document})"),

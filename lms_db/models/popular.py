@@ -57,7 +57,7 @@ def _popular_courses_query() -> sa.Select[tuple[object, ...]]:
     )
 
 
-popular_courses_table = sa.Table(
+popular_courses_table = sa.Table(  # type: ignore[call-overload]  # **options confuses mypy
     "popular_courses",
     Base.metadata,
     sa.Column("id", BigUnsigned, primary_key=True, autoincrement=False),

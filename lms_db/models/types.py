@@ -8,6 +8,8 @@ integer primary key is the rowid (and auto-increments).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
@@ -30,11 +32,11 @@ Int: TypeEngine[int] = sa.Integer()
 #: ``LONGTEXT`` (``TEXT`` elsewhere).
 LongText: TypeEngine[str] = sa.Text().with_variant(mysql.LONGTEXT(), *MYSQL_DIALECTS)
 #: ``TIMESTAMP`` on MySQL (stored as UTC), ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL.
-Timestamp: TypeEngine[object] = sa.DateTime(timezone=True).with_variant(
+Timestamp: TypeEngine[Any] = sa.DateTime(timezone=True).with_variant(
     mysql.TIMESTAMP(), *MYSQL_DIALECTS
 )
 #: ``JSON`` (``JSONB`` on PostgreSQL: indexable, and what the seed's analytics table uses).
-Json: TypeEngine[object] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Json: TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def Enum(column: str, *values: str) -> TypeEngine[str]:
