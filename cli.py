@@ -5,6 +5,8 @@ This module is the entry point only; each command group lives in ``lmsdb_cli``.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -66,7 +68,12 @@ def root(
 
 def main() -> None:
     """Console-script entry point (``lmsdb``)."""
-    app(prog_name="lmsdb")
+    try:
+        app(prog_name="lmsdb")
+    except BrokenPipeError:
+        # `lmsdb schema sql | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":
