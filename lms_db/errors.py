@@ -8,10 +8,16 @@ in one place and prints one line.  Our exception hierarchy::
     │   ├── ConfigError            bad settings or topology file
     │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
     │   ├── SqlParseError          SQL text that cannot be parsed
-    │   └── ConnectionFailed       unreachable server or wrong credentials
+    │   ├── ConnectionFailed       unreachable server or wrong credentials
+    │   └── ReplicaWritable        a "replica" URL points at a writable server
     └── OperationError (exit 1: a step failed or a check found a problem)
         ├── LintFailed             lint findings at error severity
-        └── DriftDetected          a live database differs from the models
+        ├── DriftDetected          a live database differs from the models
+        ├── MigrationFailed        a revision failed; the database stays at its last good one
+        ├── LockTimeout            another run holds a database's migration lock
+        ├── ShardBusy              an open move/archive journal entry holds the shard
+        ├── ReplicaTimeout         a replica did not reach the primary's revision in time
+        └── FleetFailed            at least one database of a fleet run failed
 """
 
 from __future__ import annotations
@@ -92,3 +98,62 @@ class DriftDetected(OperationError):
     def __init__(self, message: str, diffs: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
         self.diffs = diffs or {}
+
+
+class ReplicaWritable(InputError):
+    """A database listed as a replica accepts writes: the topology probably lists a primary."""
+
+    code = "replica_writable"
+
+
+class MigrationFailed(OperationError):
+    """A revision failed; the database stays at its last good revision.
+
+    :param revision: the revision the database is at now (``None``: no revision applied).
+    :param failed_revision: the revision that failed.
+    """
+
+    code = "migration_failed"
+    retryable = True
+
+    def __init__(
+        self, message: str, *, revision: str | None = None, failed_revision: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.revision = revision
+        self.failed_revision = failed_revision
+
+
+class LockTimeout(OperationError):
+    """Another run held a database's migration lock for longer than the lock timeout."""
+
+    code = "lock_timeout"
+    retryable = True
+
+
+class ShardBusy(OperationError):
+    """An open move or archive journal entry holds the shard; it is not migrated meanwhile."""
+
+    code = "shard_busy"
+    retryable = True
+
+
+class ReplicaTimeout(OperationError):
+    """A replica did not report the primary's revision within the replica timeout."""
+
+    code = "replica_timeout"
+    retryable = True
+
+
+class FleetFailed(OperationError):
+    """At least one database of a fleet run failed; ``results`` holds every shard's outcome.
+
+    :param results: the per-shard results of the run.
+    """
+
+    code = "fleet_failed"
+
+    def __init__(self, message: str, results: Any = None) -> None:
+        super().__init__(message)
+        self.results = results
+
