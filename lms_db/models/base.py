@@ -49,16 +49,15 @@ class AnalyticsBase(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def table_args(
-    *items: Any,
+def table_options(
+    *,
     keyspace: str,
     shard_key: str | None = None,
     redundant_seed_indexes: dict[str, str] | None = None,
     **info: Any,
-) -> tuple[Any, ...]:
-    """Build ``__table_args__``: constraints/indexes, InnoDB options and the keyspace tag.
+) -> dict[str, Any]:
+    """Table keyword options: InnoDB options and ``info`` with the keyspace tag.
 
-    :param items: ``Index``/``UniqueConstraint``/``CheckConstraint`` objects.
     :param keyspace: one of :data:`KEYSPACES`.
     :param shard_key: the column that places a row on a shard (sharded keyspaces).
     :param redundant_seed_indexes: seed index name -> why it is not created (the index
@@ -69,7 +68,12 @@ def table_args(
         raise ValueError(f"unknown keyspace {keyspace!r}")  # programming error, not input
     table_info = {"keyspace": keyspace, "shard_key": shard_key, **info}
     table_info["redundant_seed_indexes"] = dict(redundant_seed_indexes or {})
-    return (*items, {**MYSQL_TABLE_OPTIONS, "info": table_info})
+    return {**MYSQL_TABLE_OPTIONS, "info": table_info}
+
+
+def table_args(*items: Any, **options: Any) -> tuple[Any, ...]:
+    """``__table_args__``: constraints/indexes, then :func:`table_options`."""
+    return (*items, table_options(**options))
 
 
 def logical_ref(target: str, on_delete: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from lms_db.models.base import (
     created_at,
     logical_ref,
     table_args,
+    table_options,
     timestamp_null,
     updated_at,
 )
@@ -232,49 +233,41 @@ class Certificate(Base):
     updated_at: Mapped[datetime | None] = updated_at()
 
 
+def _archive_columns() -> list[sa.Column[Any]]:
+    """:class:`Enrollment`'s columns, in its order, as plain copies.
+
+    Derived rather than repeated so the archive can never fall behind ``enrollments``.  A
+    copy keeps type, nullability and defaults, but no foreign key, no auto-increment (ids are
+    the enrollments' own) and no ``ON UPDATE`` (``updated_at`` records the enrollment's
+    last change, which touching the archived row must not rewrite).
+    """
+    columns: list[sa.Column[Any]] = []
+    for column in Enrollment.__table__.columns:
+        stamps = column.info.get("on_update_now", False)
+        columns.append(sa.Column(
+            column.name,
+            column.type,  # shared: a copy would drop the per-dialect variants
+            primary_key=column.primary_key,
+            autoincrement=False,
+            nullable=column.nullable,
+            server_default=None if stamps else column.server_default,
+        ))
+    return columns
+
+
 class EnrollmentArchive(Base):
     """Archived enrollments: :class:`Enrollment`'s columns, in its order, plus ``archived_at``.
 
     No foreign keys and no logical references: an archived row may outlive what it names.
     """
 
-    __tablename__ = "enrollments_archive"
-    __table_args__ = table_args(
+    __table__ = sa.Table(
+        "enrollments_archive",
+        Base.metadata,
+        *_archive_columns(),
+        sa.Column("archived_at", Timestamp, nullable=True,
+                  server_default=sa.text("CURRENT_TIMESTAMP")),
         sa.Index("idx_enrollments_archive_user_course", "user_id", "course_id"),
         sa.Index("idx_enrollments_archive_completed_at", "completed_at"),
-        keyspace="user",
-        shard_key="user_id",
-    )
-
-    # Ids are copied from enrollments, never generated here.
-    id: Mapped[int] = mapped_column(BigUnsigned, primary_key=True, autoincrement=False)
-    user_id: Mapped[int] = mapped_column(BigUnsigned, nullable=False)
-    course_id: Mapped[int] = mapped_column(BigUnsigned, nullable=False)
-    enrollment_type: Mapped[str | None] = mapped_column(
-        Enum("enrollment_type", *_ENROLLMENT_TYPES), server_default="free"
-    )
-    payment_id: Mapped[int | None] = mapped_column(BigUnsigned, nullable=True)
-    status: Mapped[str | None] = mapped_column(
-        Enum("status", *_ENROLLMENT_STATUSES), server_default="active"
-    )
-    progress_percentage: Mapped[Decimal | None] = mapped_column(
-        sa.Numeric(5, 2), server_default=sa.text("0.00")
-    )
-    completed_lessons: Mapped[int | None] = mapped_column(IntUnsigned, server_default=sa.text("0"))
-    total_lessons: Mapped[int | None] = mapped_column(IntUnsigned)
-    total_watch_time_seconds: Mapped[int | None] = mapped_column(
-        BigUnsigned, server_default=sa.text("0")
-    )
-    last_accessed_at: Mapped[datetime | None] = timestamp_null()
-    completed_at: Mapped[datetime | None] = timestamp_null()
-    certificate_issued_at: Mapped[datetime | None] = timestamp_null()
-    certificate_id: Mapped[int | None] = mapped_column(BigUnsigned, nullable=True)
-    enrolled_at: Mapped[datetime | None] = mapped_column(
-        Timestamp, nullable=True, server_default=sa.text("CURRENT_TIMESTAMP")
-    )
-    expires_at: Mapped[datetime | None] = timestamp_null()
-    created_at: Mapped[datetime | None] = created_at()
-    updated_at: Mapped[datetime | None] = updated_at()
-    archived_at: Mapped[datetime | None] = mapped_column(
-        Timestamp, nullable=True, server_default=sa.text("CURRENT_TIMESTAMP")
+        **table_options(keyspace="user", shard_key="user_id"),
     )

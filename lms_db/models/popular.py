@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from lms_db.models.base import MYSQL_TABLE_OPTIONS, Base
+from lms_db.models.base import Base, table_options
 from lms_db.models.courses import Course, CourseCategory
 from lms_db.models.types import BigUnsigned, IntUnsigned
 
@@ -57,7 +57,7 @@ def _popular_courses_query() -> sa.Select[tuple[object, ...]]:
     )
 
 
-popular_courses_table = sa.Table(  # type: ignore[call-overload]  # **options confuses mypy
+popular_courses_table = sa.Table(
     "popular_courses",
     Base.metadata,
     sa.Column("id", BigUnsigned, primary_key=True, autoincrement=False),
@@ -69,9 +69,7 @@ popular_courses_table = sa.Table(  # type: ignore[call-overload]  # **options co
     sa.Column("review_count", IntUnsigned),
     sa.Column("category_name", sa.String(100)),
     sa.Index("idx_popular_courses_enrollment_count", "enrollment_count"),
-    info={"keyspace": "course", "shard_key": "id", "is_view": True,
-          "redundant_seed_indexes": {}},
-    **MYSQL_TABLE_OPTIONS,
+    **table_options(keyspace="course", shard_key="id", is_view=True),
 )
 
 POPULAR_COURSES = MaterializedView(

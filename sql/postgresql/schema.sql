@@ -169,7 +169,7 @@ CREATE TABLE enrollments_archive (
 	enrolled_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP, 
 	expires_at TIMESTAMP WITH TIME ZONE, 
 	created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP, 
-	updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP, 
+	updated_at TIMESTAMP WITH TIME ZONE, 
 	archived_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP, 
 	CONSTRAINT pk_enrollments_archive PRIMARY KEY (id), 
 	CONSTRAINT ck_enrollments_archive_enrollment_type CHECK (enrollment_type IN ('free', 'paid', 'gifted', 'scholarship')), 
@@ -179,8 +179,6 @@ CREATE TABLE enrollments_archive (
 CREATE INDEX idx_enrollments_archive_completed_at ON enrollments_archive (completed_at);
 
 CREATE INDEX idx_enrollments_archive_user_course ON enrollments_archive (user_id, course_id);
-
-CREATE TRIGGER trg_enrollments_archive_updated_at BEFORE UPDATE ON enrollments_archive FOR EACH ROW EXECUTE FUNCTION lmsdb_touch_updated_at();
 
 CREATE TABLE users (
 	id BIGSERIAL NOT NULL, 

@@ -158,7 +158,7 @@ CREATE TABLE enrollments_archive (
 	enrolled_at DATETIME DEFAULT CURRENT_TIMESTAMP, 
 	expires_at DATETIME, 
 	created_at DATETIME DEFAULT CURRENT_TIMESTAMP, 
-	updated_at DATETIME DEFAULT CURRENT_TIMESTAMP, 
+	updated_at DATETIME, 
 	archived_at DATETIME DEFAULT CURRENT_TIMESTAMP, 
 	CONSTRAINT pk_enrollments_archive PRIMARY KEY (id), 
 	CONSTRAINT ck_enrollments_archive_enrollment_type CHECK (enrollment_type IN ('free', 'paid', 'gifted', 'scholarship')), 
@@ -168,8 +168,6 @@ CREATE TABLE enrollments_archive (
 CREATE INDEX idx_enrollments_archive_completed_at ON enrollments_archive (completed_at);
 
 CREATE INDEX idx_enrollments_archive_user_course ON enrollments_archive (user_id, course_id);
-
-CREATE TRIGGER trg_enrollments_archive_updated_at AFTER UPDATE ON enrollments_archive FOR EACH ROW WHEN NEW.updated_at IS OLD.updated_at BEGIN UPDATE enrollments_archive SET updated_at = CURRENT_TIMESTAMP WHERE rowid = NEW.rowid; END;
 
 CREATE TABLE popular_courses (
 	id INTEGER NOT NULL, 
