@@ -125,3 +125,15 @@ def test_schema_reference_is_up_to_date() -> None:
 
     path = REPO_ROOT / "docs" / "schema.md"
     assert path.read_text() == render_reference(), "run `lmsdb schema docs --write`"
+
+
+def test_enrollments_archive_mirrors_enrollments() -> None:
+    live, archive = metadata.tables["enrollments"], metadata.tables["enrollments_archive"]
+    assert [c.name for c in archive.columns] == [*(c.name for c in live.columns), "archived_at"]
+    for column in live.columns:
+        copy = archive.c[column.name]
+        assert str(copy.type.compile()) == str(column.type.compile())
+        assert copy.nullable == column.nullable
+    assert not archive.foreign_keys
+    assert archive.c.id.autoincrement is False
+    assert not archive.c.updated_at.info.get("on_update_now")
