@@ -1,7 +1,261 @@
-"""``lmsdb migrate``: (being built)."""
+"""``lmsdb migrate``: Alembic across every shard primary, with replicas, locks and a journal."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-migrate_app = typer.Typer(no_args_is_help=True, help="(being built)")
+from lms_db.config import require_topology_path
+from lms_db.errors import FleetFailed, InputError, OperationError
+from lms_db.fleet.autogen import new_revision
+from lms_db.fleet.fanout import DEFAULT_PARALLEL, FanoutPolicy
+from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
+from lms_db.fleet.migrate import Direction
+from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT
+from lms_db.fleet.run import MigrateRequest, migrate_fleet
+from lms_db.fleet.scripts import history as read_history
+from lms_db.fleet.scripts import offline_sql
+from lms_db.fleet.status import fleet_status, plan_fleet
+from lms_db.fleet.targets import preflight
+from lms_db.topology import Topology, load_topology
+from lmsdb_cli.migrate_render import (
+    fleet_progress,
+    render_history,
+    render_plan,
+    render_run,
+    render_status,
+)
+from lmsdb_cli.output import console, print_json
+
+migrate_app = typer.Typer(
+    no_args_is_help=True,
+    help="Apply Alembic migrations to every shard primary (canary first, in parallel, each "
+    "under a lock), wait for replicas, show where every database stands.",
+)
+
+Shard = Annotated[list[str] | None, typer.Option(
+    "--shard", "-s", help="Only this shard (repeatable); default: every shard.",
+    show_default=False)]
+Target = Annotated[str, typer.Option(help="oltp (shard primaries) or analytics.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+Scripts = Annotated[Path | None, typer.Option(
+    "--scripts", help="Migrations directory to use instead of the one shipped with lmsdb.",
+    show_default=False)]
+Parallel = Annotated[int, typer.Option(min=1, help="Shards migrated at once.")]
+FailFast = Annotated[bool, typer.Option(
+    "--fail-fast", help="After a shard fails, start no other shard (running ones finish).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoCanary = Annotated[bool, typer.Option(
+    "--no-canary", help="Fan out at once instead of migrating the first shard alone first.")]
+ReplicaTimeout = Annotated[float, typer.Option(
+    min=0, help="Seconds to wait for each replica to reach its primary's revision.")]
+LockTimeout = Annotated[float, typer.Option(
+    min=0, help="Seconds to wait when another run holds a database's migration lock.")]
+
+
+def _topology(ctx: typer.Context) -> Topology:
+    return load_topology(require_topology_path(ctx.obj["settings"]))
+
+
+def _timeout(ctx: typer.Context) -> float:
+    return float(ctx.obj["settings"].connect_timeout)
+
+
+def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run: bool) -> None:
+    topology = _topology(ctx)
+    if dry_run:
+        plans = plan_fleet(topology, target=request.target, revision=request.revision,
+                           direction=request.direction, shards=request.shards,
+                           root=request.root, timeout=request.connect_timeout)
+        print_json([p.to_dict() for p in plans]) if json_output else render_plan(plans)
+        return
+    prepared = preflight(topology, target=request.target, revision=request.revision,
+                         shards=request.shards, root=request.root,
+                         timeout=request.connect_timeout)
+    with fleet_progress(len(prepared.members), enabled=not json_output) as on_event:
+        run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
+    print_json(run.to_dict()) if json_output else render_run(run)
+    if not run.ok:
+        bad = [f"{r.shard} ({r.result})" for r in run.results if r.failed]
+        raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: "
+                          f"{', '.join(bad)}; fix and rerun: it resumes where each stopped",
+                          run.results)
+
+
+def _request(ctx: typer.Context, revision: str, direction: Direction, **kw: Any) -> MigrateRequest:
+    policy = FanoutPolicy(parallel=kw.pop("parallel"), canary=not kw.pop("no_canary"),
+                          fail_fast=kw.pop("fail_fast"))
+    return MigrateRequest(revision=revision, direction=direction, policy=policy,
+                          shards=tuple(kw.pop("shard") or ()), root=kw.pop("scripts"),
+                          connect_timeout=_timeout(ctx), **kw)
+
+
+@migrate_app.command()
+def up(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
+    shard: Shard = None, target: Target = "oltp", parallel: Parallel = DEFAULT_PARALLEL,
+    fail_fast: FailFast = False, dry_run: DryRun = False, yes: Yes = False,
+    no_canary: NoCanary = False, replica_timeout: ReplicaTimeout = DEFAULT_REPLICA_TIMEOUT,
+    lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT, json_output: Json = False,
+    scripts: Scripts = None,
+) -> None:
+    """Upgrade every shard primary to REVISION (default head), then wait for its replicas.
+
+    Checks first (topology, shard names, revision, every primary reachable: exit 2, nothing
+    changed), creates/seeds the catalog, migrates the first shard alone (the canary), then the
+    others PARALLEL at a time, each under its database lock, one revision per step. Ends with
+    a per-shard summary; exit 1 if any shard failed. A rerun resumes where each shard stopped.
+
+    Example:
+
+        lmsdb -t shards/local-mariadb.toml migrate up
+        lmsdb migrate up --shard shard-0 --shard shard-1 --parallel 2 --fail-fast
+        lmsdb migrate up --dry-run                  # what would run where
+        lmsdb migrate up --target analytics
+    """
+    del yes  # upgrades delete nothing: nothing to confirm
+    request = _request(ctx, revision, "up", target=target, shard=shard, parallel=parallel,
+                       fail_fast=fail_fast, no_canary=no_canary, scripts=scripts,
+                       replica_timeout=replica_timeout, lock_timeout=lock_timeout)
+    _run(ctx, request, json_output, dry_run)
+
+
+@migrate_app.command()
+def down(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Revision to go back to (base: drop all).")],
+    shard: Shard = None, target: Target = "oltp", parallel: Parallel = DEFAULT_PARALLEL,
+    fail_fast: FailFast = False, dry_run: DryRun = False, yes: Yes = False,
+    no_canary: NoCanary = False, replica_timeout: ReplicaTimeout = DEFAULT_REPLICA_TIMEOUT,
+    lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT, json_output: Json = False,
+    scripts: Scripts = None,
+) -> None:
+    """Downgrade every shard primary to REVISION, one revision per step (drops what they made).
+
+    Downgrades can delete tables and rows: asks for confirmation on a terminal, and refuses
+    in a non-interactive run without --yes.
+
+    Example:
+
+        lmsdb migrate down 0001 --shard shard-2 --yes
+        lmsdb migrate down base --dry-run
+    """
+    if not dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise InputError(f"migrate down {revision} may drop tables and rows: pass --yes")
+        typer.confirm(f"Downgrade to {revision}? Tables and rows may be dropped", abort=True)
+    request = _request(ctx, revision, "down", target=target, shard=shard, parallel=parallel,
+                       fail_fast=fail_fast, no_canary=no_canary, scripts=scripts,
+                       replica_timeout=replica_timeout, lock_timeout=lock_timeout)
+    _run(ctx, request, json_output, dry_run)
+
+
+@migrate_app.command()
+def status(
+    ctx: typer.Context, shard: Shard = None, target: Target = "oltp",
+    json_output: Json = False, scripts: Scripts = None,
+) -> None:
+    """Show each shard's primary revision, each replica's revision and lag, and what is pending.
+
+    Reads only (replicas are opened read-only). Exit 1 when a database cannot be read.
+
+    Example:
+
+        lmsdb migrate status
+        lmsdb migrate status --json | jq '.shards[] | select(.at_head | not)'
+    """
+    statuses = fleet_status(_topology(ctx), target=target, shards=tuple(shard or ()),
+                            root=scripts, timeout=_timeout(ctx))
+    if json_output:
+        head = statuses[0].to_dict()["head"] if statuses else "base"
+        print_json({"target": target, "head": head,
+                    "at_head": all(s.at_head for s in statuses),
+                    "shards": [s.to_dict() for s in statuses]})
+    else:
+        render_status(statuses)
+    unreadable = [s.shard for s in statuses if s.error]
+    if unreadable:
+        raise OperationError(f"cannot read the revision of: {', '.join(unreadable)}")
+
+
+@migrate_app.command()
+def history(
+    target: Target = "oltp", json_output: Json = False, scripts: Scripts = None
+) -> None:
+    """List the revisions of a history, newest first (no database is touched).
+
+    Example:
+
+        lmsdb migrate history
+        lmsdb migrate history --target analytics --json
+    """
+    revisions = read_history(target, scripts)
+    if json_output:
+        print_json([{**vars(r), "path": str(r.path)} for r in revisions])
+    else:
+        render_history(revisions)
+
+
+@migrate_app.command()
+def plan(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
+    shard: Shard = None, target: Target = "oltp", json_output: Json = False,
+    scripts: Scripts = None,
+) -> None:
+    """Show what `migrate up` would run on each shard, flagging DDL that may block writes.
+
+    Example:
+
+        lmsdb migrate plan
+        lmsdb migrate plan 0002 --shard shard-0 --json
+    """
+    plans = plan_fleet(_topology(ctx), target=target, revision=revision,
+                       shards=tuple(shard or ()), root=scripts, timeout=_timeout(ctx))
+    print_json([p.to_dict() for p in plans]) if json_output else render_plan(plans)
+
+
+@migrate_app.command()
+def sql(
+    revision_range: Annotated[str, typer.Argument(
+        metavar="FROM:TO", help="Revisions, e.g. base:head or 0001:head (TO alone: base:TO).")],
+    dialect: Annotated[str, typer.Option(
+        "--dialect", "-d", help="mysql, mariadb, postgresql or sqlite.")] = "mysql",
+    target: Target = "oltp", scripts: Scripts = None,
+) -> None:
+    """Print the SQL a range of revisions would run, for review (offline: no database).
+
+    Example:
+
+        lmsdb migrate sql base:head --dialect mariadb > review.sql
+        lmsdb migrate sql head:base --dialect postgresql     # the downgrade
+    """
+    typer.echo(offline_sql(target, revision_range, dialect, scripts), nl=False)
+
+
+@migrate_app.command()
+def new(
+    ctx: typer.Context,
+    message: Annotated[str, typer.Option("--message", "-m", help="What the revision does.")],
+    shard: Annotated[str | None, typer.Option(
+        "--shard", help="Autogenerate against this shard's primary (at head) instead of a "
+        "scratch SQLite database.", show_default=False)] = None,
+    target: Target = "oltp", scripts: Scripts = None,
+) -> None:
+    """Write a new revision autogenerated from the models (compare a database at head).
+
+    Example:
+
+        lmsdb migrate new -m "add users.nickname"
+        lmsdb -t shards/local-mariadb.toml migrate new -m "index payments" --shard shard-0
+    """
+    against = _topology(ctx).shard(shard).primary if shard else None
+    written = new_revision(message, target=target, against=against, root=scripts,
+                           timeout=_timeout(ctx))
+    note = " (empty: the models match the database)" if written.empty else ""
+    console.print(f"wrote {written.path}{note}", highlight=False, markup=False)

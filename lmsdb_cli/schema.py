@@ -11,6 +11,7 @@ from lms_db.ddl import Target, render_schema, write_sql_files
 from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
 from lms_db.reference import render_reference
+from lmsdb_cli.check import check
 from lmsdb_cli.lint import lint
 from lmsdb_cli.output import console
 
@@ -22,6 +23,7 @@ schema_app = typer.Typer(
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 schema_app.command("lint")(lint)
+schema_app.command("check")(check)
 
 
 @schema_app.command("sql")

@@ -32,6 +32,7 @@ from lms_db.engines import connect_args_for, short_reason
 from lms_db.errors import ConnectionFailed, LmsDbError, MigrationFailed
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
 from lms_db.fleet.scripts import (
+    ALEMBIC_LOCK,
     alembic_config,
     check_target,
     downgrade_steps,
@@ -228,21 +229,24 @@ def apply_steps(
     script = script_directory(target, root)
     wanted = resolve_revision(script, revision)
     start = current_revision(conn)
+    steps: list[tuple[str, str | None]]
     if direction == "up":
         steps = [(rev, rev) for rev in upgrade_steps(script, start, wanted)]
     else:
-        steps = [(rev, dest) for rev, dest in downgrade_steps(script, start, wanted)]
-    extra = {"transactional_ddl": True} if conn.dialect.name == "sqlite" else {}
-    config = alembic_config(target, root=root, connection=conn, **extra)
+        steps = downgrade_steps(script, start, wanted)
+    config = alembic_config(target, root=root, connection=conn)
+    if conn.dialect.name == "sqlite":
+        config.attributes["transactional_ddl"] = True  # see open_engine
     at, applied = start, []
     for rev, destination in steps:
         if on_step is not None:
             on_step(StepEvent(ref.display, rev, direction, done=False))
         try:
-            if direction == "up":
-                command.upgrade(config, rev)
-            else:
-                command.downgrade(config, destination or "base")
+            with ALEMBIC_LOCK:
+                if direction == "up":
+                    command.upgrade(config, rev)
+                else:
+                    command.downgrade(config, destination or "base")
         except (LmsDbError, sa.exc.SQLAlchemyError, CommandError) as exc:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.rollback()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from lms_db.errors import ConfigError, InputError, UnknownObjectError
 
 log = logging.getLogger(__name__)
 
+#: Held while an Alembic command runs: its ``op``/``context`` proxies are process globals, so
+#: two threads of one process must never run commands at once (parallel shards use processes).
+ALEMBIC_LOCK = threading.RLock()
 #: How ``lmsdb migrate new`` names revision files: date first, so ``ls`` sorts them.
 FILE_TEMPLATE = "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
 
@@ -74,7 +78,7 @@ def check_target(target: str) -> Target:
     """
     if target not in TARGETS:
         raise UnknownObjectError(f"unknown target {target!r}: choose oltp or analytics")
-    return target  # type: ignore[return-value]
+    return target
 
 
 def script_location(target: str, root: Path | None = None) -> Path:
@@ -273,10 +277,11 @@ def offline_sql(
     config = alembic_config(target, root=root, dialect_name=dialect_name, output=output)
     from_text, to_text = first or "base", last or "base"
     try:
-        if downgrade_steps(script, first, last):
-            command.downgrade(config, f"{from_text}:{to_text}", sql=True)
-        else:
-            command.upgrade(config, f"{from_text}:{to_text}", sql=True)
+        with ALEMBIC_LOCK:
+            if downgrade_steps(script, first, last):
+                command.downgrade(config, f"{from_text}:{to_text}", sql=True)
+            else:
+                command.upgrade(config, f"{from_text}:{to_text}", sql=True)
     except CommandError as exc:
         raise InputError(f"cannot render {revision_range}: {exc}") from exc
     return output.getvalue()

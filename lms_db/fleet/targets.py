@@ -1,0 +1,143 @@
+"""Which databases a fleet command works on, and the checks made before touching any of them.
+
+A :class:`Member` is one database lmsdb migrates with its replicas: a shard primary
+(``--target oltp``) or the analytics database (``--target analytics``).  :func:`preflight`
+raises an :class:`~lms_db.errors.InputError` (exit 2) for unknown shard names, an unknown
+revision, an unreachable primary or catalog, or a "replica" that is really a writable
+primary — before anything is created or changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from lms_db.config import DEFAULT_CONNECT_TIMEOUT
+from lms_db.engines import connect_check
+from lms_db.errors import ConfigError, UnknownObjectError
+from lms_db.fleet.replication import check_replica_role
+from lms_db.fleet.scripts import check_target, resolve_revision, script_directory
+from lms_db.topology import DatabaseRef, Topology
+
+log = logging.getLogger(__name__)
+
+#: The member name of the analytics database in results and in the journal.
+ANALYTICS_MEMBER = "analytics"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One database a fleet command migrates or checks, with its replicas.
+
+    :param name: the shard's name, or ``analytics``.
+    :param primary: the database written to.
+    :param replicas: read-only copies, never written.
+    """
+
+    name: str
+    primary: DatabaseRef
+    replicas: tuple[DatabaseRef, ...] = ()
+
+
+def select_members(topology: Topology, target: str, names: Sequence[str] = ()) -> list[Member]:
+    """The databases of ``target``, narrowed to the shards ``names`` (all when empty).
+
+    :param topology: the validated topology.
+    :param target: ``oltp`` (every shard primary) or ``analytics`` (the analytics database).
+    :param names: ``--shard`` values; duplicates are ignored.
+    :raises UnknownObjectError: unknown target or shard name.
+    :raises ConfigError: ``analytics`` without an ``[analytics]`` section, or ``--shard``
+        with ``analytics``.
+    """
+    check_target(target)
+    if target == "analytics":
+        if names:
+            raise ConfigError("--shard applies to --target oltp; analytics is one database")
+        if topology.analytics is None:
+            raise ConfigError(
+                f"{topology.path}: analytics: no [analytics] section; add one with url = \"...\""
+            )
+        return [Member(ANALYTICS_MEMBER, topology.analytics)]
+    if not names:
+        return [Member(s.name, s.primary, s.replicas) for s in topology.shards]
+    unknown = [n for n in dict.fromkeys(names) if n not in topology.shard_names]
+    if unknown:
+        known = ", ".join(topology.shard_names)
+        raise UnknownObjectError(
+            f"unknown shard(s) {', '.join(unknown)} in --shard (known: {known})"
+        )
+    wanted = set(names)
+    return [Member(s.name, s.primary, s.replicas) for s in topology.shards if s.name in wanted]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`preflight` checked and resolved.
+
+    :param members: the databases to work on, in topology order.
+    :param script: the target's version history.
+    :param revision: the resolved revision (``None``: base).
+    :param head: the history's newest revision.
+    """
+
+    members: tuple[Member, ...]
+    script: ScriptDirectory
+    revision: str | None
+    head: str | None
+
+
+def preflight(
+    topology: Topology,
+    *,
+    target: str = "oltp",
+    revision: str = "head",
+    shards: Sequence[str] = (),
+    root: Path | None = None,
+    timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    check_catalog: bool = True,
+    check_replicas: bool = True,
+) -> Prepared:
+    """Validate a fleet command's input and reach every primary, changing nothing.
+
+    :param topology: the validated topology.
+    :param target: ``oltp`` or ``analytics``.
+    :param revision: ``head``, ``base``, an id or a unique prefix.
+    :param shards: ``--shard`` names (all when empty).
+    :param root: a migrations directory to use instead of lmsdb's own.
+    :param timeout: seconds to wait for each server.
+    :param check_catalog: also check that the catalog database answers.
+    :param check_replicas: also refuse replicas that are writable non-replicas.
+    :raises UnknownObjectError: unknown target, shard or revision.
+    :raises ConfigError: bad migrations directory or topology section.
+    :raises ConnectionFailed: the catalog or a primary is unreachable or refuses the login.
+    :raises ReplicaWritable: a replica is a writable primary.
+    """
+    members = select_members(topology, target, shards)
+    script = script_directory(target, root)
+    wanted = resolve_revision(script, revision)
+    refs = [m.primary for m in members]
+    if check_catalog:
+        refs.insert(0, topology.catalog)
+    with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
+        failures = list(pool.map(lambda ref: _reach(ref, timeout), refs))
+    for failure in failures:
+        if failure is not None:
+            raise failure
+    if check_replicas:
+        for member in members:
+            for replica in member.replicas:
+                check_replica_role(replica, timeout=timeout)
+    return Prepared(tuple(members), script, wanted, script.get_current_head())
+
+
+def _reach(ref: DatabaseRef, timeout: float) -> Exception | None:
+    try:
+        connect_check(ref, timeout)
+    except Exception as exc:  # returned, then raised in topology order by the caller
+        return exc
+    return None
