@@ -17,7 +17,9 @@ in one place and prints one line.  Our exception hierarchy::
         ├── LockTimeout            another run holds a database's migration lock
         ├── ShardBusy              an open move/archive journal entry holds the shard
         ├── ReplicaTimeout         a replica did not reach the primary's revision in time
-        └── FleetFailed            at least one database of a fleet run failed
+        ├── FleetFailed            at least one database of a fleet run failed
+        ├── RangeFrozen            a write to a frozen key range (retryable: try again soon)
+        └── IdWindowExhausted      no id window left for a shard and table
 """
 
 from __future__ import annotations
@@ -157,3 +159,41 @@ class FleetFailed(OperationError):
         super().__init__(message)
         self.results = results
 
+
+class RangeFrozen(OperationError):
+    """A write went to a key range whose state is ``frozen`` (a move is switching it).
+
+    Retryable: the freeze lasts seconds; retry after ``retry_after`` seconds, through the
+    Router, which will then route the key to its new owner.
+
+    :param keyspace: the keyspace of the key.
+    :param key: the key written.
+    :param shard: the shard that owns the frozen range.
+    :param retry_after: a suggested pause before the retry, in seconds.
+    """
+
+    code = "range_frozen"
+    retryable = True
+
+    def __init__(
+        self, message: str, *, keyspace: str, key: int, shard: str, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(message)
+        self.keyspace = keyspace
+        self.key = key
+        self.shard = shard
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "keyspace": self.keyspace, "key": self.key,
+                "shard": self.shard, "retry_after": self.retry_after}
+
+
+class IdWindowExhausted(OperationError):
+    """A shard cannot be given ids for a table: no free id window is left where it may draw.
+
+    For ``users``/``courses`` the window must lie inside a key range the shard owns; move or
+    split a range to it, or place new rows on another shard.
+    """
+
+    code = "id_window_exhausted"
