@@ -1,0 +1,330 @@
+"""``load_sample``: fill a topology with deterministic, realistic LMS data, placed by the Router.
+
+Order of work: the global tables go to every shard (once: a shard that already has
+categories keeps them); users are spread over the shards owning a ``user`` range (evenly, or
+by ``skew`` weights) with ids from each shard's ``users`` windows, so every user id routes to
+the shard holding it; each user's enrollments, progress, attempts, payments and certificates
+follow on the same shard; courses, with modules, lessons, quizzes and questions, are spread
+over the ``course`` shards and written last, once their statistics (enrollments, ratings) are
+known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from lms_db.errors import ConfigError, InputError
+from lms_db.ids import IdWindows
+from lms_db.routing.keys import key_table, keyspace_tables
+from lms_db.routing.router import Router
+from lms_db.sample import courses as course_gen
+from lms_db.sample import users as user_gen
+from lms_db.sample.writer import Batch, BulkWriter
+
+log = logging.getLogger(__name__)
+
+#: Users generated per round (one transaction per shard per round).
+DEFAULT_BATCH_USERS = 2_000
+#: Ids reserved from a window at a time, per shard and table.
+ID_BLOCK = 100_000
+#: Rough rows per user and per course, for the progress bar's total.
+ROWS_PER_USER, ROWS_PER_COURSE = 22, 22
+
+COLUMNS = {**course_gen.COLUMNS, **user_gen.COLUMNS}
+_COURSE_TABLES = ("courses", "course_modules", "module_lessons", "quizzes", "quiz_questions",
+                  "course_reviews")
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Where a load stands (handed to the ``progress`` callback).
+
+    :param rows: rows committed so far.
+    :param expected: an estimate of the rows the load will write.
+    :param phase: ``global``, ``users`` or ``courses``.
+    """
+
+    rows: int
+    expected: int
+    phase: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load wrote.
+
+    :param seed: the seed used.
+    :param users: users generated.
+    :param courses: courses generated.
+    :param rows: rows written per shard (and ``analytics``) and table.
+    :param seconds: wall time of the load.
+    """
+
+    seed: int
+    users: int
+    courses: int
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        """Rows written in all."""
+        return sum(sum(t.values()) for t in self.rows.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        """The load rate."""
+        return self.total_rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def parse_skew(text: str | None, shards: Sequence[str]) -> list[float] | None:
+    """``--skew`` as weights in shard order: ``"4,1,1"`` or ``"shard-0=4,shard-2=2"``.
+
+    :param text: what the user wrote (``None``: even spread).
+    :param shards: the shards owning a user range, sorted.
+    :raises InputError: malformed, negative, all zero, or naming an unknown shard.
+    """
+    if text is None or not text.strip():
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        if all("=" in p for p in parts):
+            named = {k.strip(): float(v) for k, v in (p.split("=", 1) for p in parts)}
+            unknown = sorted(set(named) - set(shards))
+            if unknown:
+                raise InputError(f"--skew names unknown shard(s) {', '.join(unknown)} "
+                                 f"(user shards: {', '.join(shards)})")
+            weights = [named.get(s, 0.0) for s in shards]
+        else:
+            weights = [float(p) for p in parts]
+    except ValueError:
+        raise InputError(f"--skew {text!r}: give weights like 4,1,1 or shard-0=4") from None
+    if len(weights) != len(shards):
+        raise InputError(f"--skew gives {len(weights)} weights for {len(shards)} user shards "
+                         f"({', '.join(shards)})")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise InputError("--skew weights must be >= 0 and not all 0")
+    return weights
+
+
+def _spread(count: int, weights: Sequence[float]) -> list[int]:
+    """``count`` split in proportion to ``weights`` (largest remainders)."""
+    total = sum(weights)
+    exact = [count * w / total for w in weights]
+    out = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (out[i] - exact[i], i))
+    for i in order[: count - sum(out)]:
+        out[i] += 1
+    return out
+
+
+class _Ids:
+    """Ids handed out one by one from blocks reserved in each shard's windows."""
+
+    def __init__(self, windows: IdWindows, router: Router) -> None:
+        self.windows = windows
+        self.router = router
+        self.blocks: dict[tuple[str, str], tuple[range, int]] = {}
+
+    def take(self, shard: str, table: str, count: int = ID_BLOCK) -> range:
+        last = self.blocks.get((shard, table), (range(0), 0))[0]
+        block = self.windows.reserve(shard, table, count, after=last[-1] if last else 0)
+        self.blocks[(shard, table)] = (block, 0)
+        return block
+
+    def __call__(self, shard: str, table: str) -> int:
+        block, used = self.blocks.get((shard, table), (range(0), 0))
+        if used >= len(block):
+            block, used = self.take(shard, table), 0
+        self.blocks[(shard, table)] = (block, used + 1)
+        return block[used]
+
+
+def _check_ready(router: Router, shards: Sequence[str]) -> None:
+    for shard in shards:
+        engine = router.engine_for_shard(shard)
+        if not sa.inspect(engine).has_table("users"):
+            raise ConfigError(f"shard {shard} has no schema: run `lmsdb migrate up` first")
+
+
+def load_sample(
+    router: Router,
+    *,
+    users: int,
+    courses: int,
+    seed: int = 0,
+    skew: Sequence[float] | Mapping[str, float] | None = None,
+    progress: Callable[[LoadProgress], None] | None = None,
+    batch_users: int = DEFAULT_BATCH_USERS,
+    windows: IdWindows | None = None,
+) -> LoadResult:
+    """Generate and write sample data; the same seed on the same map gives the same rows.
+
+    :param router: the Router (placement, engines, id windows).
+    :param users: users to create (spread over the shards owning a ``user`` range).
+    :param courses: courses to create (spread over the ``course`` shards); needs a user.
+    :param seed: the random seed.
+    :param skew: user weights per user shard (in sorted shard order, or by name).
+    :param progress: called after each committed batch.
+    :param batch_users: users per round.
+    :param windows: the id windows to draw from (default: the Router's, default sizes).
+    :raises InputError: negative counts, courses without users, bad skew.
+    :raises ConfigError: no shard owns a needed range, or a shard has no schema.
+    :raises RangeFrozen: a range the load would write to is frozen.
+    :raises OperationError: a batch failed (rows of earlier batches stay).
+    """
+    if users < 0 or courses < 0:
+        raise InputError("--users and --courses must be >= 0")
+    if courses and not users:
+        raise InputError("courses need instructors: give --users 1 or more")
+    user_shards, course_shards = router.shards("user"), router.shards("course")
+    if (users and not user_shards) or (courses and not course_shards):
+        raise ConfigError("the shard map has no user or course range to place rows in")
+    if isinstance(skew, Mapping):
+        skew = [float(skew.get(s, 0.0)) for s in user_shards]
+    weights = list(skew) if skew is not None else [1.0] * len(user_shards)
+    if users and (len(weights) != len(user_shards) or sum(weights) <= 0):
+        raise InputError(f"skew needs {len(user_shards)} weights, not all 0")
+    all_shards = router.shards()
+    _check_ready(router, all_shards)
+    events = router.topology.analytics is not None
+    if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
+        raise ConfigError("the analytics database has no user_events table: migrate it first")
+
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    ids = _Ids(windows or IdWindows(router), router)
+    written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    expected = users * ROWS_PER_USER + courses * ROWS_PER_COURSE
+    state = {"rows": 0, "phase": "global"}
+
+    def on_written(n: int) -> None:
+        state["rows"] += n
+        if progress is not None:
+            progress(LoadProgress(state["rows"], max(expected, state["rows"]), state["phase"]))
+
+    engines = {s: router.engine_for_shard(s) for s in all_shards}
+    if events:
+        engines["analytics"] = router.analytics_engine()
+    writer = BulkWriter(engines, on_written=on_written)
+    try:
+        _load_globals(rng, router, writer, written, all_shards)
+        counts = _spread(users, weights) if users else []
+        user_ids = {s: list(_reserve_all(ids, s, "users", n))
+                    for s, n in zip(user_shards, counts, strict=False)}
+        for block in user_ids.values():
+            for key in (block[0], block[-1]) if block else ():
+                router.check_writable("user", key)
+        order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
+        rng.shuffle(order)
+        cursor = {s: iter(v) for s, v in user_ids.items()}
+        placed = [(s, next(cursor[s])) for s in order]
+        # One block per shard and table before any batch is written: reserving moves the
+        # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
+        for keyspace, shards in (("user", user_shards if users else ()),
+                                 ("course", course_shards if courses else ())):
+            for shard in shards:
+                for table in keyspace_tables(keyspace):
+                    if table.name in ids.windows.table_names and key_table(table) is None:
+                        ids.take(shard, table.name)
+        plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
+        state["phase"] = "users"
+        published = [p for p in plans if p.published] or plans
+        instructors = {uid for _, uid, _ in _instructors(placed, courses)}
+        reviews: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+        for start in range(0, len(placed), batch_users):
+            out: dict[str, course_gen.Rows] = defaultdict(lambda: defaultdict(list))
+            for shard, uid in placed[start:start + batch_users]:
+                role = "instructor" if uid in instructors else "student"
+                user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
+            for key, tables in out.items():
+                # Reviews live on the course's shard, after the courses (written last).
+                reviews[key].extend(tables.pop("course_reviews", []))
+                _submit(writer, written, key, tables)
+        state["phase"] = "courses"
+        _write_courses(writer, written, plans, reviews)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
+                      time.perf_counter() - started)
+
+
+def _reserve_all(ids: _Ids, shard: str, table: str, count: int) -> list[int]:
+    out: list[int] = []
+    while len(out) < count:
+        out.extend(ids.take(shard, table, count - len(out)))
+    return out
+
+
+def _instructors(placed: Sequence[tuple[str, int]], courses: int
+                 ) -> list[tuple[str, int, int]]:
+    """``(shard, user id, index)`` of the users who teach: the first third of ``courses``."""
+    k = min(len(placed), max(1, courses // 3)) if courses else 0
+    return [(s, uid, i) for i, (s, uid) in enumerate(placed[:k])]
+
+
+def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
+                  course_shards: Sequence[str], placed: Sequence[tuple[str, int]]
+                  ) -> list[course_gen.CoursePlan]:
+    teachers = [(uid, f"Instructor {i + 1}") for _, uid, i in _instructors(placed, courses)]
+    plans = []
+    counts = _spread(courses, [1.0] * len(course_shards)) if courses else []
+    for shard, n in zip(course_shards, counts, strict=False):
+        course_ids = _reserve_all(ids, shard, "courses", n)
+        for key in (course_ids[0], course_ids[-1]) if course_ids else ():
+            router.check_writable("course", key)
+        for course_id in course_ids:
+            out: course_gen.Rows = defaultdict(list)
+            plans.append(course_gen.course_rows(rng, course_id, shard, rng.choice(teachers),
+                                                ids, out))
+    return plans
+
+
+def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
+            tables: Mapping[str, list[tuple[object, ...]]]) -> None:
+    order = ["user_events"] if key == "analytics" else [
+        t.name for t in keyspace_tables("user") + keyspace_tables("course")
+        + keyspace_tables("global")]
+    batch: Batch = [(t, COLUMNS[t], list(tables[t])) for t in order if tables.get(t)]
+    for table, _, rows in batch:
+        written[key][table] += len(rows)
+    writer.submit(key, batch)
+
+
+def _load_globals(rng: random.Random, router: Router, writer: BulkWriter,
+                  written: dict[str, dict[str, int]], shards: Sequence[str]) -> None:
+    rows = course_gen.global_rows(rng)
+    for shard in shards:
+        engine = router.engine_for_shard(shard)
+        with engine.connect() as conn:
+            present = conn.execute(sa.text("SELECT COUNT(*) FROM course_categories")).scalar()
+        if not present:
+            _submit(writer, written, shard, rows)
+
+
+def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
+                   plans: Sequence[course_gen.CoursePlan],
+                   reviews: Mapping[str, list[tuple[object, ...]]]) -> None:
+    by_shard: dict[str, dict[str, list[tuple[object, ...]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for plan in plans:
+        tables = by_shard[plan.shard]
+        tables["courses"].append(course_gen.finish_course(plan))
+        for table, rows in plan.rows.items():
+            tables[table].extend(rows)
+    for shard, shard_reviews in reviews.items():
+        by_shard[shard]["course_reviews"].extend(shard_reviews)
+    for shard, tables in by_shard.items():
+        for table in _COURSE_TABLES:  # parents first; one transaction per chunk
+            rows = tables.get(table, [])
+            for start in range(0, len(rows), 20_000):
+                _submit(writer, written, shard, {table: rows[start:start + 20_000]})
