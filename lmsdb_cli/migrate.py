@@ -80,10 +80,11 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
         run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
     print_json(run.to_dict()) if json_output else render_run(run)
     if not run.ok:
-        bad = [f"{r.shard} ({r.result})" for r in run.results if r.failed]
-        raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: "
-                          f"{', '.join(bad)}; fix and rerun: it resumes where each stopped",
-                          run.results)
+        bad = [r for r in run.results if r.failed]
+        names = ", ".join(f"{r.shard} ({r.result})" for r in bad)
+        raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: {names}. "
+                          f"First error: {bad[0].error}. Fix it and rerun: each shard "
+                          "resumes where it stopped", run.results)
 
 
 def _request(ctx: typer.Context, revision: str, direction: Direction, **kw: Any) -> MigrateRequest:

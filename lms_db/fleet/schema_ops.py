@@ -17,15 +17,21 @@ import logging
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.engine import Dialect
 
 from lms_db.ddl import MYSQL_FAMILY, Target, schema_statements
-from lms_db.dialects import quote, run_statement
+from lms_db.dialects import run_statement
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
 from lms_db.models import analytics_metadata, metadata
 from lms_db.models.popular import MATERIALIZED_VIEWS
 
 log = logging.getLogger(__name__)
+
+
+def _quote(dialect: Dialect, name: str) -> str:
+    """``name``, quoted only where the dialect needs it (readable offline SQL)."""
+    return str(dialect.identifier_preparer.quote(name))
 
 
 def _metadata(target: Target) -> sa.MetaData:
@@ -92,7 +98,7 @@ def _drop_created(conn: sa.Connection, target: Target, dialect_name: str) -> Non
     for table in reversed(_schema_tables(target, dialect_name)):
         if table.name in present:
             log.warning("initial revision failed: dropping %s, which it created", table.name)
-            run_statement(conn, f"DROP TABLE IF EXISTS {quote(conn.dialect, table.name)}")
+            run_statement(conn, f"DROP TABLE IF EXISTS {_quote(conn.dialect, table.name)}")
 
 
 def drop_schema_objects(target: Target) -> None:
@@ -104,9 +110,9 @@ def drop_schema_objects(target: Target) -> None:
     postgresql = dialect.name == "postgresql"
     if postgresql and target == "oltp":
         for view in MATERIALIZED_VIEWS.values():
-            op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {quote(dialect, view.name)}")
+            op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {_quote(dialect, view.name)}")
     cascade = " CASCADE" if postgresql else ""
     for table in reversed(_schema_tables(target, dialect.name)):
-        op.execute(f"DROP TABLE IF EXISTS {quote(dialect, table.name)}{cascade}")
+        op.execute(f"DROP TABLE IF EXISTS {_quote(dialect, table.name)}{cascade}")
     if postgresql and target == "oltp":
         op.execute(f"DROP FUNCTION IF EXISTS {TOUCH_FUNCTION}()")

@@ -19,6 +19,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
@@ -164,7 +165,7 @@ def resolve_revision(script: ScriptDirectory, revision: str) -> str | None:
         return head_revision(script)
     try:
         found = script.get_revision(revision)
-    except CommandError as exc:
+    except (CommandError, RevisionError) as exc:
         raise UnknownObjectError(f"unknown revision {revision!r}: {exc}") from exc
     if found is None:
         raise UnknownObjectError(
@@ -186,7 +187,7 @@ def upgrade_steps(script: ScriptDirectory, current: str | None, target: str | No
     _known(script, current)
     try:
         path = list(script.iterate_revisions(target, current or "base"))
-    except CommandError:
+    except (CommandError, RevisionError):
         return []  # target is not ahead of current: already there or beyond
     return [rev.revision for rev in reversed(path)]
 
@@ -205,7 +206,7 @@ def downgrade_steps(
     _known(script, current)
     try:
         path = list(script.iterate_revisions(current, target or "base"))
-    except CommandError:
+    except (CommandError, RevisionError):
         return []
     return [(rev.revision, _down(rev)) for rev in path]
 
@@ -221,7 +222,7 @@ def _known(script: ScriptDirectory, revision: str | None) -> None:
     try:
         if script.get_revision(revision) is not None:
             return
-    except CommandError:
+    except (CommandError, RevisionError):
         pass
     raise UnknownObjectError(
         f"the database is at revision {revision!r}, which this lmsdb does not know; "
