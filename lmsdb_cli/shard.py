@@ -1,7 +1,132 @@
-"""``lmsdb shard``: (being built)."""
+"""``lmsdb shard``: the shard map, each shard's load, where a key lives, adding a shard."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-shard_app = typer.Typer(no_args_is_help=True, help="(being built)")
+from lms_db.config import require_topology_path
+from lms_db.inventory import list_ranges, shard_status
+from lms_db.routing import Router
+from lms_db.shard_add import add_shard
+from lms_db.topology import Topology, load_topology
+from lmsdb_cli.output import console, print_json
+from lmsdb_cli.shard_render import render_added, render_listing, render_route, render_status
+
+shard_app = typer.Typer(
+    no_args_is_help=True,
+    help="The live shard map: list ranges, show each shard's load, route a key, add a shard.",
+)
+
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _topology(ctx: typer.Context) -> Topology:
+    return load_topology(require_topology_path(ctx.obj["settings"]))
+
+
+def _router(ctx: typer.Context) -> Router:
+    timeout = float(ctx.obj["settings"].connect_timeout)
+    return Router.from_topology(_topology(ctx), connect_timeout=timeout)
+
+
+@shard_app.command("list")
+def list_(ctx: typer.Context, json_output: Json = False) -> None:
+    """List the key ranges of every keyspace with their shard and state, and the map version.
+
+    Ranges are half-open: [lo, hi) holds lo <= key < hi.  States: serving, moving (being
+    copied to another shard), frozen (writes paused while a move switches it).
+
+    Example:
+
+        lmsdb --topology shards/local-mariadb.toml shard list
+        lmsdb -t shards/local-mariadb.toml shard list --json
+    """
+    with _router(ctx) as router:
+        listing = list_ranges(router)
+    print_json(listing.to_dict()) if json_output else render_listing(listing)
+
+
+@shard_app.command()
+def status(
+    ctx: typer.Context,
+    shard: Annotated[list[str] | None, typer.Option(
+        "--shard", "-s", help="Only this shard (repeatable).", show_default=False)] = None,
+    json_output: Json = False,
+) -> None:
+    """Show each shard's rows and bytes per keyspace, its share of all rows as a bar, id-window
+    headroom (warns when low), replica lag and schema revision.
+
+    Row counts are exact (COUNT(*)), so this reads every table once.  Exits 1 when a shard
+    cannot be read.
+
+    Example:
+
+        lmsdb --topology shards/local-mariadb.toml shard status
+        lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json
+    """
+    with _router(ctx) as router:
+        load = shard_status(router, shards=shard or ())
+    print_json(load.to_dict()) if json_output else render_status(load)
+    if any(s.error for s in load.shards):
+        raise typer.Exit(code=1)
+
+
+@shard_app.command()
+def route(
+    ctx: typer.Context,
+    keyspace: Annotated[str, typer.Argument(help="user or course.")],
+    key: Annotated[str, typer.Argument(help="The shard key: a user id or a course id.")],
+    json_output: Json = False,
+) -> None:
+    """Show which shard owns KEY of KEYSPACE, the range holding it and the range's state.
+
+    Example:
+
+        lmsdb --topology shards/local-mariadb.toml shard route user 1234567
+        lmsdb -t shards/local-mariadb.toml shard route course 42 --json
+    """
+    with _router(ctx) as router:
+        found = router.shard_for(keyspace, key)
+    print_json(vars(found)) if json_output else render_route(found)
+
+
+@shard_app.command()
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The new shard's name, e.g. shard-4.")],
+    primary: Annotated[str, typer.Option(
+        "--primary", help="URL of an empty database; write ${VAR} for the password.",
+        show_default=False)],
+    replica: Annotated[list[str] | None, typer.Option(
+        "--replica", help="URL of a replica of it (repeatable).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Run every check, change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (nothing to confirm: "
+                                      "adding deletes no rows).")] = False,
+    json_output: Json = False,
+) -> None:
+    """Register a new shard in the catalog, migrate it to head, copy the global tables and
+    grant it id windows.  It owns no key range until `lmsdb shard move` gives it one.
+
+    Refuses (exit 2, nothing changed) a name or a database that is already a shard or a
+    replica, an unreachable server and a database that is not empty.
+
+    Example:
+
+        export LMS_DB_PASSWORD=...
+        lmsdb -t shards/production.toml shard add shard-4 \\
+            --primary 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4.db.internal/lms' \\
+            --replica 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4-r.db.internal/lms'
+    """
+    timeout = float(ctx.obj["settings"].connect_timeout)
+    added = add_shard(_topology(ctx), name, primary, replica or (), connect_timeout=timeout,
+                      dry_run=dry_run)
+    if json_output:
+        print_json(added.to_dict())
+    elif dry_run:
+        console.print(f"dry run: {name} at {added.primary} passes every check; nothing changed",
+                      highlight=False, markup=False)
+    else:
+        render_added(added)

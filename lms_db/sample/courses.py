@@ -123,7 +123,7 @@ def global_rows(rng: random.Random) -> Rows:
         for child_order, child in enumerate(children):
             categories.append(_category(next_id, parent_id, child, child_order))
             next_id += 1
-    coupons = []
+    coupons: list[tuple[object, ...]] = []
     for i in range(1, 21):
         percentage = i % 2 == 1
         coupons.append((

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -203,12 +204,15 @@ def load_sample(
     ids = _Ids(windows or IdWindows(router), router)
     written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     expected = users * ROWS_PER_USER + courses * ROWS_PER_COURSE
-    state = {"rows": 0, "phase": "global"}
+    done = [0]
+    phase = ["global"]
+    counting = threading.Lock()
 
-    def on_written(n: int) -> None:
-        state["rows"] += n
+    def on_written(n: int) -> None:  # called from the writer threads
+        with counting:
+            done[0] += n
         if progress is not None:
-            progress(LoadProgress(state["rows"], max(expected, state["rows"]), state["phase"]))
+            progress(LoadProgress(done[0], max(expected, done[0]), phase[0]))
 
     engines = {s: router.engine_for_shard(s) for s in all_shards}
     if events:
@@ -220,8 +224,8 @@ def load_sample(
         user_ids = {s: list(_reserve_all(ids, s, "users", n))
                     for s, n in zip(user_shards, counts, strict=False)}
         for block in user_ids.values():
-            for key in (block[0], block[-1]) if block else ():
-                router.check_writable("user", key)
+            for uid in (block[0], block[-1]) if block else ():
+                router.check_writable("user", uid)
         order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
         rng.shuffle(order)
         cursor = {s: iter(v) for s, v in user_ids.items()}
@@ -235,7 +239,7 @@ def load_sample(
                     if table.name in ids.windows.table_names and key_table(table) is None:
                         ids.take(shard, table.name)
         plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
-        state["phase"] = "users"
+        phase[0] = "users"
         published = [p for p in plans if p.published] or plans
         instructors = {uid for _, uid, _ in _instructors(placed, courses)}
         reviews: dict[str, list[tuple[object, ...]]] = defaultdict(list)
@@ -248,7 +252,7 @@ def load_sample(
                 # Reviews live on the course's shard, after the courses (written last).
                 reviews[key].extend(tables.pop("course_reviews", []))
                 _submit(writer, written, key, tables)
-        state["phase"] = "courses"
+        phase[0] = "courses"
         _write_courses(writer, written, plans, reviews)
         writer.close()
     except BaseException:

@@ -64,7 +64,7 @@ def write_batch(conn: Connection, batch: Batch) -> int:
         else:
             marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"]
                               * len(columns))
-            conn.exec_driver_sql(f"{head}({marks})", rows)  # type: ignore[arg-type]
+            conn.exec_driver_sql(f"{head}({marks})", rows)
         total += len(rows)
     return total
 

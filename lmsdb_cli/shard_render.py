@@ -1,0 +1,116 @@
+"""Rich rendering for ``lmsdb shard``: the map, the load bars, a route, an added shard."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from lms_db.inventory import FleetLoad, MapListing
+from lms_db.routing import ShardRoute
+from lms_db.shard_add import AddedShard
+from lmsdb_cli.output import console
+
+BAR_WIDTH = 10
+_STATE_STYLE = {"serving": "green", "moving": "yellow", "frozen": "red"}
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+def bar(share: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``share`` (0..1) in eighths of a cell."""
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")).ljust(width)
+
+
+def render_listing(listing: MapListing) -> None:
+    """The ranges per keyspace, then the shards that own none."""
+    table = Table(title=f"shard map, version {listing.map_version}", title_justify="left")
+    for column in ("keyspace", "range [lo, hi)", "shard", "state"):
+        table.add_column(column)
+    owners = set()
+    for r in listing.ranges:
+        owners.add(r.shard)
+        table.add_row(r.keyspace, f"[{r.lo:,}, {r.hi:,})", r.shard,
+                      Text(r.state, style=_STATE_STYLE.get(r.state, "")))
+    console.print(table)
+    idle = [s for s in listing.shards if s not in owners]
+    if idle:
+        console.print(f"shards owning no range: {', '.join(idle)}", highlight=False,
+                      markup=False)
+
+
+def render_status(load: FleetLoad) -> None:
+    """One row per shard with its share bar, then id windows, replicas and warnings."""
+    table = Table(title=f"shard status (map version {load.map_version})", title_justify="left")
+    for column in ("shard", "user", "course", "global", "bytes", "share of rows", "revision"):
+        table.add_column(column, justify="left" if column in ("shard", "share of rows",
+                                                              "revision") else "right",
+                         no_wrap=column == "share of rows")
+    warnings = []
+    for s in load.shards:
+        if s.error:
+            table.add_row(s.shard, "-", "-", "-", "-", Text("unreadable", style="red"),
+                          Text(s.error, style="red"))
+            warnings.append(f"{s.shard}: {s.error}")
+            continue
+        rows = {k.keyspace: k for k in s.keyspaces}
+        size = sum(k.bytes or 0 for k in s.keyspaces) if all(
+            k.bytes is not None for k in s.keyspaces) else None
+        revision = Text(s.revision or "none", style="green" if s.at_head else "yellow")
+        table.add_row(s.shard, *(f"{rows[k].rows:,}" if k in rows else "-"
+                                 for k in ("user", "course", "global")),
+                      _size(size), Text(f"{bar(s.share)} {s.share:6.1%}", style="cyan"), revision)
+        for w in s.low_windows:
+            warnings.append(f"{s.shard}: {w.table} ids low: {w.remaining:,} left in "
+                            f"[{w.lo:,}, {w.hi:,}) (a new window is granted by ensure_windows)")
+        for r in s.replicas:
+            lag = "unknown" if r.lag_seconds is None else f"{r.lag_seconds:.1f}s"
+            console.print(f"{s.shard} replica {r.database}: lag {lag}"
+                          + (f" ({r.error})" if r.error else ""), highlight=False, markup=False)
+        if not s.at_head:
+            warnings.append(f"{s.shard}: schema revision {s.revision or 'none'}, head is "
+                            f"{s.head or 'unknown'}")
+    console.print(table)
+    _render_windows(load)
+    for line in warnings:
+        console.print(Text.assemble(("warning: ", "yellow"), line))
+
+
+def _render_windows(load: FleetLoad) -> None:
+    table = Table(title="id windows (current span per table)", title_justify="left")
+    for column in ("shard", "table", "window [lo, hi)", "used", "remaining"):
+        table.add_column(column, justify="right" if column in ("used", "remaining") else "left")
+    for s in load.shards:
+        for w in s.windows:
+            style = "yellow" if w.low else ""
+            table.add_row(s.shard, w.table, f"[{w.lo:,}, {w.hi:,})", f"{w.used:,}",
+                          Text(f"{w.remaining:,}", style=style))
+    if table.row_count:
+        console.print(table)
+
+
+def render_route(route: ShardRoute) -> None:
+    """Where one key lives."""
+    console.print(Text.assemble(
+        f"{route.keyspace} {route.key} -> ", (route.shard, "bold"),
+        f"  range [{route.lo:,}, {route.hi:,})  state ",
+        (route.state, _STATE_STYLE.get(route.state, "")),
+        f"  map version {route.map_version}"))
+
+
+def render_added(added: AddedShard) -> None:
+    """What ``shard add`` did."""
+    console.print(f"added {added.name} at {added.primary}: revision {added.revision}, "
+                  f"{len(added.windows)} id windows, {added.global_rows} global rows copied, "
+                  f"map version {added.map_version}; it owns no range until a move",
+                  highlight=False, markup=False)
