@@ -105,6 +105,16 @@ def table_names(url: URL | str) -> set[str]:
         engine.dispose()
 
 
+def column_names(url: URL | str, table: str) -> set[str]:
+    """The columns of a table."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in sa.inspect(conn).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
 def execute(url: URL | str, *statements: str) -> None:
     """Run statements on a database and commit."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)

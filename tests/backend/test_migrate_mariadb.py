@@ -133,7 +133,7 @@ def test_lock_held_by_another_session(
     from lms_db.fleet.locks import lock_name
 
     name = lock_name(load_topology(topology).shard("shard-0").primary)
-    holder = sa.create_engine(shards[0]).connect()
+    holder = sa.create_engine(shards[0], poolclass=sa.pool.NullPool).connect()
     try:
         assert holder.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
         result = lmsdb(topology, "migrate", "up", "--lock-timeout", "1")
