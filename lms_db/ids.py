@@ -12,8 +12,10 @@ its id without meeting a twin there.
   window is therefore always a move *up*, which MySQL allows, even after a move brought in
   rows with higher ids.
 - The database's counter is positioned inside the current window
-  (:mod:`lms_db.routing.counters`); on SQLite ids are assigned explicitly
-  (:meth:`IdWindows.reserve`).
+  (:mod:`lms_db.routing.counters`).  SQLite has no counter that survives a deleted top row
+  (``max(rowid) + 1`` would hand a moved-away id out again), so there every
+  :meth:`IdWindows.reserve` is granted a fresh window of exactly the ids it returns (the
+  hi/lo pattern): the catalog itself is the high-water mark, and ids are never reused.
 
 A new window is granted before the current one runs out (:meth:`IdWindows.ensure_windows`,
 run by ``shard add``, ``sample load`` and after moves), contiguous with the current one when
@@ -164,15 +166,12 @@ class IdWindows:
                 if lo <= counter <= hi:
                     return (lo, hi), max(counter, lo)
             return None, counter
-        # SQLite: the first span that is not full, by the ids already in it.
-        for lo, hi in spans:
-            if hi <= floor:
-                continue
-            top = max_id(conn, table.name, column, lo, hi)
-            nxt = max(lo if top is None else top + 1, floor)
-            if nxt < hi:
-                return (lo, hi), nxt
-        return (None, floor)
+        # SQLite: the newest span, by the ids already in it (reporting only: see reserve).
+        if not spans:
+            return None, floor
+        lo, hi = spans[-1]
+        top = max_id(conn, table.name, column, lo, hi)
+        return (lo, hi), max(lo if top is None else top + 1, floor)
 
     def headroom(self, shard: str, tables: Iterable[str] | None = None) -> list[Headroom]:
         """Where each table's ids stand on ``shard`` (tables with no live window left out).
@@ -208,7 +207,8 @@ class IdWindows:
         Grants when the shard has no live window, when its counter stands outside its
         windows (a move brought in higher ids), or when fewer than ``min_remaining`` ids are
         left (default: ``low_headroom`` of the span); then positions the counter.  Key
-        tables are skipped when the shard owns no range of their keyspace.
+        tables are skipped when the shard owns no range of their keyspace.  Does nothing on
+        SQLite, where :meth:`reserve` grants a window per reservation.
 
         :param shard: a shard name.
         :param tables: only these tables (default: every id table).
@@ -218,8 +218,10 @@ class IdWindows:
         :raises IdWindowExhausted: no free ids are left in the shard's owned key ranges.
         :raises UnknownObjectError: unknown shard or table.
         """
-        granted = []
+        granted: list[IdWindow] = []
         engine = self.router.engine_for_shard(shard)
+        if engine.dialect.name == "sqlite":
+            return granted  # windows are granted per reservation there (see reserve)
         for name in tables or self.table_names:
             table = self.table(name)
             keyspace = key_table(table)
@@ -251,14 +253,14 @@ class IdWindows:
                          restart=restart)
         conn.commit()
 
-    def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int
-                    ) -> IdWindow:
+    def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int,
+                    size: int | None = None) -> IdWindow:
         keyspace = key_table(table)
         all_windows = read_id_windows(self.router.catalog, table.name)
         if keyspace is None:
             top = max((w.hi for w in all_windows), default=FIRST_ID)
             return grant_id_window(self.router.catalog, table_name=table.name, shard=shard,
-                                   lo=top, hi=top + self.window_size)
+                                   lo=top, hi=top + (size or self.window_size))
         # A key table: the lowest free ids inside a range the shard owns, above every id the
         # shard already holds (MySQL's counter never moves down past them).
         column = self._column(table)
@@ -277,7 +279,7 @@ class IdWindows:
                     break
             if start >= r.hi:
                 continue
-            end = min(r.hi, start + self.key_window_size,
+            end = min(r.hi, start + (size or self.key_window_size),
                       min((lo for lo, _ in taken if lo > start), default=r.hi))
             return grant_id_window(self.router.catalog, table_name=table.name, shard=shard,
                                    lo=start, hi=end)
@@ -293,9 +295,10 @@ class IdWindows:
         """Reserve up to ``count`` consecutive ids of ``table`` on ``shard`` (maybe fewer).
 
         MySQL/MariaDB and PostgreSQL: the counter is moved past the reserved ids, so
-        auto-increment inserts never take them.  SQLite: pass ``conn``, the connection of
-        the transaction that inserts them (SQLite serializes writers, so ``max(id)`` is
-        stable until it commits).  A new window is granted when the current one is full.
+        auto-increment inserts never take them; a new window is granted when the current
+        one is full.  SQLite: a fresh window of exactly these ids is granted (never reused,
+        even when rows are deleted or moved away); pass ``conn``, the inserting transaction's
+        connection, so a ``users``/``courses`` window starts above its uncommitted rows.
 
         :param shard: a shard name.
         :param table: an id table.
@@ -309,21 +312,39 @@ class IdWindows:
         t = self.table(table)
         engine = self.router.engine_for_shard(shard)
         floor = after + 1 if after else 0
-        for _ in range(3):
-            if conn is not None and conn.dialect.name == "sqlite":
-                span, nxt = self._position(conn, t, _spans(self.windows(shard, table)), floor)
-                if span is not None and nxt < span[1]:
-                    return range(nxt, min(span[1], nxt + count))
+        if engine.dialect.name == "sqlite":
+            if conn is not None:
+                window = self._grant_next(conn, shard, t, floor=floor, size=count)
             else:
                 with engine.connect() as own:
-                    span, nxt = self._position(own, t, _spans(self.windows(shard, table)), floor)
-                    if span is not None and nxt < span[1]:
-                        end = min(span[1], nxt + count)
-                        self._place(own, t, end, span[1], restart=True)
-                        return range(nxt, end)
+                    window = self._grant_next(own, shard, t, floor=floor, size=count)
+            return range(window.lo, window.hi)
+        for _ in range(3):
+            with engine.connect() as own:
+                span, nxt = self._position(own, t, _spans(self.windows(shard, table)), floor)
+                if span is not None and nxt < span[1]:
+                    end = min(span[1], nxt + count)
+                    self._place(own, t, end, span[1], restart=True)
+                    return range(nxt, end)
             self.ensure_windows(shard, [table], min_remaining=min(count, self.window_size),
                                 floor=floor)
         raise IdWindowExhausted(f"could not reserve {table} ids on {shard}")
+
+    def reserve_many(self, shard: str, table: str, count: int, *,
+                     conn: Connection | None = None) -> list[int]:
+        """Exactly ``count`` ids of ``table`` on ``shard``, across windows if need be.
+
+        :param shard: a shard name.
+        :param table: an id table.
+        :param count: ids wanted.
+        :param conn: SQLite: the inserting transaction's connection (see :meth:`reserve`).
+        :raises IdWindowExhausted: no window can be granted.
+        """
+        out: list[int] = []
+        while len(out) < count:
+            out.extend(self.reserve(shard, table, count - len(out), conn=conn,
+                                    after=out[-1] if out else 0))
+        return out
 
     @staticmethod
     def _column(table: sa.Table) -> str:
