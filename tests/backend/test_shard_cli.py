@@ -1,0 +1,166 @@
+"""``lmsdb shard list|status|route|add`` and ``lmsdb sample load`` through CliRunner, on a
+MariaDB fleet spread over two servers and on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from cli import app
+from lms_db.catalog import read_map_version, shards
+from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
+from tests.backend.router_helpers import (  # noqa: F401 - fixtures
+    Fleet,
+    fixture_fleet,
+    fixture_make_second_database,
+    fixture_second_mariadb,
+)
+
+runner = CliRunner()
+
+
+def lmsdb(fleet: Fleet, *args: str, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, ["--topology", str(fleet.path), *args], env=env)
+
+
+def as_json(fleet: Fleet, *args: str) -> Any:
+    result = lmsdb(fleet, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _counts(url: sa.URL) -> dict[str, dict[str, int]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {k: {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)
+                                             ).scalar_one()
+                        for t in keyspace_tables(k)} for k in ROUTED_KEYSPACES}
+    finally:
+        engine.dispose()
+
+
+def _catalog_state(fleet: Fleet) -> tuple[int, int]:
+    engine = sa.create_engine(fleet.topology.catalog.url)
+    try:
+        with engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(shards)).scalar_one()
+        return count, read_map_version(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fleet", ["mariadb", "sqlite"], indirect=True)
+def test_list_load_status_route(fleet: Fleet) -> None:
+    listing = as_json(fleet, "shard", "list")
+    assert listing["map_version"] == 1 and listing["shards"] == ["shard-0", "shard-1", "shard-2"]
+    assert {(r["keyspace"], r["lo"], r["hi"], r["shard"], r["state"])
+            for r in listing["ranges"]} >= {("user", 1000, 2000, "shard-1", "serving")}
+    text = lmsdb(fleet, "shard", "list")
+    assert text.exit_code == 0 and "[1,000, 2,000)" in text.stdout
+
+    loaded = as_json(fleet, "sample", "load", "--users", "45", "--courses", "4", "--seed", "3")
+    assert loaded["users"] == 45 and loaded["total_rows"] > 500
+
+    status = as_json(fleet, "shard", "status")
+    assert status["map_version"] == 1
+    total = sum(sum(s["rows"][k] for k in ("user", "course")) for s in status["shards"])
+    for i, shard in enumerate(status["shards"]):
+        direct = _counts(fleet.shard_urls[i])
+        assert shard["tables"] == direct, shard["shard"]
+        assert shard["rows"] == {k: sum(v.values()) for k, v in direct.items()}
+        assert shard["share"] == pytest.approx(
+            (shard["rows"]["user"] + shard["rows"]["course"]) / total, abs=1e-5)
+        assert all(b is None or b > 0 for b in shard["bytes"].values())
+        assert {w["table"] for w in shard["id_windows"]} >= {"users", "enrollments"}
+    assert sum(s["share"] for s in status["shards"]) == pytest.approx(1.0, abs=1e-4)
+    text = lmsdb(fleet, "shard", "status")
+    assert text.exit_code == 0 and "█" in text.stdout and "id windows" in text.stdout
+
+    assert as_json(fleet, "shard", "route", "user", "1500")["shard"] == "shard-1"
+    routed = lmsdb(fleet, "shard", "route", "course", "250")
+    assert routed.exit_code == 0 and "shard-2" in routed.stdout and "serving" in routed.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["shard", "route", "users", "5"], "unknown keyspace 'users'"),
+    (["shard", "route", "user", "abc"], "key must be a non-negative integer"),
+    (["shard", "route", "user", "1.5"], "key must be a non-negative integer"),
+    (["shard", "route", "user", "99999999"], "no shard serves user key 99999999"),
+    (["shard", "status", "--shard", "nope"], "unknown shard 'nope'"),
+    (["shard", "add", "bad name!", "--primary", "sqlite:///x.db"], "shard name"),
+    (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
+    (["shard", "add", "new", "--primary", "oracle://h/db"], "unsupported driver"),
+    (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
+])
+@pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(
+        fleet: Fleet, args: list[str], message: str) -> None:
+    before = _catalog_state(fleet)
+    result = lmsdb(fleet, *args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert "Traceback" not in result.output
+    assert _catalog_state(fleet) == before
+    assert not Path("x.db").exists()
+
+
+@pytest.mark.parametrize("fleet", ["mariadb", "sqlite"], indirect=True)
+def test_add_then_status_shows_the_new_empty_shard_at_head(
+        fleet: Fleet, request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    env: dict[str, str] = {}
+    if fleet.backend == "mariadb":
+        url = request.getfixturevalue("make_second_database")()
+        # The URL names its database through ${VAR}, as a password would be.
+        monkeypatch.setenv("LMS_TEST_SHARD_DB", str(url.database))
+        primary = f"mysql+pymysql://root@127.0.0.1:{url.port}/${{LMS_TEST_SHARD_DB}}"
+    else:
+        primary = f"sqlite:///{tmp_path / 'shard-3.sqlite'}"
+    as_json(fleet, "sample", "load", "--users", "12", "--courses", "2")
+    before = _catalog_state(fleet)
+
+    dry = lmsdb(fleet, "shard", "add", "shard-3", "--primary", primary, "--dry-run", env=env)
+    assert dry.exit_code == 0 and "nothing changed" in dry.stdout, dry.output
+    assert _catalog_state(fleet) == before
+
+    added = lmsdb(fleet, "shard", "add", "shard-3", "--primary", primary, env=env)
+    assert added.exit_code == 0, added.output
+    assert "added shard-3" in added.stdout and "${" not in added.stdout
+    assert _catalog_state(fleet) == (before[0] + 1, before[1] + 1)
+
+    status = as_json(fleet, "shard", "status")
+    new = next(s for s in status["shards"] if s["shard"] == "shard-3")
+    assert new["error"] is None and new["at_head"] and new["revision"] == new["head"]
+    assert new["rows"]["user"] == new["rows"]["course"] == 0 and new["share"] == 0
+    assert new["rows"]["global"] > 0  # categories and coupons copied in
+    if fleet.backend == "mariadb":  # SQLite grants windows per reservation (none yet)
+        assert {w["table"] for w in new["id_windows"]} >= {"enrollments", "payments"}
+        assert not {w["table"] for w in new["id_windows"]} & {"users", "courses"}
+    assert "shard-3" in as_json(fleet, "shard", "list")["shards"]
+
+    again = lmsdb(fleet, "shard", "add", "shard-3", "--primary", primary, env=env)
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    other = lmsdb(fleet, "shard", "add", "shard-4", "--primary", primary, env=env)
+    assert other.exit_code == 2 and "already the primary of shard-3" in other.stderr
+    assert _catalog_state(fleet) == (before[0] + 1, before[1] + 1)
+
+
+@pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)
+def test_add_refuses_a_database_that_is_not_empty(fleet: Fleet, tmp_path: Path) -> None:
+    path = tmp_path / "used.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE something (id INTEGER)")
+    engine.dispose()
+    before = _catalog_state(fleet)
+    result = lmsdb(fleet, "shard", "add", "shard-9", "--primary", f"sqlite:///{path}")
+    assert result.exit_code == 2 and "is not empty (1 tables: something)" in result.stderr
+    assert _catalog_state(fleet) == before
