@@ -390,6 +390,6 @@ def _as_work(work: ScatterWork[T] | str | sa.Executable) -> Callable[[str, Conne
     statement = sa.text(work) if isinstance(work, str) else work
 
     def query(shard: str, conn: Connection) -> list[Any]:
-        return list(conn.execute(statement).all())  # type: ignore[call-overload]
+        return list(conn.execute(statement).all())
 
     return query
