@@ -24,7 +24,7 @@ from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import connect_check, short_reason
 from lms_db.errors import DriftDetected
 from lms_db.fleet.migrate import current_revision, open_engine
-from lms_db.fleet.targets import ANALYTICS_MEMBER, select_members
+from lms_db.fleet.targets import ANALYTICS_MEMBER, registered_members, select_members
 from lms_db.models import analytics_metadata, metadata
 from lms_db.topology import DatabaseRef, Topology
 
@@ -123,7 +123,8 @@ def check_drift(
     :raises ConnectionFailed: a database is unreachable or refuses the login.
     """
     checks = []
-    for member in select_members(topology, "oltp", shards):
+    registered = registered_members(topology, timeout=timeout)
+    for member in select_members(topology, "oltp", shards, registered=registered):
         checks.append(_Check(f"{member.name} primary", member.name, "primary",
                              member.primary, metadata))
         for index, replica in enumerate(member.replicas):

@@ -20,7 +20,7 @@ from lms_db.fleet.blocking import blocking_statements, split_statements
 from lms_db.fleet.migrate import Direction, read_revision, show_revision
 from lms_db.fleet.replication import ReplicaState, read_replica
 from lms_db.fleet.scripts import downgrade_steps, offline_sql, script_directory, upgrade_steps
-from lms_db.fleet.targets import Member, preflight, select_members
+from lms_db.fleet.targets import Member, preflight, registered_members, select_members
 from lms_db.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ def fleet_status(
 
     :raises UnknownObjectError: unknown target or shard.
     """
-    members = select_members(topology, target, shards)
+    registered = registered_members(topology, timeout=timeout) if target == "oltp" else []
+    members = select_members(topology, target, shards, registered=registered)
     script = script_directory(target, root)
     head = script.get_current_head()
 

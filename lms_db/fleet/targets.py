@@ -1,10 +1,12 @@
 """Which databases a fleet command works on, and the checks made before touching any of them.
 
 A :class:`Member` is one database lmsdb migrates with its replicas: a shard primary
-(``--target oltp``) or the analytics database (``--target analytics``).  :func:`preflight`
-raises an :class:`~lms_db.errors.InputError` (exit 2) for unknown shard names, an unknown
-revision, an unreachable primary or catalog, or a "replica" that is really a writable
-primary — before anything is created or changed.
+(``--target oltp``) or the analytics database (``--target analytics``).  The shards are those
+of the topology file plus those only the catalog knows (added by ``lmsdb shard add``).
+
+:func:`preflight` raises an :class:`~lms_db.errors.InputError` (exit 2) for unknown shard
+names, an unknown revision, an unreachable primary or catalog, or a "replica" that is really
+a writable primary, before anything is created or changed.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from lms_db.catalog import shards as catalog_shards
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import connect_check
-from lms_db.errors import ConfigError, UnknownObjectError
+from lms_db.engines import connect_check, engine_for, short_reason
+from lms_db.errors import ConfigError, ConnectionFailed, UnknownObjectError
 from lms_db.fleet.replication import check_replica_role
 from lms_db.fleet.scripts import check_target, resolve_revision, script_directory
+from lms_db.routing.pool import read_locations
 from lms_db.topology import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
@@ -44,12 +49,51 @@ class Member:
     replicas: tuple[DatabaseRef, ...] = ()
 
 
-def select_members(topology: Topology, target: str, names: Sequence[str] = ()) -> list[Member]:
+def registered_members(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+                       ) -> list[Member]:
+    """Shards the catalog knows but the topology file does not (``lmsdb shard add``).
+
+    Reads only; a catalog that does not exist yet (no file, no tables) knows no shard.
+
+    :param topology: the validated topology.
+    :param timeout: seconds to wait for the catalog.
+    :raises ConnectionFailed: the catalog is unreachable.
+    :raises ConfigError: a registered shard's URL cannot be expanded.
+    """
+    ref = topology.catalog
+    database = ref.url.database or ""
+    if ref.dialect == "sqlite" and database and not Path(database).exists():
+        return []
+    connect_check(ref, timeout)
+    engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(catalog_shards.name):
+                return []
+            locations = read_locations(conn, topology)
+    except sa.exc.DBAPIError as exc:
+        raise ConnectionFailed(f"cannot read the catalog {ref.display}: "
+                               f"{short_reason(exc, ref.url.password)}") from exc
+    finally:
+        engine.dispose()
+    return [Member(loc.name, loc.primary, loc.replicas) for loc in locations.values()
+            if loc.source == "catalog"]
+
+
+def select_members(
+    topology: Topology,
+    target: str,
+    names: Sequence[str] = (),
+    *,
+    registered: Sequence[Member] = (),
+) -> list[Member]:
     """The databases of ``target``, narrowed to the shards ``names`` (all when empty).
 
     :param topology: the validated topology.
     :param target: ``oltp`` (every shard primary) or ``analytics`` (the analytics database).
     :param names: ``--shard`` values; duplicates are ignored.
+    :param registered: shards known only to the catalog (:func:`registered_members`), after
+        the topology's own.
     :raises UnknownObjectError: unknown target or shard name.
     :raises ConfigError: ``analytics`` without an ``[analytics]`` section, or ``--shard``
         with ``analytics``.
@@ -63,16 +107,18 @@ def select_members(topology: Topology, target: str, names: Sequence[str] = ()) -
                 f"{topology.path}: analytics: no [analytics] section; add one with url = \"...\""
             )
         return [Member(ANALYTICS_MEMBER, topology.analytics)]
+    members = [Member(s.name, s.primary, s.replicas) for s in topology.shards]
+    members += [m for m in registered if m.name not in topology.shard_names]
     if not names:
-        return [Member(s.name, s.primary, s.replicas) for s in topology.shards]
-    unknown = [n for n in dict.fromkeys(names) if n not in topology.shard_names]
+        return members
+    known_names = [m.name for m in members]
+    unknown = [n for n in dict.fromkeys(names) if n not in known_names]
     if unknown:
-        known = ", ".join(topology.shard_names)
         raise UnknownObjectError(
-            f"unknown shard(s) {', '.join(unknown)} in --shard (known: {known})"
+            f"unknown shard(s) {', '.join(unknown)} in --shard (known: {', '.join(known_names)})"
         )
     wanted = set(names)
-    return [Member(s.name, s.primary, s.replicas) for s in topology.shards if s.name in wanted]
+    return [m for m in members if m.name in wanted]
 
 
 @dataclass(frozen=True)
@@ -117,7 +163,8 @@ def preflight(
     :raises ConnectionFailed: the catalog or a primary is unreachable or refuses the login.
     :raises ReplicaWritable: a replica is a writable primary.
     """
-    members = select_members(topology, target, shards)
+    registered = registered_members(topology, timeout=timeout) if target == "oltp" else []
+    members = select_members(topology, target, shards, registered=registered)
     script = script_directory(target, root)
     wanted = resolve_revision(script, revision)
     refs = [m.primary for m in members]

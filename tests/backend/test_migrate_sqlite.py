@@ -206,3 +206,22 @@ def test_analytics_target(tmp_path: Path, target: str) -> None:
     assert result.exit_code == 0, result.output
     assert revision_of(analytics) == "a001" and "user_events" in table_names(analytics)
     assert not (tmp_path / "shard-0.db").exists()
+
+
+def test_shards_only_the_catalog_knows_are_migrated_too(tmp_path: Path) -> None:
+    """A shard registered by `lmsdb shard add` (catalog only) is part of the fleet."""
+    topology, _urls = _shards(tmp_path, 1)
+    assert lmsdb(topology, "migrate", "up").exit_code == 0
+    added = f"sqlite:///{tmp_path / 'added.db'}"
+    catalog = engine_for(load_topology(topology).catalog)
+    with catalog.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO shards (name, primary_url_template, state, created_at) "
+            "VALUES ('shard-added', :url, 'active', CURRENT_TIMESTAMP)"), {"url": added})
+    catalog.dispose()
+    status = lmsdb_json(topology, "migrate", "status")
+    assert [(s["shard"], s["revision"]) for s in status["shards"]] == [
+        ("shard-0", "0001"), ("shard-added", "base")]
+    run = lmsdb_json(topology, "migrate", "up")
+    assert results_by_shard(run)["shard-added"] == ("base", "0001", "migrated")
+    assert lmsdb(topology, "schema", "check", "--shard", "shard-added").exit_code == 0
