@@ -13,6 +13,7 @@ shape: shards live on different servers).  Run it from the repository root (need
 on 127.0.0.1:3306, root without password, and ``mariadbd`` for the second layout)::
 
     python benchmarks/migrate_parallel.py                  # 16 shards, --parallel 8
+    python benchmarks/migrate_parallel.py --repeat 3       # median of 3 (docs/benchmarks.md)
     python benchmarks/migrate_parallel.py --shards 32 --parallel 16 --servers 0
 
 It prints the wall time of each leg and the ratios; docs/benchmarks.md records the figures.
@@ -23,10 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -103,18 +107,25 @@ def lmsdb_run(topology_path: Path, parallel: int) -> float:
     return seconds
 
 
-def measure(catalog: sa.URL, shards: list[sa.URL], parallel: int, tmp: Path) -> dict[str, float]:
-    """The three legs on fresh databases."""
+def measure(
+    catalog: sa.URL, shards: list[sa.URL], parallel: int, tmp: Path, repeat: int
+) -> dict[str, float]:
+    """The three legs on fresh databases, interleaved ``repeat`` times; the median of each."""
     topology = write_topology(catalog, shards, tmp)
-    legs = {}
-    recreate([catalog, *shards])
-    legs["sequential alembic"] = sequential_alembic(shards)
-    recreate([catalog, *shards])
-    legs["lmsdb --parallel 1"] = lmsdb_run(topology, 1)
-    recreate([catalog, *shards])
-    legs[f"lmsdb --parallel {parallel}"] = lmsdb_run(topology, parallel)
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        legs: list[tuple[str, Callable[[], float]]] = [
+            ("sequential alembic", partial(sequential_alembic, shards)),
+            ("lmsdb --parallel 1", partial(lmsdb_run, topology, 1)),
+            (f"lmsdb --parallel {parallel}", partial(lmsdb_run, topology, parallel)),
+        ]
+        for leg, run in legs:
+            recreate([catalog, *shards])
+            runs.setdefault(leg, []).append(run())
     drop([catalog, *shards])
-    return legs
+    for leg, times in runs.items():
+        print(f"  {leg}: " + ", ".join(f"{t:.2f}s" for t in times))
+    return {leg: statistics.median(times) for leg, times in runs.items()}
 
 
 def report(title: str, legs: dict[str, float], shards: int, parallel: int) -> None:
@@ -134,6 +145,8 @@ def main() -> None:
                         help="MariaDB service URL (no database)")
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each leg this many times (interleaved); report the median")
     parser.add_argument("--servers", type=int, default=4,
                         help="extra mariadbd servers for the second layout (0: skip it)")
     args = parser.parse_args()
@@ -149,7 +162,7 @@ def main() -> None:
         lmsdb_run(write_topology(catalog, warm, tmp), 2)
         drop([catalog, *warm])
         one_server = [service.set(database=n) for n in _names(args.shards)]
-        legs = measure(catalog, one_server, args.parallel, tmp)
+        legs = measure(catalog, one_server, args.parallel, tmp, args.repeat)
         report(f"{args.shards} shard databases on one MariaDB server ({service})", legs,
                args.shards, args.parallel)
         if args.servers > 0:
@@ -160,7 +173,7 @@ def main() -> None:
                 servers.append(server)
             spread = [servers[i % len(servers)].url(name)
                       for i, name in enumerate(_names(args.shards))]
-            legs = measure(catalog, spread, args.parallel, tmp)
+            legs = measure(catalog, spread, args.parallel, tmp, args.repeat)
             report(f"{args.shards} shards spread over {args.servers} mariadbd servers "
                    "(started here, same machine)", legs, args.shards, args.parallel)
 
