@@ -18,7 +18,7 @@ from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT
 from lms_db.fleet.run import MigrateRequest, migrate_fleet
 from lms_db.fleet.scripts import history as read_history
 from lms_db.fleet.scripts import offline_sql
-from lms_db.fleet.status import fleet_status, plan_fleet
+from lms_db.fleet.status import ShardPlan, fleet_status, plan_fleet
 from lms_db.fleet.targets import preflight
 from lms_db.topology import Topology, load_topology
 from lmsdb_cli.migrate_render import (
@@ -71,20 +71,30 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
         plans = plan_fleet(topology, target=request.target, revision=request.revision,
                            direction=request.direction, shards=request.shards,
                            root=request.root, timeout=request.connect_timeout)
-        print_json([p.to_dict() for p in plans]) if json_output else render_plan(plans)
+        _show_plans(plans, json_output)
         return
     prepared = preflight(topology, target=request.target, revision=request.revision,
                          shards=request.shards, root=request.root,
                          timeout=request.connect_timeout)
     with fleet_progress(len(prepared.members), enabled=not json_output) as on_event:
         run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
-    print_json(run.to_dict()) if json_output else render_run(run)
+    if json_output:
+        print_json(run.to_dict())
+    else:
+        render_run(run)
     if not run.ok:
         bad = [r for r in run.results if r.failed]
         names = ", ".join(f"{r.shard} ({r.result})" for r in bad)
         raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: {names}. "
                           f"First error: {bad[0].error}. Fix it and rerun: each shard "
                           "resumes where it stopped", run.results)
+
+
+def _show_plans(plans: list[ShardPlan], json_output: bool) -> None:
+    if json_output:
+        print_json([p.to_dict() for p in plans])
+    else:
+        render_plan(plans)
 
 
 def _request(ctx: typer.Context, revision: str, direction: Direction, **kw: Any) -> MigrateRequest:
@@ -218,7 +228,7 @@ def plan(
     """
     plans = plan_fleet(_topology(ctx), target=target, revision=revision,
                        shards=tuple(shard or ()), root=scripts, timeout=_timeout(ctx))
-    print_json([p.to_dict() for p in plans]) if json_output else render_plan(plans)
+    _show_plans(plans, json_output)
 
 
 @migrate_app.command()
