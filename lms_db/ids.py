@@ -182,6 +182,8 @@ class IdWindows:
         """
         out = []
         with self.router.engine_for_shard(shard).connect() as conn:
+            # SQLite grants a window per reservation: a full newest window is not "low".
+            low_share = 0.0 if conn.dialect.name == "sqlite" else self.low_headroom
             for name in tables or self.table_names:
                 table = self.table(name)
                 mine = self.windows(shard, name)
@@ -189,7 +191,7 @@ class IdWindows:
                 if span is None:
                     continue
                 out.append(Headroom(name, shard, span[0], span[1], min(nxt, span[1]),
-                                    len(mine), self.low_headroom))
+                                    len(mine), low_share))
         return out
 
     # -- granting -------------------------------------------------------------------------

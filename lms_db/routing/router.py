@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from lms_db.catalog import (
+    CatalogError,
     ShardMap,
     read_map_version,
     read_shard_map,
@@ -118,7 +119,15 @@ class Router:
         self._owns_catalog = False
         self._replica_turn: dict[str, itertools.count[int]] = {}
         self._checked_at = clock()
-        self._map, self._locations = self._read()
+        try:
+            self._map, self._locations = self._read()
+        except CatalogError as exc:
+            if _has_map_tables(catalog):
+                raise
+            raise ConfigError(
+                f"catalog {catalog.url.render_as_string(hide_password=True)} has no shard map "
+                "yet: run `lmsdb migrate up` (or Router.from_topology(..., seed=True))"
+            ) from exc
         if self._map.version == 0:
             raise ConfigError(
                 f"catalog {catalog.url.render_as_string(hide_password=True)} has no shard map "
@@ -393,3 +402,10 @@ def _as_work(work: ScatterWork[T] | str | sa.Executable) -> Callable[[str, Conne
         return list(conn.execute(statement).all())
 
     return query
+
+
+def _has_map_tables(catalog: Engine) -> bool:
+    try:
+        return bool(sa.inspect(catalog).has_table("map_version"))
+    except sa.exc.DBAPIError:
+        return True  # unreachable: let the original error speak
