@@ -5,6 +5,8 @@ MariaDB fleet spread over two servers and on SQLite.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,23 @@ from typer.testing import CliRunner
 
 from cli import app
 from lms_db.catalog import read_map_version, shards
+from lms_db.ddl import create_schema
+from lms_db.routing import Router
 from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
+from lms_db.topology import load_topology
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_fleet,
     fixture_make_second_database,
     fixture_second_mariadb,
+    url_text,
+)
+from tests.backend.servers import (
+    MariaDBServer,
+    binaries_available,
+    replicate,
+    start_mariadbd,
+    wait_for_database,
 )
 
 runner = CliRunner()
@@ -164,3 +177,51 @@ def test_add_refuses_a_database_that_is_not_empty(fleet: Fleet, tmp_path: Path) 
     result = lmsdb(fleet, "shard", "add", "shard-9", "--primary", f"sqlite:///{path}")
     assert result.exit_code == 2 and "is not empty (1 tables: something)" in result.stderr
     assert _catalog_state(fleet) == before
+
+
+@pytest.fixture(scope="module", name="replicated_pair")
+def fixture_replicated_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[MariaDBServer, MariaDBServer]]:
+    """A primary ``mariadbd`` (binary log) and a read-only replica following it by GTID."""
+    if not binaries_available():
+        pytest.skip("mariadbd / mariadb-install-db are not installed")
+    base = tmp_path_factory.mktemp("shard-replica")
+    primary = start_mariadbd(base, "primary", 31, primary=True)
+    replica = start_mariadbd(base, "replica", 32, primary=False)
+    try:
+        replicate(replica, primary)
+        yield primary, replica
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+def test_status_shows_replica_lag_and_reads_go_to_the_replica(
+        replicated_pair: tuple[MariaDBServer, MariaDBServer],
+        make_mariadb_database: Callable[[], sa.URL], tmp_path: Path) -> None:
+    primary, replica = replicated_pair
+    name = f"lmsdb_rr_{uuid.uuid4().hex[:8]}"
+    primary.execute(f"CREATE DATABASE {name}")
+    wait_for_database(replica, name)
+    engine = sa.create_engine(primary.url(name))
+    with engine.begin() as conn:
+        create_schema(conn)
+    engine.dispose()
+    path = tmp_path / "replicated.toml"
+    path.write_text(
+        f'[catalog]\nurl = "{url_text(make_mariadb_database())}"\n\n[[shards]]\n'
+        f'name = "shard-0"\nprimary = "{url_text(primary.url(name))}"\n'
+        f'replicas = ["{url_text(replica.url(name))}"]\n'
+        "ranges = { user = [0, 1000], course = [0, 100] }\n", encoding="utf-8")
+    topology = load_topology(path)
+    with Router.from_topology(topology, seed=True) as router:
+        assert router.engine_for("user", 5, read=True).url.port == replica.port
+        assert router.engine_for("user", 5).url.port == primary.port
+    fleet = Fleet(path, topology, [primary.url(name)], "mariadb")
+    status = as_json(fleet, "shard", "status")
+    [replica_row] = status["shards"][0]["replicas"]
+    assert replica_row["error"] is None and replica_row["lag_seconds"] is not None
+    assert replica_row["lag_seconds"] < 60 and str(replica.port) in replica_row["database"]
+    text = lmsdb(fleet, "shard", "status")
+    assert text.exit_code == 0 and "lag" in text.stdout
+    primary.execute(f"DROP DATABASE IF EXISTS {name}")
