@@ -152,7 +152,14 @@ def begin(bind: Engine | Connection) -> Iterator[Connection]:
     :raises CatalogError: the database refused a statement or could not be reached.
     """
     try:
-        if isinstance(bind, Engine):
+        if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+            # pysqlite defers BEGIN to the first write, so two processes could both read
+            # "no ranges yet" and both seed; BEGIN IMMEDIATE takes the write lock up front.
+            with bind.connect() as conn:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                yield conn
+                conn.commit()
+        elif isinstance(bind, Engine):
             with bind.begin() as conn:
                 yield conn
         else:
