@@ -1,9 +1,10 @@
-"""Operations that revision scripts call: create or drop the whole schema of a target.
+"""Operations that revision scripts call: create or drop a frozen snapshot of the schema.
 
-The initial revisions of ``migrations/oltp`` and ``migrations/analytics`` call
-:func:`create_schema_objects`, which runs exactly :func:`lms_db.ddl.schema_statements` for the
-migration's dialect, so the models, ``lmsdb schema sql``, the committed ``sql/`` files and the
-migrations have one source.  Only call these from inside a running Alembic migration.
+An initial revision (``0001`` for OLTP, ``a001`` for analytics) ships the DDL that
+``lms_db.ddl.schema_statements`` rendered when it was written, one ``<dialect>.sql`` file per
+dialect in a folder beside the revision.  It is frozen: when the models change, a new
+revision carries the change, and ``tests/backend/test_migrations_match_models.py`` fails
+until it does.  Only call these from inside a running Alembic migration.
 
 MySQL and MariaDB commit every DDL statement on its own, so a revision cannot be rolled back
 there: :func:`create_schema_objects` first refuses when any table it would create exists, and if
@@ -14,37 +15,63 @@ the previous revision and a rerun starts clean.
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.engine import Dialect
 
-from lms_db.ddl import MYSQL_FAMILY, Target, schema_statements
+from lms_db.ddl import MYSQL_FAMILY
 from lms_db.dialects import run_statement
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
-from lms_db.models import analytics_metadata, metadata
-from lms_db.models.popular import MATERIALIZED_VIEWS
 
 log = logging.getLogger(__name__)
+
+#: How rendered scripts separate statements (see lms_db.ddl.render_schema).
+STATEMENT_SEPARATOR = ";\n\n"
+_CREATE_TABLE = re.compile(r"CREATE TABLE (\w+) \(")
+_CREATE_VIEW = re.compile(r"CREATE MATERIALIZED VIEW (\w+)")
+
+
+@dataclass(frozen=True)
+class SchemaSnapshot:
+    """The frozen DDL of an initial revision: ``<dialect>.sql`` files in ``directory``.
+
+    :param directory: the folder beside the revision script.
+    """
+
+    directory: Path
+
+    def statements(self, dialect_name: str, *, hypertable: bool = False) -> list[str]:
+        """The statements for ``dialect_name``, in order.
+
+        :raises MigrationFailed: the revision has no DDL for this dialect.
+        """
+        name = f"{dialect_name}-hypertable.sql" if hypertable else f"{dialect_name}.sql"
+        path = self.directory / name
+        if not path.exists():
+            raise MigrationFailed(f"revision snapshot {self.directory.name} has no {name}")
+        lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("-- ")]
+        body = "\n".join(lines).strip().removesuffix(";")
+        return [s.strip() for s in body.split(STATEMENT_SEPARATOR) if s.strip()]
+
+    def tables(self, dialect_name: str) -> list[str]:
+        """Tables the snapshot creates (not partitions), in creation order."""
+        return [m.group(1) for s in self.statements(dialect_name)
+                if (m := _CREATE_TABLE.match(s))]
+
+    def views(self, dialect_name: str) -> list[str]:
+        """Materialized views the snapshot creates."""
+        return [m.group(1) for s in self.statements(dialect_name)
+                if (m := _CREATE_VIEW.match(s))]
 
 
 def _quote(dialect: Dialect, name: str) -> str:
     """``name``, quoted only where the dialect needs it (readable offline SQL)."""
     return str(dialect.identifier_preparer.quote(name))
-
-
-def _metadata(target: Target) -> sa.MetaData:
-    return metadata if target == "oltp" else analytics_metadata
-
-
-def _schema_tables(target: Target, dialect_name: str) -> list[sa.Table]:
-    """Tables the target creates as real tables on ``dialect_name``, in dependency order."""
-    tables = _metadata(target).sorted_tables
-    if dialect_name == "postgresql":
-        # A native materialized view there, not a table.
-        tables = [t for t in tables if not t.info.get("is_view")]
-    return tables
 
 
 def has_timescaledb(conn: sa.Connection) -> bool:
@@ -56,26 +83,27 @@ def has_timescaledb(conn: sa.Connection) -> bool:
     return found.first() is not None
 
 
-def create_schema_objects(target: Target) -> None:
-    """Create every table, index, trigger, view and policy of ``target`` (an initial revision).
+def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = False) -> None:
+    """Create every table, index, trigger, view and policy of a snapshot (initial revision).
 
     Offline (``lmsdb migrate sql``) the statements are emitted as text; TimescaleDB cannot be
     detected there, so analytics is rendered with native partitioning.
 
-    :param target: ``oltp`` or ``analytics``.
+    :param snapshot: the revision's frozen DDL.
+    :param timescale_aware: use the ``-hypertable`` DDL when PostgreSQL has TimescaleDB.
     :raises MigrationFailed: a table the revision creates already exists (created by hand or
         by another tool); nothing was changed.
     """
     ctx = op.get_context()
     dialect_name = ctx.dialect.name
     if ctx.as_sql:
-        for statement in schema_statements(dialect_name, target=target):
+        for statement in snapshot.statements(dialect_name):
             op.execute(statement)
         return
     conn = op.get_bind()
-    hypertable = target == "analytics" and dialect_name == "postgresql" and has_timescaledb(conn)
-    statements = schema_statements(dialect_name, target=target, hypertable=hypertable)
-    wanted = [t.name for t in _schema_tables(target, dialect_name)]
+    hypertable = timescale_aware and dialect_name == "postgresql" and has_timescaledb(conn)
+    statements = snapshot.statements(dialect_name, hypertable=hypertable)
+    wanted = snapshot.tables(dialect_name)
     existing = set(sa.inspect(conn).get_table_names()) & set(wanted)
     if existing:
         names = ", ".join(sorted(existing))
@@ -88,31 +116,30 @@ def create_schema_objects(target: Target) -> None:
             run_statement(conn, statement)
     except sa.exc.DBAPIError:
         if dialect_name in MYSQL_FAMILY:
-            _drop_created(conn, target, dialect_name)
+            _drop_created(conn, wanted)
         raise
 
 
-def _drop_created(conn: sa.Connection, target: Target, dialect_name: str) -> None:
+def _drop_created(conn: sa.Connection, tables: list[str]) -> None:
     """Undo a half-applied initial revision on MySQL/MariaDB (DDL there is not transactional)."""
     present = set(sa.inspect(conn).get_table_names())
-    for table in reversed(_schema_tables(target, dialect_name)):
-        if table.name in present:
-            log.warning("initial revision failed: dropping %s, which it created", table.name)
-            run_statement(conn, f"DROP TABLE IF EXISTS {_quote(conn.dialect, table.name)}")
+    for table in reversed(tables):
+        if table in present:
+            log.warning("initial revision failed: dropping %s, which it created", table)
+            run_statement(conn, f"DROP TABLE IF EXISTS {_quote(conn.dialect, table)}")
 
 
-def drop_schema_objects(target: Target) -> None:
+def drop_schema_objects(snapshot: SchemaSnapshot) -> None:
     """Drop everything :func:`create_schema_objects` created (an initial revision's downgrade).
 
-    :param target: ``oltp`` or ``analytics``.
+    :param snapshot: the revision's frozen DDL.
     """
     dialect = op.get_context().dialect
     postgresql = dialect.name == "postgresql"
-    if postgresql and target == "oltp":
-        for view in MATERIALIZED_VIEWS.values():
-            op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {_quote(dialect, view.name)}")
+    for view in snapshot.views(dialect.name):
+        op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {_quote(dialect, view)}")
     cascade = " CASCADE" if postgresql else ""
-    for table in reversed(_schema_tables(target, dialect.name)):
-        op.execute(f"DROP TABLE IF EXISTS {_quote(dialect, table.name)}{cascade}")
-    if postgresql and target == "oltp":
+    for table in reversed(snapshot.tables(dialect.name)):
+        op.execute(f"DROP TABLE IF EXISTS {_quote(dialect, table)}{cascade}")
+    if postgresql and any(TOUCH_FUNCTION in s for s in snapshot.statements(dialect.name)):
         op.execute(f"DROP FUNCTION IF EXISTS {TOUCH_FUNCTION}()")

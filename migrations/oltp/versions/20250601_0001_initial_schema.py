@@ -1,8 +1,9 @@
 """Initial OLTP schema: every table, index, trigger, view and policy of lms_db.metadata.
 
-The statements are exactly those of ``lms_db.ddl.schema_statements(dialect)`` (what
-``lmsdb schema sql`` prints), so the migrations and the models have one source.  Once a later
-revision changes the models, freeze this one: see docs/migrations.md, "Writing revisions".
+The statements are those ``lms_db.ddl.schema_statements(dialect)`` rendered when this
+revision was written (what ``lmsdb schema sql`` printed then), frozen in
+``0001_initial_schema/<dialect>.sql``: a model change needs a new revision, and a test fails
+until the migrations' head matches the models again (docs/migrations.md, "Writing revisions").
 
 Revision ID: 0001
 Revises:
@@ -13,8 +14,9 @@ Create Date: 2025-06-01 00:00:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from lms_db.fleet.schema_ops import create_schema_objects, drop_schema_objects
+from lms_db.fleet.schema_ops import SchemaSnapshot, create_schema_objects, drop_schema_objects
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
@@ -22,12 +24,15 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+#: The DDL as rendered when this revision was written, frozen (one file per dialect).
+SNAPSHOT = SchemaSnapshot(Path(__file__).parent / "0001_initial_schema")
+
 
 def upgrade() -> None:
     """Create the whole OLTP schema."""
-    create_schema_objects("oltp")
+    create_schema_objects(SNAPSHOT)
 
 
 def downgrade() -> None:
     """Drop the whole OLTP schema (every row in it is lost)."""
-    drop_schema_objects("oltp")
+    drop_schema_objects(SNAPSHOT)
