@@ -49,7 +49,7 @@ def render_listing(listing: MapListing) -> None:
                       markup=False)
 
 
-def render_status(load: FleetLoad) -> None:
+def render_status(load: FleetLoad, *, windows: bool = True) -> None:
     """One row per shard with its share bar, then id windows, replicas and warnings."""
     table = Table(title=f"shard status (map version {load.map_version})", title_justify="left")
     for column in ("shard", "user", "course", "global", "bytes", "share of rows", "revision"):
@@ -81,7 +81,8 @@ def render_status(load: FleetLoad) -> None:
             warnings.append(f"{s.shard}: schema revision {s.revision or 'none'}, head is "
                             f"{s.head or 'unknown'}")
     console.print(table)
-    _render_windows(load)
+    if windows:
+        _render_windows(load)
     for line in warnings:
         console.print(Text.assemble(("warning: ", "yellow"), line))
 

@@ -1,0 +1,50 @@
+"""``lmsdb demo``: the whole story on embedded SQLite shards, no server needed."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lms_db.demo import DEFAULT_COURSES, DEFAULT_USERS, DemoStep, run_demo
+from lmsdb_cli.output import console
+from lmsdb_cli.shard_render import render_status
+
+
+def demo(
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Keep the demo's databases here (an empty or new directory); "
+        "default: a temporary directory, removed afterwards.", show_default=False)] = None,
+    users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEFAULT_USERS,
+    courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEFAULT_COURSES,
+    seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
+) -> None:
+    """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
+    data through the Router, refresh the materialized view, route keys, show the fleet's
+    status and check every database for drift.
+
+    Example:
+
+        lmsdb demo
+        lmsdb demo --dir /tmp/lms-demo     # keep the databases; then try
+        lmsdb -t /tmp/lms-demo/topology.toml shard status
+    """
+
+    def show(step: DemoStep) -> None:
+        console.print(f"[green]✓[/green] {step.name:<13} {step.detail} "
+                      f"[dim]({step.seconds:.1f}s)[/dim]", highlight=False)
+
+    if directory is not None:
+        report = run_demo(directory, users=users, courses=courses, seed=seed, on_step=show)
+    else:
+        with tempfile.TemporaryDirectory(prefix="lmsdb-demo-") as tmp:
+            report = run_demo(Path(tmp), users=users, courses=courses, seed=seed, on_step=show)
+    console.print()
+    render_status(report.status, windows=False)
+    if directory is not None:
+        console.print(f"\nThe demo's databases are in {directory}; try:\n"
+                      f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
+                      f"  lmsdb -t {directory / 'topology.toml'} migrate status",
+                      highlight=False, markup=False)
