@@ -6,6 +6,7 @@ in one place and prints one line.  Our exception hierarchy::
     LmsDbError
     ├── InputError (exit 2: bad input, nothing was changed)
     │   ├── ConfigError            bad settings or topology file
+    │   │   └── TopologyInvalid    a topology file's problems, each naming file and field
     │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
     │   ├── SqlParseError          SQL text that cannot be parsed
     │   ├── ConnectionFailed       unreachable server or wrong credentials
@@ -18,6 +19,7 @@ in one place and prints one line.  Our exception hierarchy::
         ├── ShardBusy              an open move/archive journal entry holds the shard
         ├── ReplicaTimeout         a replica did not reach the primary's revision in time
         ├── FleetFailed            at least one database of a fleet run failed
+        ├── CatalogError           the catalog database failed a read or a write
         ├── RangeFrozen            a write to a frozen key range (retryable: try again soon)
         └── IdWindowExhausted      no id window left for a shard and table
 """
@@ -197,3 +199,23 @@ class IdWindowExhausted(OperationError):
     """
 
     code = "id_window_exhausted"
+
+
+class TopologyInvalid(ConfigError):
+    """A topology file has problems; ``message`` shows the first, ``problems`` all of them.
+
+    :param problems: every problem as ``<file>: <field>: <problem>``, in file order.
+    """
+
+    code = "topology_invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+        self.problems = tuple(problems)
+
+
+class CatalogError(OperationError):
+    """The catalog database failed a read or a write; the message names it (masked URL)."""
+
+    code = "catalog_error"

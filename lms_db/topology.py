@@ -32,7 +32,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from lms_db.config import expand_env, is_env_reference
-from lms_db.errors import ConfigError, UnknownObjectError
+from lms_db.errors import ConfigError, TopologyInvalid, UnknownObjectError
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,6 @@ _SHARD_KEYS = ("name", "primary", "replicas", "ranges")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SECRET_QUERY_KEYS = ("password", "passwd")
 _MAX_KEY = 2**63 - 1
-
-
-class TopologyInvalid(ConfigError):
-    """A topology file has problems; ``message`` shows the first, ``problems`` all of them.
-
-    :param problems: every problem as ``<file>: <field>: <problem>``, in file order.
-    """
-
-    def __init__(self, problems: list[str]) -> None:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(problems[0] + more)
-        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True)

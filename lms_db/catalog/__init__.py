@@ -30,7 +30,6 @@ from lms_db.catalog.schema import (
     CATALOG_SCHEMA_VERSION,
     JOURNAL_STATES,
     RANGE_STATES,
-    CatalogError,
     catalog_metadata,
     catalog_schema,
     ensure_catalog,
@@ -48,6 +47,7 @@ from lms_db.catalog.shard_map import (
     read_shard_map,
     seed_from_topology,
 )
+from lms_db.errors import CatalogError
 
 __all__ = [
     "CATALOG_SCHEMA_VERSION",

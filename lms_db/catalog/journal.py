@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db.catalog.schema import CatalogError, begin, id_windows, journal, utcnow
-from lms_db.errors import UnknownObjectError
+from lms_db.catalog.schema import begin, id_windows, journal, utcnow
+from lms_db.errors import CatalogError, UnknownObjectError
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.engines import short_reason
-from lms_db.errors import ConfigError, OperationError
+from lms_db.errors import CatalogError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,6 @@ catalog_schema = sa.Table(
     sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
     **_TABLE_OPTIONS,
 )
-
-
-class CatalogError(OperationError):
-    """The catalog database failed a read or a write; the message names it (masked URL)."""
-
-    code = "catalog_error"
 
 
 def utcnow() -> datetime:

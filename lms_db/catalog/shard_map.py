@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.catalog.schema import (
-    CatalogError,
     begin,
     ensure_catalog,
     map_version,
@@ -25,7 +24,7 @@ from lms_db.catalog.schema import (
     shards,
     utcnow,
 )
-from lms_db.errors import UnknownObjectError
+from lms_db.errors import CatalogError, UnknownObjectError
 
 if TYPE_CHECKING:
     from lms_db.topology import Topology
