@@ -22,3 +22,8 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    result = _run("mypy", "lms_db", "lmsdb_cli", "cli.py")
+    assert result.returncode == 0, result.stdout + result.stderr
