@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -115,3 +116,16 @@ def refresh_view(engine: Engine, name: str = "popular_courses") -> RefreshResult
                              f"{str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}") from exc
     return RefreshResult(view=name, rows=int(rows), seconds=time.monotonic() - started,
                          method=method)
+
+
+def refresh_shards(engines: Mapping[str, Engine], name: str = "popular_courses"
+                   ) -> dict[str, RefreshResult]:
+    """Refresh a view on several shards, one after the other (each is its own swap).
+
+    :param engines: shard name -> its primary's engine.
+    :param name: the view's name.
+    :raises UnknownObjectError: unknown view (checked before any shard is touched).
+    :raises OperationError: a shard's refresh failed; earlier shards keep their new rows.
+    """
+    get_view(name)
+    return {shard: refresh_view(engine, name) for shard, engine in engines.items()}

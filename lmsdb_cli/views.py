@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
+from lms_db.config import require_topology_path
 from lms_db.db import create_engine_checked
-from lms_db.views import refresh_view
+from lms_db.routing import Router
+from lms_db.topology import load_topology
+from lms_db.views import refresh_shards
 from lmsdb_cli.output import console, print_json
 
 views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views.")
@@ -15,31 +19,44 @@ views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views."
 
 @views_app.command("refresh")
 def refresh(
-    url: Annotated[
-        str,
-        typer.Option(
-            "--url",
-            help="Database URL; write a password as ${VAR} and set it in the environment.",
-            envvar="LMSDB_URL",
-        ),
-    ],
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(
+        "--url", envvar="LMSDB_URL", show_default=False,
+        help="One database instead of the topology's shards; write a password as ${VAR}.")
+    ] = None,
+    shard: Annotated[list[str] | None, typer.Option(
+        "--shard", "-s", help="Only this shard (repeatable); default: every shard.",
+        show_default=False)] = None,
     view: Annotated[str, typer.Option(help="The view to refresh.")] = "popular_courses",
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Rebuild a materialized view: natively on PostgreSQL, by shadow table and atomic swap on
-    MySQL/MariaDB, in one transaction on SQLite. Readers never see it missing or empty.
+    """Rebuild a materialized view on every shard: natively on PostgreSQL, by shadow table and
+    atomic RENAME TABLE on MySQL/MariaDB, in one transaction on SQLite. Readers never see it
+    missing or empty.
 
     Example:
 
+        lmsdb -t shards/local-mariadb.toml views refresh
         lmsdb views refresh --url 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@db1/lms_shard_0'
     """
-    engine = create_engine_checked(url)
-    try:
-        result = refresh_view(engine, view)
-    finally:
-        engine.dispose()
-    if json_output:
-        print_json(result.__dict__)
+    if url is not None:
+        engine = create_engine_checked(url)
+        try:
+            results = refresh_shards({"--url": engine}, view)
+        finally:
+            engine.dispose()
     else:
-        console.print(f"refreshed {result.view}: {result.rows} rows in {result.seconds:.2f}s "
-                      f"({result.method})")
+        topology = load_topology(require_topology_path(ctx.obj["settings"]))
+        with Router.from_topology(topology) as router:
+            names = list(shard or router.shards())
+            engines = {name: router.engine_for_shard(name) for name in names}
+            results = refresh_shards(engines, view)
+    if json_output:
+        print_json([{"shard": s, **r.__dict__} for s, r in results.items()])
+        return
+    table = Table(title=f"refreshed {view}", title_justify="left")
+    for column in ("shard", "rows", "seconds", "method"):
+        table.add_column(column)
+    for name, r in results.items():
+        table.add_row(name, f"{r.rows:,}", f"{r.seconds:.2f}", r.method)
+    console.print(table)

@@ -31,8 +31,16 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
         assert on_shard > 0 and version == "0001"
         users += on_shard
     assert users == 90
-    listed = runner.invoke(app, ["-t", str(workdir / "topology.toml"), "shard", "list"])
+    topology = str(workdir / "topology.toml")
+    listed = runner.invoke(app, ["-t", topology, "shard", "list"])
     assert listed.exit_code == 0 and "shard-2" in listed.output
+    refreshed = runner.invoke(app, ["-t", topology, "views", "refresh", "--json"],
+                              catch_exceptions=False)
+    assert refreshed.exit_code == 0
+    assert '"shard": "shard-2"' in refreshed.stdout
+    assert '"method": "transaction"' in refreshed.stdout
+    unknown = runner.invoke(app, ["-t", topology, "views", "refresh", "--shard", "nope"])
+    assert unknown.exit_code == 2 and "nope" in unknown.stderr
 
 
 def test_demo_refuses_a_directory_in_use(tmp_path: Path) -> None:
