@@ -7,6 +7,10 @@ the shard holding it; each user's enrollments, progress, attempts, payments and 
 follow on the same shard; courses, with modules, lessons, quizzes and questions, are spread
 over the ``course`` shards and written last, once their statistics (enrollments, ratings) are
 known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids`).
+
+Writing is :class:`~lms_db.sample.writer.BulkWriter`'s: on MySQL/MariaDB the rows are spooled
+to a file per shard and table and bulk-loaded at the end (``LOAD DATA``), elsewhere each
+round of users is a transaction per shard written while the next round is generated.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -31,7 +35,8 @@ from lms_db.sample.writer import Batch, BulkWriter
 
 log = logging.getLogger(__name__)
 
-#: Users generated per round (one transaction per shard per round).
+#: Users generated per round (one batch per shard per round: a transaction, or an append to
+#: the spool files).
 DEFAULT_BATCH_USERS = 2_000
 #: Ids reserved from a window at a time, per shard and table.
 ID_BLOCK = 100_000
@@ -47,9 +52,15 @@ _COURSE_TABLES = ("courses", "course_modules", "module_lessons", "quizzes", "qui
 class LoadProgress:
     """Where a load stands (handed to the ``progress`` callback).
 
-    :param rows: rows committed so far.
-    :param expected: an estimate of the rows the load will write.
-    :param phase: ``global``, ``users`` or ``courses``.
+    While the data is generated (phases ``global``, ``users``, ``courses``), ``rows`` counts
+    the rows generated and handed to the writer and ``expected`` is an estimate; in the last
+    phase, ``writing``, ``rows`` counts the rows committed and ``expected`` is exact.  (On
+    MySQL/MariaDB most rows are committed in that phase, when the spooled files are loaded;
+    elsewhere most are committed while the data is generated.)
+
+    :param rows: rows generated so far, or committed so far while ``writing``.
+    :param expected: the rows the load will write (an estimate until ``writing``).
+    :param phase: ``global``, ``users``, ``courses`` or ``writing``.
     """
 
     rows: int
@@ -132,27 +143,37 @@ class _Ids:
     def __init__(self, windows: IdWindows, router: Router) -> None:
         self.windows = windows
         self.router = router
-        self.blocks: dict[tuple[str, str], tuple[range, int]] = {}
+        self.blocks: dict[tuple[str, str], range] = {}
+        # The unused rest of each block: a dict lookup and next() per id (the hot path).
+        self._left: dict[tuple[str, str], Iterator[int]] = {}
 
     def take(self, shard: str, table: str, count: int = ID_BLOCK) -> range:
-        last = self.blocks.get((shard, table), (range(0), 0))[0]
+        last = self.blocks.get((shard, table), range(0))
         block = self.windows.reserve(shard, table, count, after=last[-1] if last else 0)
-        self.blocks[(shard, table)] = (block, 0)
+        self.blocks[(shard, table)] = block
+        self._left[(shard, table)] = iter(block)
         return block
 
     def __call__(self, shard: str, table: str) -> int:
-        block, used = self.blocks.get((shard, table), (range(0), 0))
-        if used >= len(block):
-            block, used = self.take(shard, table), 0
-        self.blocks[(shard, table)] = (block, used + 1)
-        return block[used]
+        left = self._left.get((shard, table))
+        if left is not None:
+            for next_id in left:
+                return next_id
+        self.take(shard, table)
+        return next(self._left[(shard, table)])
 
 
-def _check_ready(router: Router, shards: Sequence[str]) -> None:
-    for shard in shards:
-        engine = router.engine_for_shard(shard)
-        if not sa.inspect(engine).has_table("users"):
+def _check_ready(router: Router) -> dict[str, bool]:
+    """Every shard has the schema; returns which ones already hold the global tables' rows.
+
+    :raises ConfigError: a shard has no schema.
+    """
+    def probe(shard: str, conn: sa.Connection) -> bool:
+        if not sa.inspect(conn).has_table("users"):
             raise ConfigError(f"shard {shard} has no schema: run `lmsdb migrate up` first")
+        return bool(conn.execute(sa.text("SELECT COUNT(*) FROM course_categories")).scalar())
+
+    return router.scatter("global", probe, parallel=max(1, len(router.shards())))
 
 
 def load_sample(
@@ -194,7 +215,7 @@ def load_sample(
     if users and (len(weights) != len(user_shards) or sum(weights) <= 0):
         raise InputError(f"skew needs {len(user_shards)} weights, not all 0")
     all_shards = router.shards()
-    _check_ready(router, all_shards)
+    has_globals = _check_ready(router)
     events = router.topology.analytics is not None
     if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
         raise ConfigError("the analytics database has no user_events table: migrate it first")
@@ -203,23 +224,15 @@ def load_sample(
     rng = random.Random(seed)
     ids = _Ids(windows or IdWindows(router), router)
     written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    expected = users * ROWS_PER_USER + courses * ROWS_PER_COURSE
-    done = [0]
-    phase = ["global"]
-    counting = threading.Lock()
-
-    def on_written(n: int) -> None:  # called from the writer threads
-        with counting:
-            done[0] += n
-        if progress is not None:
-            progress(LoadProgress(done[0], max(expected, done[0]), phase[0]))
-
+    tracker = _Tracker(progress, users * ROWS_PER_USER + courses * ROWS_PER_COURSE)
     engines = {s: router.engine_for_shard(s) for s in all_shards}
     if events:
         engines["analytics"] = router.analytics_engine()
-    writer = BulkWriter(engines, on_written=on_written)
+    writer = BulkWriter(engines, on_written=tracker.committed)
     try:
-        _load_globals(rng, router, writer, written, all_shards)
+        writer.open(all_shards)  # connects to every shard at once
+        _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
+                      tracker)
         counts = _spread(users, weights) if users else []
         user_ids = {s: list(_reserve_all(ids, s, "users", n))
                     for s, n in zip(user_shards, counts, strict=False)}
@@ -239,7 +252,7 @@ def load_sample(
                     if table.name in ids.windows.table_names and key_table(table) is None:
                         ids.take(shard, table.name)
         plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
-        phase[0] = "users"
+        tracker.phase = "users"
         published = [p for p in plans if p.published] or plans
         instructors = {uid for _, uid, _ in _instructors(placed, courses)}
         reviews: dict[str, list[tuple[object, ...]]] = defaultdict(list)
@@ -251,9 +264,10 @@ def load_sample(
             for key, tables in out.items():
                 # Reviews live on the course's shard, after the courses (written last).
                 reviews[key].extend(tables.pop("course_reviews", []))
-                _submit(writer, written, key, tables)
-        phase[0] = "courses"
-        _write_courses(writer, written, plans, reviews)
+                _submit(writer, written, key, tables, tracker)
+        tracker.phase = "courses"
+        _write_courses(writer, written, plans, reviews, tracker)
+        tracker.writing()
         writer.close()
     except BaseException:
         writer.abort()
@@ -293,8 +307,41 @@ def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
     return plans
 
 
+class _Tracker:
+    """Counts rows for the ``progress`` callback: generated (main thread), then committed
+    (writer threads) once the load is ``writing``."""
+
+    def __init__(self, progress: Callable[[LoadProgress], None] | None, expected: int) -> None:
+        self.progress = progress
+        self.expected = expected
+        self.phase = "global"
+        self.generated = 0
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def handed(self, rows: int) -> None:
+        self.generated += rows
+        if self.progress is not None:
+            self.progress(LoadProgress(self.generated, max(self.expected, self.generated),
+                                       self.phase))
+
+    def writing(self) -> None:
+        with self._lock:
+            self.phase = "writing"
+            done = self.done
+        if self.progress is not None:
+            self.progress(LoadProgress(done, self.generated, "writing"))
+
+    def committed(self, rows: int) -> None:  # called from the writer threads
+        with self._lock:
+            self.done += rows
+            done, writing = self.done, self.phase == "writing"
+        if writing and self.progress is not None:
+            self.progress(LoadProgress(done, max(self.generated, done), "writing"))
+
+
 def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
-            tables: Mapping[str, list[tuple[object, ...]]]) -> None:
+            tables: Mapping[str, list[tuple[object, ...]]], tracker: _Tracker) -> None:
     order = ["user_events"] if key == "analytics" else [
         t.name for t in keyspace_tables("user") + keyspace_tables("course")
         + keyspace_tables("global")]
@@ -302,22 +349,20 @@ def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
     for table, _, rows in batch:
         written[key][table] += len(rows)
     writer.submit(key, batch)
+    tracker.handed(sum(len(rows) for _, _, rows in batch))
 
 
-def _load_globals(rng: random.Random, router: Router, writer: BulkWriter,
-                  written: dict[str, dict[str, int]], shards: Sequence[str]) -> None:
+def _load_globals(rng: random.Random, writer: BulkWriter, written: dict[str, dict[str, int]],
+                  shards: Sequence[str], tracker: _Tracker) -> None:
+    """The global tables' rows to every shard in ``shards`` (those without them yet)."""
     rows = course_gen.global_rows(rng)
     for shard in shards:
-        engine = router.engine_for_shard(shard)
-        with engine.connect() as conn:
-            present = conn.execute(sa.text("SELECT COUNT(*) FROM course_categories")).scalar()
-        if not present:
-            _submit(writer, written, shard, rows)
+        _submit(writer, written, shard, rows, tracker)
 
 
 def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
                    plans: Sequence[course_gen.CoursePlan],
-                   reviews: Mapping[str, list[tuple[object, ...]]]) -> None:
+                   reviews: Mapping[str, list[tuple[object, ...]]], tracker: _Tracker) -> None:
     by_shard: dict[str, dict[str, list[tuple[object, ...]]]] = defaultdict(
         lambda: defaultdict(list))
     for plan in plans:
@@ -331,4 +376,4 @@ def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
         for table in _COURSE_TABLES:  # parents first; one transaction per chunk
             rows = tables.get(table, [])
             for start in range(0, len(rows), 20_000):
-                _submit(writer, written, shard, {table: rows[start:start + 20_000]})
+                _submit(writer, written, shard, {table: rows[start:start + 20_000]}, tracker)

@@ -1,7 +1,8 @@
 """Small word lists the sample data is made of.
 
-Every word is plain ASCII with no quote, backslash or the word ``None``: the MySQL bulk
-writer renders rows with ``repr`` (see :mod:`lms_db.sample.writer`) and relies on it.
+Every word is plain ASCII with no quote, backslash, tab or newline, and none holds the words
+``None``, ``True`` or ``False``: the MySQL bulk writer renders whole batches of rows as text
+and turns those words into ``NULL``/``1``/``0`` (see :mod:`lms_db.sample.writer`).
 """
 
 from __future__ import annotations
