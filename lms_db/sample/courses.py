@@ -11,8 +11,9 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lms_db.sample import words
 
@@ -23,6 +24,18 @@ SPAN_SECONDS = 540 * 86_400
 
 NextId = Callable[[str, str], int]
 Rows = dict[str, list[tuple[object, ...]]]
+
+
+class RowSink(Protocol):
+    """Where the generator appends one table's rows: a list, or anything with ``append``
+    (the MySQL writer renders each row as it comes: :class:`~lms_db.sample.writer.TextRows`).
+    """
+
+    def append(self, row: tuple[object, ...], /) -> None: ...
+
+
+#: The user side's output: ``out[database][table].append(row)``.
+Sinks = Mapping[str, Mapping[str, RowSink]]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "course_categories": ("id", "parent_id", "name", "slug", "description", "icon", "color",

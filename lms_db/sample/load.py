@@ -31,7 +31,7 @@ from lms_db.routing.keys import key_table, keyspace_tables
 from lms_db.routing.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
-from lms_db.sample.writer import Batch, BulkWriter
+from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows
 
 log = logging.getLogger(__name__)
 
@@ -194,13 +194,15 @@ def load_sample(
     :param courses: courses to create (spread over the ``course`` shards); needs a user.
     :param seed: the random seed.
     :param skew: user weights per user shard (in sorted shard order, or by name).
-    :param progress: called after each committed batch.
+    :param progress: called as rows are generated, then as they are committed
+        (:class:`LoadProgress`).
     :param batch_users: users per round.
     :param windows: the id windows to draw from (default: the Router's, default sizes).
     :raises InputError: negative counts, courses without users, bad skew.
     :raises ConfigError: no shard owns a needed range, or a shard has no schema.
     :raises RangeFrozen: a range the load would write to is frozen.
-    :raises OperationError: a batch failed (rows of earlier batches stay).
+    :raises OperationError: a write failed (each batch, or each spooled table file on
+        MySQL/MariaDB, is a transaction: those committed before it stay).
     """
     if users < 0 or courses < 0:
         raise InputError("--users and --courses must be >= 0")
@@ -230,7 +232,7 @@ def load_sample(
         engines["analytics"] = router.analytics_engine()
     writer = BulkWriter(engines, on_written=tracker.committed)
     try:
-        writer.open(all_shards)  # connects to every shard at once
+        writer.open(list(engines))  # connects to every database at once
         _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
                       tracker)
         counts = _spread(users, weights) if users else []
@@ -255,15 +257,15 @@ def load_sample(
         tracker.phase = "users"
         published = [p for p in plans if p.published] or plans
         instructors = {uid for _, uid, _ in _instructors(placed, courses)}
-        reviews: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+        reviews: dict[str, Rows] = {}
         for start in range(0, len(placed), batch_users):
-            out: dict[str, course_gen.Rows] = defaultdict(lambda: defaultdict(list))
+            out = _RoundRows(writer)
             for shard, uid in placed[start:start + batch_users]:
                 role = "instructor" if uid in instructors else "student"
                 user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
             for key, tables in out.items():
                 # Reviews live on the course's shard, after the courses (written last).
-                reviews[key].extend(tables.pop("course_reviews", []))
+                _gather(reviews, key, tables.pop("course_reviews", None))
                 _submit(writer, written, key, tables, tracker)
         tracker.phase = "courses"
         _write_courses(writer, written, plans, reviews, tracker)
@@ -340,12 +342,52 @@ class _Tracker:
             self.progress(LoadProgress(done, max(self.generated, done), "writing"))
 
 
+class _TableRows(dict[str, Rows]):
+    """One database's rows of a round, per table: :class:`TextRows` when the writer takes
+    text (each row is rendered as the generator appends it), else lists of tuples."""
+
+    def __init__(self, text: bool) -> None:
+        super().__init__()
+        self.text = text
+
+    def __missing__(self, table: str) -> Rows:
+        rows: Rows = TextRows(len(COLUMNS[table])) if self.text else []
+        self[table] = rows
+        return rows
+
+
+class _RoundRows(dict[str, _TableRows]):
+    """A round's rows per database (the generator's ``out``)."""
+
+    def __init__(self, writer: BulkWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def __missing__(self, key: str) -> _TableRows:
+        tables = self[key] = _TableRows(self.writer.takes_text(key))
+        return tables
+
+
+def _gather(into: dict[str, Rows], key: str, rows: Rows | None) -> None:
+    """Add ``rows`` to ``into[key]`` (rows of one database: the same kind each time)."""
+    if not rows:
+        return
+    have = into.setdefault(key, rows)
+    if have is rows:
+        return
+    if isinstance(have, TextRows):
+        have.extend(rows)
+    else:
+        assert not isinstance(rows, TextRows)
+        have.extend(rows)
+
+
 def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
-            tables: Mapping[str, list[tuple[object, ...]]], tracker: _Tracker) -> None:
+            tables: Mapping[str, Rows], tracker: _Tracker) -> None:
     order = ["user_events"] if key == "analytics" else [
         t.name for t in keyspace_tables("user") + keyspace_tables("course")
         + keyspace_tables("global")]
-    batch: Batch = [(t, COLUMNS[t], list(tables[t])) for t in order if tables.get(t)]
+    batch: Batch = [(t, COLUMNS[t], tables[t]) for t in order if tables.get(t)]
     for table, _, rows in batch:
         written[key][table] += len(rows)
     writer.submit(key, batch)
@@ -357,12 +399,12 @@ def _load_globals(rng: random.Random, writer: BulkWriter, written: dict[str, dic
     """The global tables' rows to every shard in ``shards`` (those without them yet)."""
     rows = course_gen.global_rows(rng)
     for shard in shards:
-        _submit(writer, written, shard, rows, tracker)
+        _submit(writer, written, shard, {t: list(r) for t, r in rows.items()}, tracker)
 
 
 def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
-                   plans: Sequence[course_gen.CoursePlan],
-                   reviews: Mapping[str, list[tuple[object, ...]]], tracker: _Tracker) -> None:
+                   plans: Sequence[course_gen.CoursePlan], reviews: Mapping[str, Rows],
+                   tracker: _Tracker) -> None:
     by_shard: dict[str, dict[str, list[tuple[object, ...]]]] = defaultdict(
         lambda: defaultdict(list))
     for plan in plans:
@@ -370,10 +412,13 @@ def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
         tables["courses"].append(course_gen.finish_course(plan))
         for table, rows in plan.rows.items():
             tables[table].extend(rows)
-    for shard, shard_reviews in reviews.items():
-        by_shard[shard]["course_reviews"].extend(shard_reviews)
-    for shard, tables in by_shard.items():
+    for shard in list(by_shard) + [s for s in reviews if s not in by_shard]:
+        tables = by_shard[shard]
         for table in _COURSE_TABLES:  # parents first; one transaction per chunk
-            rows = tables.get(table, [])
-            for start in range(0, len(rows), 20_000):
-                _submit(writer, written, shard, {table: rows[start:start + 20_000]}, tracker)
+            these: Rows = (reviews.get(shard, []) if table == "course_reviews"
+                           else tables.get(table, []))
+            if isinstance(these, TextRows):  # already text: one piece
+                _submit(writer, written, shard, {table: these}, tracker)
+                continue
+            for start in range(0, len(these), 20_000):
+                _submit(writer, written, shard, {table: these[start:start + 20_000]}, tracker)

@@ -22,7 +22,7 @@ from lms_db.sample.courses import (
     SPAN_SECONDS,
     CoursePlan,
     NextId,
-    Rows,
+    Sinks,
     det_uuid,
     fast_draws,
     sentence,
@@ -78,7 +78,7 @@ def user_rows(
     role: str,
     courses: Sequence[CoursePlan],
     next_id: NextId,
-    out: dict[str, Rows],
+    out: Sinks,
     *,
     events: bool,
 ) -> None:
@@ -143,7 +143,7 @@ def user_rows(
 
 def _enrollment(
     rng: random.Random, below: Callable[[int], int], user_id: int, shard: str, student: str,
-    course: CoursePlan, enrolled: int, next_id: NextId, out: dict[str, Rows], *, events: bool,
+    course: CoursePlan, enrolled: int, next_id: NextId, out: Sinks, *, events: bool,
 ) -> None:
     rows = out[shard]
     enrollment_id = next_id(shard, "enrollments")

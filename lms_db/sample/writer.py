@@ -2,21 +2,25 @@
 
 Rows are tuples of ``int``/``str``/``bool``/``None``.  Each backend gets its fastest path:
 
-- MySQL/MariaDB (server with ``local_infile`` on, the MariaDB default): rows are rendered to
-  a tab-separated spool file per table as they are generated, and each file is loaded with
-  one ``LOAD DATA LOCAL INFILE`` when the generator is done (or once it holds
-  :data:`SEGMENT_ROWS` rows), in a transaction of its own.  Loaded into an empty table with
-  ``unique_checks`` and ``foreign_key_checks`` off, InnoDB builds it in bulk (sorted, with
-  table-level undo) instead of row by row: about 40% less server CPU than the same rows as
-  multi-row ``INSERT`` batches, which matters when the loader and the server share the
-  cores.  Rendering is C-speed (``%s`` formatting, then ``None``/``True``/``False`` turned
-  into ``\\N``/``1``/``0`` over the whole text); it holds because the generator emits only
-  ASCII words without tabs, newlines, quotes, backslashes or the words ``None``, ``True``
-  and ``False`` (:mod:`lms_db.sample.words`; ``tests/backend/test_sample.py`` parses the
-  text of a whole load back).  ``LOCAL`` turns the server's data errors into warnings (as
-  ``IGNORE`` would), so a file must load every row with no warning, or its transaction is
-  rolled back and the load fails.  The writer opens connections of its own with the
-  client's ``local_infile`` flag and runs only its own statements on them.
+- MySQL/MariaDB (server with ``local_infile`` on, the MariaDB default): each row is rendered
+  to a tab-separated line as the generator appends it (:class:`TextRows`), each round's
+  lines go to a spool file per table, and each file is loaded with one
+  ``LOAD DATA LOCAL INFILE`` once the generator is done (or once it holds
+  :data:`SEGMENT_ROWS` rows), in a transaction of its own.  Loaded into an empty table in
+  one statement with ``unique_checks`` and ``foreign_key_checks`` off, InnoDB builds the
+  table in bulk (sorted, with table-level undo) instead of row by row: about a third less
+  server CPU than the same rows as multi-row ``INSERT`` batches, which matters when the
+  loader and the server share the cores (``docs/benchmarks.md``).  The text is ``%s``
+  formatting, then ``None``/``True``/``False`` turned into ``\\N``/``1``/``0`` over the
+  whole text; it holds because the generator emits only ASCII words without tabs,
+  newlines, quotes, backslashes or the words ``None``, ``True`` and ``False``
+  (:mod:`lms_db.sample.words`; ``tests/backend/test_sample.py`` parses the text of every
+  table back).  ``LOCAL`` turns the server's data errors into warnings (as ``IGNORE``
+  would), so a file must load every row with no warning, or its transaction is rolled back
+  and the load fails.  The writer opens connections of its own with the client's
+  ``local_infile`` flag and runs only its own statements on them (a server that is asked
+  to load a file may ask the client for any file: these connections go to the topology's
+  own shards only).
 - MySQL/MariaDB with ``local_infile`` off: multi-row ``INSERT`` statements rendered with
   ``repr`` (Python's quoting of these values is valid MySQL, ``None`` becoming ``NULL``).
 - PostgreSQL: ``COPY ... FROM STDIN`` through psycopg.
@@ -57,7 +61,52 @@ MYSQL_ROWS_PER_STATEMENT = 4_000
 SEGMENT_ROWS = 500_000
 MYSQL_FAMILY = ("mysql", "mariadb")
 
-Batch = list[tuple[str, Sequence[str], list[tuple[object, ...]]]]
+
+def _escape_words(text: str) -> str:
+    """``None``/``True``/``False`` of ``%s``-rendered rows as ``LOAD DATA`` wants them."""
+    return text.replace("None", "\\N").replace("True", "1").replace("False", "0")
+
+
+class TextRows:
+    """One table's rows as ``LOAD DATA`` lines, each rendered as it is appended.
+
+    A drop-in for the list the generator appends rows to (``append``, ``len``): formatting a
+    row right after it was built, while its values are still in the CPU's cache, costs a
+    fraction of rendering the same rows once a whole round of them has been generated, and
+    no tuple is kept.  See :func:`render_tsv` for what the text relies on.
+
+    :param width: columns per row.
+    """
+
+    __slots__ = ("append", "lines", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.lines: list[str] = []
+        line, add = "\t".join(["%s"] * width), self.lines.append
+        self.append: Callable[[tuple[object, ...]], None] = lambda row: add(line % row)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def extend(self, rows: TextRows | Sequence[tuple[object, ...]]) -> None:
+        """Append more rows (or the lines of another :class:`TextRows`)."""
+        if isinstance(rows, TextRows):
+            self.lines.extend(rows.lines)
+        else:
+            for row in rows:
+                self.append(row)
+
+    def text(self) -> str:
+        """The lines as one ``LOAD DATA`` text."""
+        return _escape_words("\n".join(self.lines) + "\n") if self.lines else ""
+
+
+#: A table's rows in a batch: tuples, or (for a database that takes text, see
+#: :meth:`BulkWriter.takes_text`) their lines.
+Rows = list[tuple[object, ...]] | TextRows
+#: ``(table, columns, rows)`` of one or more tables, parents first.
+Batch = list[tuple[str, Sequence[str], Rows]]
 
 
 def _insert_sql(conn: Connection, table: str, columns: Sequence[str]) -> str:
@@ -70,13 +119,12 @@ def render_tsv(rows: Sequence[tuple[object, ...]]) -> str:
     """``rows`` as ``LOAD DATA`` text: tab-separated, ``\\N`` for ``None``, ``1``/``0`` for
     booleans, one line each (see the module's note on the values this relies on).
 
-    :param rows: generated rows, all of the same length.
+    :param rows: rows of the same length.
     """
     if not rows:
         return ""
     line = "\t".join(["%s"] * len(rows[0]))
-    text = "\n".join(map(line.__mod__, rows)) + "\n"
-    return text.replace("None", "\\N").replace("True", "1").replace("False", "0")
+    return _escape_words("\n".join(map(line.__mod__, rows)) + "\n")
 
 
 def write_batch(conn: Connection, batch: Batch) -> int:
@@ -91,6 +139,8 @@ def write_batch(conn: Connection, batch: Batch) -> int:
     for table, columns, rows in batch:
         if not rows:
             continue
+        if isinstance(rows, TextRows):
+            raise TypeError(f"{table}: text rows go to a database that takes text only")
         if name in MYSQL_FAMILY:
             head = _insert_sql(conn, table, columns)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -176,15 +226,16 @@ def loader_engine(engine: Engine) -> Engine | None:
 
 
 class _Spool:
-    """Rendered rows of one table waiting for ``LOAD DATA``: a file and its line count."""
+    """Rows of one table waiting for ``LOAD DATA``: a file of their text and its line count."""
 
     def __init__(self, path: Path, table: str, columns: Sequence[str]) -> None:
         self.path, self.table, self.columns = path, table, columns
         self.rows = 0
         self._file = path.open("wb")
 
-    def append(self, rows: Sequence[tuple[object, ...]]) -> None:
-        self._file.write(render_tsv(rows).encode())
+    def append(self, rows: Rows) -> None:
+        text = rows.text() if isinstance(rows, TextRows) else render_tsv(rows)
+        self._file.write(text.encode())
         self.rows += len(rows)
 
     def close(self) -> None:
@@ -268,6 +319,13 @@ class BulkWriter:
                 del target.spools[table]
                 spool.close()
                 target.queue.put((None, spool))
+
+    def takes_text(self, key: str) -> bool:
+        """Whether batches for ``key`` may carry :class:`TextRows` (it loads files).
+
+        :param key: a database :meth:`open` connected to.
+        """
+        return self._targets[key].spool_dir is not None
 
     def open(self, keys: Sequence[str]) -> None:
         """Connect to the databases ``keys`` now, all at once (else on their first batch).

@@ -4,17 +4,27 @@ Router says, and the same seed gives the same data.
 
 from __future__ import annotations
 
-from collections import Counter
+import random
+from bisect import bisect
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
 from lms_db import metadata
-from lms_db.errors import InputError
+from lms_db.ddl import create_schema
+from lms_db.errors import InputError, OperationError
 from lms_db.routing import Router
 from lms_db.routing.keys import id_tables, keyspace_tables
+from lms_db.sample import courses as course_gen
 from lms_db.sample import load_sample, parse_skew
+from lms_db.sample import users as user_gen
+from lms_db.sample.courses import fast_draws
+from lms_db.sample.load import COLUMNS
+from lms_db.sample.writer import BulkWriter, TextRows, render_tsv
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     _fleet_for,
@@ -172,3 +182,97 @@ def test_skew_weights_place_users(request: pytest.FixtureRequest, tmp_path: Path
                 parse_skew(text, router.shards("user"))
         with pytest.raises(InputError, match="instructors"):
             load_sample(router, users=0, courses=3)
+
+
+# -- the fast paths stay exact ----------------------------------------------------------------
+
+def test_fast_draws_are_the_random_modules_draws() -> None:
+    """The generator's shortcuts give what ``rng.choice``/``randint``/``choices`` give, on the
+    Python running the tests (the same data for a seed depends on it)."""
+    for seed in range(4):
+        slow, quick = random.Random(seed), random.Random(seed)
+        below = fast_draws(quick)
+        for n in (1, 2, 3, 7, 28, 40, 99, 1141, 864_000, 2**40 + 3):
+            assert [slow.randrange(n) for _ in range(200)] == [below(n) for _ in range(200)]
+        letters = tuple("abcdefghijklm")
+        assert ([slow.choice(letters) for _ in range(200)]
+                == [letters[below(len(letters))] for _ in range(200)])
+        assert ([slow.randint(60, 1200) for _ in range(200)]
+                == [60 + below(1141) for _ in range(200)])
+        values, weights = ("a", "b", "c", "d"), (90, 6, 2, 2)
+        sums = (90.0, 96.0, 98.0, 100.0)
+        assert ([slow.choices(values, weights)[0] for _ in range(200)]
+                == [values[bisect(sums, quick.random() * sums[-1], 0, 3)] for _ in range(200)])
+
+
+def test_load_data_text_holds_every_generated_value() -> None:
+    """What the MySQL writer renders (``%s`` text, ``None``/``True``/``False`` replaced over
+    the whole text) parses back to exactly the generated values, for every table."""
+    rng = random.Random(11)
+    counters: Counter[tuple[str, str]] = Counter()
+
+    def next_id(shard: str, table: str) -> int:
+        counters[(shard, table)] += 1
+        return counters[(shard, table)]
+
+    tables: dict[str, list[tuple[object, ...]]] = dict(course_gen.global_rows(rng))
+    plans = [course_gen.course_rows(rng, 100 + i, "s0", (7, "Instructor 1"), next_id,
+                                    defaultdict(list)) for i in range(12)]
+    for plan in plans:
+        for table, rows in plan.rows.items():
+            tables.setdefault(table, []).extend(rows)
+        tables.setdefault("courses", []).append(course_gen.finish_course(plan))
+    out: dict[str, dict[str, list[tuple[object, ...]]]] = defaultdict(lambda: defaultdict(list))
+    for uid in range(1, 401):
+        user_gen.user_rows(rng, uid, "s0", "student", plans, next_id, out, events=True)
+    for database in out.values():
+        for table, rows in database.items():
+            tables.setdefault(table, []).extend(rows)
+    assert set(tables) == set(COLUMNS)
+
+    def field(value: object) -> str:
+        if value is None:
+            return "\\N"
+        return str(int(value)) if isinstance(value, bool) else str(value)
+
+    for table, rows in tables.items():
+        text = render_tsv(rows)
+        as_appended = TextRows(len(COLUMNS[table]))
+        for row in rows:
+            as_appended.append(row)
+        assert as_appended.text() == text, table
+        assert text.split("\n")[:-1] == ["\t".join(map(field, row)) for row in rows], table
+        assert "\\" not in text.replace("\\N", ""), table
+
+
+def test_load_data_refuses_rows_the_server_would_not_insert(
+        make_mariadb_database: Callable[[], URL]) -> None:
+    """``LOAD DATA LOCAL`` turns data errors into warnings; the writer turns them back into a
+    failed load, and nothing of that file is committed."""
+    engine = sa.create_engine(make_mariadb_database())
+    with engine.begin() as conn:
+        create_schema(conn)
+    good = list(course_gen.global_rows(random.Random(3))["coupons"])
+    cases = {  # what is wrong: the server's warning
+        "Duplicate entry": [*good, good[0]],
+        "Data truncated": [(*good[0][:2], "bogus", *good[0][3:])],  # not an ENUM value
+        "Incorrect decimal value": [(*good[0][:3], "ten", *good[0][4:])],
+    }
+    try:
+        for reason, rows in cases.items():
+            writer = BulkWriter({"db": engine})
+            writer.open(["db"])
+            assert writer.takes_text("db"), "MariaDB's local_infile is on: files are loaded"
+            writer.submit("db", [("coupons", COLUMNS["coupons"], list(rows))])
+            with pytest.raises(OperationError, match=f"loading coupons: .*{reason}"):
+                writer.close()
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("SELECT COUNT(*) FROM coupons")).scalar() == 0, reason
+        writer = BulkWriter({"db": engine})
+        writer.submit("db", [("coupons", COLUMNS["coupons"], list(good))])
+        assert writer.close() == len(good)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT COUNT(*) FROM coupons")).scalar() == len(good)
+    finally:
+        engine.dispose()
+
