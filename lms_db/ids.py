@@ -31,7 +31,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lms_db.catalog import IdWindow, grant_id_window, read_id_windows
+from lms_db.catalog import (
+    IdWindow,
+    RangeAssignment,
+    grant_id_window,
+    lock_map,
+    read_id_windows,
+    read_shard_map,
+)
+from lms_db.catalog.schema import begin
 from lms_db.errors import IdWindowExhausted, UnknownObjectError
 from lms_db.routing.counters import counter_position, max_id, position_counter
 from lms_db.routing.keys import id_column, id_tables, key_table
@@ -258,33 +266,24 @@ class IdWindows:
     def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int,
                     size: int | None = None) -> IdWindow:
         keyspace = key_table(table)
-        all_windows = read_id_windows(self.router.catalog, table.name)
-        if keyspace is None:
-            top = max((w.hi for w in all_windows), default=FIRST_ID)
-            return grant_id_window(self.router.catalog, table_name=table.name, shard=shard,
-                                   lo=top, hi=top + (size or self.window_size))
-        # A key table: the lowest free ids inside a range the shard owns, above every id the
-        # shard already holds (MySQL's counter never moves down past them).
-        column = self._column(table)
-        floor = max(FIRST_ID, floor, (max_id(conn, table.name, column) or 0) + 1)
-        taken = sorted((w.lo, w.hi) for w in all_windows)
-        for r in self.router.shard_map.for_keyspace(keyspace):
-            if r.shard != shard or r.hi <= floor:
-                continue
-            start = max(r.lo, floor)
-            for lo, hi in taken:
-                if hi <= start or lo >= r.hi:
-                    continue
-                if lo <= start:
-                    start = hi
-                else:
-                    break
-            if start >= r.hi:
-                continue
-            end = min(r.hi, start + (size or self.key_window_size),
-                      min((lo for lo, _ in taken if lo > start), default=r.hi))
-            return grant_id_window(self.router.catalog, table_name=table.name, shard=shard,
-                                   lo=start, hi=end)
+        if keyspace is not None:
+            # A key table: above every id the shard already holds (MySQL's counter never
+            # moves down past them).
+            floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
+        # One grant at a time, decided on the committed windows and on the map as it is
+        # now (not the Router's cached copy: a move may just have changed an owner).
+        with begin(self.router.catalog) as catalog:
+            lock_map(catalog)
+            taken = sorted((w.lo, w.hi) for w in read_id_windows(catalog, table.name))
+            if keyspace is None:
+                top = max((hi for _, hi in taken), default=FIRST_ID)
+                return grant_id_window(catalog, table_name=table.name, shard=shard,
+                                       lo=top, hi=top + (size or self.window_size))
+            ranges = read_shard_map(catalog).for_keyspace(keyspace)
+            lo_hi = _lowest_free(ranges, taken, shard, floor, size or self.key_window_size)
+            if lo_hi is not None:
+                return grant_id_window(catalog, table_name=table.name, shard=shard,
+                                       lo=lo_hi[0], hi=lo_hi[1])
         raise IdWindowExhausted(
             f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
             f"move or split a {keyspace} range to it, or create {table.name} rows elsewhere"
@@ -353,3 +352,25 @@ class IdWindows:
         column = id_column(table)
         assert column is not None  # id tables have one by construction
         return column.name
+
+
+def _lowest_free(ranges: Iterable[RangeAssignment], taken: Sequence[tuple[int, int]],
+                 shard: str, floor: int, size: int) -> tuple[int, int] | None:
+    """The lowest ``[lo, hi)`` of at most ``size`` ids at or above ``floor``, inside a range
+    ``shard`` owns and clear of every window in ``taken`` (sorted); ``None``: none is left."""
+    for r in ranges:
+        if r.shard != shard or r.hi <= floor:
+            continue
+        start = max(r.lo, floor)
+        for lo, hi in taken:
+            if hi <= start or lo >= r.hi:
+                continue
+            if lo <= start:
+                start = hi
+            else:
+                break
+        if start >= r.hi:
+            continue
+        end = min(r.hi, start + size, min((lo for lo, _ in taken if lo > start), default=r.hi))
+        return start, end
+    return None

@@ -195,3 +195,23 @@ def bump_map_version(conn: Connection) -> int:
         if result.rowcount != 1:
             raise CatalogError("the catalog has no map_version row; run ensure_catalog first")
         return int(conn.execute(sa.select(map_version.c.version)).scalar_one())
+
+
+def lock_map(conn: Connection) -> int:
+    """Hold the catalog's map lock until the caller's transaction ends; the current version.
+
+    Id-window grants and range changes take it first (the ``map_version`` row, locked for
+    update; SQLite's ``BEGIN IMMEDIATE`` already serializes writers), so they run one at a
+    time and each decides on what the others committed: two grants computed from the same
+    read would otherwise overlap, or deadlock on InnoDB's gap locks.  Readers never wait.
+
+    :param conn: a connection in a transaction on the catalog.
+    :raises CatalogError: the database failed, or the catalog has no map_version row.
+    """
+    with begin(conn):
+        version = conn.execute(
+            sa.select(map_version.c.version).where(map_version.c.id == 1).with_for_update()
+        ).scalar()
+    if version is None:
+        raise CatalogError("the catalog has no map_version row; run ensure_catalog first")
+    return int(version)
