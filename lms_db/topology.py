@@ -186,7 +186,7 @@ class _Loader:
         catalog = self.database_section(data, "catalog", required=True)
         analytics = self.database_section(data, "analytics", required=False)
         shards = self.shards(data.get("shards"))
-        self.check_distinct_databases(shards)
+        self.check_distinct_databases(catalog, analytics, shards)
         for keyspace in SHARDED_KEYSPACES:
             self.check_tiling(keyspace, shards)
         if self.problems or catalog is None:
@@ -356,20 +356,28 @@ class _Loader:
             query=query,
         )
 
-    def check_distinct_databases(self, shards: list[tuple[int, ShardSpec]]) -> None:
+    def check_distinct_databases(self, catalog: DatabaseRef | None,
+                                 analytics: DatabaseRef | None,
+                                 shards: list[tuple[int, ShardSpec]]) -> None:
+        """Every shard, replica, the catalog and analytics need a database of their own (the
+        analytics history keeps its own ``alembic_version``; the catalog is not a shard)."""
         seen: dict[tuple[Any, ...], str] = {}
-        for _, spec in shards:
-            for ref in (spec.primary, *spec.replicas):
-                url = ref.url
-                backend = "mysql" if url.get_backend_name() == "mariadb" else url.get_backend_name()
-                key = (backend, url.host, url.port, url.database)
-                if key in seen:
-                    self.problem(
-                        ref.field,
-                        f"same database as {seen[key]}; every shard and replica needs its own",
-                    )
-                else:
-                    seen[key] = ref.field
+        refs = [catalog, analytics, *(r for _, spec in shards for r in (spec.primary,
+                                                                        *spec.replicas))]
+        for ref in refs:
+            if ref is None:
+                continue
+            url = ref.url
+            backend = "mysql" if url.get_backend_name() == "mariadb" else url.get_backend_name()
+            key = (backend, url.host, url.port, url.database)
+            if key in seen:
+                self.problem(
+                    ref.field,
+                    f"same database as {seen[key]}; the catalog, analytics and every shard "
+                    "and replica need one of their own",
+                )
+            else:
+                seen[key] = ref.field
 
     def check_tiling(self, keyspace: str, shards: list[tuple[int, ShardSpec]]) -> None:
         """Ranges of one keyspace must tile ``[0, max_hi)``: no overlap, no gap."""

@@ -199,6 +199,13 @@ STRUCTURE_CASES = {
         CATALOG + shard("a", "a") + shard("b", "a"), "shards[1].primary",
         "same database as shards[0].primary",
     ),
+    "analytics-in-a-shard": (
+        CATALOG + '[analytics]\nurl = "sqlite:///./a.db"\n' + shard("a", "a"),
+        "shards[0].primary", "same database as analytics.url",
+    ),
+    "catalog-in-a-shard": (
+        CATALOG + shard("a", "catalog"), "shards[0].primary", "same database as catalog.url",
+    ),
 }
 
 URL_CASES = {
