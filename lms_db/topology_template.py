@@ -44,7 +44,7 @@ url = "sqlite:///./local/catalog.db"
 #             user (by user_id) and course (by course_id).  Per keyspace the ranges of all
 #             shards start at 0 and follow each other with no gap and no overlap.  A shard
 #             may have none.  They only seed the catalog the first time; after that the
-#             catalog is the truth (lmsdb shard move/split change it there).
+#             catalog is the truth (range moves will change it there).
 
 [[shards]]
 name = "shard-0"

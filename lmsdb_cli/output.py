@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from typing import Any
@@ -24,6 +25,10 @@ def print_json(data: Any) -> None:
 class LmsdbGroup(typer.core.TyperGroup):
     """Root group: turns every ``LmsDbError`` into one red line and its exit code."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _reflow_tree(self)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -33,3 +38,36 @@ class LmsdbGroup(typer.core.TyperGroup):
             # Text, not markup: a message may hold brackets ("[0, 100)").
             err_console.print(Text.assemble(("error: ", "red"), exc.message), soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
+
+
+def reflow_help(text: str) -> str:
+    """Docstring help as Typer's rich mode should show it: prose paragraphs (and each
+    ``- `` bullet) joined into one line for the terminal to wrap; indented blocks (examples)
+    and ``\\b`` paragraphs kept line by line.  Rich mode keeps every source line break."""
+    out: list[str] = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.split("\n")
+        if paragraph.startswith(("\b", " ")):
+            out.append(paragraph)
+            continue
+        joined: list[str] = []
+        for line in lines:
+            if joined and not line.startswith("- "):
+                joined[-1] += " " + line.strip()
+            else:
+                joined.append(line.strip())
+        out.append("\n".join(joined))
+    return "\n\n".join(out)
+
+
+def _reflow_tree(command: object) -> None:
+    """Reflow the help of ``command`` and every command under it (Typer's own click)."""
+    text = getattr(command, "help", None)
+    if isinstance(text, str) and text:
+        first, _, rest = reflow_help(inspect.cleandoc(text)).partition("\n\n")
+        # Typer dedents the text after the first paragraph as if its first line were a
+        # docstring's: a blank line there keeps the examples' indentation when they are the
+        # only indented lines.
+        command.help = first + ("\n\n\n" + rest if rest else "")  # type: ignore[attr-defined]
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_tree(sub)

@@ -31,7 +31,7 @@ def load(
 ) -> None:
     """Generate users (with profiles, sessions, oauth links), courses (modules, lessons,
     quizzes, questions), enrollments, progress, attempts, payments, certificates, reviews,
-    the global categories and coupons, and analytics events when [analytics] is configured.
+    the global categories and coupons, and analytics events when \\[analytics] is configured.
 
     Every row is placed by the Router: users spread over the shards owning a user range
     (evenly unless --skew), ids drawn from each shard's id windows.  The shards must be

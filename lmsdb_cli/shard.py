@@ -58,7 +58,7 @@ def status(
     """Show each shard's rows and bytes per keyspace, its share of all rows as a bar, id-window
     headroom (warns when low), replica lag and schema revision.
 
-    Row counts are exact (COUNT(*)), so this reads every table once.  Exits 1 when a shard
+    Row counts are exact (COUNT(*)), so this reads every table once. Exits 1 when a shard
     cannot be read.
 
     Example:
@@ -108,7 +108,10 @@ def add(
     json_output: Json = False,
 ) -> None:
     """Register a new shard in the catalog, migrate it to head, copy the global tables and
-    grant it id windows.  It owns no key range until `lmsdb shard move` gives it one.
+    grant it id windows.
+
+    It owns no key range, so it serves no keys until a range is moved to it (range moves are
+    not part of this release).
 
     Refuses (exit 2, nothing changed) a name or a database that is already a shard or a
     replica, an unreachable server and a database that is not empty.

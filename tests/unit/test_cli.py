@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from lms_db.ddl import render_schema
+from lmsdb_cli.output import reflow_help
 
 runner = CliRunner()
 
@@ -96,3 +97,21 @@ def test_cli_reference_is_up_to_date(tmp_path: Path) -> None:
                     "--output", str(out)], cwd=root, check=True, capture_output=True)
     assert (root / "docs" / "cli.md").read_text() == out.read_text(), (
         "docs/cli.md is stale: typer cli.py utils docs --name lmsdb --output docs/cli.md")
+
+
+def test_help_prose_is_reflowed_and_examples_kept() -> None:
+    """Docstring line breaks do not reach the terminal (Typer's rich mode keeps them); the
+    indented example lines and bullets do."""
+    text = ("First line\nwraps here.\n\n- a bullet\n  goes on\n- another\n\nExample:\n\n"
+            "    lmsdb a\n    lmsdb b")
+    assert reflow_help(text) == (
+        "First line wraps here.\n\n- a bullet goes on\n- another\n\nExample:\n\n"
+        "    lmsdb a\n    lmsdb b")
+    result = runner.invoke(app, ["shard", "status", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "reads every table once. Exits 1 when a shard cannot be read." in result.output
+    assert "    lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json" in (
+        result.output)
+    route = runner.invoke(app, ["shard", "route", "--help"], env={"COLUMNS": "200"})
+    assert "\n     lmsdb -t shards/local-mariadb.toml shard route course 42 --json" in (
+        route.output), "examples keep their indentation after a one-paragraph text"
