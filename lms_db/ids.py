@@ -68,6 +68,8 @@ class Headroom:
     :param next_id: the next id the shard hands out (``hi``: exhausted).
     :param windows: windows of this table the shard holds.
     :param low_share: the share under which ``low`` is true.
+    :param per_reservation: SQLite: each reservation is granted a window of exactly the ids
+        it takes, so the newest window is always full and ``remaining`` means nothing.
     """
 
     table: str
@@ -77,6 +79,7 @@ class Headroom:
     next_id: int
     windows: int
     low_share: float = DEFAULT_LOW_HEADROOM
+    per_reservation: bool = False
 
     @property
     def used(self) -> int:
@@ -91,6 +94,8 @@ class Headroom:
     @property
     def low(self) -> bool:
         """Whether less than ``low_share`` of the span is left (grant a new window soon)."""
+        if self.per_reservation:
+            return False
         return self.remaining < self.low_share * (self.hi - self.lo)
 
 
@@ -191,7 +196,7 @@ class IdWindows:
         out = []
         with self.router.engine_for_shard(shard).connect() as conn:
             # SQLite grants a window per reservation: a full newest window is not "low".
-            low_share = 0.0 if conn.dialect.name == "sqlite" else self.low_headroom
+            per_reservation = conn.dialect.name == "sqlite"
             for name in tables or self.table_names:
                 table = self.table(name)
                 mine = self.windows(shard, name)
@@ -199,7 +204,7 @@ class IdWindows:
                 if span is None:
                     continue
                 out.append(Headroom(name, shard, span[0], span[1], min(nxt, span[1]),
-                                    len(mine), low_share))
+                                    len(mine), self.low_headroom, per_reservation))
         return out
 
     # -- granting -------------------------------------------------------------------------

@@ -145,7 +145,8 @@ class ShardLoad:
             "at_head": self.at_head,
             "id_windows": [
                 {"table": w.table, "lo": w.lo, "hi": w.hi, "next_id": w.next_id,
-                 "used": w.used, "remaining": w.remaining, "windows": w.windows, "low": w.low}
+                 "used": w.used, "remaining": w.remaining, "windows": w.windows, "low": w.low,
+                 "granted_per_reservation": w.per_reservation}
                 for w in self.windows
             ],
             "replicas": [vars(r) for r in self.replicas],

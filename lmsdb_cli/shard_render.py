@@ -94,8 +94,9 @@ def _render_windows(load: FleetLoad) -> None:
     for s in load.shards:
         for w in s.windows:
             style = "yellow" if w.low else ""
+            left = "per reservation" if w.per_reservation else f"{w.remaining:,}"
             table.add_row(s.shard, w.table, f"[{w.lo:,}, {w.hi:,})", f"{w.used:,}",
-                          Text(f"{w.remaining:,}", style=style))
+                          Text(left, style=style))
     if table.row_count:
         console.print(table)
 

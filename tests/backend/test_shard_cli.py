@@ -92,9 +92,13 @@ def test_list_load_status_route(fleet: Fleet) -> None:
             (shard["rows"]["user"] + shard["rows"]["course"]) / total, abs=1e-5)
         assert all(b is None or b > 0 for b in shard["bytes"].values())
         assert {w["table"] for w in shard["id_windows"]} >= {"users", "enrollments"}
+        for w in shard["id_windows"]:  # SQLite grants exactly the ids each insert reserves
+            assert w["granted_per_reservation"] is (fleet.backend == "sqlite")
+            assert w["used"] + w["remaining"] == w["hi"] - w["lo"] and not w["low"]
     assert sum(s["share"] for s in status["shards"]) == pytest.approx(1.0, abs=1e-4)
     text = lmsdb(fleet, "shard", "status")
     assert text.exit_code == 0 and "█" in text.stdout and "id windows" in text.stdout
+    assert ("per reservation" in text.stdout) is (fleet.backend == "sqlite")
 
     assert as_json(fleet, "shard", "route", "user", "1500")["shard"] == "shard-1"
     routed = lmsdb(fleet, "shard", "route", "course", "250")
