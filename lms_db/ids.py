@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from lms_db.catalog import (
     IdWindow,
     RangeAssignment,
+    ShardMap,
     grant_id_window,
     lock_map,
     read_id_windows,
@@ -161,12 +162,9 @@ class IdWindows:
         :param shard: a shard name.
         :param table: an id table.
         """
-        mine = [w for w in read_id_windows(self.router.catalog, table) if w.shard == shard]
         keyspace = key_table(self.table(table))
-        if keyspace is None:
-            return mine
-        owned = [r for r in self.router.shard_map.for_keyspace(keyspace) if r.shard == shard]
-        return [w for w in mine if any(r.lo <= w.lo and w.hi <= r.hi for r in owned)]
+        return _live(read_id_windows(self.router.catalog, table), self.router.shard_map, shard,
+                     keyspace)
 
     def _position(self, conn: Connection, table: sa.Table, spans: Sequence[tuple[int, int]],
                   floor: int = 0) -> tuple[tuple[int, int] | None, int]:
@@ -176,7 +174,9 @@ class IdWindows:
         if counter is not None:
             counter = max(counter, floor)
             for lo, hi in spans:
-                if lo <= counter <= hi:
+                # The first span not behind the counter.  A counter below it (a window
+                # granted by another process that has not moved the counter yet) moves up.
+                if counter <= hi:
                     return (lo, hi), max(counter, lo)
             return None, counter
         # SQLite: the newest span, by the ids already in it (reporting only: see reserve).
@@ -243,21 +243,32 @@ class IdWindows:
             if keyspace is not None and shard not in self.router.shards(keyspace):
                 continue
             with engine.connect() as conn:
-                spans = _spans(self.windows(shard, name))
-                span, nxt = self._position(conn, table, spans, floor)
-                if span is not None:
-                    want = (min_remaining if min_remaining is not None
-                            else max(1, int(self.low_headroom * (span[1] - span[0]))))
-                    if span[1] - nxt >= want:
-                        if nxt != self._counter(conn, table):
-                            self._place(conn, table, nxt, span[1], restart=True)
-                        continue
-                window = self._grant_next(conn, shard, table, floor=nxt)
+                # Decide and grant under the catalog's map lock, on the windows and the map
+                # as committed now: a grant made meanwhile by another process counts.
+                with begin(self.router.catalog) as catalog:
+                    lock_map(catalog)
+                    shard_map = read_shard_map(catalog)
+                    mine = _live(read_id_windows(catalog, name), shard_map, shard, keyspace)
+                    span, nxt = self._position(conn, table, _spans(mine), floor)
+                    window = None
+                    if span is None or span[1] - nxt < self._wanted(span, min_remaining):
+                        window = self._grant_locked(catalog, conn, shard, table, shard_map,
+                                                    floor=nxt)
+                if window is None:  # enough left in span: just keep the counter inside it
+                    if span is not None and nxt != self._counter(conn, table):
+                        self._place(conn, table, nxt, span[1], restart=True)
+                    continue
                 granted.append(window)
                 contiguous = span is not None and window.lo == span[1]
                 self._place(conn, table, window.lo if not contiguous else nxt, window.hi,
                             restart=not contiguous)
         return granted
+
+    def _wanted(self, span: tuple[int, int], min_remaining: int | None) -> int:
+        """Ids that must be left in ``span`` for it to need no new window."""
+        if min_remaining is not None:
+            return min_remaining
+        return max(1, int(self.low_headroom * (span[1] - span[0])))
 
     def _counter(self, conn: Connection, table: sa.Table) -> int | None:
         return counter_position(conn, table.name, self._column(table))
@@ -270,29 +281,36 @@ class IdWindows:
 
     def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int,
                     size: int | None = None) -> IdWindow:
-        keyspace = key_table(table)
-        if keyspace is not None:
-            # A key table: above every id the shard already holds (MySQL's counter never
-            # moves down past them).
-            floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
-        # One grant at a time, decided on the committed windows and on the map as it is
-        # now (not the Router's cached copy: a move may just have changed an owner).
+        """A new window for ``shard``, whatever it holds (one catalog transaction)."""
         with begin(self.router.catalog) as catalog:
             lock_map(catalog)
-            taken = sorted((w.lo, w.hi) for w in read_id_windows(catalog, table.name))
-            if keyspace is None:
-                top = max((hi for _, hi in taken), default=FIRST_ID)
-                return grant_id_window(catalog, table_name=table.name, shard=shard,
-                                       lo=top, hi=top + (size or self.window_size))
-            ranges = read_shard_map(catalog).for_keyspace(keyspace)
-            lo_hi = _lowest_free(ranges, taken, shard, floor, size or self.key_window_size)
-            if lo_hi is not None:
-                return grant_id_window(catalog, table_name=table.name, shard=shard,
-                                       lo=lo_hi[0], hi=lo_hi[1])
-        raise IdWindowExhausted(
-            f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
-            f"move or split a {keyspace} range to it, or create {table.name} rows elsewhere"
-        )
+            return self._grant_locked(catalog, conn, shard, table, read_shard_map(catalog),
+                                      floor=floor, size=size)
+
+    def _grant_locked(self, catalog: Connection, conn: Connection, shard: str, table: sa.Table,
+                      shard_map: ShardMap, *, floor: int, size: int | None = None) -> IdWindow:
+        """Grant the next window inside the caller's catalog transaction, which holds the map
+        lock (:func:`~lms_db.catalog.lock_map`): grants run one at a time, each on the
+        committed windows and the live map (not the Router's cached copy: a move may just
+        have changed an owner)."""
+        keyspace = key_table(table)
+        taken = sorted((w.lo, w.hi) for w in read_id_windows(catalog, table.name))
+        if keyspace is None:
+            top = max((hi for _, hi in taken), default=FIRST_ID)
+            return grant_id_window(catalog, table_name=table.name, shard=shard,
+                                   lo=top, hi=top + (size or self.window_size))
+        # A key table: above every id the shard already holds (MySQL's counter never moves
+        # down past them).
+        floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
+        lo_hi = _lowest_free(shard_map.for_keyspace(keyspace), taken, shard, floor,
+                             size or self.key_window_size)
+        if lo_hi is None:
+            raise IdWindowExhausted(
+                f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
+                f"move or split a {keyspace} range to it, or create {table.name} rows elsewhere"
+            )
+        return grant_id_window(catalog, table_name=table.name, shard=shard,
+                               lo=lo_hi[0], hi=lo_hi[1])
 
     # -- explicit ids ---------------------------------------------------------------------
 
@@ -379,3 +397,14 @@ def _lowest_free(ranges: Iterable[RangeAssignment], taken: Sequence[tuple[int, i
         end = min(r.hi, start + size, min((lo for lo, _ in taken if lo > start), default=r.hi))
         return start, end
     return None
+
+
+def _live(windows: Iterable[IdWindow], shard_map: ShardMap, shard: str,
+          keyspace: str | None) -> list[IdWindow]:
+    """``shard``'s windows among ``windows``; of a key table, only those inside a range it
+    owns (after a move, the old owner stops drawing from the moved range's windows)."""
+    mine = [w for w in windows if w.shard == shard]
+    if keyspace is None:
+        return mine
+    owned = [r for r in shard_map.for_keyspace(keyspace) if r.shard == shard]
+    return [w for w in mine if any(r.lo <= w.lo and w.hi <= r.hi for r in owned)]

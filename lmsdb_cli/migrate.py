@@ -84,6 +84,9 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
         render_run(run)
     if not run.ok:
         bad = [r for r in run.results if r.failed]
+        if not bad:  # every shard migrated; only the id windows failed
+            raise FleetFailed(f"{run.windows_error}; rerun lmsdb migrate up or lmsdb shard "
+                              "grant-windows once the cause is fixed", run.results)
         names = ", ".join(f"{r.shard} ({r.result})" for r in bad)
         raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: {names}. "
                           f"First error: {bad[0].error}. Fix it and rerun: each shard "

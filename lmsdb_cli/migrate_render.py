@@ -92,8 +92,15 @@ def render_run(run: FleetRun) -> None:
             Text(r.error or ""),
         )
     console.print(table)
+    if run.windows:
+        shards = sorted({t.shard for t in run.windows})
+        console.print(f"id windows: {sum(len(t.granted) for t in run.windows)} granted on "
+                      f"{', '.join(shards)}", highlight=False, markup=False)
+    if run.windows_error:
+        console.print(Text.assemble(("error: ", "red"), run.windows_error,
+                                    " (rerun migrate up, or lmsdb shard grant-windows)"))
     failed = sum(r.failed for r in run.results)
-    verdict = "[red]FAILED[/red]" if failed else "[green]ok[/green]"
+    verdict = "[red]FAILED[/red]" if not run.ok else "[green]ok[/green]"
     console.print(f"{verdict}: {len(run.results) - failed} of {len(run.results)} shard(s) ok")
 
 

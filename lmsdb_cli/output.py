@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,8 +22,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
+# Click's UsageError, found through a public class: newer Typer vendors click as a private
+# module, older Typer depends on click itself.
+_UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _is_help_request(exc: Exception) -> bool:
+    """A group called with no command: click shows its help through a UsageError."""
+    return any(c.__name__ == "NoArgsIsHelpError" for c in type(exc).__mro__)
+
+
 class LmsdbGroup(typer.core.TyperGroup):
-    """Root group: turns every ``LmsDbError`` into one red line and its exit code."""
+    """Root group: turns every ``LmsDbError`` and every usage error (bad option value,
+    unknown command) into one red line and its exit code (2 for usage errors)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -38,6 +50,26 @@ class LmsdbGroup(typer.core.TyperGroup):
             # Text, not markup: a message may hold brackets ("[0, 100)").
             err_console.print(Text.assemble(("error: ", "red"), exc.message), soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
+        except _UsageError as exc:
+            _usage_error(exc)
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:  # the root's own options (lmsdb --bogus) are parsed here
+            return super().make_context(*args, **kwargs)
+        except _UsageError as exc:
+            _usage_error(exc)
+
+
+def _usage_error(exc: Exception) -> NoReturn:
+    """One line for a usage error, exit 2 (a group's own help request goes through)."""
+    if _is_help_request(exc):
+        raise exc
+    where = getattr(getattr(exc, "ctx", None), "command_path", None) or "lmsdb"
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    err_console.print(Text.assemble(("error: ", "red"), f"{message} (see {where} --help)"),
+                      soft_wrap=True)
+    raise typer.Exit(code=2) from None
 
 
 def reflow_help(text: str) -> str:

@@ -7,16 +7,24 @@ from typing import Annotated
 import typer
 
 from lms_db.config import require_topology_path
+from lms_db.id_topup import top_up_windows
 from lms_db.inventory import list_ranges, shard_status
 from lms_db.routing import Router
 from lms_db.shard_add import add_shard
 from lms_db.topology import Topology, load_topology
 from lmsdb_cli.output import console, print_json
-from lmsdb_cli.shard_render import render_added, render_listing, render_route, render_status
+from lmsdb_cli.shard_render import (
+    render_added,
+    render_listing,
+    render_route,
+    render_status,
+    render_top_ups,
+)
 
 shard_app = typer.Typer(
     no_args_is_help=True,
-    help="The live shard map: list ranges, show each shard's load, route a key, add a shard.",
+    help="The live shard map: list ranges, show each shard's load, route a key, add a shard, "
+    "grant id windows.",
 )
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -133,3 +141,39 @@ def add(
                       highlight=False, markup=False)
     else:
         render_added(added)
+
+
+@shard_app.command("grant-windows")
+def grant_windows(
+    ctx: typer.Context,
+    shard: Annotated[list[str] | None, typer.Option(
+        "--shard", "-s", help="Only this shard (repeatable).", show_default=False)] = None,
+    table: Annotated[list[str] | None, typer.Option(
+        "--table", help="Only this table (repeatable), e.g. enrollments.",
+        show_default=False)] = None,
+    min_remaining: Annotated[int | None, typer.Option(
+        min=1, help="Grant where fewer ids than this are left (default: where less than 10% "
+        "of the current window is left).", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Show what would be granted; change nothing.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Grant a new id window wherever a shard has none for a table, or is running low.
+
+    On MySQL/MariaDB nothing stops AUTO_INCREMENT at a window's end: run this when shard
+    status warns, or from cron. It is idempotent and safe while the application inserts
+    (one catalog transaction and one counter move per window). SQLite shards need none
+    (each reservation gets its own window). migrate up runs it for the shards it migrates.
+
+    Example:
+
+        lmsdb -t shards/local-mariadb.toml shard grant-windows --dry-run
+        lmsdb shard grant-windows --shard shard-1 --table enrollments --min-remaining 5000000
+    """
+    with _router(ctx) as router:
+        top_ups = top_up_windows(router, shard or (), table or (),
+                                 min_remaining=min_remaining, dry_run=dry_run)
+    if json_output:
+        print_json({"dry_run": dry_run, "windows": [t.to_dict() for t in top_ups]})
+    else:
+        render_top_ups(top_ups, dry_run=dry_run)

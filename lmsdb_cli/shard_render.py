@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from lms_db.id_topup import TopUp
 from lms_db.inventory import FleetLoad, MapListing
 from lms_db.routing import ShardRoute
 from lms_db.shard_add import AddedShard
@@ -72,7 +73,7 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
                       _size(size), Text(f"{bar(s.share)} {s.share:6.1%}", style="cyan"), revision)
         for w in s.low_windows:
             warnings.append(f"{s.shard}: {w.table} ids low: {w.remaining:,} left in "
-                            f"[{w.lo:,}, {w.hi:,}) (a new window is granted by ensure_windows)")
+                            f"[{w.lo:,}, {w.hi:,}); run lmsdb shard grant-windows")
         for r in s.replicas:
             lag = "unknown" if r.lag_seconds is None else f"{r.lag_seconds:.1f}s"
             console.print(f"{s.shard} replica {r.database}: lag {lag}"
@@ -116,3 +117,20 @@ def render_added(added: AddedShard) -> None:
                   f"{len(added.windows)} id windows, {added.global_rows} global rows copied, "
                   f"map version {added.map_version}; it owns no range until a move",
                   highlight=False, markup=False)
+
+
+def render_top_ups(top_ups: list[TopUp], *, dry_run: bool) -> None:
+    """What ``shard grant-windows`` granted (or would grant)."""
+    if not top_ups:
+        console.print("every shard has headroom in every id window; nothing to grant",
+                      highlight=False, markup=False)
+        return
+    title = "id windows to grant (dry run)" if dry_run else "id windows granted"
+    table = Table(title=title, title_justify="left")
+    for column in ("shard", "table", "left before", "new window [lo, hi)"):
+        table.add_column(column, justify="right" if column == "left before" else "left")
+    for t in top_ups:
+        left = "no window" if t.before is None else f"{t.before.remaining:,}"
+        new = ", ".join(f"[{w.lo:,}, {w.hi:,})" for w in t.granted) or "-"
+        table.add_row(t.shard, t.table, left, new)
+    console.print(table)

@@ -7,7 +7,10 @@ The protocol for each shard primary (:func:`migrate_fleet`):
 3. per shard, canary first then ``parallel`` at a time: take the database's migration lock,
    open a ``migrate`` journal entry, refuse if a move or archive entry holds the shard, apply
    each pending revision as its own step (the journal records each), close the entry;
-4. wait for each replica of the shard to report the new revision (``replica_timeout``).
+4. wait for each replica of the shard to report the new revision (``replica_timeout``);
+5. after an OLTP ``up``: grant id windows where a migrated shard has none for a table, or is
+   running low (:func:`~lms_db.id_topup.top_up_windows`), so the application's first
+   inserts already draw ids no other shard hands out.
 
 Each shard's outcome is a :class:`ShardResult`; the run never raises for a shard's failure.
 
@@ -59,6 +62,8 @@ from lms_db.fleet.migrate import (
 )
 from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
 from lms_db.fleet.targets import Member, Prepared, preflight
+from lms_db.id_topup import TopUp, top_up_windows
+from lms_db.routing.router import Router
 from lms_db.topology import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
@@ -165,6 +170,8 @@ class FleetRun:
     :param revision: the revision asked for, resolved (``None``: base).
     :param results: one per shard, in topology order.
     :param seeded: whether this run seeded the catalog from the topology.
+    :param windows: id windows granted after an OLTP ``up``.
+    :param windows_error: why granting them failed (the run fails: inserts could collide).
     """
 
     target: str
@@ -172,11 +179,13 @@ class FleetRun:
     revision: str | None
     results: tuple[ShardResult, ...]
     seeded: bool = False
+    windows: tuple[TopUp, ...] = ()
+    windows_error: str | None = None
 
     @property
     def ok(self) -> bool:
-        """Whether every shard succeeded."""
-        return not any(r.failed for r in self.results)
+        """Whether every shard succeeded (and got its id windows)."""
+        return not any(r.failed for r in self.results) and self.windows_error is None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -184,6 +193,8 @@ class FleetRun:
             "target": self.target, "direction": self.direction,
             "revision": show_revision(self.revision), "ok": self.ok,
             "results": [r.to_dict() for r in self.results],
+            "id_windows": [t.to_dict() for t in self.windows],
+            "id_windows_error": self.windows_error,
         }
 
 
@@ -222,9 +233,29 @@ def migrate_fleet(
                 pool=lambda size: _process_pool(size, request, topology.catalog, events),
                 pool_work=_run_in_worker,
             )
+        run = FleetRun(request.target, request.direction, prepared.revision, tuple(results),
+                       seeded)
+        if request.target == "oltp" and request.direction == "up":
+            run = _grant_windows(run, catalog, topology, request)
     finally:
         catalog.dispose()
-    return FleetRun(request.target, request.direction, prepared.revision, tuple(results), seeded)
+    return run
+
+
+def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
+                   request: MigrateRequest) -> FleetRun:
+    """Step 5: id windows for the shards that are now migrated (see the module's note)."""
+    ready = [r.shard for r in run.results if not r.failed and r.to_revision is not None]
+    if not ready:
+        return run
+    try:
+        with Router(catalog, topology, max_staleness=0,
+                    connect_timeout=request.connect_timeout) as router:
+            granted = top_up_windows(router, ready)
+    except LmsDbError as exc:
+        log.warning("granting id windows failed: %s", exc.message)
+        return replace(run, windows_error=f"granting id windows failed: {exc.message}")
+    return replace(run, windows=tuple(granted))
 
 
 def _catalog_engine(ref: DatabaseRef) -> Engine:

@@ -172,3 +172,32 @@ def test_plan_flags_blocking_ddl(
     assert plan[0]["steps"] == ["0002"]
     assert len(plan[0]["warnings"]) == 1
     assert plan[0]["warnings"][0].startswith("0002: may copy users and block writes")
+
+
+def test_migrate_up_grants_id_windows_so_first_inserts_never_collide(
+    tmp_path: Path, make_mariadb_database: Callable[[], URL]
+) -> None:
+    """Right after ``migrate up`` every shard draws each table's ids from a window of its
+    own: the application's first AUTO_INCREMENT inserts on two shards get different ids,
+    and a user's id routes back to the shard that created it."""
+    topology, shards = _fleet(tmp_path, make_mariadb_database, 2)
+    run = lmsdb_json(topology, "migrate", "up")
+    assert run["ok"] and run["id_windows_error"] is None
+    granted = {(w["shard"], w["table"]) for w in run["id_windows"]}
+    assert ("shard-0", "enrollments") in granted and ("shard-1", "users") in granted
+    ids: dict[str, dict[str, int]] = {}
+    for name, url in zip(("shard-0", "shard-1"), shards, strict=True):
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO users (uuid, email, password_hash, first_name, last_name) "
+                f"VALUES (UUID(), '{name}@x.test', 'x', 'A', 'B')"))
+            conn.execute(sa.text("INSERT INTO audit_logs (action) VALUES ('x')"))
+            ids[name] = {t: conn.execute(sa.text(f"SELECT MAX(id) FROM {t}")).scalar_one()
+                         for t in ("users", "audit_logs")}
+        engine.dispose()
+    assert ids["shard-0"]["audit_logs"] != ids["shard-1"]["audit_logs"]
+    for name, i in (("shard-0", 0), ("shard-1", 1)):
+        assert i * 1000 <= ids[name]["users"] < (i + 1) * 1000, ids  # its own user range
+    again = lmsdb_json(topology, "migrate", "up")
+    assert again["ok"] and again["id_windows"] == [], "a rerun grants nothing"

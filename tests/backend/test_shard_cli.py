@@ -4,6 +4,7 @@ MariaDB fleet spread over two servers and on SQLite.
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cli import app
-from lms_db.catalog import read_map_version, shards
+from lms_db.catalog import read_id_windows, read_map_version, shards
 from lms_db.ddl import create_schema
 from lms_db.routing import Router
 from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
@@ -115,6 +116,9 @@ def test_list_load_status_route(fleet: Fleet) -> None:
     (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
     (["shard", "add", "new", "--primary", "oracle://h/db"], "unsupported driver"),
     (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
+    (["shard", "grant-windows", "--shard", "nope"], "unknown shard 'nope'"),
+    (["shard", "grant-windows", "--table", "nope"], "'nope' draws no ids from windows"),
+    (["shard", "grant-windows", "--min-remaining", "0"], "--min-remaining"),
 ])
 @pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(
@@ -229,3 +233,47 @@ def test_status_shows_replica_lag_and_reads_go_to_the_replica(
     text = lmsdb(fleet, "shard", "status")
     assert text.exit_code == 0 and "lag" in text.stdout
     primary.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def _windows(fleet: Fleet) -> list[tuple[str, str, int, int]]:
+    engine = sa.create_engine(fleet.topology.catalog.url)
+    try:
+        return sorted((w.table_name, w.shard, w.lo, w.hi) for w in read_id_windows(engine))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("fleet", ["mariadb"], indirect=True)
+def test_grant_windows_tops_up_missing_and_low_windows(fleet: Fleet) -> None:
+    assert _windows(fleet) == []  # a fleet built without lmsdb: no window anywhere yet
+    dry = as_json(fleet, "shard", "grant-windows", "--dry-run")
+    assert dry["dry_run"] and len(dry["windows"]) > 3 * 10
+    assert all(w["granted"] == [] and w["remaining_before"] is None for w in dry["windows"])
+    assert _windows(fleet) == [], "a dry run grants nothing"
+
+    done = as_json(fleet, "shard", "grant-windows")
+    assert [(w["shard"], w["table"]) for w in done["windows"]] == [
+        (w["shard"], w["table"]) for w in dry["windows"]]
+    assert all(len(w["granted"]) == 1 for w in done["windows"])
+    assert as_json(fleet, "shard", "grant-windows")["windows"] == [], "idempotent"
+    text = lmsdb(fleet, "shard", "grant-windows")
+    assert text.exit_code == 0 and "nothing to grant" in text.stdout
+
+    # Ahead of a big import: more room for one shard's audit log.
+    before = _windows(fleet)
+    more = as_json(fleet, "shard", "grant-windows", "--shard", "shard-1", "--table",
+                   "audit_logs", "--min-remaining", "20000000")
+    [(table, shard, lo, hi)] = sorted(set(_windows(fleet)) - set(before))
+    assert (table, shard) == ("audit_logs", "shard-1")
+    assert more["windows"][0]["granted"] == [{"lo": lo, "hi": hi}]
+    engine = fleet.engine(1)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO audit_logs (action) VALUES ('import')"))
+            new_id = conn.execute(sa.text("SELECT MAX(id) FROM audit_logs")).scalar_one()
+    finally:
+        engine.dispose()
+    assert lo <= new_id < hi, "the counter moved into the new window"
+    spans = sorted((lo, hi) for table, _, lo, hi in _windows(fleet) if table == "audit_logs")
+    for (_, hi), (lo, _) in itertools.pairwise(spans):
+        assert hi <= lo, "windows never overlap"
