@@ -88,10 +88,7 @@ def top_up_windows(
         engine = router.engine_for_shard(shard)
         if engine.dialect.name == "sqlite":
             continue
-        present = _present(engine, names)
-        owned = {ks for ks in ("user", "course") if shard in router.shards(ks)}
-        candidates = [n for n in names if n in present
-                      and (key_table(windows.table(n)) in (None, *owned))]
+        candidates = needing_windows(router, windows, shard, _present(engine, names))
         before = {h.table: h for h in windows.headroom(shard, candidates)}
         for name in candidates:
             room = before.get(name)
@@ -104,6 +101,17 @@ def top_up_windows(
                 log.info("%s: %s window%s %s", shard, name, "" if dry_run else " granted",
                          [(w.lo, w.hi) for w in granted])
     return out
+
+
+def needing_windows(router: Router, windows: IdWindows, shard: str,
+                    present: Iterable[str]) -> list[str]:
+    """The id tables among ``present`` (tables the shard has) that ``shard`` draws ids for
+    from windows: every non-key table, and ``users``/``courses`` where it owns a range of
+    their keyspace.  (SQLite shards: see :func:`top_up_windows`.)"""
+    owned = {ks for ks in ("user", "course") if shard in router.shards(ks)}
+    have = set(present)
+    return [n for n in windows.table_names
+            if n in have and key_table(windows.table(n)) in (None, *owned)]
 
 
 def _short(room: Headroom, min_remaining: int | None) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from lms_db.engines import short_reason
 from lms_db.errors import LmsDbError
+from lms_db.id_topup import needing_windows
 from lms_db.ids import Headroom, IdWindows
 from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
 from lms_db.routing.router import DEFAULT_PARALLEL, Router
@@ -107,6 +108,8 @@ class ShardLoad:
     :param revision: the primary's schema revision (``None``: none recorded).
     :param head: the newest revision lmsdb ships.
     :param error: why the shard could not be read, if it could not.
+    :param without_windows: id tables the shard has no live window for (MySQL/MariaDB and
+        PostgreSQL: its counter may hand out ids another shard owns).
     """
 
     shard: str
@@ -118,6 +121,7 @@ class ShardLoad:
     revision: str | None = None
     head: str | None = None
     error: str | None = None
+    without_windows: tuple[str, ...] = ()
 
     @property
     def sharded_rows(self) -> int:
@@ -149,6 +153,7 @@ class ShardLoad:
                  "granted_per_reservation": w.per_reservation}
                 for w in self.windows
             ],
+            "without_windows": list(self.without_windows),
             "replicas": [vars(r) for r in self.replicas],
         }
 
@@ -185,9 +190,7 @@ def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
         loads = list(pool.map(lambda n: _one(router, windows, n, head), names))
     total = sum(s.sharded_rows for s in loads)
     shared = tuple(
-        ShardLoad(s.shard, s.database, s.keyspaces, s.sharded_rows / total if total else 0.0,
-                  s.windows, s.replicas, s.revision, s.head, s.error)
-        for s in loads
+        replace(s, share=s.sharded_rows / total if total else 0.0) for s in loads
     )
     return FleetLoad(version, shared)
 
@@ -201,12 +204,16 @@ def _one(router: Router, windows: IdWindows, name: str, head: str | None) -> Sha
             keyspaces = tuple(_keyspace_load(conn, k, existing, sizes) for k in ROUTED_KEYSPACES)
             revision = _revision(conn) if "alembic_version" in existing else None
         headroom = tuple(windows.headroom(name)) if "users" in existing else ()
+        sqlite = router.engine_for_shard(name).dialect.name == "sqlite"
+        missing = () if sqlite else tuple(
+            t for t in needing_windows(router, windows, name, existing)
+            if t not in {h.table for h in headroom})
     except (LmsDbError, sa.exc.DBAPIError) as exc:
         reason = exc.message if isinstance(exc, LmsDbError) else short_reason(exc)
         return ShardLoad(name, location.primary.display, head=head, error=reason)
     replicas = tuple(_lag(router, ref) for ref in location.replicas)
     return ShardLoad(name, location.primary.display, keyspaces, 0.0, headroom, replicas,
-                     revision, head)
+                     revision, head, without_windows=missing)
 
 
 def _keyspace_load(conn: Connection, keyspace: str, existing: set[str],

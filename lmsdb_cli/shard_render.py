@@ -71,6 +71,10 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
         table.add_row(s.shard, *(f"{rows[k].rows:,}" if k in rows else "-"
                                  for k in ("user", "course", "global")),
                       _size(size), Text(f"{bar(s.share)} {s.share:6.1%}", style="cyan"), revision)
+        if s.without_windows:
+            warnings.append(f"{s.shard}: no id window for {', '.join(s.without_windows)} (its "
+                            "counter may hand out ids another shard owns); run lmsdb shard "
+                            "grant-windows")
         for w in s.low_windows:
             warnings.append(f"{s.shard}: {w.table} ids low: {w.remaining:,} left in "
                             f"[{w.lo:,}, {w.hi:,}); run lmsdb shard grant-windows")

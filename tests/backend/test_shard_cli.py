@@ -246,6 +246,10 @@ def _windows(fleet: Fleet) -> list[tuple[str, str, int, int]]:
 @pytest.mark.parametrize("fleet", ["mariadb"], indirect=True)
 def test_grant_windows_tops_up_missing_and_low_windows(fleet: Fleet) -> None:
     assert _windows(fleet) == []  # a fleet built without lmsdb: no window anywhere yet
+    status = as_json(fleet, "shard", "status")
+    assert all({"users", "enrollments", "courses"} <= set(s["without_windows"])
+               for s in status["shards"])
+    assert "no id window for" in lmsdb(fleet, "shard", "status").stdout
     dry = as_json(fleet, "shard", "grant-windows", "--dry-run")
     assert dry["dry_run"] and len(dry["windows"]) > 3 * 10
     assert all(w["granted"] == [] and w["remaining_before"] is None for w in dry["windows"])
@@ -256,6 +260,7 @@ def test_grant_windows_tops_up_missing_and_low_windows(fleet: Fleet) -> None:
         (w["shard"], w["table"]) for w in dry["windows"]]
     assert all(len(w["granted"]) == 1 for w in done["windows"])
     assert as_json(fleet, "shard", "grant-windows")["windows"] == [], "idempotent"
+    assert all(s["without_windows"] == [] for s in as_json(fleet, "shard", "status")["shards"])
     text = lmsdb(fleet, "shard", "grant-windows")
     assert text.exit_code == 0 and "nothing to grant" in text.stdout
 
