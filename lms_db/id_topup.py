@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from lms_db.catalog import IdWindow
 from lms_db.ids import Headroom, IdWindows
 from lms_db.routing.keys import key_table
-from lms_db.routing.router import Router
+from lms_db.routing.router import DEFAULT_PARALLEL, Router
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def top_up_windows(
     min_remaining: int | None = None,
     dry_run: bool = False,
     windows: IdWindows | None = None,
+    parallel: int = DEFAULT_PARALLEL,
 ) -> list[TopUp]:
     """Grant a window wherever a shard's ids of a table are missing or running low.
 
@@ -72,7 +74,8 @@ def top_up_windows(
         the low-headroom share of the current span is left).
     :param dry_run: report what would be granted, grant nothing.
     :param windows: the :class:`IdWindows` to use (default sizes otherwise).
-    :returns: the tables that needed a window, by shard.
+    :param parallel: shards worked on at once.
+    :returns: the tables that needed a window (that got one, unless ``dry_run``), by shard.
     :raises UnknownObjectError: an unknown shard or table.
     :raises IdWindowExhausted: a shard's owned key ranges have no free ids left.
     """
@@ -83,24 +86,28 @@ def top_up_windows(
     chosen = list(shards) if shards else list(router.shards())
     for shard in chosen:
         router.location(shard)
-    out: list[TopUp] = []
-    for shard in chosen:
+
+    def one(shard: str) -> list[TopUp]:
         engine = router.engine_for_shard(shard)
         if engine.dialect.name == "sqlite":
-            continue
+            return []
         candidates = needing_windows(router, windows, shard, _present(engine, names))
         before = {h.table: h for h in windows.headroom(shard, candidates)}
-        for name in candidates:
-            room = before.get(name)
-            if room is not None and not _short(room, min_remaining):
-                continue
-            granted = () if dry_run else tuple(windows.ensure_windows(
-                shard, [name], min_remaining=_want(room, min_remaining)))
-            if granted or dry_run:
-                out.append(TopUp(shard, name, room, granted))
-                log.info("%s: %s window%s %s", shard, name, "" if dry_run else " granted",
-                         [(w.lo, w.hi) for w in granted])
-    return out
+        short = [n for n in candidates
+                 if n not in before or _short(before[n], min_remaining)]
+        if dry_run or not short:
+            return [TopUp(shard, n, before.get(n), ()) for n in short]
+        # ensure_windows decides again under the catalog's lock: another granter may
+        # have been first.
+        granted = windows.ensure_windows(shard, short, min_remaining=min_remaining)
+        for w in granted:
+            log.info("%s: %s window [%d, %d) granted", shard, w.table_name, w.lo, w.hi)
+        return [TopUp(shard, n, before.get(n), tuple(w for w in granted if w.table_name == n))
+                for n in short if any(w.table_name == n for w in granted)]
+
+    # Shards in parallel: grants queue on the catalog's lock, counter moves run side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as pool:
+        return [t for per_shard in pool.map(one, chosen) for t in per_shard]
 
 
 def needing_windows(router: Router, windows: IdWindows, shard: str,
@@ -118,14 +125,6 @@ def _short(room: Headroom, min_remaining: int | None) -> bool:
     if min_remaining is not None:
         return room.remaining < min_remaining
     return room.low
-
-
-def _want(room: Headroom | None, min_remaining: int | None) -> int | None:
-    """What ``ensure_windows`` must see left: the caller's figure, or (for a low window) more
-    than there is, so it grants even when rounding would call the span just sufficient."""
-    if min_remaining is not None:
-        return min_remaining
-    return None if room is None else room.remaining + 1
 
 
 def _present(engine: sa.Engine, names: Iterable[str]) -> set[str]:

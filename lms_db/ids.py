@@ -194,12 +194,15 @@ class IdWindows:
         :raises UnknownObjectError: unknown shard or table.
         """
         out = []
+        names = list(tables or self.table_names)
+        everything = read_id_windows(self.router.catalog)  # one read for every table
         with self.router.engine_for_shard(shard).connect() as conn:
             # SQLite grants a window per reservation: a full newest window is not "low".
             per_reservation = conn.dialect.name == "sqlite"
-            for name in tables or self.table_names:
+            for name in names:
                 table = self.table(name)
-                mine = self.windows(shard, name)
+                mine = _live([w for w in everything if w.table_name == name],
+                             self.router.shard_map, shard, key_table(table))
                 span, nxt = self._position(conn, table, _spans(mine))
                 if span is None:
                     continue
@@ -237,38 +240,47 @@ class IdWindows:
         engine = self.router.engine_for_shard(shard)
         if engine.dialect.name == "sqlite":
             return granted  # windows are granted per reservation there (see reserve)
-        for name in tables or self.table_names:
-            table = self.table(name)
-            keyspace = key_table(table)
-            if keyspace is not None and shard not in self.router.shards(keyspace):
-                continue
-            with engine.connect() as conn:
-                # Decide and grant under the catalog's map lock, on the windows and the map
-                # as committed now: a grant made meanwhile by another process counts.
-                with begin(self.router.catalog) as catalog:
-                    lock_map(catalog)
-                    shard_map = read_shard_map(catalog)
-                    mine = _live(read_id_windows(catalog, name), shard_map, shard, keyspace)
+        names = [self.table(n).name for n in (tables or self.table_names)]
+        with engine.connect() as conn:
+            # Decide and grant under the catalog's map lock, in one catalog transaction, on
+            # the windows and the map as committed now: a grant made meanwhile by another
+            # process counts, and a move that just changed an owner too.
+            moves: list[tuple[sa.Table, int, int, bool]] = []  # counter moves, after commit
+            with begin(self.router.catalog) as catalog:
+                lock_map(catalog)
+                shard_map = read_shard_map(catalog)
+                everything = read_id_windows(catalog)
+                for name in names:
+                    table = self.table(name)
+                    keyspace = key_table(table)
+                    if keyspace is not None and not any(
+                            r.shard == shard for r in shard_map.for_keyspace(keyspace)):
+                        continue
+                    mine = _live([w for w in everything if w.table_name == name], shard_map,
+                                 shard, keyspace)
                     span, nxt = self._position(conn, table, _spans(mine), floor)
-                    window = None
-                    if span is None or span[1] - nxt < self._wanted(span, min_remaining):
-                        window = self._grant_locked(catalog, conn, shard, table, shard_map,
-                                                    floor=nxt)
-                if window is None:  # enough left in span: just keep the counter inside it
-                    if span is not None and nxt != self._counter(conn, table):
-                        self._place(conn, table, nxt, span[1], restart=True)
-                    continue
-                granted.append(window)
-                contiguous = span is not None and window.lo == span[1]
-                self._place(conn, table, window.lo if not contiguous else nxt, window.hi,
-                            restart=not contiguous)
+                    if span is not None and not self._needs_grant(span, nxt, min_remaining):
+                        if nxt != self._counter(conn, table):  # keep it inside the span
+                            moves.append((table, nxt, span[1], True))
+                        continue
+                    window = self._grant_locked(catalog, conn, shard, table, shard_map,
+                                                floor=nxt)
+                    granted.append(window)
+                    contiguous = span is not None and window.lo == span[1]
+                    moves.append((table, nxt if contiguous else window.lo, window.hi,
+                                  not contiguous))
+            for table, next_id, hi, restart in moves:
+                self._place(conn, table, next_id, hi, restart=restart)
         return granted
 
-    def _wanted(self, span: tuple[int, int], min_remaining: int | None) -> int:
-        """Ids that must be left in ``span`` for it to need no new window."""
+    def _needs_grant(self, span: tuple[int, int], next_id: int,
+                     min_remaining: int | None) -> bool:
+        """Whether ``span`` has too few ids left: fewer than ``min_remaining``, or (by
+        default) none, or less than the low-headroom share (what :attr:`Headroom.low` says)."""
+        left = span[1] - next_id
         if min_remaining is not None:
-            return min_remaining
-        return max(1, int(self.low_headroom * (span[1] - span[0])))
+            return left < min_remaining
+        return left <= 0 or left < self.low_headroom * (span[1] - span[0])
 
     def _counter(self, conn: Connection, table: sa.Table) -> int | None:
         return counter_position(conn, table.name, self._column(table))

@@ -251,7 +251,7 @@ def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
     try:
         with Router(catalog, topology, max_staleness=0,
                     connect_timeout=request.connect_timeout) as router:
-            granted = top_up_windows(router, ready)
+            granted = top_up_windows(router, ready, parallel=request.policy.parallel)
     except LmsDbError as exc:
         log.warning("granting id windows failed: %s", exc.message)
         return replace(run, windows_error=f"granting id windows failed: {exc.message}")
