@@ -7,10 +7,10 @@ from typing import Annotated, cast
 
 import typer
 
-from lms_db.ddl import Target, render_schema, write_sql_files
 from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
-from lms_db.reference import render_reference
+from lms_db.schema.ddl import Target, render_schema, write_sql_files
+from lms_db.schema.reference import render_reference
 from lmsdb_cli.check import check
 from lmsdb_cli.lint import lint
 from lmsdb_cli.output import console

@@ -8,10 +8,10 @@ import typer
 from rich.table import Table
 
 from lms_db.config import require_topology_path
-from lms_db.db import create_engine_checked
-from lms_db.routing import Router
-from lms_db.topology import load_topology
-from lms_db.views import refresh_shards
+from lms_db.router import Router
+from lms_db.schema.views import refresh_shards
+from lms_db.topology.spec import load_topology
+from lms_db.topology.urls import create_engine_checked
 from lmsdb_cli.output import console, print_json
 
 views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views.")

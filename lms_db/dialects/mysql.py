@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
-from lms_db.partitions import PartitionSpec
+from lms_db.models.partitions import PartitionSpec
 
 
 @compiles(CreateColumn, "mysql", "mariadb")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
-from lms_db.partitions import PartitionSpec
+from lms_db.models.partitions import PartitionSpec
 
 TOUCH_FUNCTION = "lmsdb_touch_updated_at"
 
@@ -17,7 +17,7 @@ TOUCH_FUNCTION = "lmsdb_touch_updated_at"
 def _create_table_partitioned(element: CreateTable, compiler: Any, **kw: Any) -> str:
     text: str = compiler.visit_create_table(element, **kw)
     spec: PartitionSpec | None = element.element.info.get("partition")
-    # A TimescaleDB hypertable must start as a plain table: lms_db.ddl passes hypertable=True.
+    # A TimescaleDB hypertable must start as a plain table: schema.ddl passes hypertable=True.
     if spec is not None and spec.applied and not kw.get("hypertable"):
         key = spec.postgresql_expression or spec.expression
         text = text.rstrip() + f" PARTITION BY {spec.kind.split()[0]} ({key})\n\n"

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.errors import LockTimeout
-from lms_db.topology import DatabaseRef
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 

@@ -93,7 +93,7 @@ def created_at() -> MappedColumn[Any]:
 def updated_at() -> MappedColumn[Any]:
     """``updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP``.
 
-    MySQL renders the ``ON UPDATE`` clause; PostgreSQL and SQLite get a trigger (lms_db.ddl).
+    MySQL renders the ``ON UPDATE`` clause; PostgreSQL and SQLite get a trigger (lms_db.schema.ddl).
     """
     return mapped_column(
         Timestamp,

@@ -6,7 +6,7 @@ by ``skew`` weights) with ids from each shard's ``users`` windows, so every user
 the shard holding it; each user's enrollments, progress, attempts, payments and certificates
 follow on the same shard; courses, with modules, lessons, quizzes and questions, are spread
 over the ``course`` shards and written last, once their statistics (enrollments, ratings) are
-known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids`).
+known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids.windows`).
 
 Writing is :class:`~lms_db.sample.writer.BulkWriter`'s: on MySQL/MariaDB the rows are spooled
 to a file per shard and table and bulk-loaded at the end (``LOAD DATA``), elsewhere each
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from lms_db.errors import ConfigError, InputError
-from lms_db.ids import IdWindows
-from lms_db.routing.keys import key_table, keyspace_tables
-from lms_db.routing.router import Router
+from lms_db.ids.windows import IdWindows
+from lms_db.router.keys import key_table, keyspace_tables
+from lms_db.router.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
 from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows

@@ -48,8 +48,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects import quote
-from lms_db.engines import connect_args_for, short_reason
 from lms_db.errors import OperationError
+from lms_db.topology.engines import connect_args_for, short_reason
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from lms_db.catalog import read_id_windows
-from lms_db.ids import IdWindows
+from lms_db.ids.windows import IdWindows
 from lms_db.models.audit import AuditLog
 from lms_db.models.users import User
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_fleet,

@@ -15,16 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db import metadata
-from lms_db.ddl import create_schema
 from lms_db.errors import InputError, OperationError
-from lms_db.routing import Router
-from lms_db.routing.keys import id_tables, keyspace_tables
+from lms_db.router import Router
+from lms_db.router.keys import id_tables, keyspace_tables
 from lms_db.sample import courses as course_gen
 from lms_db.sample import load_sample, parse_skew
 from lms_db.sample import users as user_gen
 from lms_db.sample.courses import fast_draws
 from lms_db.sample.load import COLUMNS
 from lms_db.sample.writer import BulkWriter, TextRows, render_tsv
+from lms_db.schema.ddl import create_schema
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     _fleet_for,

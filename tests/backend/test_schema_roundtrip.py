@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from lms_db import analytics_metadata, metadata
-from lms_db.compare import compare_database
-from lms_db.ddl import create_schema
+from lms_db.schema.compare import compare_database
+from lms_db.schema.ddl import create_schema
 
 
 def test_oltp_schema_matches_models(any_engine: Engine) -> None:

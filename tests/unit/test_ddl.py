@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from lms_db import analytics_metadata, metadata
-from lms_db.ddl import TARGETS, render_schema, schema_statements, sql_file
 from lms_db.dialects import DIALECTS
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models.base import KEYSPACES
+from lms_db.schema.ddl import TARGETS, render_schema, schema_statements, sql_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_TABLES = {
@@ -121,7 +121,7 @@ def test_bad_rendering_input(kwargs: dict[str, object], error: type[Exception]) 
 
 
 def test_schema_reference_is_up_to_date() -> None:
-    from lms_db.reference import render_reference
+    from lms_db.schema.reference import render_reference
 
     path = REPO_ROOT / "docs" / "schema.md"
     assert path.read_text() == render_reference(), "run `lmsdb schema docs --write`"

@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LIBRARY_FILES = sorted((ROOT / "lms_db").rglob("*.py"))
 TERMINAL = ("typer", "rich", "click", "cli", "lmsdb_cli")
 #: Modules that must not import the fleet/high layers.
-LOW_LAYERS = ("lms_db/models", "lms_db/dialects", "lms_db/partitions.py", "lms_db/errors.py")
-HIGH = ("lms_db.topology", "lms_db.catalog", "lms_db.fleet", "lms_db.router", "lms_db.moves",
-        "lms_db.archive", "lms_db.lint", "lms_db.views", "lms_db.compare")
+LOW_LAYERS = ("lms_db/models", "lms_db/dialects", "lms_db/models/partitions.py", "lms_db/errors.py")
+HIGH = ("lms_db.topology.spec", "lms_db.catalog", "lms_db.migrate", "lms_db.router", "lms_db.moves",
+        "lms_db.archive", "lms_db.lint", "lms_db.schema.views", "lms_db.schema.compare")
 
 
 def _imports(path: Path) -> set[str]:

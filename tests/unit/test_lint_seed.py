@@ -13,7 +13,7 @@ from lms_db.errors import UnknownObjectError
 from lms_db.lint import Finding, has_errors, lint_models, lint_paths
 from lms_db.lint.partition_rules import DECLARED_PREFIX
 from lms_db.models.base import fulltext_index
-from lms_db.partitions import PartitionSpec
+from lms_db.models.partitions import PartitionSpec
 
 REPO = Path(__file__).parents[2]
 SEED = REPO.parent / "shared/seed/database-design.md"

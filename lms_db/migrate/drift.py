@@ -1,6 +1,6 @@
 """``lmsdb schema check``: every live primary and replica compared with the models.
 
-Each database is opened read-only and compared by :func:`lms_db.compare.compare_database`
+Each database is opened read-only and compared by :func:`lms_db.schema.compare.compare_database`
 (Alembic's autogenerate comparison plus index kinds, ``ON UPDATE``, triggers, partitions,
 views and row-level security).  Shard primaries and replicas are compared with
 ``lms_db.metadata``; the analytics database, when the topology has one, with
@@ -19,14 +19,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lms_db.compare import compare_database
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import connect_check, short_reason
 from lms_db.errors import DriftDetected
-from lms_db.fleet.migrate import current_revision, open_engine
-from lms_db.fleet.targets import ANALYTICS_MEMBER, registered_members, select_members
+from lms_db.migrate.database import current_revision, open_engine
+from lms_db.migrate.targets import ANALYTICS_MEMBER, registered_members, select_members
 from lms_db.models import analytics_metadata, metadata
-from lms_db.topology import DatabaseRef, Topology
+from lms_db.schema.compare import compare_database
+from lms_db.topology.engines import connect_check, short_reason
+from lms_db.topology.spec import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 

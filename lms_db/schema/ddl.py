@@ -22,8 +22,8 @@ from lms_db.dialects import postgresql as pg_ddl
 from lms_db.dialects import sqlite as sqlite_ddl
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models import analytics_metadata, metadata
+from lms_db.models.partitions import PartitionSpec
 from lms_db.models.popular import MATERIALIZED_VIEWS, MaterializedView
-from lms_db.partitions import PartitionSpec
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from lms_db.catalog import (
 )
 from lms_db.catalog.schema import begin
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for, short_reason
 from lms_db.errors import (
     ConfigError,
     LmsDbError,
@@ -42,9 +41,10 @@ from lms_db.errors import (
     RangeFrozen,
     UnknownObjectError,
 )
-from lms_db.routing.keys import GLOBAL_KEYSPACE, check_keyspace, parse_key
-from lms_db.routing.pool import EnginePool, ShardLocation, read_locations
-from lms_db.topology import Topology
+from lms_db.router.keys import GLOBAL_KEYSPACE, check_keyspace, parse_key
+from lms_db.router.pool import EnginePool, ShardLocation, read_locations
+from lms_db.topology.engines import engine_for, short_reason
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import ConnectionFailed
-from lms_db.topology import DatabaseRef
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from alembic.script.revision import RevisionError
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
-from lms_db.ddl import TARGETS, Target
 from lms_db.dialects import DIALECTS
 from lms_db.errors import ConfigError, InputError, UnknownObjectError
+from lms_db.schema.ddl import TARGETS, Target
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Operations that revision scripts call: create or drop a frozen snapshot of the schema.
 
 An initial revision (``0001`` for OLTP, ``a001`` for analytics) ships the DDL that
-``lms_db.ddl.schema_statements`` rendered when it was written, one ``<dialect>.sql`` file per
+``lms_db.schema.ddl.schema_statements`` rendered when it was written, one ``<dialect>.sql`` file per
 dialect in a folder beside the revision.  It is frozen: when the models change, a new
 revision carries the change, and ``tests/backend/test_migrations_match_models.py`` fails
 until it does.  Only call these from inside a running Alembic migration.
@@ -23,14 +23,14 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.engine import Dialect
 
-from lms_db.ddl import MYSQL_FAMILY
 from lms_db.dialects import run_statement
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
+from lms_db.schema.ddl import MYSQL_FAMILY
 
 log = logging.getLogger(__name__)
 
-#: How rendered scripts separate statements (see lms_db.ddl.render_schema).
+#: How rendered scripts separate statements (see lms_db.schema.ddl.render_schema).
 STATEMENT_SEPARATOR = ";\n\n"
 _CREATE_TABLE = re.compile(r"CREATE TABLE (\w+) \(")
 _CREATE_VIEW = re.compile(r"CREATE MATERIALIZED VIEW (\w+)")

@@ -2,14 +2,14 @@
 
 The protocol for each shard primary (:func:`migrate_fleet`):
 
-1. before anything: :func:`~lms_db.fleet.targets.preflight` (exit 2 on bad input);
+1. before anything: :func:`~lms_db.migrate.targets.preflight` (exit 2 on bad input);
 2. the catalog is created/upgraded and, the first time, seeded from the topology;
 3. per shard, canary first then ``parallel`` at a time: take the database's migration lock,
    open a ``migrate`` journal entry, refuse if a move or archive entry holds the shard, apply
    each pending revision as its own step (the journal records each), close the entry;
 4. wait for each replica of the shard to report the new revision (``replica_timeout``);
 5. after an OLTP ``up``: grant id windows where a migrated shard has none for a table, or is
-   running low (:func:`~lms_db.id_topup.top_up_windows`), so the application's first
+   running low (:func:`~lms_db.ids.topup.top_up_windows`), so the application's first
    inserts already draw ids no other shard hands out.
 
 Each shard's outcome is a :class:`ShardResult`; the run never raises for a shard's failure.
@@ -43,7 +43,6 @@ from lms_db.catalog import (
     seed_from_topology,
 )
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for
 from lms_db.errors import (
     LmsDbError,
     LockTimeout,
@@ -52,7 +51,8 @@ from lms_db.errors import (
 )
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.fleet.migrate import (
+from lms_db.ids.topup import TopUp, top_up_windows
+from lms_db.migrate.database import (
     Direction,
     StepEvent,
     apply_steps,
@@ -60,11 +60,11 @@ from lms_db.fleet.migrate import (
     locked_connection,
     show_revision,
 )
-from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
-from lms_db.fleet.targets import Member, Prepared, preflight
-from lms_db.id_topup import TopUp, top_up_windows
-from lms_db.routing.router import Router
-from lms_db.topology import DatabaseRef, Topology
+from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
+from lms_db.migrate.targets import Member, Prepared, preflight
+from lms_db.router.router import Router
+from lms_db.topology.engines import engine_for
+from lms_db.topology.spec import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def migrate_fleet(
     :param prepared: the result of :func:`preflight` if the caller already ran it.
     :returns: every shard's result; check :attr:`FleetRun.ok`.
     :raises InputError: bad input, found before anything changed (see
-        :func:`~lms_db.fleet.targets.preflight`).
+        :func:`~lms_db.migrate.targets.preflight`).
     :raises CatalogError: the catalog could not be created or seeded.
     """
     if prepared is None:
@@ -286,7 +286,7 @@ def _events_to(emit: EventCallback) -> Iterator[Any]:
 
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["lms_db.fleet.run"])
+_CONTEXT.set_forkserver_preload(["lms_db.migrate.run"])
 #: The worker of this process, when it is a pool process (set by :func:`_init_worker`).
 _PROCESS_WORKER: _Worker | None = None
 

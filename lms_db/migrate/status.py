@@ -16,12 +16,12 @@ from typing import Any
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import LmsDbError
-from lms_db.fleet.blocking import blocking_statements, split_statements
-from lms_db.fleet.migrate import Direction, read_revision, show_revision
-from lms_db.fleet.replication import ReplicaState, read_replica
-from lms_db.fleet.scripts import downgrade_steps, offline_sql, script_directory, upgrade_steps
-from lms_db.fleet.targets import Member, preflight, registered_members, select_members
-from lms_db.topology import Topology
+from lms_db.migrate.blocking import blocking_statements, split_statements
+from lms_db.migrate.database import Direction, read_revision, show_revision
+from lms_db.migrate.replication import ReplicaState, read_replica
+from lms_db.migrate.scripts import downgrade_steps, offline_sql, script_directory, upgrade_steps
+from lms_db.migrate.targets import Member, preflight, registered_members, select_members
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class ShardPlan:
     :param target: the revision it would reach.
     :param direction: ``up`` or ``down``.
     :param steps: the revisions that would run, in order.
-    :param warnings: statements that may block writes (see :mod:`lms_db.fleet.blocking`).
+    :param warnings: statements that may block writes (see :mod:`lms_db.migrate.blocking`).
     :param replicas: the replicas lmsdb would wait for (masked URLs).
     """
 

@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from lms_db.ddl import _index_renders_on
+from lms_db.schema.ddl import _index_renders_on
 
 _BOOL_WORDS = {"1": "true", "0": "false", "true": "true", "false": "false"}
 

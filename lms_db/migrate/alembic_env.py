@@ -1,6 +1,6 @@
 """The shared body of lmsdb's Alembic environments (``migrations/*/env.py``).
 
-lmsdb (:mod:`lms_db.fleet.migrate`) opens the connection, takes the per-database lock and
+lmsdb (:mod:`lms_db.migrate.database`) opens the connection, takes the per-database lock and
 passes the connection in ``config.attributes["connection"]``; each revision runs in its own
 transaction (``transaction_per_migration``), so a failure leaves the database at its last good
 revision.  Offline (``lmsdb migrate sql``) the dialect comes from
@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import context
 
-from lms_db.compare import compare_server_default, include_object_for
+from lms_db.schema.compare import compare_server_default, include_object_for
 
 
 def run_environment(target_metadata: sa.MetaData) -> None:

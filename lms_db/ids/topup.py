@@ -1,6 +1,6 @@
 """Top up id windows across the fleet: what ``lmsdb shard grant-windows`` and ``migrate up`` run.
 
-A shard draws each table's ids from windows the catalog granted it (:mod:`lms_db.ids`).  On
+A shard draws each table's ids from windows the catalog granted it (:mod:`lms_db.ids.windows`).  On
 MySQL/MariaDB nothing stops ``AUTO_INCREMENT`` at a window's end, so a window must be
 replaced before it runs out: :func:`top_up_windows` grants a new one wherever a shard has
 no live window for a table, or less than its low-headroom share (or ``min_remaining`` ids)
@@ -20,9 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from lms_db.catalog import IdWindow
-from lms_db.ids import Headroom, IdWindows
-from lms_db.routing.keys import key_table
-from lms_db.routing.router import DEFAULT_PARALLEL, Router
+from lms_db.ids.windows import Headroom, IdWindows
+from lms_db.router.keys import key_table
+from lms_db.router.router import DEFAULT_PARALLEL, Router
 
 log = logging.getLogger(__name__)
 

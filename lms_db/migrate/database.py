@@ -4,7 +4,7 @@
 lock (:mod:`lms_db.fleet.locks`), read its revision *under the lock*, then run each pending
 revision as its own ``alembic.command.upgrade`` step.  When a step fails the database stays at
 the last revision that succeeded (:class:`MigrationFailed` says which), and a rerun resumes from
-there.  :mod:`lms_db.fleet.fleet` runs the same steps over every shard, with the journal.
+there.  :mod:`lms_db.migrate.run` runs the same steps over every shard, with the journal.
 
 Example::
 
@@ -28,10 +28,9 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import connect_args_for, short_reason
 from lms_db.errors import ConnectionFailed, LmsDbError, MigrationFailed
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
-from lms_db.fleet.scripts import (
+from lms_db.migrate.scripts import (
     ALEMBIC_LOCK,
     alembic_config,
     check_target,
@@ -40,7 +39,8 @@ from lms_db.fleet.scripts import (
     script_directory,
     upgrade_steps,
 )
-from lms_db.topology import DatabaseRef
+from lms_db.topology.engines import connect_args_for, short_reason
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 

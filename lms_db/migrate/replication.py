@@ -1,6 +1,6 @@
 """Replicas: their revision, their lag, and waiting for them to catch up.
 
-Replicas are never written.  They are opened read-only (:func:`~lms_db.fleet.migrate.open_engine`
+Replicas are never written.  They are opened read-only (:func:`~lms_db.migrate.database.open_engine`
 with ``read_only=True``) and only ever asked three things: the revision in ``alembic_version``,
 the replication lag, and whether they really are replicas:
 
@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import short_reason
 from lms_db.errors import ReplicaWritable
-from lms_db.fleet.migrate import current_revision, open_engine, show_revision
-from lms_db.topology import DatabaseRef
+from lms_db.migrate.database import current_revision, open_engine, show_revision
+from lms_db.topology.engines import short_reason
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 

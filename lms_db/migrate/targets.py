@@ -22,12 +22,12 @@ from alembic.script import ScriptDirectory
 
 from lms_db.catalog import shards as catalog_shards
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import connect_check, engine_for, short_reason
 from lms_db.errors import ConfigError, ConnectionFailed, UnknownObjectError
-from lms_db.fleet.replication import check_replica_role
-from lms_db.fleet.scripts import check_target, resolve_revision, script_directory
-from lms_db.routing.pool import read_locations
-from lms_db.topology import DatabaseRef, Topology
+from lms_db.migrate.replication import check_replica_role
+from lms_db.migrate.scripts import check_target, resolve_revision, script_directory
+from lms_db.router.pool import read_locations
+from lms_db.topology.engines import connect_check, engine_for, short_reason
+from lms_db.topology.spec import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 

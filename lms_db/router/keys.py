@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models import metadata
-from lms_db.topology import SHARDED_KEYSPACES
+from lms_db.topology.spec import SHARDED_KEYSPACES
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import mysql
 
 from lms_db.models import analytics_metadata, metadata
 from lms_db.models.base import KEYSPACES
-from lms_db.partitions import PartitionSpec
+from lms_db.models.partitions import PartitionSpec
 
 KEYSPACE_NOTES = {
     "user": "range-sharded by user id: a user's rows live on the shard owning that id.",

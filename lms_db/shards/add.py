@@ -29,14 +29,14 @@ from lms_db.catalog import (
 )
 from lms_db.catalog import shards as catalog_shards
 from lms_db.catalog.schema import begin, utcnow
-from lms_db.db import database_ref
-from lms_db.engines import connect_check, engine_for
 from lms_db.errors import InputError
-from lms_db.ids import IdWindows
-from lms_db.routing.keys import keyspace_tables
-from lms_db.routing.pool import SHARD_ADD_OPERATION, read_locations
-from lms_db.routing.router import Router
-from lms_db.topology import DatabaseRef, Topology
+from lms_db.ids.windows import IdWindows
+from lms_db.router.keys import keyspace_tables
+from lms_db.router.pool import SHARD_ADD_OPERATION, read_locations
+from lms_db.router.router import Router
+from lms_db.topology.engines import connect_check, engine_for
+from lms_db.topology.spec import DatabaseRef, Topology
+from lms_db.topology.urls import database_ref
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _absolute_sqlite(text: str, ref: DatabaseRef) -> str:
 
 
 def _default_migrate(ref: DatabaseRef) -> str:
-    from lms_db.fleet.migrate import upgrade_database
+    from lms_db.migrate.database import upgrade_database
 
     return upgrade_database(ref, "head", target="oltp")
 
@@ -117,7 +117,7 @@ def add_shard(
     :param primary: its primary's URL (``${VAR}`` expanded from the environment).
     :param replicas: its replicas' URLs.
     :param migrate: migrates a database to head and returns the revision (default:
-        :func:`lms_db.fleet.migrate.upgrade_database`).
+        :func:`lms_db.migrate.database.upgrade_database`).
     :param connect_timeout: seconds each connection may take.
     :param dry_run: run every check, change nothing (``revision`` is ``"dry-run"``).
     :raises InputError: bad or duplicate name, a URL already used by a shard, a database

@@ -1,8 +1,8 @@
 """Databases named by a URL on the command line (``--url``) rather than a topology file.
 
 The URL may hold ``${VAR}`` references (a password, say), expanded from the environment;
-the result becomes a :class:`~lms_db.topology.DatabaseRef`, so engines and connection
-checks are the same as for topology databases (:mod:`lms_db.engines`).
+the result becomes a :class:`~lms_db.topology.spec.DatabaseRef`, so engines and connection
+checks are the same as for topology databases (:mod:`lms_db.topology.engines`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lms_db.config import expand_env
-from lms_db.engines import connect_check, engine_for
 from lms_db.errors import InputError
-from lms_db.topology import SUPPORTED_DRIVERS, DatabaseRef
+from lms_db.topology.engines import connect_check, engine_for
+from lms_db.topology.spec import SUPPORTED_DRIVERS, DatabaseRef
 
 
 def database_ref(url_text: str, *, field: str = "--url") -> DatabaseRef:

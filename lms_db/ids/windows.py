@@ -12,7 +12,7 @@ its id without meeting a twin there.
   window is therefore always a move *up*, which MySQL allows, even after a move brought in
   rows with higher ids.
 - The database's counter is positioned inside the current window
-  (:mod:`lms_db.routing.counters`).  SQLite has no counter that survives a deleted top row
+  (:mod:`lms_db.ids.counters`).  SQLite has no counter that survives a deleted top row
   (``max(rowid) + 1`` would hand a moved-away id out again), so there every
   :meth:`IdWindows.reserve` is granted a fresh window of exactly the ids it returns (the
   hi/lo pattern): the catalog itself is the high-water mark, and ids are never reused.
@@ -42,9 +42,9 @@ from lms_db.catalog import (
 )
 from lms_db.catalog.schema import begin
 from lms_db.errors import IdWindowExhausted, UnknownObjectError
-from lms_db.routing.counters import counter_position, max_id, position_counter
-from lms_db.routing.keys import id_column, id_tables, key_table
-from lms_db.routing.router import Router
+from lms_db.ids.counters import counter_position, max_id, position_counter
+from lms_db.router.keys import id_column, id_tables, key_table
+from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 

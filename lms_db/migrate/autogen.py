@@ -20,11 +20,11 @@ from alembic import command
 from alembic.util.exc import CommandError
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import short_reason
 from lms_db.errors import ConnectionFailed, InputError
-from lms_db.fleet.migrate import current_revision, migrate_database, open_engine, show_revision
-from lms_db.fleet.scripts import ALEMBIC_LOCK, alembic_config, script_directory
-from lms_db.topology import DatabaseRef
+from lms_db.migrate.database import current_revision, migrate_database, open_engine, show_revision
+from lms_db.migrate.scripts import ALEMBIC_LOCK, alembic_config, script_directory
+from lms_db.topology.engines import short_reason
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def new_revision(
                 config = alembic_config(target, root=root, connection=conn)
                 with ALEMBIC_LOCK, warnings.catch_warnings():
                     # lmsdb's tsvector twins are expression indexes SQLite cannot reflect;
-                    # lms_db.compare checks them itself (same filter as there).
+                    # lms_db.schema.compare checks them itself (same filter as there).
                     warnings.filterwarnings(
                         "ignore", message=r".*expression-based index '\w+_tsv'")
                     written = command.revision(

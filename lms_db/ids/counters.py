@@ -7,7 +7,7 @@
   the window's upper bound is enforced (``nextval`` fails past ``MAXVALUE``).
 - SQLite: an ``INTEGER PRIMARY KEY`` without ``AUTOINCREMENT`` hands out ``max(rowid) + 1``,
   which a row moved in from another shard would drag into a foreign window.  So there is no
-  counter: ids are assigned explicitly from the window (:meth:`lms_db.ids.IdWindows.reserve`),
+  counter: ids come explicitly from the window (:meth:`lms_db.ids.windows.IdWindows.reserve`),
   inside the inserting transaction (SQLite serializes writers).
 """
 

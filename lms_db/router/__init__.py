@@ -2,8 +2,8 @@
 
 Example::
 
-    from lms_db.routing import Router
-    from lms_db.topology import load_topology
+    from lms_db.router import Router
+    from lms_db.topology.spec import load_topology
 
     with Router.from_topology(load_topology("shards/local-mariadb.toml")) as router:
         route = router.shard_for("user", 1_234_567)      # ShardRoute(shard='shard-1', ...)
@@ -13,9 +13,9 @@ Example::
 
 from __future__ import annotations
 
-from lms_db.routing.keys import check_keyspace, parse_key
-from lms_db.routing.pool import EnginePool, ShardLocation
-from lms_db.routing.router import (
+from lms_db.router.keys import check_keyspace, parse_key
+from lms_db.router.pool import EnginePool, ShardLocation
+from lms_db.router.router import (
     DEFAULT_MAX_STALENESS,
     DEFAULT_PARALLEL,
     Router,

@@ -20,9 +20,9 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.catalog import journal
 from lms_db.catalog import shards as catalog_shards
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT, expand_env
-from lms_db.engines import engine_for
 from lms_db.errors import ConfigError
-from lms_db.topology import SUPPORTED_DRIVERS, DatabaseRef, Topology
+from lms_db.topology.engines import engine_for
+from lms_db.topology.spec import SUPPORTED_DRIVERS, DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lms_db.engines import short_reason
 from lms_db.errors import LmsDbError
-from lms_db.id_topup import needing_windows
-from lms_db.ids import Headroom, IdWindows
-from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
-from lms_db.routing.router import DEFAULT_PARALLEL, Router
-from lms_db.topology import SHARDED_KEYSPACES
+from lms_db.ids.topup import needing_windows
+from lms_db.ids.windows import Headroom, IdWindows
+from lms_db.router.keys import ROUTED_KEYSPACES, keyspace_tables
+from lms_db.router.router import DEFAULT_PARALLEL, Router
+from lms_db.topology.engines import short_reason
+from lms_db.topology.spec import SHARDED_KEYSPACES
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def _revision(conn: Connection) -> str | None:
 
 def _head_revision() -> str | None:
     # Imported here: the fleet layer loads Alembic, which listing the map does not need.
-    from lms_db.fleet.scripts import head_revision, script_directory
+    from lms_db.migrate.scripts import head_revision, script_directory
 
     try:
         return head_revision(script_directory("oltp"))
@@ -266,7 +266,7 @@ def _head_revision() -> str | None:
 
 
 def _lag(router: Router, ref: Any) -> ReplicaLag:
-    from lms_db.fleet.replication import replication_info
+    from lms_db.migrate.replication import replication_info
 
     try:
         with router.pool.get(ref).connect() as conn:
