@@ -205,7 +205,9 @@ def test_checker_catches_type_checking_relative_and_string_imports(tmp_path: Pat
         ),
         "lms_db/catalog/schema.py": "",
         "lms_db/router/__init__.py": "",
-        "lms_db/dialects/mysql.py": "import importlib\nimportlib.import_module('lms_db.schema.ddl')\n",
+        "lms_db/dialects/mysql.py": (
+            "import importlib\nimportlib.import_module('lms_db.schema.ddl')\n"
+        ),
         "lms_db/schema/ddl.py": "",
     })
     problems = layer_violations(files, tmp_path, RANKS)
