@@ -19,11 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.dialects import quote
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import OperationError
 
 log = logging.getLogger(__name__)
-
-MYSQL_FAMILY = ("mysql", "mariadb")
 
 
 def has_counter(conn: Connection) -> bool:
@@ -70,7 +69,7 @@ def counter_position(conn: Connection, table: str, column: str) -> int | None:
     :param column: its id column.
     """
     name = conn.dialect.name
-    if name in MYSQL_FAMILY:
+    if is_mysql_family(name):
         if name == "mysql" and not _is_mariadb(conn):
             # MySQL 8 caches information_schema statistics for a day by default.
             conn.exec_driver_sql("SET SESSION information_schema_stats_expiry = 0")
@@ -105,7 +104,7 @@ def position_counter(conn: Connection, table: str, column: str, *, next_id: int,
         a window granted right after the current one).
     """
     name = conn.dialect.name
-    if name in MYSQL_FAMILY:
+    if is_mysql_family(name):
         if restart:
             # InnoDB never lowers the counter below max(id) + 1, so this only moves it up.
             conn.exec_driver_sql(

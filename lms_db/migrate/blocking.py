@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from lms_db.dialects.facts import is_mysql_family
+
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"]?(\w+)", re.I)
 _ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\s+(?:ONLY\s+)?[`\"]?(\w+)", re.I)
 _CREATE_INDEX = re.compile(
@@ -55,7 +57,7 @@ def blocking_statements(statements: Iterable[str], dialect_name: str) -> list[st
         if match := _CREATE_TABLE.match(statement):
             created.add(match.group(1).lower())
             continue
-        if dialect_name in ("mysql", "mariadb"):
+        if is_mysql_family(dialect_name):
             warning = _mysql(statement, created)
         elif dialect_name == "postgresql":
             warning = _postgresql(statement, created)

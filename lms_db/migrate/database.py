@@ -28,6 +28,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ConnectionFailed, LmsDbError, MigrationFailed
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
 from lms_db.migrate.scripts import (
@@ -130,7 +131,7 @@ def open_engine(
     if read_only and backend == "postgresql":
         args["options"] = "-c default_transaction_read_only=on"
     engine = sa.create_engine(ref.url, poolclass=sa.pool.NullPool, connect_args=args)
-    if read_only and backend in ("mysql", "mariadb"):
+    if read_only and is_mysql_family(backend):
 
         @sa.event.listens_for(engine, "connect")
         def _read_only(dbapi_connection: Any, _record: Any) -> None:

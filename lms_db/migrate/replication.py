@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ReplicaWritable
 from lms_db.migrate.database import current_revision, open_engine, show_revision
 from lms_db.topology.engines import short_reason
@@ -124,7 +125,7 @@ def replication_info(conn: Connection) -> ReplicationInfo:
     """
     backend = conn.dialect.name
     try:
-        if backend in ("mysql", "mariadb"):
+        if is_mysql_family(backend):
             return _mysql_info(conn)
         if backend == "postgresql":
             return _postgresql_info(conn)

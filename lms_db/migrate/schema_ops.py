@@ -24,9 +24,9 @@ from alembic import op
 from sqlalchemy.engine import Dialect
 
 from lms_db.dialects import run_statement
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
-from lms_db.schema.ddl import MYSQL_FAMILY
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
         for statement in statements:
             run_statement(conn, statement)
     except sa.exc.DBAPIError:
-        if dialect_name in MYSQL_FAMILY:
+        if is_mysql_family(dialect_name):
             _drop_created(conn, wanted)
         raise
 

@@ -43,6 +43,7 @@ class User(Base):
         shard_key="id",
         partition=USERS_PARTITION,
         redundant_seed_indexes={"idx_email": "UNIQUE (email) uq_users_email"},
+        row_level_security=True,  # PostgreSQL: a user sees their own row, an admin all
     )
 
     id: Mapped[int] = mapped_column(BigUnsigned, primary_key=True, autoincrement=True)

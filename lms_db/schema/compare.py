@@ -18,7 +18,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from lms_db.schema.ddl import _index_renders_on
+from lms_db.dialects.facts import renders_on, touch_trigger_name
+from lms_db.dialects.postgresql import USER_POLICY
 
 _BOOL_WORDS = {"1": "true", "0": "false", "true": "true", "false": "false"}
 
@@ -39,7 +40,7 @@ def include_object_for(dialect_name: str) -> Any:
         ):
             return False  # a DEFAULT partition of a partitioned table
         if type_ == "index" and not reflected:
-            if not _index_renders_on(obj, dialect_name):
+            if not renders_on(obj, dialect_name):
                 return False
             if obj.info.get("fulltext") and dialect_name == "postgresql":
                 return False  # expression index: checked by extra_diffs
@@ -122,7 +123,7 @@ def _show(value: Any) -> str:
 
 def _expected_fulltext(metadata: sa.MetaData, dialect_name: str) -> set[tuple[str, str]]:
     return {(t.name, i.name or "") for t in metadata.tables.values() for i in t.indexes
-            if i.info.get("fulltext") and _index_renders_on(i, dialect_name)}
+            if i.info.get("fulltext") and renders_on(i, dialect_name)}
 
 
 def _on_update_columns(metadata: sa.MetaData) -> set[tuple[str, str]]:
@@ -175,7 +176,7 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
         "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()")}
     for table in metadata.tables.values():
         for index in table.indexes:
-            if index.info.get("fulltext") and _index_renders_on(index, "postgresql") and (
+            if index.info.get("fulltext") and renders_on(index, "postgresql") and (
                 (table.name, index.name) not in indexes
             ):
                 out.append(f"missing from database: GIN index {table.name}.{index.name}")
@@ -183,17 +184,21 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
         "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE NOT t.tgisinternal")}
     for name in sorted({t for t, _c in _on_update_columns(metadata)}):
-        if (name, f"trg_{name}_updated_at") not in triggers:
-            out.append(f"missing from database: trigger trg_{name}_updated_at on {name}")
+        if (name, touch_trigger_name(name)) not in triggers:
+            out.append(f"missing from database: trigger {touch_trigger_name(name)} on {name}")
     partitioned = {r[0] for r in q(
         "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid")}
     out += [f"missing from database: partitioning of {t}"
             for t in sorted(_partitioned(metadata) - partitioned)]
-    if "users" in metadata.tables:
-        policies = {r[0] for r in q("SELECT policyname FROM pg_policies WHERE tablename = 'users'")}
-        rls = q("SELECT relrowsecurity FROM pg_class WHERE relname = 'users'").scalar()
-        if "user_data_policy" not in policies or not rls:
-            out.append("missing from database: row-level security user_data_policy on users")
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
+        if not table.info.get("row_level_security"):
+            continue
+        name = table.name  # a model's table name (trusted), as the DDL wrote it
+        policies = {r[0] for r in q(
+            f"SELECT policyname FROM pg_policies WHERE tablename = '{name}'")}
+        rls = q(f"SELECT relrowsecurity FROM pg_class WHERE relname = '{name}'").scalar()
+        if USER_POLICY not in policies or not rls:
+            out.append(f"missing from database: row-level security {USER_POLICY} on {name}")
     views = {r[0] for r in q("SELECT matviewname FROM pg_matviews")}
     for table in metadata.tables.values():
         if table.info.get("is_view") and table.name not in views:
@@ -204,9 +209,9 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
 def _sqlite_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
     triggers = {r[0] for r in _query(conn)(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    return [f"missing from database: trigger trg_{name}_updated_at on {name}"
+    return [f"missing from database: trigger {touch_trigger_name(name)} on {name}"
             for name in sorted({t for t, _c in _on_update_columns(metadata)})
-            if f"trg_{name}_updated_at" not in triggers]
+            if touch_trigger_name(name) not in triggers]
 
 
 _EXTRA = {"mysql": _mysql_extra, "mariadb": _mysql_extra,

@@ -20,6 +20,7 @@ from lms_db.dialects import DIALECTS, get_dialect, run_statement
 from lms_db.dialects import mysql as mysql_ddl
 from lms_db.dialects import postgresql as pg_ddl
 from lms_db.dialects import sqlite as sqlite_ddl
+from lms_db.dialects.facts import is_mysql_family, renders_on
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models import analytics_metadata, metadata
 from lms_db.models.partitions import PartitionSpec
@@ -29,15 +30,6 @@ log = logging.getLogger(__name__)
 
 Target = Literal["oltp", "analytics"]
 TARGETS: tuple[Target, ...] = ("oltp", "analytics")
-MYSQL_FAMILY = ("mysql", "mariadb")
-
-
-def _index_renders_on(index: sa.Index, dialect_name: str) -> bool:
-    ddl_if = index._ddl_if  # set by Index.ddl_if(); None means "every dialect"
-    if ddl_if is None or ddl_if.dialect is None:
-        return True
-    wanted = (ddl_if.dialect,) if isinstance(ddl_if.dialect, str) else tuple(ddl_if.dialect)
-    return dialect_name in wanted
 
 
 def _table_statements(
@@ -47,10 +39,10 @@ def _table_statements(
     out = [str(CreateTable(table).compile(dialect=dialect,
                                            compile_kwargs={"hypertable": hypertable})).strip()]
     spec: PartitionSpec | None = table.info.get("partition")
-    if name in MYSQL_FAMILY and spec is not None and (spec.applied or table.name in partitions):
+    if is_mysql_family(name) and spec is not None and (spec.applied or table.name in partitions):
         out.append(mysql_ddl.alter_partition(table.name, spec))
     for index in sorted(table.indexes, key=lambda i: i.name or ""):
-        if _index_renders_on(index, name):
+        if renders_on(index, name):
             out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
     touched = any(c.info.get("on_update_now") for c in table.columns)
     if touched and name == "postgresql":
@@ -62,8 +54,8 @@ def _table_statements(
             out.append(f"SELECT create_hypertable('{table.name}', '{spec.expression}')")
         else:
             out.append(pg_ddl.default_partition(table))
-    if name == "postgresql" and table.name == "users":
-        out.extend(pg_ddl.row_level_security())
+    if name == "postgresql" and table.info.get("row_level_security"):
+        out.extend(pg_ddl.row_level_security(table))
     return out
 
 
@@ -104,7 +96,7 @@ def schema_statements(
                                         if t.info.get("partition") is not None})
     if unknown:
         raise UnknownObjectError(f"no partition spec for table(s): {', '.join(unknown)}")
-    if partitions and dialect_name not in MYSQL_FAMILY:
+    if partitions and not is_mysql_family(dialect_name):
         raise InputError("--partition applies the seed's MySQL schemes: use mysql or mariadb")
     tables = md.sorted_tables
     out: list[str] = []
@@ -146,7 +138,7 @@ def write_sql_files(root: Path) -> list[Path]:
     written = []
     for dialect_name in DIALECTS:
         for target in TARGETS:
-            if target == "analytics" and dialect_name in MYSQL_FAMILY:
+            if target == "analytics" and is_mysql_family(dialect_name):
                 continue  # analytics lives on PostgreSQL (and SQLite for the embedded demo)
             path = sql_file(root, dialect_name, target)
             path.parent.mkdir(parents=True, exist_ok=True)

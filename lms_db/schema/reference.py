@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from lms_db.dialects.facts import renders_on
 from lms_db.models import analytics_metadata, metadata
 from lms_db.models.base import KEYSPACES
 from lms_db.models.partitions import PartitionSpec
@@ -54,9 +55,8 @@ def _index_lines(table: sa.Table) -> list[str]:
         elif isinstance(cons, sa.CheckConstraint) and not getattr(cons, "_type_bound", False):
             lines.append(f"- CHECK `{cons.name}`: `{cons.sqltext}`")
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        dialects = index._ddl_if.dialect if index._ddl_if is not None else None
-        if index.info.get("fulltext") and dialects == "postgresql":
-            continue
+        if index.info.get("fulltext") and not renders_on(index, "mysql"):
+            continue  # the PostgreSQL twin (GIN) of a FULLTEXT index: noted on the MySQL one
         kind = "FULLTEXT " if index.info.get("fulltext") else ("UNIQUE " if index.unique else "")
         cols = ", ".join(str(e).replace(f"{table.name}.", "") for e in index.expressions)
         note = " (GIN tsvector on PostgreSQL, none on SQLite)" if index.info.get("fulltext") else ""

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import LmsDbError
 from lms_db.ids.topup import needing_windows
 from lms_db.ids.windows import Headroom, IdWindows
@@ -231,7 +232,7 @@ def _table_bytes(conn: Connection) -> dict[str, int] | None:
     """Data + index bytes per table, or ``None`` when the backend cannot say."""
     name = conn.dialect.name
     try:
-        if name in ("mysql", "mariadb"):
+        if is_mysql_family(name):
             rows = conn.execute(sa.text(
                 "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
                 "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")).all()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ConnectionFailed
 from lms_db.topology.spec import DatabaseRef
 
@@ -33,7 +34,7 @@ def connect_args_for(
         no limit, which long DDL needs.
     """
     backend = url.get_backend_name()
-    if backend in ("mysql", "mariadb"):
+    if is_mysql_family(backend):
         args: dict[str, Any] = {"connect_timeout": max(1, math.ceil(timeout))}
         if read_timeout is not None:
             args["read_timeout"] = max(1, math.ceil(read_timeout))

@@ -24,25 +24,27 @@ LIBRARY = ROOT / "lms_db"
 RANKS: dict[str, int] = {
     "lms_db.errors": 0,
     "lms_db.config": 1,
-    "lms_db.topology": 2,
-    "lms_db.models": 3,
-    "lms_db.dialects": 4,
-    "lms_db.schema": 5,
-    "lms_db.lint": 5,
-    "lms_db.catalog": 6,
-    "lms_db.router": 7,
-    "lms_db.ids": 8,
-    "lms_db.fleet": 9,
-    "lms_db.migrate": 10,
-    "lms_db.shards": 11,
-    "lms_db.moves": 12,
-    "lms_db.archive": 12,
-    "lms_db.security": 12,
-    "lms_db.sample": 13,
-    "lms_db.sandbox": 13,
-    "lms_db.demo": 14,
+    # What is true of each dialect (family, quoting, object names): below everything that asks.
+    "lms_db.dialects.facts": 2,
+    "lms_db.topology": 3,
+    "lms_db.models": 4,
+    "lms_db.dialects": 5,
+    "lms_db.schema": 6,
+    "lms_db.lint": 6,
+    "lms_db.catalog": 7,
+    "lms_db.router": 8,
+    "lms_db.ids": 9,
+    "lms_db.fleet": 10,
+    "lms_db.migrate": 11,
+    "lms_db.shards": 12,
+    "lms_db.moves": 13,
+    "lms_db.archive": 13,
+    "lms_db.security": 13,
+    "lms_db.sample": 14,
+    "lms_db.sandbox": 14,
+    "lms_db.demo": 15,
     # The facade (lms_db/__init__.py) re-exports the public API; nothing inside imports it.
-    "lms_db": 15,
+    "lms_db": 16,
 }
 #: Terminal-layer packages: they belong to cli.py and lmsdb_cli/ only.
 TERMINAL = frozenset({"typer", "rich", "click", "cli", "lmsdb_cli"})
@@ -105,23 +107,27 @@ def _is_module(dotted: str, root: Path) -> bool:
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
-def unit_of(dotted: str) -> str:
-    """The ranked unit a module belongs to: ``lms_db.<first part>`` (or the facade)."""
+def unit_of(dotted: str, ranks: dict[str, int] | None = None) -> str:
+    """The ranked unit a module belongs to: the longest prefix of it in ``ranks`` (a module
+    ranked on its own, like ``lms_db.dialects.facts``), else ``lms_db.<first part>``."""
     parts = dotted.split(".")
+    for n in range(len(parts), 2, -1):
+        if ".".join(parts[:n]) in (RANKS if ranks is None else ranks):
+            return ".".join(parts[:n])
     return ".".join(parts[:2])
 
 
 def layer_violations(files: Iterable[Path], root: Path, ranks: dict[str, int]) -> list[str]:
     problems: list[str] = []
     for path in files:
-        source = unit_of(module_name(path, root))
+        source = unit_of(module_name(path, root), ranks)
         if source not in ranks:
             problems.append(f"{path.relative_to(root)}: {source} has no rank in RANKS")
             continue
         for imp in imports_of(path, root):
             if imp.target.split(".")[0] != "lms_db":
                 continue
-            target = unit_of(imp.target)
+            target = unit_of(imp.target, ranks)
             if target == source:
                 continue
             if target not in ranks:
@@ -171,6 +177,8 @@ def test_the_scan_sees_the_real_import_graph() -> None:
     assert ("lms_db.schema.ddl", "lms_db.dialects.mysql") in edges  # `from x import module`
     assert ("lms_db.migrate.run", "lms_db.migrate.run") in edges  # the forkserver preload string
     assert {unit_of(module_name(f, ROOT)) for f in files} <= set(RANKS)
+    assert unit_of("lms_db.dialects.facts") == "lms_db.dialects.facts"
+    assert unit_of("lms_db.dialects.mysql") == "lms_db.dialects"
 
 
 # --- the checkers themselves, on planted libraries ---------------------------------------
@@ -192,7 +200,7 @@ def test_checker_catches_an_upward_import_inside_a_function(tmp_path: Path) -> N
         "lms_db/migrate/run.py": "from lms_db.models.users import User\n",
     })
     assert layer_violations(files, tmp_path, RANKS) == [
-        "lms_db/models/users.py:2: lms_db.models (rank 3) imports lms_db.migrate.run (rank 10)"
+        "lms_db/models/users.py:2: lms_db.models (rank 4) imports lms_db.migrate.run (rank 11)"
     ]
 
 
@@ -212,8 +220,8 @@ def test_checker_catches_type_checking_relative_and_string_imports(tmp_path: Pat
     })
     problems = layer_violations(files, tmp_path, RANKS)
     assert problems == [
-        "lms_db/catalog/journal.py:3: lms_db.catalog (rank 6) imports lms_db.router (rank 7)",
-        "lms_db/dialects/mysql.py:2: lms_db.dialects (rank 4) imports lms_db.schema.ddl (rank 5)",
+        "lms_db/catalog/journal.py:3: lms_db.catalog (rank 7) imports lms_db.router (rank 8)",
+        "lms_db/dialects/mysql.py:2: lms_db.dialects (rank 5) imports lms_db.schema.ddl (rank 6)",
     ]
 
 
@@ -225,8 +233,8 @@ def test_checker_rejects_siblings_the_facade_and_unranked_packages(tmp_path: Pat
         "lms_db/errors.py": "",
     })
     assert layer_violations(files, tmp_path, RANKS) == [
-        "lms_db/lint/rules.py:1: lms_db.lint (rank 5) imports lms_db.schema.ddl (rank 5)",
-        "lms_db/lint/rules.py:2: lms_db.lint (rank 5) imports lms_db (rank 15)",
+        "lms_db/lint/rules.py:1: lms_db.lint (rank 6) imports lms_db.schema.ddl (rank 6)",
+        "lms_db/lint/rules.py:2: lms_db.lint (rank 6) imports lms_db (rank 16)",
         "lms_db/newthing/__init__.py: lms_db.newthing has no rank in RANKS",
         "lms_db/newthing/core.py: lms_db.newthing has no rank in RANKS",
     ]
@@ -252,4 +260,16 @@ def test_checker_catches_terminal_imports(tmp_path: Path) -> None:
         "lms_db/schema/reference.py:2: terminal import rich.console",
         "lms_db/views.py:1: terminal import lmsdb_cli.output",
         "lms_db/views.py:2: terminal import cli",
+    ]
+
+
+def test_a_module_ranked_alone_sits_below_its_package(tmp_path: Path) -> None:
+    files = _plant(tmp_path, {
+        "lms_db/dialects/facts.py": "from lms_db.dialects.mysql import x\n",
+        "lms_db/dialects/mysql.py": "from lms_db.dialects.facts import quote\n",
+        "lms_db/models/types.py": "from lms_db.dialects.facts import quote\n",
+    })
+    assert layer_violations(files, tmp_path, RANKS) == [
+        "lms_db/dialects/facts.py:1: lms_db.dialects.facts (rank 2) imports "
+        "lms_db.dialects.mysql (rank 5)"
     ]
