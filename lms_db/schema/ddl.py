@@ -20,7 +20,7 @@ from lms_db.dialects import DIALECTS, get_dialect, run_statement
 from lms_db.dialects import mysql as mysql_ddl
 from lms_db.dialects import postgresql as pg_ddl
 from lms_db.dialects import sqlite as sqlite_ddl
-from lms_db.dialects.facts import is_mysql_family, renders_on
+from lms_db.dialects.facts import is_mysql_family, quote, renders_on
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models import analytics_metadata, metadata
 from lms_db.models.partitions import PartitionSpec
@@ -62,10 +62,11 @@ def _table_statements(
 def _view_statements(view: MaterializedView, dialect: Dialect) -> list[str]:
     """PostgreSQL: a native materialized view and its unique index."""
     query = view.query.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    key = ", ".join(view.unique_key)
+    key = ", ".join(quote(dialect, c) for c in view.unique_key)
+    unique = f"uq_{view.name}_{'_'.join(view.unique_key)}"
     out = [
-        f"CREATE MATERIALIZED VIEW {view.name} AS\n{query}",
-        f"CREATE UNIQUE INDEX uq_{view.name}_{'_'.join(view.unique_key)} ON {view.name} ({key})",
+        f"CREATE MATERIALIZED VIEW {quote(dialect, view.name)} AS\n{query}",
+        f"CREATE UNIQUE INDEX {quote(dialect, unique)} ON {quote(dialect, view.name)} ({key})",
     ]
     for index in sorted(view.table.indexes, key=lambda i: i.name or ""):
         out.append(str(CreateIndex(index).compile(dialect=dialect)).strip())

@@ -67,14 +67,15 @@ def _insert_select(view: MaterializedView, target: str, conn: Connection) -> str
 def _refresh_mysql(view: MaterializedView, engine: Engine) -> None:
     live = view.name
     shadow, old = live + SHADOW_SUFFIX, live + OLD_SUFFIX
+    q_live, q_shadow, q_old = (quote(engine.dialect, n) for n in (live, shadow, old))
     with engine.connect() as conn:
         # Leftovers of a refresh that crashed half-way are dropped first.
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {shadow}, {old}")
-        conn.exec_driver_sql(f"CREATE TABLE {shadow} LIKE {live}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q_shadow}, {q_old}")
+        conn.exec_driver_sql(f"CREATE TABLE {q_shadow} LIKE {q_live}")
         conn.exec_driver_sql(_insert_select(view, shadow, conn))
         conn.commit()
         conn.exec_driver_sql(rename_swap(live, shadow, old))
-        conn.exec_driver_sql(f"DROP TABLE {old}")
+        conn.exec_driver_sql(f"DROP TABLE {q_old}")
 
 
 def _refresh_sqlite(view: MaterializedView, engine: Engine) -> None:
@@ -85,7 +86,8 @@ def _refresh_sqlite(view: MaterializedView, engine: Engine) -> None:
 
 def _refresh_postgresql(view: MaterializedView, engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {view.name}")
+        name = quote(conn.dialect, view.name)
+        conn.exec_driver_sql(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {name}")
 
 
 REFRESHERS = {
