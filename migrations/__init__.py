@@ -1,4 +1,4 @@
-"""lmsdb's Alembic environments, shipped as package data.
+"""lmsdb's Alembic environments; a wheel ships them as lms_db/migrations/ (see setup.py).
 
 Each subdirectory is one Alembic script location with its own version history:
 

@@ -1,14 +1,13 @@
 """Where the Alembic environments live, and what their version histories say.
 
-``migrations/`` is shipped as a package (``import migrations``) so it resolves the same from
-a checkout and from an installed wheel; :func:`migrations_root` finds it.  Every Alembic
+``migrations/`` of the repository is shipped inside the wheel as ``lms_db/migrations/``;
+:func:`migrations_root` finds it there or in a checkout.  Every Alembic
 ``Config`` lmsdb builds comes from :func:`alembic_config`: live objects (the connection, the
 dialect for offline SQL) travel in ``Config.attributes``, never through globals.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import logging
 import threading
@@ -57,17 +56,16 @@ class RevisionInfo:
 def migrations_root() -> Path:
     """The directory holding the ``oltp`` and ``analytics`` Alembic environments.
 
-    :raises ConfigError: lmsdb's ``migrations`` package cannot be found.
+    Found by path, never by import (a top-level ``migrations`` package of another project must
+    not be taken for lmsdb's): ``lms_db/migrations/`` in an installed wheel (setup.py copies
+    it there), ``migrations/`` beside ``lms_db/`` in a checkout or an editable install.
+
+    :raises ConfigError: neither exists.
     """
-    spec = importlib.util.find_spec("migrations")
-    if spec is not None and spec.origin is not None:
-        root = Path(spec.origin).resolve().parent
+    package = Path(__file__).resolve().parents[1]
+    for root in (package / "migrations", package.parent / "migrations"):
         if (root / "oltp" / "env.py").is_file():
             return root
-    # A checkout whose root is not on sys.path: migrations/ sits beside lms_db/.
-    beside = Path(__file__).resolve().parents[2] / "migrations"
-    if (beside / "oltp" / "env.py").is_file():
-        return beside
     raise ConfigError("cannot find lmsdb's migrations/ directory; reinstall lmsdb")
 
 
