@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 
 
-class BuildPyWithMigrations(build_py):
+class BuildPyWithMigrations(build_py):  # type: ignore[misc]  # setuptools is untyped
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):

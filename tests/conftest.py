@@ -133,4 +133,4 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(params=["mariadb", "postgresql", "sqlite"])
 def any_engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on a fresh database of each backend."""
-    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+    return request.getfixturevalue(f"{request.param}_engine")

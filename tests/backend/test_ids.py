@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
 
 SHARDS = ("shard-0", "shard-1", "shard-2")
 TABLES = ["audit_logs", "users"]
-audit, users = AuditLog.__table__, User.__table__
+audit, users = cast(sa.Table, AuditLog.__table__), cast(sa.Table, User.__table__)
 serial = itertools.count(1)
 
 

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from lms_db import analytics_metadata, metadata
 from lms_db.dialects import DIALECTS
 from lms_db.errors import InputError, UnknownObjectError
 from lms_db.models.base import KEYSPACES
-from lms_db.schema.ddl import TARGETS, render_schema, schema_statements, sql_file
+from lms_db.schema.ddl import TARGETS, Target, render_schema, schema_statements, sql_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_TABLES = {
@@ -25,28 +26,28 @@ SEED_TABLES = {
 }
 
 
-def _all_tables() -> dict[str, object]:
+def _all_tables() -> dict[str, sa.Table]:
     return {**metadata.tables, **analytics_metadata.tables}
 
 
 def test_every_seed_table_and_column_exists() -> None:
     tables = _all_tables()
     assert set(tables) >= SEED_TABLES
-    assert sum(len(tables[name].columns) for name in SEED_TABLES) == 339  # type: ignore[attr-defined]
+    assert sum(len(tables[name].columns) for name in SEED_TABLES) == 339
     assert {"enrollments_archive", "popular_courses"} <= set(tables)
 
 
 def test_every_table_declares_a_keyspace_and_fks_stay_inside_it() -> None:
     for table in _all_tables().values():
-        keyspace = table.info["keyspace"]  # type: ignore[attr-defined]
+        keyspace = table.info["keyspace"]
         assert keyspace in KEYSPACES
-        for fk in table.foreign_keys:  # type: ignore[attr-defined]
+        for fk in table.foreign_keys:
             assert fk.column.table.info["keyspace"] == keyspace, fk
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("target", TARGETS)
-def test_committed_sql_is_up_to_date(dialect: str, target: str) -> None:
+def test_committed_sql_is_up_to_date(dialect: str, target: Target) -> None:
     path = sql_file(REPO_ROOT, dialect, target)
     if target == "analytics" and dialect in ("mysql", "mariadb"):
         assert not path.exists()

@@ -17,8 +17,8 @@ from lms_db.config import (
     resolve_settings,
     topology_path_from_env,
 )
-from lms_db.errors import ConfigError, UnknownObjectError
-from lms_db.topology.spec import TopologyInvalid, load_topology
+from lms_db.errors import ConfigError, TopologyInvalid, UnknownObjectError
+from lms_db.topology.spec import load_topology
 from lms_db.topology.template import TOPOLOGY_TEMPLATE, write_topology_template
 from lmsdb_cli.init import init
 from lmsdb_cli.output import LmsdbGroup
