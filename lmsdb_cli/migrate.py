@@ -113,7 +113,7 @@ def up(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
     shard: Shard = None, target: Target = "oltp", parallel: Parallel = DEFAULT_PARALLEL,
-    fail_fast: FailFast = False, dry_run: DryRun = False, yes: Yes = False,
+    fail_fast: FailFast = False, dry_run: DryRun = False,
     no_canary: NoCanary = False, replica_timeout: ReplicaTimeout = DEFAULT_REPLICA_TIMEOUT,
     lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT, json_output: Json = False,
     scripts: Scripts = None,
@@ -132,7 +132,6 @@ def up(
         lmsdb migrate up --dry-run                  # what would run where
         lmsdb migrate up --target analytics
     """
-    del yes  # upgrades delete nothing: nothing to confirm
     request = _request(ctx, revision, "up", target=target, shard=shard, parallel=parallel,
                        fail_fast=fail_fast, no_canary=no_canary, scripts=scripts,
                        replica_timeout=replica_timeout, lock_timeout=lock_timeout)

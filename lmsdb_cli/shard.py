@@ -111,8 +111,6 @@ def add(
         "--replica", help="URL of a replica of it (repeatable).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Run every check, change nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (nothing to confirm: "
-                                      "adding deletes no rows).")] = False,
     json_output: Json = False,
 ) -> None:
     """Register a new shard in the catalog, migrate it to head, copy the global tables and

@@ -25,14 +25,6 @@ from lms_db.errors import OperationError
 log = logging.getLogger(__name__)
 
 
-def has_counter(conn: Connection) -> bool:
-    """Whether the database hands out ids itself (MySQL/MariaDB, PostgreSQL), not SQLite.
-
-    :param conn: a connection to a shard.
-    """
-    return conn.dialect.name != "sqlite"
-
-
 def max_id(conn: Connection, table: str, column: str, lo: int = 0, hi: int | None = None
            ) -> int | None:
     """The largest id of ``table`` in ``[lo, hi)`` (everywhere when ``hi`` is ``None``).

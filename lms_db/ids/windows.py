@@ -367,19 +367,20 @@ class IdWindows:
         raise IdWindowExhausted(f"could not reserve {table} ids on {shard}")
 
     def reserve_many(self, shard: str, table: str, count: int, *,
-                     conn: Connection | None = None) -> list[int]:
+                     conn: Connection | None = None, after: int = 0) -> list[int]:
         """Exactly ``count`` ids of ``table`` on ``shard``, across windows if need be.
 
         :param shard: a shard name.
         :param table: an id table.
         :param count: ids wanted.
         :param conn: SQLite: the inserting transaction's connection (see :meth:`reserve`).
+        :param after: every id is above this one (see :meth:`reserve`).
         :raises IdWindowExhausted: no window can be granted.
         """
         out: list[int] = []
         while len(out) < count:
             out.extend(self.reserve(shard, table, count - len(out), conn=conn,
-                                    after=out[-1] if out else 0))
+                                    after=out[-1] if out else after))
         return out
 
     @staticmethod

@@ -154,6 +154,16 @@ class _Ids:
         self._left[(shard, table)] = iter(block)
         return block
 
+    def take_all(self, shard: str, table: str, count: int) -> list[int]:
+        """Exactly ``count`` fresh ids (:meth:`IdWindows.reserve_many`), none of them handed
+        out again by :meth:`__call__`."""
+        last = self.blocks.get((shard, table), range(0))
+        out = self.windows.reserve_many(shard, table, count, after=last[-1] if last else 0)
+        if out:
+            self.blocks[(shard, table)] = range(out[-1], out[-1] + 1)
+            self._left[(shard, table)] = iter(())
+        return out
+
     def __call__(self, shard: str, table: str) -> int:
         left = self._left.get((shard, table))
         if left is not None:
@@ -236,7 +246,7 @@ def load_sample(
         _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
                       tracker)
         counts = _spread(users, weights) if users else []
-        user_ids = {s: list(_reserve_all(ids, s, "users", n))
+        user_ids = {s: list(ids.take_all(s, "users", n))
                     for s, n in zip(user_shards, counts, strict=False)}
         for block in user_ids.values():
             for uid in (block[0], block[-1]) if block else ():
@@ -278,13 +288,6 @@ def load_sample(
                       time.perf_counter() - started)
 
 
-def _reserve_all(ids: _Ids, shard: str, table: str, count: int) -> list[int]:
-    out: list[int] = []
-    while len(out) < count:
-        out.extend(ids.take(shard, table, count - len(out)))
-    return out
-
-
 def _instructors(placed: Sequence[tuple[str, int]], courses: int
                  ) -> list[tuple[str, int, int]]:
     """``(shard, user id, index)`` of the users who teach: the first third of ``courses``."""
@@ -299,7 +302,7 @@ def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
     plans = []
     counts = _spread(courses, [1.0] * len(course_shards)) if courses else []
     for shard, n in zip(course_shards, counts, strict=False):
-        course_ids = _reserve_all(ids, shard, "courses", n)
+        course_ids = ids.take_all(shard, "courses", n)
         for key in (course_ids[0], course_ids[-1]) if course_ids else ():
             router.check_writable("course", key)
         for course_id in course_ids:

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from lms_db.config import (
     DEFAULT_CONNECT_TIMEOUT,
     Settings,
-    env_references,
     expand_env,
     require_topology_path,
     resolve_settings,
@@ -343,7 +342,6 @@ def test_topology_lookups(tmp_path: Path) -> None:
 
 def test_expand_env() -> None:
     assert expand_env("a${X}b$$c$d", where="f: g", environ={"X": "1"}) == "a1b$c$d"
-    assert env_references("${A}-${B}$${C}") == ("A", "B")
     with pytest.raises(ConfigError, match=r"^f: g: environment variable Y is not set"):
         expand_env("${Y}", where="f: g", environ={})
     with pytest.raises(ConfigError, match="malformed variable reference"):
