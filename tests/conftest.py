@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Engine
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DEFAULT_POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED_DESIGN = REPO_ROOT.parent / "shared" / "seed" / "database-design.md"
+SEED_DESIGN = REPO_ROOT / "tests" / "fixtures" / "seed" / "database-design.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
