@@ -254,12 +254,12 @@ def test_checker_confines_the_aws_sdk_to_the_s3_module(tmp_path: Path, statement
 def test_checker_catches_terminal_imports(tmp_path: Path) -> None:
     files = _plant(tmp_path, {
         "lms_db/schema/reference.py": "def show():\n    from rich.console import Console\n",
-        "lms_db/views.py": "import lmsdb_cli.output\nfrom cli import main\n",
+        "lms_db/demo.py": "import lmsdb_cli.output\nfrom cli import main\n",
     })
     assert banned_imports(files, tmp_path) == [
+        "lms_db/demo.py:1: terminal import lmsdb_cli.output",
+        "lms_db/demo.py:2: terminal import cli",
         "lms_db/schema/reference.py:2: terminal import rich.console",
-        "lms_db/views.py:1: terminal import lmsdb_cli.output",
-        "lms_db/views.py:2: terminal import cli",
     ]
 
 
