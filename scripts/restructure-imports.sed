@@ -63,9 +63,8 @@ s/\blms_db\.topology\.([A-Za-z_])/lms_db@topology.spec.\1/g
 s/\blms_db\.compare\b/lms_db@schema.compare/g
 s/\blms_db\.engines\b/lms_db@topology.engines/g
 s/\blms_db\.routing\b/lms_db@router/g
-s/\bfrom lms_db\.fleet import\b/from lms_db@migrate import/g
-s/^(\s*)import lms_db\.fleet(\s|,|$)/\1import lms_db@migrate\2/
-s/\blms_db\.fleet\.([A-Za-z_])/lms_db@migrate.\1/g
+s/\bfrom lms_db\.fleet import (\(?)(\s*)(MigrationOutcome|StepEvent|downgrade_database|migrate_database|read_revision|upgrade_database)\b/from lms_db@migrate import \1\2\3/g
+s/\blms_db\.fleet\.(MigrationOutcome|StepEvent|downgrade_database|migrate_database|read_revision|upgrade_database)\b/lms_db@migrate.\1/g
 s/\blms_db\.views\b/lms_db@schema.views/g
 s/\blms_db\.ddl\b/lms_db@schema.ddl/g
 s/\bfrom lms_db\.ids import\b/from lms_db@ids.windows import/g

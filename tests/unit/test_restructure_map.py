@@ -27,8 +27,9 @@ def _sed(text: str) -> str:
 
 @pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 def test_sed_rewrites_every_mapped_module_and_is_idempotent() -> None:
-    rows = _rows()
-    assert len(rows) >= 30
+    # lms_db.fleet is a package on both sides: only its old re-exports move (see below)
+    rows = [r for r in _rows() if r[0] != "lms_db.fleet"]
+    assert len(rows) >= 29
     old = "".join(f"from {a} import x  # see {c}\nimport {a}.y\n" for a, _, c, _ in rows)
     new = "".join(f"from {b} import x  # see {d}\nimport {b}.y\n" for _, b, _, d in rows)
     assert _sed(old) == new
@@ -40,10 +41,12 @@ def test_sed_rewrites_every_mapped_module_and_is_idempotent() -> None:
 @pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 def test_sed_reads_the_old_meaning_of_names_that_are_packages_again() -> None:
     old = ("from lms_db.fleet import migrate_database\n"
+           "from lms_db.fleet import steps  # a module of the new fleet package\n"
            "from lms_db.fleet.fanout import fan_out\n"
            "import lms_db.ids\n"
            "x = lms_db.topology.DatabaseRef  # see :mod:`lms_db.fleet.run`\n")
     assert _sed(old) == ("from lms_db.migrate import migrate_database\n"
+                         "from lms_db.fleet import steps  # a module of the new fleet package\n"
                          "from lms_db.fleet.fanout import fan_out\n"
                          "import lms_db.ids.windows\n"
                          "x = lms_db.topology.spec.DatabaseRef  # see :mod:`lms_db.migrate.run`\n")
