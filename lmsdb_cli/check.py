@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from lms_db.config import require_topology_path
-from lms_db.migrate.drift import DriftReport, check_drift
-from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, print_json
+
+if TYPE_CHECKING:  # Alembic's comparison: imported when a check runs
+    from lms_db.migrate.drift import DriftReport
 
 
 def check(
@@ -34,6 +35,9 @@ def check(
         lmsdb -t shards/local-mariadb.toml schema check
         lmsdb schema check --shard shard-1 --json > drift.json      # for CI
     """
+    from lms_db.migrate.drift import check_drift
+    from lms_db.topology.spec import load_topology
+
     settings = ctx.obj["settings"]
     topology = load_topology(require_topology_path(settings))
     report = check_drift(topology, shards=tuple(shard or ()), timeout=settings.connect_timeout)

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lms_db.demo import DEFAULT_COURSES, DEFAULT_USERS, DemoStep, run_demo
+from lmsdb_cli.defaults import DEMO_COURSES, DEMO_USERS
 from lmsdb_cli.output import console
-from lmsdb_cli.shard_render import render_status
+
+if TYPE_CHECKING:
+    from lms_db.demo import DemoStep
 
 
 def demo(
     directory: Annotated[Path | None, typer.Option(
         "--dir", help="Keep the demo's databases here (an empty or new directory); "
         "default: a temporary directory, removed afterwards.", show_default=False)] = None,
-    users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEFAULT_USERS,
-    courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEFAULT_COURSES,
+    users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEMO_USERS,
+    courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEMO_COURSES,
     seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
 ) -> None:
     """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
@@ -31,6 +33,8 @@ def demo(
         lmsdb demo --dir /tmp/lms-demo     # keep the databases; then try
         lmsdb -t /tmp/lms-demo/topology.toml shard status
     """
+    from lms_db.demo import run_demo
+    from lmsdb_cli.shard_render import render_status
 
     def show(step: DemoStep) -> None:
         console.print(f"[green]✓[/green] {step.name:<13} {step.detail} "

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from lms_db.errors import InputError, LintFailed
-from lms_db.lint import RULES, SEVERITIES, Finding, has_errors, lint_models, lint_paths
 from lmsdb_cli.output import console, print_json
+
+if TYPE_CHECKING:  # the linter loads sqlglot: imported when a lint runs
+    from lms_db.lint import Finding
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 _PLURAL = {"error": "errors", "warning": "warnings", "info": "info"}
@@ -56,6 +58,8 @@ def lint(
         lmsdb schema lint sql/mysql/ --json > lint.json    # for CI
         lmsdb schema lint --rules
     """
+    from lms_db.lint import has_errors, lint_models, lint_paths
+
     if rules:
         _render_rules(json_output)
         return
@@ -72,6 +76,8 @@ def lint(
 
 
 def _render_findings(findings: list[Finding]) -> None:
+    from lms_db.lint import SEVERITIES, has_errors
+
     if findings:
         table = Table(header_style="bold", expand=True)
         table.add_column("rule", no_wrap=True)
@@ -92,6 +98,8 @@ def _render_findings(findings: list[Finding]) -> None:
 
 
 def _render_rules(json_output: bool) -> None:
+    from lms_db.lint import RULES
+
     if json_output:
         print_json([vars(rule) for rule in RULES.values()])
         return

@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lms_db.config import require_topology_path
 from lms_db.errors import FleetFailed, InputError, OperationError
 from lms_db.fleet.fanout import DEFAULT_PARALLEL, FanoutPolicy
-from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.migrate.autogen import new_revision
-from lms_db.migrate.database import Direction
-from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT
-from lms_db.migrate.run import MigrateRequest, migrate_fleet
-from lms_db.migrate.scripts import history as read_history
-from lms_db.migrate.scripts import offline_sql
-from lms_db.migrate.status import ShardPlan, fleet_status, plan_fleet
-from lms_db.migrate.targets import preflight
-from lms_db.topology.spec import Topology, load_topology
-from lmsdb_cli.migrate_render import (
-    fleet_progress,
-    render_history,
-    render_plan,
-    render_run,
-    render_status,
-)
+from lmsdb_cli.defaults import DEFAULT_LOCK_TIMEOUT, DEFAULT_REPLICA_TIMEOUT
 from lmsdb_cli.output import console, print_json
+
+# Alembic and the migrate modules are imported inside each command: `lmsdb --help` and
+# the other command groups do not load them.
+if TYPE_CHECKING:
+    from lms_db.migrate.database import Direction
+    from lms_db.migrate.run import MigrateRequest
+    from lms_db.migrate.status import ShardPlan
+    from lms_db.topology.spec import Topology
 
 migrate_app = typer.Typer(
     no_args_is_help=True,
@@ -58,6 +50,8 @@ LockTimeout = Annotated[float, typer.Option(
 
 
 def _topology(ctx: typer.Context) -> Topology:
+    from lms_db.topology.spec import load_topology
+
     return load_topology(require_topology_path(ctx.obj["settings"]))
 
 
@@ -66,6 +60,11 @@ def _timeout(ctx: typer.Context) -> float:
 
 
 def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run: bool) -> None:
+    from lms_db.migrate.run import migrate_fleet
+    from lms_db.migrate.status import plan_fleet
+    from lms_db.migrate.targets import preflight
+    from lmsdb_cli.migrate_render import fleet_progress, render_run
+
     topology = _topology(ctx)
     if dry_run:
         plans = plan_fleet(topology, target=request.target, revision=request.revision,
@@ -94,6 +93,8 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
 
 
 def _show_plans(plans: list[ShardPlan], json_output: bool) -> None:
+    from lmsdb_cli.migrate_render import render_plan
+
     if json_output:
         print_json([p.to_dict() for p in plans])
     else:
@@ -101,6 +102,8 @@ def _show_plans(plans: list[ShardPlan], json_output: bool) -> None:
 
 
 def _request(ctx: typer.Context, revision: str, direction: Direction, **kw: Any) -> MigrateRequest:
+    from lms_db.migrate.run import MigrateRequest
+
     policy = FanoutPolicy(parallel=kw.pop("parallel"), canary=not kw.pop("no_canary"),
                           fail_fast=kw.pop("fail_fast"))
     return MigrateRequest(revision=revision, direction=direction, policy=policy,
@@ -182,6 +185,9 @@ def status(
         lmsdb migrate status
         lmsdb migrate status --json | jq '.shards[] | select(.at_head | not)'
     """
+    from lms_db.migrate.status import fleet_status
+    from lmsdb_cli.migrate_render import render_status
+
     statuses = fleet_status(_topology(ctx), target=target, shards=tuple(shard or ()),
                             root=scripts, timeout=_timeout(ctx))
     if json_output:
@@ -207,6 +213,9 @@ def history(
         lmsdb migrate history
         lmsdb migrate history --target analytics --json
     """
+    from lms_db.migrate.scripts import history as read_history
+    from lmsdb_cli.migrate_render import render_history
+
     revisions = read_history(target, scripts)
     if json_output:
         print_json([{**vars(r), "path": str(r.path)} for r in revisions])
@@ -228,6 +237,8 @@ def plan(
         lmsdb migrate plan
         lmsdb migrate plan 0002 --shard shard-0 --json
     """
+    from lms_db.migrate.status import plan_fleet
+
     plans = plan_fleet(_topology(ctx), target=target, revision=revision,
                        shards=tuple(shard or ()), root=scripts, timeout=_timeout(ctx))
     _show_plans(plans, json_output)
@@ -248,6 +259,8 @@ def sql(
         lmsdb migrate sql base:head --dialect mariadb > review.sql
         lmsdb migrate sql head:base --dialect postgresql     # the downgrade
     """
+    from lms_db.migrate.scripts import offline_sql
+
     typer.echo(offline_sql(target, revision_range, dialect, scripts), nl=False)
 
 
@@ -267,6 +280,8 @@ def new(
         lmsdb migrate new -m "add users.nickname"
         lmsdb -t shards/local-mariadb.toml migrate new -m "index payments" --shard shard-0
     """
+    from lms_db.migrate.autogen import new_revision
+
     against = _topology(ctx).shard(shard).primary if shard else None
     written = new_revision(message, target=target, against=against, root=scripts,
                            timeout=_timeout(ctx))

@@ -8,9 +8,6 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lms_db.config import require_topology_path
-from lms_db.router import Router
-from lms_db.sample import LoadProgress, load_sample, parse_skew
-from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, err_console, print_json
 
 sample_app = typer.Typer(no_args_is_help=True, help="Load realistic sample data into the shards.")
@@ -42,6 +39,10 @@ def load(
         lmsdb --topology shards/local-mariadb.toml sample load --users 10000 --courses 200
         lmsdb -t shards/local-sqlite.toml sample load --users 500 --courses 20 --skew 4,1,1
     """
+    from lms_db.router import Router
+    from lms_db.sample import LoadProgress, load_sample, parse_skew
+    from lms_db.topology.spec import load_topology
+
     topology = load_topology(require_topology_path(ctx.obj["settings"]))
     with Router.from_topology(topology, seed=True,
                               connect_timeout=ctx.obj["settings"].connect_timeout) as router:

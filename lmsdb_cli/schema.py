@@ -7,12 +7,9 @@ from typing import Annotated, cast
 
 import typer
 
-from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
-from lms_db.schema.ddl import Target, render_schema, write_sql_files
-from lms_db.schema.project import find_project
-from lms_db.schema.reference import render_reference
 from lmsdb_cli.check import check
+from lmsdb_cli.defaults import DIALECTS
 from lmsdb_cli.lint import lint
 from lmsdb_cli.output import console
 
@@ -64,6 +61,9 @@ def sql(
         lmsdb schema sql --write                             # refresh sql/<dialect>/
         lmsdb schema sql --write --project ~/src/lmsdb       # ... of that checkout
     """
+    from lms_db.schema.ddl import Target, render_schema, write_sql_files
+    from lms_db.schema.project import find_project
+
     if write:
         root = find_project(project, Path.cwd())
         for path in write_sql_files(root):
@@ -93,6 +93,9 @@ def docs(
 
         lmsdb schema docs --write     # refresh docs/schema.md of this checkout
     """
+    from lms_db.schema.project import find_project
+    from lms_db.schema.reference import render_reference
+
     text = render_reference()
     if write:
         root = find_project(project, Path.cwd())

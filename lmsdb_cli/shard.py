@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lms_db.config import require_topology_path
-from lms_db.ids.topup import top_up_windows
-from lms_db.router import Router
-from lms_db.shards.add import add_shard
-from lms_db.shards.inventory import list_ranges, shard_status
-from lms_db.topology.spec import Topology, load_topology
 from lmsdb_cli.output import console, print_json
-from lmsdb_cli.shard_render import (
-    render_added,
-    render_listing,
-    render_route,
-    render_status,
-    render_top_ups,
-)
+
+# Library modules are imported inside each command: `lmsdb --help` and `shard route` (run
+# from scripts in loops) load only what they use.
+if TYPE_CHECKING:
+    from lms_db.router import Router
+    from lms_db.topology.spec import Topology
 
 shard_app = typer.Typer(
     no_args_is_help=True,
@@ -31,10 +25,14 @@ Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on s
 
 
 def _topology(ctx: typer.Context) -> Topology:
+    from lms_db.topology.spec import load_topology
+
     return load_topology(require_topology_path(ctx.obj["settings"]))
 
 
 def _router(ctx: typer.Context) -> Router:
+    from lms_db.router import Router
+
     timeout = float(ctx.obj["settings"].connect_timeout)
     return Router.from_topology(_topology(ctx), connect_timeout=timeout)
 
@@ -51,6 +49,9 @@ def list_(ctx: typer.Context, json_output: Json = False) -> None:
         lmsdb --topology shards/local-mariadb.toml shard list
         lmsdb -t shards/local-mariadb.toml shard list --json
     """
+    from lms_db.shards.inventory import list_ranges
+    from lmsdb_cli.shard_render import render_listing
+
     with _router(ctx) as router:
         listing = list_ranges(router)
     print_json(listing.to_dict()) if json_output else render_listing(listing)
@@ -74,6 +75,9 @@ def status(
         lmsdb --topology shards/local-mariadb.toml shard status
         lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json
     """
+    from lms_db.shards.inventory import shard_status
+    from lmsdb_cli.shard_render import render_status
+
     with _router(ctx) as router:
         load = shard_status(router, shards=shard or ())
     print_json(load.to_dict()) if json_output else render_status(load)
@@ -95,6 +99,8 @@ def route(
         lmsdb --topology shards/local-mariadb.toml shard route user 1234567
         lmsdb -t shards/local-mariadb.toml shard route course 42 --json
     """
+    from lmsdb_cli.shard_render import render_route
+
     with _router(ctx) as router:
         found = router.shard_for(keyspace, key)
     print_json(vars(found)) if json_output else render_route(found)
@@ -129,6 +135,9 @@ def add(
             --primary 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4.db.internal/lms' \\
             --replica 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4-r.db.internal/lms'
     """
+    from lms_db.shards.add import add_shard
+    from lmsdb_cli.shard_render import render_added
+
     timeout = float(ctx.obj["settings"].connect_timeout)
     added = add_shard(_topology(ctx), name, primary, replica or (), connect_timeout=timeout,
                       dry_run=dry_run)
@@ -168,6 +177,9 @@ def grant_windows(
         lmsdb -t shards/local-mariadb.toml shard grant-windows --dry-run
         lmsdb shard grant-windows --shard shard-1 --table enrollments --min-remaining 5000000
     """
+    from lms_db.ids.topup import top_up_windows
+    from lmsdb_cli.shard_render import render_top_ups
+
     with _router(ctx) as router:
         top_ups = top_up_windows(router, shard or (), table or (),
                                  min_remaining=min_remaining, dry_run=dry_run)

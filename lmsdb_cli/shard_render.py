@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 
-from lms_db.ids.topup import TopUp
-from lms_db.router import ShardRoute
-from lms_db.shards.add import AddedShard
-from lms_db.shards.inventory import FleetLoad, MapListing
 from lmsdb_cli.output import console
+
+if TYPE_CHECKING:
+    from lms_db.ids.topup import TopUp
+    from lms_db.router import ShardRoute
+    from lms_db.shards.add import AddedShard
+    from lms_db.shards.inventory import FleetLoad, MapListing
 
 BAR_WIDTH = 10
 _STATE_STYLE = {"serving": "green", "moving": "yellow", "frozen": "red"}

@@ -8,10 +8,6 @@ import typer
 from rich.table import Table
 
 from lms_db.config import URL_ENV_VAR, require_topology_path, url_from_env
-from lms_db.router import Router
-from lms_db.schema.views import refresh_shards
-from lms_db.topology.spec import load_topology
-from lms_db.topology.urls import create_engine_checked
 from lmsdb_cli.output import console, print_json
 
 views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views.")
@@ -40,6 +36,11 @@ def refresh(
         lmsdb -t shards/local-mariadb.toml views refresh
         lmsdb views refresh --url 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@db1/lms_shard_0'
     """
+    from lms_db.router import Router
+    from lms_db.schema.views import refresh_shards
+    from lms_db.topology.spec import load_topology
+    from lms_db.topology.urls import create_engine_checked
+
     field = "--url"
     if url is None:
         url, field = url_from_env(), URL_ENV_VAR

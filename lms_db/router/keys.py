@@ -13,7 +13,6 @@ import logging
 import sqlalchemy as sa
 
 from lms_db.errors import InputError, UnknownObjectError
-from lms_db.models import metadata
 from lms_db.topology.spec import SHARDED_KEYSPACES
 
 log = logging.getLogger(__name__)
@@ -80,6 +79,8 @@ def keyspace_tables(keyspace: str) -> list[sa.Table]:
 
     :param keyspace: ``user``, ``course`` or ``global``.
     """
+    from lms_db.models import metadata  # the models are slow to load; routing needs none
+
     return [
         t for t in metadata.sorted_tables
         if t.info.get("keyspace") == keyspace and not t.info.get("is_view")
@@ -110,6 +111,8 @@ def id_tables() -> list[sa.Table]:
     Global tables are left out: their rows are identical copies on every shard, written with
     the same ids everywhere.
     """
+    from lms_db.models import metadata
+
     return [
         t for t in metadata.sorted_tables
         if t.info.get("keyspace") in SHARDED_KEYSPACES

@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
 
 from lms_db.catalog import (
     CatalogError,
@@ -46,6 +45,9 @@ from lms_db.router.keys import GLOBAL_KEYSPACE, MAX_KEY, check_keyspace, parse_k
 from lms_db.router.pool import EnginePool, ShardLocation, read_locations
 from lms_db.topology.engines import engine_for, short_reason
 from lms_db.topology.spec import SHARDED_KEYSPACES, Topology
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +277,8 @@ class Router:
         :raises RangeFrozen: a write to a frozen range.
         :raises UnknownObjectError: unknown keyspace, or no range holds the key.
         """
+        from sqlalchemy.orm import Session  # the ORM is slow to load; routing needs none
+
         return Session(bind=self.engine_for(keyspace, key, read=read), **kwargs)
 
     # -- shards ---------------------------------------------------------------------------
