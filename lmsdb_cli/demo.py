@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lmsdb_cli.defaults import DEMO_COURSES, DEMO_USERS
-from lmsdb_cli.output import console
+from lmsdb_cli.output import console, print_json
 
 if TYPE_CHECKING:
     from lms_db.demo import DemoStep
@@ -22,6 +22,9 @@ def demo(
     users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEMO_USERS,
     courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEMO_COURSES,
     seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the steps, routes, status and drift check as JSON, nothing "
+        "else.")] = False,
 ) -> None:
     """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
     data through the Router, refresh the materialized view, route keys, show the fleet's
@@ -32,11 +35,14 @@ def demo(
         lmsdb demo
         lmsdb demo --dir /tmp/lms-demo     # keep the databases; then try
         lmsdb -t /tmp/lms-demo/topology.toml shard status
+        lmsdb demo --json | jq .drift
     """
     from lms_db.demo import run_demo
     from lmsdb_cli.shard_render import render_status
 
     def show(step: DemoStep) -> None:
+        if json_output:
+            return
         console.print(f"[green]✓[/green] {step.name:<13} {step.detail} "
                       f"[dim]({step.seconds:.1f}s)[/dim]", highlight=False)
 
@@ -45,6 +51,13 @@ def demo(
     else:
         with tempfile.TemporaryDirectory(prefix="lmsdb-demo-") as tmp:
             report = run_demo(Path(tmp), users=users, courses=courses, seed=seed, on_step=show)
+    if json_output:
+        print_json({
+            "topology": str(report.topology.path) if directory is not None else None,
+            "steps": [vars(s) for s in report.steps],
+            "routes": [vars(route) for _keyspace, _key, route in report.routes],
+            "status": report.status.to_dict(), "drift": report.drift.to_dict()})
+        return
     console.print()
     render_status(report.status, windows=False)
     if directory is not None:

@@ -7,12 +7,13 @@ from pathlib import Path
 from typer import Argument, Option
 
 from lms_db.topology.template import write_topology_template
-from lmsdb_cli.output import console
+from lmsdb_cli.output import console, print_json
 
 
 def init(
     path: Path = Argument(..., help="Topology file to write, e.g. shards/dev.toml."),
     force: bool = Option(False, "--force", help="Overwrite the file if it exists."),
+    json_output: bool = Option(False, "--json", help="Machine-readable output on stdout."),
 ) -> None:
     """Write a commented shard topology file that works as is (three SQLite shards).
 
@@ -23,6 +24,10 @@ def init(
 
         lmsdb init shards/dev.toml
         lmsdb init shards/dev.toml --force    # start over
+        lmsdb init shards/dev.toml --json     # {"path": ...}
     """
     written = write_topology_template(path, force=force)
+    if json_output:
+        print_json({"path": str(written)})
+        return
     console.print(f"wrote {written}", highlight=False, markup=False)

@@ -1,4 +1,11 @@
-"""Shared terminal output: consoles, JSON printing and the error-to-exit-code mapping."""
+"""Shared terminal output: consoles, JSON printing and the error-to-exit-code mapping.
+
+Console policy (the one place it is decided): on a terminal, Rich as usual (tables with
+borders, colour, wrapping at the terminal's width).  Piped or redirected, output is for
+``grep``, ``cut`` and logs: colour is off (Rich's own rule), messages are never wrapped, and
+a table is printed as tab-separated records, one per line, so no cell is ever split across
+lines; ``--json`` gives the same facts as JSON.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,65 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from lms_db.errors import LmsDbError
 
-console = Console()
-err_console = Console(stderr=True)
+
+class PipeAwareConsole(Console):
+    """A Rich console that, when its stream is not a terminal, never wraps a message and
+    prints each table as records (see the module docstring).
+
+    Decided at each print, not at start: the stream can change (tests swap ``sys.stdout``).
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal:
+            super().print(*objects, **kwargs)
+            return
+        kwargs.setdefault("soft_wrap", True)
+        if not any(isinstance(o, Table) for o in objects):
+            super().print(*objects, **kwargs)
+            return
+        for item in objects:
+            if isinstance(item, Table):
+                for line in table_records(self, item):
+                    super().print(line, soft_wrap=True, markup=False, highlight=False,
+                                  emoji=False)
+            else:
+                super().print(item, **kwargs)
+
+
+def table_records(console: Console, table: Table) -> list[str]:
+    """``table`` as plain lines: its title, a header line and one tab-separated line per row.
+
+    A cell of several lines is joined with ``"; "``; tabs inside a cell become spaces.
+    """
+    def plain(cell: Any) -> str:
+        if isinstance(cell, str):
+            text = console.render_str(cell).plain
+        elif isinstance(cell, Text):
+            text = cell.plain
+        else:
+            text = str(cell)
+        parts = (part.strip() for part in text.replace("\t", " ").splitlines())
+        return "; ".join(part for part in parts if part)
+
+    lines = []
+    if table.title:
+        lines.append(plain(table.title))
+    if table.show_header:
+        lines.append("\t".join(plain(c.header) for c in table.columns))
+    columns = [list(c.cells) for c in table.columns]
+    for row in range(table.row_count):
+        lines.append("\t".join(plain(cells[row]) if row < len(cells) else ""
+                               for cells in columns))
+    return lines
+
+
+console = PipeAwareConsole()
+err_console = PipeAwareConsole(stderr=True)
 
 
 def print_json(data: Any) -> None:
