@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from lms_db.errors import InputError, LintFailed
 from lmsdb_cli.output import console, print_json
@@ -87,8 +88,10 @@ def _render_findings(findings: list[Finding]) -> None:
         table.add_column("location", overflow="fold", ratio=2)
         for f in findings:
             style = _STYLE[f.severity]
+            # Text, not markup: a message may quote "[mysqld]", which markup would eat.
             table.add_row(
-                f.rule, f"[{style}]{f.severity}[/{style}]", f.table, f.message, f.location
+                f.rule, Text(f.severity, style=style), Text(f.table), Text(f.message),
+                Text(f.location),
             )
         console.print(table)
     counts = Counter(f.severity for f in findings)
@@ -107,5 +110,5 @@ def _render_rules(json_output: bool) -> None:
     for column in ("id", "name", "severity", "description"):
         table.add_column(column, overflow="fold")
     for rule in RULES.values():
-        table.add_row(rule.id, rule.name, rule.severity, rule.description)
+        table.add_row(rule.id, rule.name, rule.severity, Text(rule.description))
     console.print(table)

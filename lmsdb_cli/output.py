@@ -39,9 +39,9 @@ class PipeAwareConsole(Console):
             return
         for item in objects:
             if isinstance(item, Table):
-                for line in table_records(self, item):
-                    super().print(line, soft_wrap=True, markup=False, highlight=False,
-                                  emoji=False)
+                # Written as they are: Rich would expand the tabs into spaces.
+                self.file.write("".join(line + "\n" for line in table_records(self, item)))
+                self.file.flush()
             else:
                 super().print(item, **kwargs)
 

@@ -8,6 +8,8 @@ given shard primary, which must be at head (its ``alembic_version`` is only read
 
 from __future__ import annotations
 
+import argparse
+
 import ast
 import logging
 import tempfile
@@ -83,6 +85,9 @@ def new_revision(
                         "the scratch database (no --shard)"
                     )
                 config = alembic_config(target, root=root, connection=conn)
+                # Alembic prints "Generating <path> ... done" on sys.stdout unless quiet: the
+                # library never prints (it broke `migrate new --json`).
+                config.cmd_opts = argparse.Namespace(quiet=True, x=None)
                 with ALEMBIC_LOCK, warnings.catch_warnings():
                     # lmsdb's tsvector twins are expression indexes SQLite cannot reflect;
                     # lms_db.schema.compare checks them itself (same filter as there).
