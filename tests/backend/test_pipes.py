@@ -38,8 +38,8 @@ def piped(topology: Path | None, *args: str, cwd: Path | None = None) -> tuple[i
            if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
     prefix = ["--topology", str(topology)] if topology is not None else []
     done = subprocess.run([sys.executable, str(REPO_ROOT / "cli.py"), *prefix, *args],
-                          cwd=cwd or REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, timeout=300, check=False)
+                          cwd=cwd or REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # pipes: no TTY
     return done.returncode, done.stdout, done.stderr
 
 

@@ -172,3 +172,14 @@ def test_bad_keys_and_keyspaces_fail_with_one_line(
             error, match=message) as caught:
         router.shard_for(keyspace, key)  # type: ignore[arg-type]
     assert "\n" not in str(caught.value)
+
+
+def test_routes_built_on_the_hot_path_equal_dataclass_ones() -> None:
+    from lms_db.catalog import RangeAssignment
+    from lms_db.router import ShardRoute
+    from lms_db.router.router import _route
+
+    made = _route("user", 5, RangeAssignment("user", 0, 10, "shard-0", "frozen"), 3)
+    plain = ShardRoute("user", 5, "shard-0", "frozen", 0, 10, 3)
+    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+    assert list(vars(made)) == list(vars(plain)) and not made.writable
