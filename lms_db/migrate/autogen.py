@@ -9,7 +9,6 @@ given shard primary, which must be at head (its ``alembic_version`` is only read
 from __future__ import annotations
 
 import argparse
-
 import ast
 import logging
 import tempfile
