@@ -72,13 +72,3 @@ def test_an_unsorted_map_is_searched_by_lo() -> None:
     with pytest.raises(UnknownObjectError):
         shard_map.find("user", 15)
 
-
-def test_ranges_built_for_a_read_map_equal_dataclass_ones() -> None:
-    from lms_db.catalog.shard_map import _assignment
-
-    made = _assignment("user", 0, 10, "shard-0", "serving")
-    plain = RangeAssignment("user", 0, 10, "shard-0", "serving")
-    assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
-    assert vars(made) == vars(plain)
-    with pytest.raises(AttributeError):
-        made.shard = "shard-1"  # type: ignore[misc]
