@@ -56,9 +56,11 @@ def test_schema_sql_prints_committed_ddl() -> None:
         (["schema", "sql", "--dialect", "oracle"], "unknown dialect 'oracle'"),
         (["schema", "sql", "--target", "olap"], "unknown target 'olap'"),
         (["schema", "sql", "--dialect", "postgresql", "--partition", "users"], "--partition"),
-        (["views", "refresh", "--url", "nonsense"], "--url: bad database URL"),
+        (["views", "refresh", "--url", "nonsense"], "--url: not a valid database URL"),
         (["views", "refresh", "--url", "mysql+pymysql://root:sekrit@127.0.0.1:1/x"],
-         "cannot connect to mysql+pymysql://root:***@127.0.0.1:1/x"),
+         "--url: the URL holds a literal password; put the password in an environment"),
+        (["views", "refresh", "--url", "mysql+pymysql://root@127.0.0.1:1/x"],
+         "cannot connect to mysql+pymysql://root@127.0.0.1:1/x"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
