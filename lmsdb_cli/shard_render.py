@@ -155,6 +155,6 @@ def render_change(change: ShardChange) -> None:
         what = f"dry run: {what}; nothing changed"
     else:
         what += f" (map version {change.map_version})"
-    console.print(what, highlight=False, markup=False)
+    console.print(what, highlight=False, markup=False, soft_wrap=True)
     for note in change.notes:
-        console.print(f"next: {note}", highlight=False, markup=False)
+        console.print(f"next: {note}", highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,153 @@
+"""The catalog is the truth about what each shard is (issue #9): a topology that points a
+known shard at another database, or a catalog URL typo, is refused (exit 2) naming both; a
+rebuilt shard is adopted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from lms_db.catalog.identity import IDENTITY_TABLE, read_identity
+from lms_db.errors import TopologyMismatch
+from lms_db.routing import Router
+from lms_db.topology import load_topology
+from tests.backend.fleet_helpers import execute, lmsdb, revision_of, table_names, write_topology
+
+
+def _sqlite(tmp_path: Path, name: str) -> str:
+    return f"sqlite:///{tmp_path / name}"
+
+
+def _identity(url: URL | str) -> tuple[str, str] | None:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            found = read_identity(conn)
+    finally:
+        engine.dispose()
+    return None if found is None else (found.fleet_id, found.shard)
+
+
+@pytest.fixture
+def sqlite_fleet(tmp_path: Path) -> tuple[Path, str, list[str]]:
+    """Three migrated SQLite shards: (topology, catalog URL, shard URLs)."""
+    catalog = _sqlite(tmp_path, "catalog.db")
+    shards = [_sqlite(tmp_path, f"s{i}.db") for i in range(3)]
+    topology = write_topology(tmp_path, catalog, shards)
+    up = lmsdb(topology, "migrate", "up")
+    assert up.exit_code == 0, up.output
+    return topology, catalog, shards
+
+
+def test_migrate_up_writes_each_shards_identity(sqlite_fleet: tuple[Path, str, list[str]]
+                                                ) -> None:
+    topology, catalog, shards = sqlite_fleet
+    found = [_identity(url) for url in shards]
+    assert [f[1] for f in found if f] == ["shard-0", "shard-1", "shard-2"]
+    assert len({f[0] for f in found if f}) == 1  # one fleet id, the catalog's
+    engine = sa.create_engine(catalog)
+    with engine.connect() as conn:
+        fleet_id = conn.execute(sa.text("SELECT fleet_id FROM fleet")).scalar_one()
+    engine.dispose()
+    assert found[0] is not None and found[0][0] == fleet_id
+    check = lmsdb(topology, "schema", "check")  # the identity table is not drift
+    assert check.exit_code == 0, check.output
+
+
+@pytest.mark.parametrize("command", [["shard", "list"], ["migrate", "up"], ["migrate", "status"],
+                                     ["sample", "load", "--users", "3", "--courses", "1"],
+                                     ["shard", "status"]])
+def test_a_topology_typo_is_refused_naming_both(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path, command: list[str]) -> None:
+    topology, catalog, shards = sqlite_fleet
+    typo = _sqlite(tmp_path, "s1-typo.db")
+    write_topology(tmp_path, catalog, [shards[0], typo, shards[2]])
+    result = lmsdb(topology, *command)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"the topology points shard-1 at sqlite:///{tmp_path / 's1-typo.db'}" in lines[0]
+    assert f"the catalog recorded shard-1 at sqlite:///{tmp_path / 's1.db'}" in lines[0]
+    assert "lmsdb shard set shard-1" in lines[0]
+    assert not (tmp_path / "s1-typo.db").exists()  # nothing created, nothing migrated
+
+
+def test_the_router_refuses_it_too(sqlite_fleet: tuple[Path, str, list[str]],
+                                   tmp_path: Path) -> None:
+    _, catalog, shards = sqlite_fleet
+    swapped = write_topology(tmp_path, catalog, [shards[0], shards[2], shards[1]])
+    with pytest.raises(TopologyMismatch, match="that database is shard-2's"):
+        Router.from_topology(load_topology(swapped))
+
+
+def test_a_shard_that_really_moved_is_recorded_with_shard_set(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    topology, catalog, shards = sqlite_fleet
+    moved = tmp_path / "s1-moved.db"
+    moved.write_bytes((tmp_path / "s1.db").read_bytes())  # a copy on the "new server"
+    write_topology(tmp_path, catalog, [shards[0], f"sqlite:///{moved}", shards[2]])
+    assert lmsdb(topology, "shard", "list").exit_code == 2
+    changed = lmsdb(topology, "shard", "set", "shard-1", "--primary", f"sqlite:///{moved}")
+    assert changed.exit_code == 0, changed.output
+    assert lmsdb(topology, "shard", "list").exit_code == 0
+    assert lmsdb(topology, "migrate", "up").exit_code == 0
+
+
+def test_a_shard_database_of_another_shard_is_refused(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    topology, catalog, shards = sqlite_fleet
+    # shard-1's database copied over shard-2's: same path, wrong contents.
+    (tmp_path / "s2.db").write_bytes((tmp_path / "s1.db").read_bytes())
+    result = lmsdb(topology, "migrate", "up")
+    assert result.exit_code == 2, result.output
+    assert "is shard shard-1 (its identity row), but is given as shard shard-2" in result.stderr
+    listed = lmsdb(topology, "shard", "route", "user", "2500")  # reads the map only
+    assert listed.exit_code == 0
+    status = lmsdb(topology, "sample", "load", "--users", "3", "--courses", "1")
+    assert status.exit_code == 2 and "is shard shard-1" in status.stderr
+
+
+def test_a_catalog_url_typo_does_not_seed_a_second_map(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    topology, _, shards = sqlite_fleet
+    write_topology(tmp_path, _sqlite(tmp_path, "catalog-typo.db"), shards)
+    result = lmsdb(topology, "migrate", "up")
+    assert result.exit_code == 2, result.output
+    assert "is shard-0 of another fleet" in result.stderr and "check the catalog URL" in (
+        result.stderr)
+    assert not (tmp_path / "catalog-typo.db").exists()
+    loaded = lmsdb(topology, "sample", "load", "--users", "3", "--courses", "1")
+    assert loaded.exit_code == 2 and "of another fleet" in loaded.stderr
+    assert not (tmp_path / "catalog-typo.db").exists()
+
+
+def test_a_rebuilt_shard_is_adopted(sqlite_fleet: tuple[Path, str, list[str]],
+                                    tmp_path: Path) -> None:
+    topology, _, shards = sqlite_fleet
+    before = _identity(shards[1])
+    (tmp_path / "s1.db").unlink()  # the SQLite form of DROP/CREATE DATABASE
+    up = lmsdb(topology, "migrate", "up")
+    assert up.exit_code == 0, up.output
+    assert revision_of(shards[1]) is not None and _identity(shards[1]) == before
+
+
+def test_a_rebuilt_mariadb_shard_is_adopted(make_mariadb_database: Callable[[], URL],
+                                            tmp_path: Path) -> None:
+    catalog, primary = make_mariadb_database(), make_mariadb_database()
+    topology = write_topology(tmp_path, catalog, [primary])
+    assert lmsdb(topology, "migrate", "up").exit_code == 0
+    before = _identity(primary)
+    assert before is not None and IDENTITY_TABLE in table_names(primary)
+    execute(catalog, f"DROP DATABASE {primary.database}", f"CREATE DATABASE {primary.database}")
+    up = lmsdb(topology, "migrate", "up", "--json")
+    assert up.exit_code == 0, up.output
+    assert json.loads(up.stdout)["results"][0]["result"] == "migrated"
+    assert _identity(primary) == before
+    check = lmsdb(topology, "schema", "check")
+    assert check.exit_code == 0, check.output
