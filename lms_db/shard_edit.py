@@ -32,7 +32,7 @@ from lms_db.engines import connect_check, engine_for, short_reason
 from lms_db.errors import ConnectionFailed, InputError, UnknownObjectError
 from lms_db.fleet.replication import check_replica_role
 from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
-from lms_db.routing.pool import REMOVED_SHARD_STATE, read_locations
+from lms_db.routing.pool import REMOVED_SHARD_STATE, ShardLocation, read_locations
 from lms_db.topology import Topology
 from lms_db.urls import DatabaseRef
 
@@ -121,8 +121,14 @@ def set_shard(
                 fleet_id = read_fleet_id(conn)
             check_identity(_identity_of(new_primary, connect_timeout), fleet_id, name,
                            new_primary)
-        primary_ref = new_primary or current.primary
-        replica_refs = tuple(new_replicas if new_replicas is not None else current.replicas)
+        if new_primary is not None:
+            primary_ref = new_primary
+        elif current is not None:
+            primary_ref = current.primary
+        else:
+            raise InputError(f"{name}'s stored primary URL is unusable: give --primary URL")
+        replica_refs = tuple(new_replicas if new_replicas is not None
+                             else current.replicas if current is not None else ())
         notes = ()
         if spec is not None and new_primary is not None and (
                 spec.primary.location != new_primary.location):
@@ -175,10 +181,10 @@ def remove_shard(
     """
     catalog = _open_catalog(topology, connect_timeout)
     try:
-        _, current = _known(catalog, topology, name)
         if name in topology.shard_names:
             raise InputError(f"{name} is listed in {topology.path}: remove it from the file "
                              "first, then run shard remove")
+        _, current = _known(catalog, topology, name)
         with begin(catalog) as conn:
             owned = conn.execute(
                 sa.select(shard_ranges.c.keyspace, shard_ranges.c.lo, shard_ranges.c.hi)
@@ -188,12 +194,18 @@ def remove_shard(
             shown = ", ".join(f"{k} [{lo:,}, {hi:,})" for k, lo, hi in owned)
             raise InputError(f"{name} owns key ranges ({shown}): move them to another shard "
                              "before removing it")
-        rows = _count_rows(current.primary, connect_timeout, force=force)
-        if rows and not force:
-            raise InputError(f"{name} holds {rows:,} rows on {current.primary.display}: move "
-                             "or archive them first, or pass --force to unregister it anyway "
-                             "(its database is left as it is)")
-        shown = (current.primary.display, tuple(r.display for r in current.replicas))
+        rows: int | None = None
+        shown: tuple[str, tuple[str, ...]] = ("(unusable URL)", ())
+        if current is None and not force:
+            raise InputError(f"{name}'s stored URL is unusable, so its rows cannot be counted: "
+                             "pass --force to unregister it anyway")
+        if current is not None:
+            rows = _count_rows(current.primary, connect_timeout, force=force)
+            if rows and not force:
+                raise InputError(f"{name} holds {rows:,} rows on {current.primary.display}: "
+                                 "move or archive them first, or pass --force to unregister "
+                                 "it anyway (its database is left as it is)")
+            shown = (current.primary.display, tuple(r.display for r in current.replicas))
         if dry_run:
             return ShardChange(name, "remove", *shown, dry_run=True, rows=rows)
         entry = open_journal_entry(catalog, operation=SHARD_REMOVE_OPERATION, step="remove",
@@ -229,16 +241,17 @@ def _open_catalog(topology: Topology, timeout: float) -> Engine:
     return catalog
 
 
-def _known(catalog: Engine, topology: Topology, name: str) -> tuple[dict[str, Any], Any]:
+def _known(catalog: Engine, topology: Topology, name: str
+           ) -> tuple[dict[str, ShardLocation], ShardLocation | None]:
     with begin(catalog) as conn:
         # The shard's own location is what `shard set` is about to fix: not checked.
         locations = read_locations(conn, topology, unchecked=(name,))
         registered = conn.execute(sa.select(catalog_shards.c.state).where(
             catalog_shards.c.name == name)).scalar()
-    if name not in locations or registered is None:
+    if registered is None or registered == REMOVED_STATE:
         known = ", ".join(sorted(locations)) or "none"
         raise UnknownObjectError(f"unknown shard {name!r} in the catalog (known: {known})")
-    return locations, locations[name]
+    return locations, locations.get(name)  # None: its stored URL is unusable
 
 
 def _check_unused(topology: Topology, locations: dict[str, Any], name: str,

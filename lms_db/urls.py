@@ -130,6 +130,7 @@ def parse_database_url(
     base_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
     stored: bool = False,
+    fix: str | None = None,
 ) -> DatabaseRef:
     """Parse and check one database URL, then expand its ``${...}`` references.
 
@@ -143,6 +144,7 @@ def parse_database_url(
     :param environ: variables to expand with instead of the process environment.
     :param stored: the URL was read back from the catalog (changes the literal-password
         message: the fix is ``lmsdb shard set``).
+    :param fix: the command that replaces a stored URL, for that message.
     :raises LiteralPassword: the URL holds a password in clear (an :class:`InputError`).
     :raises ConfigError: not a URL, unsupported driver, no host or database, or a
         reference that cannot be expanded.  Messages never show a secret.
@@ -160,7 +162,7 @@ def parse_database_url(
         hint = f"; did you mean {_DRIVER_HINTS[driver]}?" if driver in _DRIVER_HINTS else ""
         raise ConfigError(f"{where}: unknown driver {driver!r}{hint} "
                           f"(supported: {', '.join(SUPPORTED_DRIVERS)})")
-    _check_no_literal_password(template, where, stored=stored)
+    _check_no_literal_password(template, where, stored=stored, fix=fix)
     if driver != "sqlite" and not template.host:
         raise ConfigError(f"{where}: the URL names no host")
     if driver != "sqlite" and not template.database:
@@ -176,7 +178,8 @@ def parse_database_url(
     return DatabaseRef(url=url, template=stored_text, field=field)
 
 
-def _check_no_literal_password(template: URL, where: str, *, stored: bool) -> None:
+def _check_no_literal_password(template: URL, where: str, *, stored: bool,
+                               fix: str | None = None) -> None:
     secrets = [template.password] + [
         v for k, v in template.query.items() if k.lower() in SECRET_QUERY_KEYS
     ]
@@ -189,7 +192,7 @@ def _check_no_literal_password(template: URL, where: str, *, stored: bool) -> No
                 raise LiteralPassword(
                     f"{where}: the stored URL has no usable password (an older lmsdb kept "
                     "one in clear; it was removed): give the URL again with "
-                    "`lmsdb shard set NAME --primary URL`, and " + PASSWORD_HELP)
+                    f"`{fix or 'lmsdb shard set NAME --primary URL'}`, and " + PASSWORD_HELP)
             raise LiteralPassword(f"{where}: the URL holds a literal password; "
                                   + PASSWORD_HELP)
 

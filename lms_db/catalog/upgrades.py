@@ -154,6 +154,9 @@ def _add_column_if_missing(conn: Connection, table: sa.Table, column: str) -> No
         table.name, sa.Column(column, template.type, nullable=True))
 
 
+_PLACEHOLDER = "LMSDBREMOVEDPASSWORD"  # URL-safe; rendered as REMOVED_PASSWORD
+
+
 def _scrub(template: str) -> str:
     """``template`` without a password in clear (an older lmsdb stored what it was given)."""
     try:
@@ -163,15 +166,17 @@ def _scrub(template: str) -> str:
     changed = False
     password = url.password
     if isinstance(password, str) and password and not is_env_reference(password):
-        url = url.set(password=REMOVED_PASSWORD)
+        url = url.set(password=_PLACEHOLDER)
         changed = True
-    literal = {k: REMOVED_PASSWORD for k, v in url.query.items()
+    literal = {k: _PLACEHOLDER for k, v in url.query.items()
                if k.lower() in SECRET_QUERY_KEYS and isinstance(v, str)
                and not is_env_reference(v)}
     if literal:
         url = url.update_query_dict(literal)
         changed = True
-    return url.render_as_string(hide_password=False) if changed else template
+    if not changed:
+        return template
+    return url.render_as_string(hide_password=False).replace(_PLACEHOLDER, REMOVED_PASSWORD)
 
 
 def _scrub_payload(payload: Any) -> Any:

@@ -22,6 +22,7 @@ from lms_db.catalog import shards as catalog_shards
 from lms_db.catalog.identity import check_locations
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import engine_for
+from lms_db.errors import ConfigError
 from lms_db.topology import Topology
 from lms_db.urls import DatabaseRef, parse_database_url
 
@@ -84,17 +85,18 @@ class EnginePool:
             engine.dispose()
 
 
-def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None = None
-                ) -> DatabaseRef:
+def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None = None,
+                fix: str | None = None) -> DatabaseRef:
     """A database URL stored in the catalog (``${VAR}`` kept there), ready to connect.
 
     :param template: the URL as stored (never holds a secret).
     :param field: where it came from, for messages.
     :param environ: variables to expand with instead of the process environment.
+    :param fix: the command that replaces it, for messages.
     :raises ConfigError: a variable is not set, the URL is not usable, or it holds no
         usable password (one stored in clear by an older lmsdb was removed).
     """
-    return parse_database_url(template, field=field, environ=environ, stored=True)
+    return parse_database_url(template, field=field, environ=environ, stored=True, fix=fix)
 
 
 def read_locations(conn: Connection, topology: Topology, *,
@@ -106,7 +108,8 @@ def read_locations(conn: Connection, topology: Topology, *,
 
     :param conn: a connection to the catalog (at :data:`CATALOG_SCHEMA_VERSION`).
     :param topology: the loaded topology.
-    :param unchecked: shards whose location is not compared (``lmsdb shard set`` fixes it).
+    :param unchecked: shards whose location is not compared, and left out when their stored
+        URL is unusable (``lmsdb shard set``/``remove`` is fixing them).
     :raises TopologyMismatch: the topology points a recorded shard at another database.
     :raises ConfigError: a catalog-only shard's URL cannot be expanded.
     """
@@ -126,11 +129,18 @@ def read_locations(conn: Connection, topology: Topology, *,
         if name in found:
             continue
         where = f"catalog shards.{name}"
-        primary = catalog_ref(template, field=f"{where}.primary")
-        replicas = tuple(
-            catalog_ref(t, field=f"{where}.replicas[{i}]")
-            for i, t in enumerate(stored_replicas(replica_templates))
-        )
+        try:
+            primary = catalog_ref(template, field=f"{where}.primary",
+                                  fix=f"lmsdb shard set {name} --primary URL")
+            replicas = tuple(
+                catalog_ref(t, field=f"{where}.replicas[{i}]",
+                            fix=f"lmsdb shard set {name} --replica URL (or --no-replicas)")
+                for i, t in enumerate(stored_replicas(replica_templates))
+            )
+        except ConfigError:
+            if name in unchecked:
+                continue  # the URL `lmsdb shard set` is about to replace
+            raise
         found[name] = ShardLocation(name, primary, replicas, "catalog")
     return found
 

@@ -101,7 +101,7 @@ def test_a_shard_that_really_moved_is_recorded_with_shard_set(
 
 def test_a_shard_database_of_another_shard_is_refused(
         sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
-    topology, catalog, shards = sqlite_fleet
+    topology, _, _ = sqlite_fleet
     # shard-1's database copied over shard-2's: same path, wrong contents.
     (tmp_path / "s2.db").write_bytes((tmp_path / "s1.db").read_bytes())
     result = lmsdb(topology, "migrate", "up")

@@ -38,7 +38,7 @@ PARSERS: dict[str, Callable[[Path, str], object]] = {
 @pytest.mark.parametrize("url", [
     LITERAL,
     f"postgresql+psycopg://lms@db.internal/lms?password={PLANTED_PASSWORD}",
-    f"mysql+pymysql://lms:x${{PW}}@db.internal/lms",
+    "mysql+pymysql://lms:x${PW}@db.internal/lms",
 ])
 def test_every_source_refuses_a_literal_password_without_showing_it(
         tmp_path: Path, source: str, url: str) -> None:
