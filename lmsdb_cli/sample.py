@@ -49,17 +49,20 @@ def load(
     with open_sample_router(topology,
                             connect_timeout=ctx.obj["settings"].connect_timeout) as router:
         weights = parse_skew(skew, router.shards("user"))
-        with Progress(TextColumn("{task.description}"), BarColumn(),
-                      TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=err_console,
-                      disable=json_output) as bar:
-            task = bar.add_task("sample load", total=None)
+        bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                       TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn(),
+                       TimeRemainingColumn(), console=err_console, disable=json_output)
+        task = bar.add_task("sample load", total=None)
 
-            def show(p: LoadProgress) -> None:
-                bar.update(task, completed=p.rows, total=p.expected, description=p.phase)
+        def show(p: LoadProgress) -> None:
+            bar.start()  # on the first rows only: a refused load shows no bar
+            bar.update(task, completed=p.rows, total=p.expected, description=p.phase)
 
+        try:
             result = load_sample(router, users=users, courses=courses, seed=seed, skew=weights,
                                  progress=show, add=add)
+        finally:
+            bar.stop()
     if json_output:
         print_json({"seed": result.seed, "users": result.users, "courses": result.courses,
                     "rows": result.rows, "total_rows": result.total_rows,

@@ -86,7 +86,8 @@ def status(
         raise typer.Exit(code=1)
 
 
-@shard_app.command()
+# A negative key (`shard route user -1`) is a bad key, not an unknown option.
+@shard_app.command(context_settings={"ignore_unknown_options": True})
 def route(
     ctx: typer.Context,
     keyspace: Annotated[str, typer.Argument(help="user or course.")],
