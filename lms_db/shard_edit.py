@@ -129,14 +129,14 @@ def set_shard(
             raise InputError(f"{name}'s stored primary URL is unusable: give --primary URL")
         replica_refs = tuple(new_replicas if new_replicas is not None
                              else current.replicas if current is not None else ())
-        notes = ()
+        notes: tuple[str, ...] = ()
         if spec is not None and new_primary is not None and (
                 spec.primary.location != new_primary.location):
             notes = (f"edit {topology.path}: {spec.primary.field} = the same URL; until then "
                      "lmsdb refuses the topology for this shard",)
         shown = (primary_ref.display, tuple(r.display for r in replica_refs))
         if dry_run:
-            return ShardChange(name, "set", *shown, dry_run=True, notes=notes)
+            return ShardChange(name, "set", shown[0], shown[1], dry_run=True, notes=notes)
         values: dict[str, Any] = {}
         payload: dict[str, Any] = {}
         if new_primary is not None:
@@ -156,7 +156,8 @@ def set_shard(
     finally:
         catalog.dispose()
     log.info("shard %s now at %s", name, shown[0])
-    return ShardChange(name, "set", *shown, dry_run=False, map_version=version, notes=notes)
+    return ShardChange(name, "set", shown[0], shown[1], dry_run=False, map_version=version,
+                       notes=notes)
 
 
 def remove_shard(
@@ -191,8 +192,8 @@ def remove_shard(
                 .where(shard_ranges.c.shard == name).order_by(shard_ranges.c.keyspace,
                                                                shard_ranges.c.lo)).all()
         if owned:
-            shown = ", ".join(f"{k} [{lo:,}, {hi:,})" for k, lo, hi in owned)
-            raise InputError(f"{name} owns key ranges ({shown}): move them to another shard "
+            spans = ", ".join(f"{k} [{lo:,}, {hi:,})" for k, lo, hi in owned)
+            raise InputError(f"{name} owns key ranges ({spans}): move them to another shard "
                              "before removing it")
         rows: int | None = None
         shown: tuple[str, tuple[str, ...]] = ("(unusable URL)", ())
@@ -207,7 +208,7 @@ def remove_shard(
                                  "it anyway (its database is left as it is)")
             shown = (current.primary.display, tuple(r.display for r in current.replicas))
         if dry_run:
-            return ShardChange(name, "remove", *shown, dry_run=True, rows=rows)
+            return ShardChange(name, "remove", shown[0], shown[1], dry_run=True, rows=rows)
         entry = open_journal_entry(catalog, operation=SHARD_REMOVE_OPERATION, step="remove",
                                    shard=name, payload={"rows": rows, "force": force})
         with begin(catalog) as conn:
@@ -218,7 +219,8 @@ def remove_shard(
     finally:
         catalog.dispose()
     log.info("shard %s removed from the catalog", name)
-    return ShardChange(name, "remove", *shown, dry_run=False, map_version=version, rows=rows)
+    return ShardChange(name, "remove", shown[0], shown[1], dry_run=False,
+                       map_version=version, rows=rows)
 
 
 def _open_catalog(topology: Topology, timeout: float) -> Engine:
