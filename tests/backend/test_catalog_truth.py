@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from lms_db.catalog.identity import IDENTITY_TABLE, read_identity
+from lms_db.catalog.identity import read_identity
 from lms_db.errors import TopologyMismatch
 from lms_db.routing import Router
 from lms_db.topology import load_topology
@@ -137,17 +137,75 @@ def test_a_rebuilt_shard_is_adopted(sqlite_fleet: tuple[Path, str, list[str]],
     assert revision_of(shards[1]) is not None and _identity(shards[1]) == before
 
 
-def test_a_rebuilt_mariadb_shard_is_adopted(make_mariadb_database: Callable[[], URL],
-                                            tmp_path: Path) -> None:
-    catalog, primary = make_mariadb_database(), make_mariadb_database()
-    topology = write_topology(tmp_path, catalog, [primary])
-    assert lmsdb(topology, "migrate", "up").exit_code == 0
-    before = _identity(primary)
-    assert before is not None and IDENTITY_TABLE in table_names(primary)
-    execute(catalog, f"DROP DATABASE {primary.database}", f"CREATE DATABASE {primary.database}")
+def test_the_router_checks_a_primarys_identity_row(sqlite_fleet: tuple[Path, str, list[str]],
+                                                   tmp_path: Path) -> None:
+    topology, _, _ = sqlite_fleet
+    (tmp_path / "s2.db").write_bytes((tmp_path / "s1.db").read_bytes())
+    with Router.from_topology(load_topology(topology)) as router:
+        assert router.engine_for_shard("shard-1") is not None
+        with pytest.raises(TopologyMismatch, match=r"is shard shard-1 .* given as shard shard-2"):
+            router.engine_for_shard("shard-2")
+
+
+@pytest.fixture(params=["mariadb", "postgresql"])
+def server_fleet(request: pytest.FixtureRequest, tmp_path: Path
+                 ) -> tuple[Path, URL, list[URL], Callable[[], URL]]:
+    """A migrated two-shard fleet on a real server: (topology, catalog, shards, make_db)."""
+    make = request.getfixturevalue(f"make_{request.param}_database")
+    catalog, shards = make(), [make(), make()]
+    topology = write_topology(tmp_path, catalog, shards)
+    up = lmsdb(topology, "migrate", "up")
+    assert up.exit_code == 0, up.output
+    return topology, catalog, shards, make
+
+
+def test_a_typo_on_a_server_is_refused_before_anything_runs(
+        server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]], tmp_path: Path) -> None:
+    topology, catalog, shards, make = server_fleet
+    typo = make()
+    write_topology(tmp_path, catalog, [shards[0], typo])
+    for command in (["migrate", "up"], ["shard", "status"], ["schema", "check"]):
+        result = lmsdb(topology, *command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"/{typo.database}, but the catalog recorded shard-1 at" in result.stderr
+        assert f"/{shards[1].database}" in result.stderr
+    assert table_names(typo) == set()  # the empty database was never migrated
+
+
+def test_a_rebuilt_shard_on_a_server_is_adopted(
+        server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]],
+        postgresql_server_url: URL) -> None:
+    topology, catalog, shards, _ = server_fleet
+    before = _identity(shards[1])
+    assert before is not None and before[1] == "shard-1"
+    name = shards[1].database
+    if shards[1].get_backend_name() == "postgresql":
+        admin = sa.create_engine(postgresql_server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        admin.dispose()
+    else:
+        execute(catalog, f"DROP DATABASE {name}", f"CREATE DATABASE {name}")
     up = lmsdb(topology, "migrate", "up", "--json")
     assert up.exit_code == 0, up.output
-    assert json.loads(up.stdout)["results"][0]["result"] == "migrated"
-    assert _identity(primary) == before
+    results = {r["shard"]: r["result"] for r in json.loads(up.stdout)["results"]}
+    assert results == {"shard-0": "current", "shard-1": "migrated"}
+    assert _identity(shards[1]) == before
     check = lmsdb(topology, "schema", "check")
     assert check.exit_code == 0, check.output
+
+
+def test_shard_add_writes_the_identity_and_set_refuses_another_shards_database(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    topology, _, shards = sqlite_fleet
+    new = _sqlite(tmp_path, "s3.db")
+    assert lmsdb(topology, "shard", "add", "shard-3", "--primary", new).exit_code == 0
+    fleet_id = _identity(shards[0])
+    assert fleet_id is not None and _identity(new) == (fleet_id[0], "shard-3")
+    copy = tmp_path / "copy-of-s0.db"
+    copy.write_bytes((tmp_path / "s0.db").read_bytes())
+    refused = lmsdb(topology, "shard", "set", "shard-3", "--primary", f"sqlite:///{copy}")
+    assert refused.exit_code == 2, refused.output
+    assert "is shard shard-0 (its identity row), but is given as shard shard-3" in (
+        refused.stderr)
