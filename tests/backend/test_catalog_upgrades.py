@@ -25,7 +25,7 @@ V1_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "catalog_v1"
 LITERAL = f"mysql+pymysql://lms:{PLANTED_PASSWORD}@db.internal:3306/lms_4"
 
 
-def create_v1_catalog(engine: Engine) -> None:
+def create_v1_catalog(engine: Engine, *, legacy_shard: bool = True) -> None:
     """The catalog exactly as lmsdb release 1 created it, with what release 1 let in: a
     shard added with a literal password and replicas kept in the journal payload."""
     dialect = "mariadb" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name
@@ -36,6 +36,8 @@ def create_v1_catalog(engine: Engine) -> None:
     with engine.begin() as conn:
         for statement in statements:
             conn.exec_driver_sql(statement.rstrip(";"))
+        if not legacy_shard:
+            return
         conn.execute(sa.text(
             "INSERT INTO shards (name, primary_url_template, state, created_at) "
             "VALUES ('shard-4', :url, 'active', '2026-01-01 00:00:00')"), {"url": LITERAL})
@@ -117,3 +119,27 @@ def test_any_command_upgrades_and_a_newer_catalog_is_refused(tmp_path: Path) -> 
         refused = lmsdb(topology, *command)
         assert refused.exit_code == 2, (command, refused.output)
         assert "newer than this lmsdb understands" in refused.stderr, refused.stderr
+
+
+def test_the_router_upgrades_a_v1_catalog_it_reads(tmp_path: Path) -> None:
+    catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
+    shard = f"sqlite:///{tmp_path / 's0.db'}"
+    engine = sa.create_engine(catalog)
+    create_v1_catalog(engine, legacy_shard=False)
+    with engine.begin() as conn:  # a map release 1 seeded
+        conn.execute(sa.text("INSERT INTO shards (name, primary_url_template, state, "
+                             "created_at) VALUES ('shard-0', :u, 'active', '2026-01-01')"),
+                     {"u": shard})
+        for keyspace, hi in (("user", 1000), ("course", 100)):
+            conn.execute(sa.text("INSERT INTO shard_ranges (keyspace, lo, hi, shard, state, "
+                                 "map_version) VALUES (:k, 0, :h, 'shard-0', 'serving', 1)"),
+                         {"k": keyspace, "h": hi})
+        conn.execute(sa.text("UPDATE map_version SET version = 1"))
+    topology = write_topology(tmp_path, catalog, [shard])
+    listed = lmsdb(topology, "shard", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)["shards"] == ["shard-0"]
+    with engine.connect() as conn:
+        versions = sorted(conn.execute(sa.select(catalog_schema.c.version)).scalars())
+    engine.dispose()
+    assert versions == list(range(1, CATALOG_SCHEMA_VERSION + 1))
