@@ -31,7 +31,7 @@ from lms_db.catalog import (
 )
 from lms_db.catalog import shards as catalog_shards
 from lms_db.catalog.identity import stamp_identities
-from lms_db.catalog.schema import begin, utcnow
+from lms_db.catalog.schema import begin, upgrade_if_needed, utcnow
 from lms_db.compare import LMSDB_OWN_TABLES
 from lms_db.db import database_ref
 from lms_db.engines import connect_check, engine_for
@@ -122,6 +122,8 @@ def add_shard(
     try:
         if not dry_run:
             seed_from_topology(catalog, topology)
+        else:
+            upgrade_if_needed(catalog)  # an older catalog cannot be read as it is
         resuming = _check_new(catalog, topology, name, template, primary_ref, replica_refs)
         for ref in (primary_ref, *replica_refs):
             connect_check(ref, connect_timeout)
