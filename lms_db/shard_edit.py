@@ -25,8 +25,19 @@ from sqlalchemy.engine import Engine
 
 from lms_db.catalog import bump_map_version, close_journal_entry, open_journal_entry
 from lms_db.catalog import shards as catalog_shards
-from lms_db.catalog.identity import check_identity, read_fleet_id, read_identity, stamp_identities
-from lms_db.catalog.schema import begin, read_catalog_version, shard_ranges, upgrade_if_needed
+from lms_db.catalog.identity import (
+    ShardIdentity,
+    check_identity,
+    read_fleet_id,
+    read_identity,
+    stamp_identities,
+)
+from lms_db.catalog.schema import (
+    begin,
+    read_catalog_version,
+    shard_ranges,
+    upgrade_if_needed,
+)
 from lms_db.db import database_ref
 from lms_db.engines import connect_check, engine_for, short_reason
 from lms_db.errors import ConnectionFailed, InputError, UnknownObjectError
@@ -276,7 +287,10 @@ def _check_unused(topology: Topology, locations: dict[str, Any], name: str,
         seen.add(ref.location)
 
 
-def _identity_of(ref: DatabaseRef, timeout: float) -> Any:
+def _identity_of(ref: DatabaseRef, timeout: float) -> ShardIdentity | None:
+    database = ref.url.database or ""
+    if ref.dialect == "sqlite" and database and not Path(database).exists():
+        return None  # a new file: nothing to read, and nothing created by reading
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:

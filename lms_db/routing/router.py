@@ -176,6 +176,7 @@ class Router:
             shard_map = read_shard_map(conn)
             locations = read_locations(conn, self.topology)
             self.fleet_id = read_fleet_id(conn)
+        self._verified = set()  # locations may have changed (shard set): check them again
         return shard_map, locations
 
     def _fresh(self) -> ShardMap:
