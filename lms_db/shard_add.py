@@ -30,7 +30,12 @@ from lms_db.catalog import (
     seed_from_topology,
 )
 from lms_db.catalog import shards as catalog_shards
-from lms_db.catalog.identity import stamp_identities
+from lms_db.catalog.identity import (
+    check_identity,
+    read_fleet_id,
+    read_identity_of,
+    stamp_identities,
+)
 from lms_db.catalog.schema import begin, upgrade_if_needed, utcnow
 from lms_db.compare import LMSDB_OWN_TABLES
 from lms_db.db import database_ref
@@ -127,8 +132,12 @@ def add_shard(
         resuming = _check_new(catalog, topology, name, template, primary_ref, replica_refs)
         for ref in (primary_ref, *replica_refs):
             connect_check(ref, connect_timeout)
-        for ref in replica_refs:  # the same check migrate up makes
+        for ref in replica_refs:  # the same checks migrate up makes
             check_replica_role(ref, timeout=connect_timeout)
+        with begin(catalog) as conn:
+            fleet_id = read_fleet_id(conn)
+        check_identity(read_identity_of(primary_ref, timeout=connect_timeout), fleet_id, name,
+                       primary_ref)
         if not resuming:
             _check_empty(primary_ref, connect_timeout)
         if dry_run:

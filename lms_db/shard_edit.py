@@ -26,10 +26,9 @@ from sqlalchemy.engine import Engine
 from lms_db.catalog import bump_map_version, close_journal_entry, open_journal_entry
 from lms_db.catalog import shards as catalog_shards
 from lms_db.catalog.identity import (
-    ShardIdentity,
     check_identity,
     read_fleet_id,
-    read_identity,
+    read_identity_of,
     stamp_identities,
 )
 from lms_db.catalog.schema import (
@@ -130,8 +129,8 @@ def set_shard(
         if new_primary is not None:
             with begin(catalog) as conn:
                 fleet_id = read_fleet_id(conn)
-            check_identity(_identity_of(new_primary, connect_timeout), fleet_id, name,
-                           new_primary)
+            check_identity(read_identity_of(new_primary, timeout=connect_timeout), fleet_id,
+                           name, new_primary)
         if new_primary is not None:
             primary_ref = new_primary
         elif current is not None:
@@ -285,18 +284,6 @@ def _check_unused(topology: Topology, locations: dict[str, Any], name: str,
         if ref.location in seen:
             raise InputError(f"{ref.field}: {ref.display} is given twice")
         seen.add(ref.location)
-
-
-def _identity_of(ref: DatabaseRef, timeout: float) -> ShardIdentity | None:
-    database = ref.url.database or ""
-    if ref.dialect == "sqlite" and database and not Path(database).exists():
-        return None  # a new file: nothing to read, and nothing created by reading
-    engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return read_identity(conn)
-    finally:
-        engine.dispose()
 
 
 def _count_rows(ref: DatabaseRef, timeout: float, *, force: bool) -> int | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -179,6 +180,26 @@ def check_locations(conn: Connection, primaries: Iterable[tuple[str, DatabaseRef
             f"{ref.field or name}: the topology points {name} at {show_location(ref.location)}"
             f"{also}, but the catalog recorded {name} at {show_location(where)}: fix the "
             f"topology, or if {name} really moved run `lmsdb shard set {name} --primary URL`")
+
+
+def read_identity_of(ref: DatabaseRef, *, timeout: float) -> ShardIdentity | None:
+    """The identity row of the database ``ref`` names (``None``: none, or a new SQLite file,
+    which is not created by looking).
+
+    :raises sqlalchemy.exc.DBAPIError: the database cannot be read (callers translate it).
+    """
+    from lms_db.engines import engine_for
+
+    database = ref.url.database or ""
+    if ref.dialect == "sqlite" and database and database != ":memory:" and (
+            not database.startswith("file:") and not Path(database).exists()):
+        return None
+    engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return read_identity(conn)
+    finally:
+        engine.dispose()
 
 
 def stamp_identities(catalog: Engine, primaries: Iterable[tuple[str, DatabaseRef]], *,

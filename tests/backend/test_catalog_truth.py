@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from lms_db.catalog.identity import read_identity
+from lms_db.catalog.identity import read_identity, shard_identity
+from lms_db.catalog.schema import utcnow
 from lms_db.errors import TopologyMismatch
 from lms_db.routing import Router
 from lms_db.topology import load_topology
@@ -209,3 +210,22 @@ def test_shard_add_writes_the_identity_and_set_refuses_another_shards_database(
     assert refused.exit_code == 2, refused.output
     assert "is shard shard-0 (its identity row), but is given as shard shard-3" in (
         refused.stderr)
+
+
+def test_shard_add_refuses_an_empty_database_of_another_shard(
+        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    topology, _, shards = sqlite_fleet
+    fleet_id = _identity(shards[0])
+    assert fleet_id is not None
+    target = _sqlite(tmp_path, "emptied.db")  # shard-0's database, emptied but for its row
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        shard_identity.create(conn)
+        conn.execute(shard_identity.insert().values(id=1, fleet_id=fleet_id[0],
+                                                    shard="shard-0", written_at=utcnow()))
+    engine.dispose()
+    result = lmsdb(topology, "shard", "add", "shard-9", "--primary", target)
+    assert result.exit_code == 2, result.output
+    assert "is shard shard-0 (its identity row), but is given as shard shard-9" in result.stderr
+    assert "shard-9" not in json.loads(lmsdb(topology, "shard", "list", "--json").stdout)[
+        "shards"]
