@@ -52,9 +52,22 @@ def migrated(tmp_path: Path) -> tuple[Path, str, list[str]]:
     return topology, catalog, shards
 
 
+@pytest.fixture(params=["sqlite", "mariadb"])
+def any_migrated(request: pytest.FixtureRequest, tmp_path: Path
+                 ) -> tuple[Path, str, list[str]]:
+    if request.param == "sqlite":
+        return request.getfixturevalue("migrated")  # type: ignore[no-any-return]
+    make = request.getfixturevalue("make_mariadb_database")
+    catalog = make().render_as_string(hide_password=False)
+    shards = [make().render_as_string(hide_password=False) for _ in range(2)]
+    topology = write_topology(tmp_path, catalog, shards)
+    assert lmsdb(topology, "migrate", "up").exit_code == 0
+    return topology, catalog, shards
+
+
 def test_a_second_load_is_refused_up_front_and_add_adds_new_rows(
-        migrated: tuple[Path, str, list[str]]) -> None:
-    topology, _, shards = migrated
+        any_migrated: tuple[Path, str, list[str]]) -> None:
+    topology, _, shards = any_migrated
     first = lmsdb(topology, "sample", "load", "--users", "30", "--courses", "3", "--json")
     assert first.exit_code == 0, first.output
     after_first = _counts(shards)
