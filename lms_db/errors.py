@@ -11,7 +11,6 @@ in one place and prints one line.  Our exception hierarchy::
     │   │   ├── TopologyMismatch   the topology and the catalog disagree about a shard
     │   │   └── CatalogTooNew      the catalog was upgraded by a newer lmsdb
     │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
-    │   ├── SqlParseError          SQL text that cannot be parsed
     │   ├── ConnectionFailed       unreachable server or wrong credentials
     │   ├── AlreadyLoaded          sample data is there already (sample load)
     │   └── ReplicaWritable        a "replica" URL points at a writable server
@@ -68,12 +67,6 @@ class UnknownObjectError(InputError):
     """A name that does not exist: table, shard, keyspace, revision or dialect."""
 
     code = "unknown_object"
-
-
-class SqlParseError(InputError):
-    """SQL text that cannot be parsed."""
-
-    code = "sql_parse_error"
 
 
 class ConnectionFailed(InputError):

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from lms_db.config import require_topology_path
 from lms_db.sample import LoadProgress, load_sample, open_sample_router, parse_skew
-from lms_db.topology import load_topology
+from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, err_console, print_json
 
 sample_app = typer.Typer(no_args_is_help=True, help="Load realistic sample data into the shards.")

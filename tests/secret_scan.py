@@ -67,7 +67,7 @@ def assert_no_secret_leaked(args: Sequence[str], env: Mapping[str, str | None] |
                             result: Any) -> None:
     """Fail when a planted password is in the command's output or anywhere in its catalog."""
     from lms_db.errors import LmsDbError
-    from lms_db.topology import load_topology
+    from lms_db.topology.spec import load_topology
 
     secrets = secrets_of(env)
     output = (result.stdout or "") + (getattr(result, "stderr", "") or "")

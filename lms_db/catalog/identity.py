@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.catalog.schema import fleet, shards, utcnow
 from lms_db.config import expand_env
 from lms_db.errors import ConfigError, TopologyMismatch
-from lms_db.urls import DatabaseRef, location_key, show_location
+from lms_db.topology.urls import DatabaseRef, location_key, show_location
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ def read_identity_of(ref: DatabaseRef, *, timeout: float) -> ShardIdentity | Non
 
     :raises sqlalchemy.exc.DBAPIError: the database cannot be read (callers translate it).
     """
-    from lms_db.engines import engine_for
+    from lms_db.topology.engines import engine_for
 
     database = ref.url.database or ""
     if ref.dialect == "sqlite" and database and database != ":memory:" and (
@@ -216,7 +216,7 @@ def stamp_identities(catalog: Engine, primaries: Iterable[tuple[str, DatabaseRef
         already, unless it changed meanwhile).
     """
     from lms_db.catalog.schema import begin
-    from lms_db.engines import engine_for
+    from lms_db.topology.engines import engine_for
 
     with begin(catalog) as conn:
         fleet_id = read_fleet_id(conn)

@@ -48,9 +48,9 @@ from lms_db.catalog.schema import (
     utcnow,
 )
 from lms_db.config import is_env_reference
-from lms_db.engines import short_reason
 from lms_db.errors import CatalogError
-from lms_db.urls import REMOVED_PASSWORD, SECRET_QUERY_KEYS
+from lms_db.topology.engines import short_reason
+from lms_db.topology.urls import REMOVED_PASSWORD, SECRET_QUERY_KEYS
 
 log = logging.getLogger(__name__)
 

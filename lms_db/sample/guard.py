@@ -28,11 +28,11 @@ from lms_db.catalog import close_journal_entry, open_entries, open_journal_entry
 from lms_db.catalog.schema import begin
 from lms_db.catalog.shard_map import lock_map
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for, short_reason
 from lms_db.errors import AlreadyLoaded, ConfigError, ConnectionFailed, InputError
-from lms_db.fleet.targets import Member, check_identities, registered_members
-from lms_db.routing.router import Router
-from lms_db.topology import Topology
+from lms_db.migrate.targets import Member, check_identities, registered_members
+from lms_db.router.router import Router
+from lms_db.topology.engines import engine_for, short_reason
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

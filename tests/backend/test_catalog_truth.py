@@ -16,8 +16,8 @@ from sqlalchemy.engine import URL
 from lms_db.catalog.identity import read_identity, shard_identity
 from lms_db.catalog.schema import utcnow
 from lms_db.errors import TopologyMismatch
-from lms_db.routing import Router
-from lms_db.topology import load_topology
+from lms_db.router import Router
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import execute, lmsdb, revision_of, table_names, write_topology
 
 

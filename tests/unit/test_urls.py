@@ -9,11 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from lms_db.db import database_ref
 from lms_db.errors import ConfigError, LiteralPassword
-from lms_db.routing.pool import catalog_ref
-from lms_db.topology import load_topology
-from lms_db.urls import mask_url, parse_database_url
+from lms_db.router.pool import catalog_ref
+from lms_db.topology.spec import load_topology
+from lms_db.topology.urls import database_ref, mask_url, parse_database_url
 from tests.secret_scan import PLANTED_PASSWORD
 
 runner = CliRunner()
