@@ -134,6 +134,17 @@ class ShardLoad:
         return self.error is None and self.revision is not None and self.revision == self.head
 
     @property
+    def counter_faults(self) -> tuple[str, ...]:
+        """Counters that would hand out an id outside the shard's windows, each with the
+        command that fixes it."""
+        fix = f"run lmsdb shard grant-windows --shard {self.shard}"
+        faults = [f"{w.fault}; {fix}" for w in self.windows if w.fault]
+        if self.without_windows:
+            faults.append(f"no id window for {', '.join(self.without_windows)} (its counter "
+                          f"may hand out ids another shard owns); {fix}")
+        return tuple(faults)
+
+    @property
     def low_windows(self) -> tuple[Headroom, ...]:
         """Windows with little headroom left (grant new ones soon)."""
         return tuple(w for w in self.windows if w.low)
@@ -150,9 +161,11 @@ class ShardLoad:
             "id_windows": [
                 {"table": w.table, "lo": w.lo, "hi": w.hi, "next_id": w.next_id,
                  "used": w.used, "remaining": w.remaining, "windows": w.windows, "low": w.low,
-                 "granted_per_reservation": w.per_reservation}
+                 "granted_per_reservation": w.per_reservation, "counter": w.counter,
+                 "fault": w.fault}
                 for w in self.windows
             ],
+            "counter_faults": list(self.counter_faults),
             "without_windows": list(self.without_windows),
             "replicas": [vars(r) for r in self.replicas],
         }

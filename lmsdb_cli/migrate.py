@@ -78,19 +78,20 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
                          timeout=request.connect_timeout)
     with fleet_progress(len(prepared.members), enabled=not json_output) as on_event:
         run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
-    if json_output:
+    if json_output and run.ok:
         print_json(run.to_dict())
-    else:
+    elif not json_output:
         render_run(run)
-    if not run.ok:
+    if not run.ok:  # with --json the boundary prints the run and the error as one object
         bad = [r for r in run.results if r.failed]
         if not bad:  # every shard migrated; only the id windows failed
             raise FleetFailed(f"{run.windows_error}; rerun lmsdb migrate up or lmsdb shard "
-                              "grant-windows once the cause is fixed", run.results)
+                              "grant-windows once the cause is fixed", run.results,
+                              details=run.to_dict())
         names = ", ".join(f"{r.shard} ({r.result})" for r in bad)
         raise FleetFailed(f"{len(bad)} of {len(run.results)} shard(s) not migrated: {names}. "
                           f"First error: {bad[0].error}. Fix it and rerun: each shard "
-                          "resumes where it stopped", run.results)
+                          "resumes where it stopped", run.results, details=run.to_dict())
 
 
 def _show_plans(plans: list[ShardPlan], json_output: bool) -> None:

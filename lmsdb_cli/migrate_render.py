@@ -94,8 +94,10 @@ def render_run(run: FleetRun) -> None:
     console.print(table)
     if run.windows:
         shards = sorted({t.shard for t in run.windows})
-        console.print(f"id windows: {sum(len(t.granted) for t in run.windows)} granted on "
-                      f"{', '.join(shards)}", highlight=False, markup=False)
+        granted = sum(t.granted is not None for t in run.windows)
+        moved = sum(t.moved and t.granted is None for t in run.windows)
+        console.print(f"id windows: {granted} granted, {moved} counter(s) moved into their "
+                      f"window on {', '.join(shards)}", highlight=False, markup=False)
     if run.windows_error:
         console.print(Text.assemble(("error: ", "red"), run.windows_error,
                                     " (rerun migrate up, or lmsdb shard grant-windows)"))

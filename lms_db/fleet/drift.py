@@ -86,7 +86,7 @@ class DriftReport:
         raise DriftDetected(
             f"drift in {len(drifted)} of {len(self.databases)} database(s): "
             f"{first.name}: {first.diffs[0]}{tail}",
-            diffs={d.name: list(d.diffs) for d in drifted},
+            diffs={d.name: list(d.diffs) for d in drifted}, details=self.to_dict(),
         )
 
     def to_dict(self) -> dict[str, Any]:

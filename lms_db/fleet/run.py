@@ -62,7 +62,8 @@ from lms_db.fleet.migrate import (
 )
 from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
 from lms_db.fleet.targets import Member, Prepared, preflight
-from lms_db.id_topup import TopUp, top_up_windows
+from lms_db.id_align import CounterAction
+from lms_db.id_topup import top_up_windows
 from lms_db.routing.router import Router
 from lms_db.topology import DatabaseRef, Topology
 
@@ -170,7 +171,7 @@ class FleetRun:
     :param revision: the revision asked for, resolved (``None``: base).
     :param results: one per shard, in topology order.
     :param seeded: whether this run seeded the catalog from the topology.
-    :param windows: id windows granted after an OLTP ``up``.
+    :param windows: counters given a window or moved into one after an OLTP ``up``.
     :param windows_error: why granting them failed (the run fails: inserts could collide).
     """
 
@@ -179,7 +180,7 @@ class FleetRun:
     revision: str | None
     results: tuple[ShardResult, ...]
     seeded: bool = False
-    windows: tuple[TopUp, ...] = ()
+    windows: tuple[CounterAction, ...] = ()
     windows_error: str | None = None
 
     @property
@@ -251,11 +252,13 @@ def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
     try:
         with Router(catalog, topology, max_staleness=0,
                     connect_timeout=request.connect_timeout) as router:
-            granted = top_up_windows(router, ready, parallel=request.policy.parallel)
+            topped = top_up_windows(router, ready, parallel=request.policy.parallel)
     except LmsDbError as exc:
         log.warning("granting id windows failed: %s", exc.message)
         return replace(run, windows_error=f"granting id windows failed: {exc.message}")
-    return replace(run, windows=tuple(granted))
+    error = "; ".join(topped.errors) or None
+    return replace(run, windows=topped.actions,
+                   windows_error=None if error is None else f"id windows: {error}")
 
 
 def _catalog_engine(ref: DatabaseRef) -> Engine:
