@@ -254,3 +254,10 @@ class Interrupted(OperationError):
     exit_code = 130
     code = "interrupted"
     retryable = True
+
+    def __init__(self, message: str, *, revision: str | None = None,
+                 applied: tuple[str, ...] = (), details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        #: Where a database stopped (a migration: its revision now) and what was done.
+        self.revision = revision
+        self.applied = applied

@@ -9,13 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from lms_db.config import require_topology_path
-from lms_db.errors import FleetFailed, InputError, OperationError
+from lms_db.errors import FleetFailed, InputError, Interrupted, OperationError
 from lms_db.fleet.autogen import new_revision
 from lms_db.fleet.fanout import DEFAULT_PARALLEL, FanoutPolicy
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
 from lms_db.fleet.migrate import Direction
 from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT
-from lms_db.fleet.run import MigrateRequest, migrate_fleet
+from lms_db.fleet.run import MigrateRequest, interrupted_summary, migrate_fleet
 from lms_db.fleet.scripts import history as read_history
 from lms_db.fleet.scripts import offline_sql
 from lms_db.fleet.status import ShardPlan, fleet_status, plan_fleet
@@ -82,6 +82,8 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
         print_json(run.to_dict())
     elif not json_output:
         render_run(run)
+    if run.interrupted:
+        raise Interrupted(interrupted_summary(run), details=run.to_dict())
     if not run.ok:  # with --json the boundary prints the run and the error as one object
         bad = [r for r in run.results if r.failed]
         if not bad:  # every shard migrated; only the id windows failed

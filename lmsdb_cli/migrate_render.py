@@ -27,6 +27,7 @@ from lmsdb_cli.output import console, err_console
 _RESULT_STYLE = {
     "migrated": "green", "current": "green", "failed": "red", "locked": "red",
     "refused": "red", "replica-timeout": "red", "error": "red", "skipped": "yellow",
+    "interrupted": "yellow",
 }
 
 
@@ -103,6 +104,8 @@ def render_run(run: FleetRun) -> None:
                                     " (rerun migrate up, or lmsdb shard grant-windows)"))
     failed = sum(r.failed for r in run.results)
     verdict = "[red]FAILED[/red]" if not run.ok else "[green]ok[/green]"
+    if run.interrupted:
+        verdict = "[yellow]INTERRUPTED[/yellow]"
     console.print(f"{verdict}: {len(run.results) - failed} of {len(run.results)} shard(s) ok")
 
 

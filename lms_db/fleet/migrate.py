@@ -27,10 +27,12 @@ from alembic.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
+from lms_db import hooks, interrupts
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import connect_args_for, short_reason
-from lms_db.errors import ConnectionFailed, LmsDbError, MigrationFailed
+from lms_db.errors import ConnectionFailed, Interrupted, LmsDbError, MigrationFailed
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
+from lms_db.fleet.resume import Record, StatementProgress, tracked_statements
 from lms_db.fleet.scripts import (
     ALEMBIC_LOCK,
     alembic_config,
@@ -208,6 +210,8 @@ def apply_steps(
     direction: Direction = "up",
     root: Path | None = None,
     on_step: StepCallback | None = None,
+    resume: StatementProgress | None = None,
+    on_statement: Record | None = None,
 ) -> MigrationOutcome:
     """Bring the database on ``conn`` to ``revision``, one revision per step.
 
@@ -221,9 +225,14 @@ def apply_steps(
     :param direction: ``up`` applies newer revisions, ``down`` reverts to ``revision``.
     :param root: a migrations directory to use instead of lmsdb's own.
     :param on_step: called before and after each step.
+    :param resume: what an interrupted run journaled for the revision it was applying
+        (MySQL/MariaDB: :mod:`lms_db.fleet.resume` finishes it statement by statement).
+    :param on_statement: called with each upgrade statement's progress, to journal it.
     :raises UnknownObjectError: unknown revision, or the database is at a revision this
         history does not know.
     :raises MigrationFailed: a step failed; ``revision`` is where the database stays.
+    :raises Interrupted: SIGINT/SIGTERM: stopped before a revision or a statement;
+        ``revision`` is where the database stays, ``applied`` what this run did.
     """
     check_target(target)
     script = script_directory(target, root)
@@ -237,16 +246,30 @@ def apply_steps(
     config = alembic_config(target, root=root, connection=conn)
     if conn.dialect.name == "sqlite":
         config.attributes["transactional_ddl"] = True  # see open_engine
-    at, applied = start, []
+    at: str | None = start
+    applied: list[str] = []
     for rev, destination in steps:
+        hooks.pause_point("migrate.revision")
+        if interrupts.stop_requested():
+            raise Interrupted(f"{ref.display}: interrupted ({interrupts.reason()}) before "
+                              f"revision {rev}; it stays at {show_revision(at)}",
+                              revision=at, applied=tuple(applied))
         if on_step is not None:
             on_step(StepEvent(ref.display, rev, direction, done=False))
+        up = direction == "up"
         try:
-            with ALEMBIC_LOCK:
-                if direction == "up":
+            with ALEMBIC_LOCK, tracked_statements(conn, rev, resume=resume if up else None,
+                                                  record=on_statement if up else None):
+                if up:
                     command.upgrade(config, rev)
                 else:
                     command.downgrade(config, destination or "base")
+        except Interrupted as exc:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            raise Interrupted(f"{ref.display}: {exc.message}; it stays at "
+                              f"{show_revision(at)} (a rerun of migrate up finishes {rev})",
+                              revision=at, applied=tuple(applied)) from exc
         except (LmsDbError, sa.exc.SQLAlchemyError, CommandError) as exc:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.rollback()

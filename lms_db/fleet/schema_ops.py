@@ -27,6 +27,7 @@ from lms_db.ddl import MYSQL_FAMILY
 from lms_db.dialects import run_statement
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
+from lms_db.fleet.resume import forget_progress, is_resuming
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
     statements = snapshot.statements(dialect_name, hypertable=hypertable)
     wanted = snapshot.tables(dialect_name)
     existing = set(sa.inspect(conn).get_table_names()) & set(wanted)
-    if existing:
+    if existing and not is_resuming():  # resuming: the journal knows who created them
         names = ", ".join(sorted(existing))
         raise MigrationFailed(
             f"table(s) {names} already exist but the database has no lmsdb revision: "
@@ -116,6 +117,7 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
             run_statement(conn, statement)
     except sa.exc.DBAPIError:
         if dialect_name in MYSQL_FAMILY:
+            forget_progress()  # undone below: a rerun starts the revision afresh
             _drop_created(conn, wanted)
         raise
 
