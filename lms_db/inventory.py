@@ -22,6 +22,7 @@ from lms_db.engines import short_reason
 from lms_db.errors import LmsDbError
 from lms_db.id_topup import needing_windows
 from lms_db.ids import Headroom, IdWindows
+from lms_db.journal_view import OpenOperation, list_open
 from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
 from lms_db.routing.router import DEFAULT_PARALLEL, Router
 from lms_db.topology import SHARDED_KEYSPACES
@@ -173,14 +174,21 @@ class ShardLoad:
 
 @dataclass(frozen=True)
 class FleetLoad:
-    """Every shard's load, at one map version."""
+    """Every shard's load, at one map version, and the operations still open.
+
+    :param map_version: the catalog's map version.
+    :param shards: each shard's load.
+    :param open_operations: open journal entries (``lmsdb journal list`` shows them).
+    """
 
     map_version: int
     shards: tuple[ShardLoad, ...]
+    open_operations: tuple[OpenOperation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"map_version": self.map_version, "shards": [s.to_dict() for s in self.shards]}
+        return {"map_version": self.map_version, "shards": [s.to_dict() for s in self.shards],
+                "open_operations": [o.to_dict() for o in self.open_operations]}
 
 
 def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
@@ -205,7 +213,7 @@ def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
     shared = tuple(
         replace(s, share=s.sharded_rows / total if total else 0.0) for s in loads
     )
-    return FleetLoad(version, shared)
+    return FleetLoad(version, shared, tuple(list_open(router.catalog)))
 
 
 def _one(router: Router, windows: IdWindows, name: str, head: str | None) -> ShardLoad:

@@ -11,9 +11,11 @@ operations are resumed by their own command, or released here once a person has 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +30,10 @@ from lms_db.catalog import (
     read_journal_entry,
 )
 from lms_db.catalog.schema import utcnow
+from lms_db.config import DEFAULT_CONNECT_TIMEOUT
+from lms_db.engines import connect_check, engine_for
 from lms_db.errors import InputError, JournalHeld
+from lms_db.topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +172,18 @@ def release(catalog: Engine, entry_id: int, *, force: bool = False,
     close_journal_entry(catalog, entry_id, state="failed", payload=payload)
     log.info("journal entry %d released", entry_id)
     return judged
+
+
+@contextlib.contextmanager
+def catalog_of(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+               ) -> Iterator[Engine]:
+    """The topology's catalog engine, reachable (exit 2 otherwise), disposed after.
+
+    :raises ConnectionFailed: the catalog server cannot be reached.
+    """
+    connect_check(topology.catalog, timeout)
+    engine = engine_for(topology.catalog, timeout=timeout)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

@@ -86,6 +86,11 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
     console.print(table)
     if windows:
         _render_windows(load)
+    if load.open_operations:
+        stale = sum(o.stale for o in load.open_operations)
+        ids = ", ".join(str(o.entry.id) for o in load.open_operations)
+        warnings.append(f"{len(load.open_operations)} open operation(s) in the journal "
+                        f"(entries {ids}; {stale} stale: holder gone): see lmsdb journal list")
     for line in warnings:
         console.print(Text.assemble(("warning: ", "yellow"), line))
     for line in errors:

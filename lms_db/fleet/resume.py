@@ -200,6 +200,7 @@ class _Tracker:
 
     def after(self, *_args: Any) -> None:
         if self.current is not None and self.journaled:
+            hooks.pause_point("migrate.statement.done")  # ran; not journaled as done yet
             i, sha = self.current
             self._advance(i + 1, sha, None)
         self.current = None
