@@ -32,6 +32,8 @@ def describe(exc: BaseException, password: str | None = None) -> str:
         text = exc.message
     elif isinstance(exc, sa.exc.DBAPIError):
         text = short_reason(exc, password)
+        if text == type(exc.orig).__name__ and is_server_gone(exc):
+            text = f"the connection to the server was lost ({text})"
     else:
         first = (str(exc).strip().splitlines() or [""])[0]
         text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -10,9 +10,10 @@ theirs the same way).  Nothing happens unless the process environment asks for i
     where the paused process writes ``<pid>.paused`` (its step and count), so the test
     knows the moment to ``os.killpg(..., SIGKILL)`` or send SIGINT.
 
-A paused process waits until it is killed, or until SIGINT/SIGTERM asks it to stop
-(:mod:`lms_db.interrupts`), then returns so the caller's interrupt check stops it at that
-same safe point.  The hook is meant for tests and rehearsals; it costs one dictionary read
+A paused process waits until it is killed, until the test deletes its marker file (it then
+carries on: "the server died while we were paused"), or until SIGINT/SIGTERM asks it to
+stop (:mod:`lms_db.interrupts`); it then returns, so the caller's interrupt check stops it
+at that same safe point.  The hook is meant for tests and rehearsals; it costs one dictionary read
 per call otherwise.  Following OSC's ``before_<step>``/``after_<step>`` hooks.
 """
 
@@ -56,5 +57,5 @@ def pause_point(step: str) -> None:
     marker = directory / f"{os.getpid()}.paused"
     marker.write_text(f"{step}@{_seen[step]}\n", encoding="utf-8")
     log.warning("paused at %s (pid %d) for a test", step, os.getpid())
-    while not interrupts.stop_requested():
+    while marker.exists() and not interrupts.stop_requested():
         time.sleep(0.02)

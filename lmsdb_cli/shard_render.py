@@ -63,7 +63,7 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
         if s.error:
             table.add_row(s.shard, "-", "-", "-", "-", Text("unreadable", style="red"),
                           Text(s.error, style="red"))
-            errors.append(f"{s.shard}: {s.error}")
+            errors.append(f"{s.shard} ({s.database}): {s.error}")
             continue
         rows = {k.keyspace: k for k in s.keyspaces}
         size = sum(k.bytes or 0 for k in s.keyspaces) if all(

@@ -31,6 +31,7 @@ from lms_db import hooks, interrupts
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import connect_args_for, short_reason
 from lms_db.errors import ConnectionFailed, Interrupted, LmsDbError, MigrationFailed
+from lms_db.failures import describe, is_server_gone
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
 from lms_db.fleet.resume import Record, StatementProgress, tracked_statements
 from lms_db.fleet.scripts import (
@@ -285,16 +286,15 @@ def apply_steps(
 def _step_failed(
     ref: DatabaseRef, rev: str, direction: Direction, at: str | None, exc: Exception
 ) -> MigrationFailed:
-    if isinstance(exc, LmsDbError):
-        reason = exc.message
-    elif isinstance(exc, sa.exc.DBAPIError):
-        reason = short_reason(exc, ref.url.password)
-    else:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = describe(exc, ref.url.password)
     verb = "upgrade to" if direction == "up" else "downgrade of"
+    advice = ""
+    if is_server_gone(exc):
+        advice = ("; the server went away: once it is back, rerun (a revision left halfway "
+                  "is finished statement by statement)")
     return MigrationFailed(
         f"{ref.display}: {verb} {rev} failed: {reason}; "
-        f"the database stays at {show_revision(at)}",
+        f"the database stays at {show_revision(at)}{advice}",
         revision=at,
         failed_revision=rev,
     )

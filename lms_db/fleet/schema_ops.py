@@ -115,10 +115,15 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
     try:
         for statement in statements:
             run_statement(conn, statement)
-    except sa.exc.DBAPIError:
-        if dialect_name in MYSQL_FAMILY:
-            forget_progress()  # undone below: a rerun starts the revision afresh
-            _drop_created(conn, wanted)
+    except sa.exc.DBAPIError as exc:
+        if dialect_name in MYSQL_FAMILY and not exc.connection_invalidated:
+            try:
+                _drop_created(conn, wanted)
+            except sa.exc.SQLAlchemyError:
+                log.warning("could not undo the half-applied initial revision; a rerun "
+                            "finishes it from the journal")
+            else:
+                forget_progress()  # undone: a rerun starts the revision afresh
         raise
 
 
