@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from lms_db.catalog.journal_view import OpenOperation, catalog_of, list_open, release, show
 from lms_db.config import require_topology_path
-from lms_db.journal_view import OpenOperation, catalog_of, list_open, release, show
-from lms_db.topology import load_topology
+from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, print_json
 
 journal_app = typer.Typer(

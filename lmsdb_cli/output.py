@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from lms_db.errors import LmsDbError
-from lms_db.failures import as_lmsdb_error, is_driver_error
+from lms_db.topology.failures import as_lmsdb_error, is_driver_error
 
 console = Console()
 err_console = Console(stderr=True)

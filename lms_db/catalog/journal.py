@@ -89,7 +89,7 @@ def process_start(pid: int) -> int | None:
 
 def holder_identity() -> dict[str, Any]:
     """Who this process is, for a journal payload's ``holder``: host, pid and start time
-    (what :mod:`lms_db.journal_view` needs to tell a live holder from a dead one)."""
+    (what :mod:`lms_db.catalog.journal_view` needs to tell a live holder from a dead one)."""
     return {"host": socket.gethostname(), "pid": os.getpid(),
             "started": process_start(os.getpid())}
 

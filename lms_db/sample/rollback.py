@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from lms_db.routing.keys import keyspace_tables
-from lms_db.routing.router import Router
+from lms_db.router.keys import keyspace_tables
+from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db.catalog import open_entries
-from lms_db.topology import load_topology
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import (
     REPO_ROOT,
     lmsdb,

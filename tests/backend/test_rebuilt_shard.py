@@ -17,11 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db.catalog import read_id_windows
-from lms_db.ddl import create_schema
 from lms_db.models.audit import AuditLog
 from lms_db.models.users import User
-from lms_db.routing import Router
-from lms_db.topology import load_topology
+from lms_db.router import Router
+from lms_db.schema.ddl import create_schema
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import lmsdb, lmsdb_json, write_topology
 
 BACKENDS = ["mariadb", "postgresql"]

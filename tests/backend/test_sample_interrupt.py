@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from lms_db.routing.keys import keyspace_tables
+from lms_db.router.keys import keyspace_tables
 from tests.backend.fleet_helpers import REPO_ROOT, lmsdb, write_topology
 
 
