@@ -25,17 +25,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lms_db import interrupts
+import lms_db.interrupts as interrupts
+from lms_db.config import pause_request
 
 log = logging.getLogger(__name__)
 
-PAUSE_AT_ENV = "LMSDB_TEST_PAUSE_AT"
-PAUSE_DIR_ENV = "LMSDB_TEST_PAUSE_DIR"
 _seen: Counter[str] = Counter()
 
 
 def _wanted() -> tuple[str, int] | None:
-    value = os.environ.get(PAUSE_AT_ENV, "")  # read here only: a test hook, not a setting
+    value = pause_request()[0]
     if not value:
         return None
     step, _, count = value.partition("@")
@@ -53,7 +52,7 @@ def pause_point(step: str) -> None:
     _seen[step] += 1
     if _seen[step] != wanted[1]:
         return
-    directory = Path(os.environ.get(PAUSE_DIR_ENV) or ".")
+    directory = Path(pause_request()[1])
     marker = directory / f"{os.getpid()}.paused"
     marker.write_text(f"{step}@{_seen[step]}\n", encoding="utf-8")
     log.warning("paused at %s (pid %d) for a test", step, os.getpid())

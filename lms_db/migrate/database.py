@@ -27,7 +27,8 @@ from alembic.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db import hooks, interrupts
+import lms_db.hooks as hooks
+import lms_db.interrupts as interrupts
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ConnectionFailed, Interrupted, LmsDbError, MigrationFailed

@@ -35,7 +35,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lms_db import hooks, interrupts
+import lms_db.hooks as hooks
+import lms_db.interrupts as interrupts
 from lms_db.errors import MigrationFailed
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lms_db import interrupts
+import lms_db.interrupts as interrupts
 from lms_db.catalog import open_entries, seed_from_topology
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from lms_db import hooks, interrupts
+import lms_db.hooks as hooks
+import lms_db.interrupts as interrupts
 from lms_db.errors import ConfigError, InputError, Interrupted
 from lms_db.ids.windows import IdWindows
 from lms_db.router.keys import key_table, keyspace_tables

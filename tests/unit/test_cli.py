@@ -109,7 +109,8 @@ def test_help_prose_is_reflowed_and_examples_kept() -> None:
         "    lmsdb a\n    lmsdb b")
     result = runner.invoke(app, ["shard", "status", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "reads every table once. Exits 1 when a shard cannot be read." in result.output
+    assert "reads every table once. Exits 1 when a shard cannot be read, or when an id" in (
+        result.output)
     assert "    lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json" in (
         result.output)
     route = runner.invoke(app, ["shard", "route", "--help"], env={"COLUMNS": "200"})
