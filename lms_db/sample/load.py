@@ -166,6 +166,11 @@ class _Ids:
         out again by :meth:`__call__`."""
         last = self.blocks.get((shard, table), range(0))
         out = self.windows.reserve_many(shard, table, count, after=last[-1] if last else 0)
+        start = 0
+        for i in range(1, len(out) + 1):  # recorded as runs of consecutive ids
+            if i == len(out) or out[i] != out[i - 1] + 1:
+                self.taken[(shard, table)].append(range(out[start], out[i - 1] + 1))
+                start = i
         if out:
             self.blocks[(shard, table)] = range(out[-1], out[-1] + 1)
             self._left[(shard, table)] = iter(())
