@@ -88,7 +88,8 @@ def render_run(run: FleetRun) -> None:
     for r in run.results:
         style = _RESULT_STYLE.get(r.result, "")
         table.add_row(
-            r.shard, show_revision(r.from_revision), show_revision(r.to_revision),
+            r.shard, show_revision(r.from_revision) if r.known else "-",
+            show_revision(r.to_revision) if r.known else "-",
             Text(r.result, style=style), _replica_text(r.replicas), f"{r.seconds:.1f}",
             Text(r.error or ""),
         )

@@ -40,6 +40,7 @@ import lms_db.interrupts as interrupts
 from lms_db.catalog import open_entries, seed_from_topology
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
+    InputError,
     Interrupted,
     LmsDbError,
     LockTimeout,
@@ -56,6 +57,7 @@ from lms_db.migrate.database import (
     apply_steps,
     current_revision,
     locked_connection,
+    read_revision,
     show_revision,
 )
 from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
@@ -116,6 +118,8 @@ class ShardResult:
     :param applied: revisions applied (or reverted), in order.
     :param replicas: each replica's state after the wait.
     :param seconds: wall time spent on the shard.
+    :param known: whether ``from_revision``/``to_revision`` were read (a skipped shard, or one
+        whose database could not be read, has none: shown as ``-``, never as ``base``).
     """
 
     shard: str
@@ -127,6 +131,7 @@ class ShardResult:
     applied: tuple[str, ...] = ()
     replicas: tuple[ReplicaState, ...] = ()
     seconds: float = 0.0
+    known: bool = True
 
     @property
     def failed(self) -> bool:
@@ -137,7 +142,8 @@ class ShardResult:
         """JSON-ready form."""
         return {
             "shard": self.shard, "database": self.database,
-            "from": show_revision(self.from_revision), "to": show_revision(self.to_revision),
+            "from": show_revision(self.from_revision) if self.known else None,
+            "to": show_revision(self.to_revision) if self.known else None,
             "result": self.result, "error": self.error, "applied": list(self.applied),
             "replicas": [r.to_dict() for r in self.replicas], "seconds": round(self.seconds, 3),
         }
@@ -202,6 +208,16 @@ class FleetRun:
         }
 
 
+def check_request(request: MigrateRequest) -> None:
+    """Refuse a request that could only do nothing by mistake.
+
+    :raises InputError: ``migrate up base`` (an upgrade never removes revisions).
+    """
+    if request.direction == "up" and request.revision.strip().lower() == "base":
+        raise InputError("migrate up base changes nothing (an upgrade never reverts): to "
+                         "remove the schema, run lmsdb migrate down base")
+
+
 def migrate_fleet(
     topology: Topology,
     request: MigrateRequest,
@@ -220,6 +236,7 @@ def migrate_fleet(
         :func:`~lms_db.migrate.targets.preflight`).
     :raises CatalogError: the catalog could not be created or seeded.
     """
+    check_request(request)
     if prepared is None:
         prepared = preflight(
             topology, target=request.target, revision=request.revision, shards=request.shards,
@@ -347,7 +364,8 @@ class _Worker:
     def skipped(self, member: Member) -> ShardResult:
         why = ("not started: interrupted" if interrupts.stop_requested()
                else "not started: an earlier shard failed")
-        result = ShardResult(member.name, member.primary.display, None, None, "skipped", why)
+        result = ShardResult(member.name, member.primary.display, None, None, "skipped", why,
+                             known=False)
         self.emit(FleetEvent("finish", member.name, result=result))
         return result
 
@@ -355,7 +373,8 @@ class _Worker:
         """The result of a shard whose worker process died (killed, out of memory)."""
         failure = shard_failure(member.name, member.primary.display, exc)
         return ShardResult(member.name, member.primary.display, None, None, "error",
-                           f"the worker process died ({failure.message}); rerun to resume")
+                           f"the worker process died ({failure.message}); rerun to resume",
+                           known=False)
 
     def run(self, member: Member) -> ShardResult:
         self.emit(FleetEvent("start", member.name))
@@ -381,6 +400,15 @@ class _Worker:
             self.emit(FleetEvent("wait", member.name, message))
 
         def failure(kind: str, exc: LmsDbError, at: str | None) -> ShardResult:
+            if kind == "locked" and start is None:
+                # The lock was never ours, so the revision was not read under it: read it
+                # now (read-only), rather than show "base" for a migrated database.
+                try:
+                    seen = read_revision(ref, timeout=req.connect_timeout)
+                except LmsDbError:
+                    return ShardResult(member.name, ref.display, None, None, kind,
+                                       exc.message, known=False)
+                return ShardResult(member.name, ref.display, seen, seen, kind, exc.message)
             return ShardResult(member.name, ref.display, start, at, kind, exc.message)
 
         try:
