@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 import lms_db.interrupts as interrupts
 from lms_db.catalog import open_entries, seed_from_topology
+from lms_db.catalog.identity import stamp_identities
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
     InputError,
@@ -263,6 +264,9 @@ def migrate_fleet(
             run = FleetRun(request.target, request.direction, prepared.revision,
                            tuple(results), seeded, interrupted=interrupts.stop_requested())
             if request.target == "oltp" and request.direction == "up" and not run.interrupted:
+                done = {r.shard for r in run.results if not r.failed}
+                stamp_identities(catalog, [(m.name, m.primary) for m in prepared.members
+                                           if m.name in done], timeout=request.connect_timeout)
                 run = _grant_windows(run, catalog, topology, request)
     finally:
         interrupts.share(None)

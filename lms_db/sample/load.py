@@ -33,6 +33,7 @@ from lms_db.router.keys import key_table, keyspace_tables
 from lms_db.router.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
+from lms_db.sample.guard import load_guard
 from lms_db.sample.rollback import roll_back
 from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows
 from lms_db.topology.engines import connect_check
@@ -208,6 +209,7 @@ def load_sample(
     progress: Callable[[LoadProgress], None] | None = None,
     batch_users: int = DEFAULT_BATCH_USERS,
     windows: IdWindows | None = None,
+    add: bool = False,
 ) -> LoadResult:
     """Generate and write sample data; the same seed on the same map gives the same rows.
 
@@ -220,7 +222,11 @@ def load_sample(
         (:class:`LoadProgress`).
     :param batch_users: users per round.
     :param windows: the id windows to draw from (default: the Router's, default sizes).
-    :raises InputError: negative counts, courses without users, bad skew.
+    :param add: the fleet may hold sample data already: add more (new ids, new random
+        stream) instead of refusing.
+    :raises InputError: negative counts, courses without users, bad skew, another load
+        running.
+    :raises AlreadyLoaded: the fleet holds users and ``add`` is false (nothing written).
     :raises ConfigError: no shard owns a needed range, or a shard has no schema.
     :raises RangeFrozen: a range the load would write to is frozen.
     :raises OperationError: a write failed (each batch, or each spooled table file on
@@ -249,32 +255,34 @@ def load_sample(
     if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
         raise ConfigError("the analytics database has no user_events table: migrate it first")
 
-    started = time.perf_counter()
-    rng = random.Random(seed)
-    ids = _Ids(windows or IdWindows(router), router)
-    written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    tracker = _Tracker(progress, users * ROWS_PER_USER + courses * ROWS_PER_COURSE)
-    engines = {s: router.engine_for_shard(s) for s in all_shards}
-    if events:
-        engines["analytics"] = router.analytics_engine()
-    writer = BulkWriter(engines, on_written=tracker.committed)
-    fresh_globals = [s for s in all_shards if not has_globals[s]]
-    try:
-        with interrupts.handle_signals():
-            _generate_and_write(router, writer, ids, written, tracker, rng, users=users,
-                                courses=courses, weights=weights, events=events,
-                                batch_users=batch_users, fresh_globals=fresh_globals)
-    except Interrupted as exc:
-        writer.abort()
-        deleted = roll_back(router, ids.taken, fresh_globals, events=events)
-        raise Interrupted(f"sample load interrupted ({interrupts.reason()}) and rolled back: "
-                          f"the {deleted:,} rows it had written are deleted, nothing of it "
-                          "remains; run it again to load") from exc
-    except BaseException:
-        writer.abort()
-        raise
-    return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
-                      time.perf_counter() - started)
+    with load_guard(router, add=add) as existing:
+        started = time.perf_counter()
+        # A second load (--add) draws its own random stream: uuids and codes never repeat.
+        rng = random.Random(f"{seed}:{existing}" if existing else seed)
+        ids = _Ids(windows or IdWindows(router), router)
+        written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        tracker = _Tracker(progress, users * ROWS_PER_USER + courses * ROWS_PER_COURSE)
+        engines = {s: router.engine_for_shard(s) for s in all_shards}
+        if events:
+            engines["analytics"] = router.analytics_engine()
+        writer = BulkWriter(engines, on_written=tracker.committed)
+        fresh_globals = [s for s in all_shards if not has_globals[s]]
+        try:
+            with interrupts.handle_signals():
+                _generate_and_write(router, writer, ids, written, tracker, rng, users=users,
+                                    courses=courses, weights=weights, events=events,
+                                    batch_users=batch_users, fresh_globals=fresh_globals)
+        except Interrupted as exc:
+            writer.abort()
+            deleted = roll_back(router, ids.taken, fresh_globals, events=events)
+            raise Interrupted(f"sample load interrupted ({interrupts.reason()}) and rolled back: "
+                              f"the {deleted:,} rows it had written are deleted, nothing of it "
+                              "remains; run it again to load") from exc
+        except BaseException:
+            writer.abort()
+            raise
+        return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
+                          time.perf_counter() - started)
 
 
 def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
