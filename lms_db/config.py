@@ -188,3 +188,15 @@ def require_topology_path(settings: Settings) -> Path:
             "(lmsdb init writes a commented one)"
         )
     return settings.topology_path
+
+
+#: Test hook (lms_db.hooks): pause at ``<step>[@<n>]``, writing a marker into the directory.
+PAUSE_AT_ENV = "LMSDB_TEST_PAUSE_AT"
+PAUSE_DIR_ENV = "LMSDB_TEST_PAUSE_DIR"
+
+
+def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The test pause point asked for (``LMSDB_TEST_PAUSE_AT``, ``""``: none) and the
+    directory for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``)."""
+    env = _environ(environ)
+    return env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or "."

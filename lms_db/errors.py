@@ -24,7 +24,14 @@ in one place and prints one line.  Our exception hierarchy::
         ├── FleetFailed            at least one database of a fleet run failed
         ├── CatalogError           the catalog database failed a read or a write
         ├── RangeFrozen            a write to a frozen key range (retryable: try again soon)
-        └── IdWindowExhausted      no id window left for a shard and table
+        ├── IdWindowExhausted      no id window left for a shard and table
+        ├── ServerLost             a server failed or went away after work began
+        ├── JournalHeld            a journal entry's holder is alive (release refused)
+        └── Interrupted            SIGINT/SIGTERM: stopped at a safe point (exit 130)
+
+Exit codes (every command): 0 ok; 2 bad input or a server unreachable before any change
+(nothing was changed); 1 a failure after work began, or a check that found problems; 130
+interrupted (stopped at a safe point, what was done is reported).
 """
 
 from __future__ import annotations
@@ -42,12 +49,16 @@ class LmsDbError(Exception):
     code: str = "lmsdb_error"
     retryable: bool = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: JSON-ready data for ``--json`` (a fleet run's per-shard results...).
+        self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+        """The error for ``--json``: code, message, retryable, exit code and any details."""
+        return {**(self.details or {}), "code": self.code, "message": self.message,
+                "retryable": self.retryable, "exit_code": self.exit_code}
 
 
 class InputError(LmsDbError):
@@ -96,8 +107,9 @@ class DriftDetected(OperationError):
 
     code = "drift_detected"
 
-    def __init__(self, message: str, diffs: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, diffs: dict[str, list[str]] | None = None, *,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
         self.diffs = diffs or {}
 
 
@@ -154,8 +166,9 @@ class FleetFailed(OperationError):
 
     code = "fleet_failed"
 
-    def __init__(self, message: str, results: Any = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, results: Any = None, *,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
         self.results = results
 
 
@@ -216,6 +229,35 @@ class CatalogError(OperationError):
     """The catalog database failed a read or a write; the message names it (masked URL)."""
 
     code = "catalog_error"
+
+
+class ServerLost(OperationError):
+    """A server failed or went away after work began; the message names the shard, its masked
+    URL, what was done and how to resume (usually: rerun once the server is back)."""
+
+    code = "server_lost"
+    retryable = True
+
+
+class JournalHeld(OperationError):
+    """A journal entry's holder process is alive: releasing it would let two runs collide."""
+
+    code = "journal_held"
+
+
+class Interrupted(OperationError):
+    """SIGINT or SIGTERM: the run stopped at a safe point (exit 130, like a shell)."""
+
+    exit_code = 130
+    code = "interrupted"
+    retryable = True
+
+    def __init__(self, message: str, *, revision: str | None = None,
+                 applied: tuple[str, ...] = (), details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        #: Where a database stopped (a migration: its revision now) and what was done.
+        self.revision = revision
+        self.applied = applied
 
 
 class LiteralPassword(ConfigError):

@@ -16,6 +16,7 @@ import typer
 from lms_db.config import resolve_settings
 from lmsdb_cli.demo import demo
 from lmsdb_cli.init import init
+from lmsdb_cli.journal import journal_app
 from lmsdb_cli.migrate import migrate_app
 from lmsdb_cli.output import LmsdbGroup
 from lmsdb_cli.sample import sample_app
@@ -30,7 +31,11 @@ app = typer.Typer(
     rich_markup_mode="rich",
     help=(
         "Schema-and-migration toolkit with a shard management CLI for the LMS database.\n\n"
-        "Exit codes: 0 ok, 1 failed or problems found, 2 bad input (nothing changed)."
+        "Exit codes (every command): 0 ok; 2 bad input or a server unreachable before any "
+        "change (nothing changed); 1 a failure after work began, or a check that found "
+        "problems; 130 interrupted (SIGINT/SIGTERM: stopped at a safe point, what was done "
+        "is reported). --debug adds the traceback, keeps the code; with --json a failure "
+        "prints a JSON object (code, message, retryable, per-shard results) on stdout."
     ),
 )
 app.add_typer(schema_app, name="schema")
@@ -38,6 +43,7 @@ app.add_typer(views_app, name="views")
 app.add_typer(migrate_app, name="migrate")
 app.add_typer(shard_app, name="shard")
 app.add_typer(sample_app, name="sample")
+app.add_typer(journal_app, name="journal")
 app.command("init")(init)
 app.command("demo")(demo)
 
@@ -61,7 +67,8 @@ def root(
                      show_default=False),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show the full traceback of an lmsdb error.")
+        bool, typer.Option("--debug", help="Also print the traceback of an error (the exit "
+                           "code stays the same).")
     ] = False,
 ) -> None:
     """Schema, migrations and shard management for the LMS database."""

@@ -41,11 +41,11 @@ def check(
     settings = ctx.obj["settings"]
     topology = load_topology(require_topology_path(settings))
     report = check_drift(topology, shards=tuple(shard or ()), timeout=settings.connect_timeout)
-    if json_output:
+    if json_output and not report.drifted:
         print_json(report.to_dict())
-    else:
+    elif not json_output:
         _render(report)
-    report.raise_for_drift()
+    report.raise_for_drift()  # with --json the boundary prints the report with the error
 
 
 def _render(report: DriftReport) -> None:

@@ -27,6 +27,7 @@ from lmsdb_cli.output import console, err_console
 _RESULT_STYLE = {
     "migrated": "green", "current": "green", "failed": "red", "locked": "red",
     "refused": "red", "replica-timeout": "red", "error": "red", "skipped": "yellow",
+    "interrupted": "yellow",
 }
 
 
@@ -87,20 +88,25 @@ def render_run(run: FleetRun) -> None:
     for r in run.results:
         style = _RESULT_STYLE.get(r.result, "")
         table.add_row(
-            r.shard, show_revision(r.from_revision), show_revision(r.to_revision),
+            r.shard, show_revision(r.from_revision) if r.known else "-",
+            show_revision(r.to_revision) if r.known else "-",
             Text(r.result, style=style), _replica_text(r.replicas), f"{r.seconds:.1f}",
             Text(r.error or ""),
         )
     console.print(table)
     if run.windows:
         shards = sorted({t.shard for t in run.windows})
-        console.print(f"id windows: {sum(len(t.granted) for t in run.windows)} granted on "
-                      f"{', '.join(shards)}", highlight=False, markup=False)
+        granted = sum(t.granted is not None for t in run.windows)
+        moved = sum(t.moved and t.granted is None for t in run.windows)
+        console.print(f"id windows: {granted} granted, {moved} counter(s) moved into their "
+                      f"window on {', '.join(shards)}", highlight=False, markup=False)
     if run.windows_error:
         console.print(Text.assemble(("error: ", "red"), run.windows_error,
                                     " (rerun migrate up, or lmsdb shard grant-windows)"))
     failed = sum(r.failed for r in run.results)
     verdict = "[red]FAILED[/red]" if not run.ok else "[green]ok[/green]"
+    if run.interrupted:
+        verdict = "[yellow]INTERRUPTED[/yellow]"
     console.print(f"{verdict}: {len(run.results) - failed} of {len(run.results)} shard(s) ok")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import traceback
 from typing import Any, NoReturn
 
 import typer
@@ -77,8 +78,12 @@ console = PipeAwareConsole()
 err_console = PipeAwareConsole(stderr=True)
 
 
+_json_printed: list[bool] = [False]  # per invocation: the error JSON is never a second object
+
+
 def print_json(data: Any) -> None:
     """Print machine output on stdout, nothing else on that stream."""
+    _json_printed[0] = True
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -102,22 +107,50 @@ class LmsdbGroup(typer.core.TyperGroup):
         _reflow_tree(self)
 
     def invoke(self, ctx: Any) -> Any:
+        # The subcommand's arguments, read before click hands them on (and clears them).
+        _json_printed[0] = False
+        if isinstance(ctx.obj, dict) or ctx.obj is None:
+            ctx.meta["lmsdb.args"] = [*getattr(ctx, "protected_args", ()), *ctx.args]
         try:
             return super().invoke(ctx)
         except LmsDbError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            # Text, not markup: a message may hold brackets ("[0, 100)").
-            err_console.print(Text.assemble(("error: ", "red"), exc.message), soft_wrap=True)
-            raise typer.Exit(code=exc.exit_code) from None
+            _fail(ctx, exc, exc)
         except _UsageError as exc:
             _usage_error(exc)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # the one boundary: no driver error escapes
+            # Imported here: it loads SQLAlchemy, which `lmsdb --help` must not (#8); a
+            # driver error means SQLAlchemy is loaded already.
+            from lms_db.topology.failures import as_lmsdb_error, is_driver_error
+
+            if not is_driver_error(exc):
+                raise  # a bug in lmsdb: keep its traceback
+            _fail(ctx, as_lmsdb_error(exc, where="database", began=True), exc)
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         try:  # the root's own options (lmsdb --bogus) are parsed here
             return super().make_context(*args, **kwargs)
         except _UsageError as exc:
             _usage_error(exc)
+
+
+def _wants_json(ctx: Any) -> bool:
+    """Whether the command line asked for ``--json`` (the subcommand's own option)."""
+    return "--json" in ctx.meta.get("lmsdb.args", ())
+
+
+def _fail(ctx: Any, error: LmsDbError, raised: BaseException) -> NoReturn:
+    """The exit-code rule (docs/cli.md "Exit codes"): one red line on stderr naming what
+    failed and what to do; with ``--json`` the error as a JSON object on stdout too;
+    ``--debug`` adds the traceback; the exit code is the error's either way."""
+    if ctx.obj and ctx.obj.get("debug"):
+        traceback.print_exception(raised, file=sys.stderr)
+    if _wants_json(ctx) and not _json_printed[0]:
+        print_json({"ok": False, **error.to_dict()})
+    # Text, not markup: a message may hold brackets ("[0, 100)").
+    err_console.print(Text.assemble(("error: ", "red"), error.message), soft_wrap=True)
+    raise typer.Exit(code=error.exit_code) from None
 
 
 def _usage_error(exc: Exception) -> NoReturn:

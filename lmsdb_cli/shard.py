@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lms_db.config import require_topology_path
-from lms_db.errors import InputError
+from lms_db.errors import InputError, OperationError
 from lmsdb_cli.output import console, print_json
 
 # Library modules are imported inside each command: `lmsdb --help` and `shard route` (run
@@ -71,7 +71,9 @@ def status(
     headroom (warns when low), replica lag and schema revision.
 
     Row counts are exact (COUNT(*)), so this reads every table once. Exits 1 when a shard
-    cannot be read.
+    cannot be read, or when an id counter stands outside the shard's windows (a rebuilt
+    database restarts at 1: its next insert would take another shard's id); the error line
+    names the command that fixes it (lmsdb shard grant-windows --shard NAME).
 
     Example:
 
@@ -84,8 +86,8 @@ def status(
     with _router(ctx) as router:
         load = shard_status(router, shards=shard or ())
     print_json(load.to_dict()) if json_output else render_status(load)
-    if any(s.error for s in load.shards):
-        raise typer.Exit(code=1)
+    if any(s.error or s.counter_faults for s in load.shards):
+        raise typer.Exit(code=1)  # each problem was shown with its shard and its fix
 
 
 # A negative key (`shard route user -1`) is a bad key, not an unknown option.
@@ -169,7 +171,13 @@ def grant_windows(
         "--dry-run", help="Show what would be granted; change nothing.")] = False,
     json_output: Json = False,
 ) -> None:
-    """Grant a new id window wherever a shard has none for a table, or is running low.
+    """Put every id counter inside its shard's live windows: grant a new window wherever a
+    shard has none for a table or is running low, and move a counter that stands outside
+    its windows (a rebuilt database restarts at 1) into them.
+
+    --dry-run shows exactly what the real run does (grants, counter moves, problems) and
+    exits like it. Exit 1 when a counter cannot be fixed (no free ids left in the ranges a
+    shard owns) or a shard cannot be reached.
 
     On MySQL/MariaDB nothing stops AUTO_INCREMENT at a window's end: run this when shard
     status warns, or from cron. It is idempotent and safe while the application inserts
@@ -185,12 +193,15 @@ def grant_windows(
     from lmsdb_cli.shard_render import render_top_ups
 
     with _router(ctx) as router:
-        top_ups = top_up_windows(router, shard or (), table or (),
-                                 min_remaining=min_remaining, dry_run=dry_run)
+        run = top_up_windows(router, shard or (), table or (), min_remaining=min_remaining,
+                             dry_run=dry_run)
+    if not json_output:
+        render_top_ups(run)
+    if not run.ok:  # with --json the boundary prints the whole run with the error
+        raise OperationError(f"{len(run.errors)} problem(s): {run.errors[0]}",
+                             details=run.to_dict())
     if json_output:
-        print_json({"dry_run": dry_run, "windows": [t.to_dict() for t in top_ups]})
-    else:
-        render_top_ups(top_ups, dry_run=dry_run)
+        print_json(run.to_dict())
 
 
 @shard_app.command("set")

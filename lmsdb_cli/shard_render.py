@@ -10,7 +10,7 @@ from rich.text import Text
 from lmsdb_cli.output import console
 
 if TYPE_CHECKING:
-    from lms_db.ids.topup import TopUp
+    from lms_db.ids.topup import TopUpRun
     from lms_db.router import ShardRoute
     from lms_db.shards.add import AddedShard
     from lms_db.shards.edit import ShardChange
@@ -62,12 +62,13 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
         table.add_column(column, justify="left" if column in ("shard", "share of rows",
                                                               "revision") else "right",
                          no_wrap=column == "share of rows")
-    warnings = []
+    warnings: list[str] = []
+    errors: list[str] = []
     for s in load.shards:
         if s.error:
             table.add_row(s.shard, "-", "-", "-", "-", Text("unreadable", style="red"),
                           Text(s.error, style="red"))
-            warnings.append(f"{s.shard}: {s.error}")
+            errors.append(f"{s.shard} ({s.database}): {s.error}")
             continue
         rows = {k.keyspace: k for k in s.keyspaces}
         size = sum(k.bytes or 0 for k in s.keyspaces) if all(
@@ -76,10 +77,7 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
         table.add_row(s.shard, *(f"{rows[k].rows:,}" if k in rows else "-"
                                  for k in ("user", "course", "global")),
                       _size(size), Text(f"{bar(s.share)} {s.share:6.1%}", style="cyan"), revision)
-        if s.without_windows:
-            warnings.append(f"{s.shard}: no id window for {', '.join(s.without_windows)} (its "
-                            "counter may hand out ids another shard owns); run lmsdb shard "
-                            "grant-windows")
+        errors.extend(f"{s.shard}: {fault}" for fault in s.counter_faults)
         for w in s.low_windows:
             warnings.append(f"{s.shard}: {w.table} ids low: {w.remaining:,} left in "
                             f"[{w.lo:,}, {w.hi:,}); run lmsdb shard grant-windows")
@@ -93,8 +91,15 @@ def render_status(load: FleetLoad, *, windows: bool = True) -> None:
     console.print(table)
     if windows:
         _render_windows(load)
+    if load.open_operations:
+        stale = sum(o.stale for o in load.open_operations)
+        ids = ", ".join(str(o.entry.id) for o in load.open_operations)
+        warnings.append(f"{len(load.open_operations)} open operation(s) in the journal "
+                        f"(entries {ids}; {stale} stale: holder gone): see lmsdb journal list")
     for line in warnings:
         console.print(Text.assemble(("warning: ", "yellow"), line))
+    for line in errors:
+        console.print(Text.assemble(("error: ", "red"), line))
 
 
 def _render_windows(load: FleetLoad) -> None:
@@ -128,21 +133,28 @@ def render_added(added: AddedShard) -> None:
                   highlight=False, markup=False)
 
 
-def render_top_ups(top_ups: list[TopUp], *, dry_run: bool) -> None:
-    """What ``shard grant-windows`` granted (or would grant)."""
-    if not top_ups:
-        console.print("every shard has headroom in every id window; nothing to grant",
+def render_top_ups(run: TopUpRun) -> None:
+    """What ``shard grant-windows`` granted and moved (or, on a dry run, would)."""
+    if not run.actions and not run.failures:
+        console.print("every counter is inside its windows with headroom; nothing to do",
                       highlight=False, markup=False)
         return
-    title = "id windows to grant (dry run)" if dry_run else "id windows granted"
-    table = Table(title=title, title_justify="left")
-    for column in ("shard", "table", "left before", "new window [lo, hi)"):
-        table.add_column(column, justify="right" if column == "left before" else "left")
-    for t in top_ups:
-        left = "no window" if t.before is None else f"{t.before.remaining:,}"
-        new = ", ".join(f"[{w.lo:,}, {w.hi:,})" for w in t.granted) or "-"
-        table.add_row(t.shard, t.table, left, new)
-    console.print(table)
+    if run.actions:
+        title = "id windows (dry run: nothing changed)" if run.dry_run else "id windows"
+        table = Table(title=title, title_justify="left")
+        for column in ("shard", "table", "counter", "left before", "new window [lo, hi)",
+                       "next id", "problem"):
+            table.add_column(column, justify="right" if column in (
+                "counter", "left before", "next id") else "left")
+        for a in run.actions:
+            left = "outside" if a.remaining_before is None else f"{a.remaining_before:,}"
+            new = "-" if a.granted is None else f"[{a.granted.lo:,}, {a.granted.hi:,})"
+            counter = "-" if a.counter is None else f"{a.counter:,}"
+            table.add_row(a.shard, a.table, counter, left, new, f"{a.next_id:,}",
+                          Text(a.error or "", style="red"))
+        console.print(table)
+    for f in run.failures:
+        console.print(Text.assemble(("error: ", "red"), f.line), soft_wrap=True)
 
 
 def render_change(change: ShardChange) -> None:

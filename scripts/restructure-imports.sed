@@ -23,6 +23,7 @@ s/\blms_db\.migrate\.drift\b/lms_db@migrate.drift/g
 s/\blms_db\.router\.router\b/lms_db@router.router/g
 s/\blms_db\.topology\.spec\b/lms_db@topology.spec/g
 s/\blms_db\.topology\.urls\b/lms_db@topology.urls/g
+s/\blms_db\.topology\.failures\b/lms_db@topology.failures/g
 s/\blms_db\.fleet\.fanout\b/lms_db@fleet.fanout/g
 s/\blms_db\.ids\.counters\b/lms_db@ids.counters/g
 s/\blms_db\.schema\.views\b/lms_db@schema.views/g
@@ -34,6 +35,8 @@ s/\blms_db\.router\.pool\b/lms_db@router.pool/g
 s/\blms_db\.schema\.ddl\b/lms_db@schema.ddl/g
 s/\blms_db\.shards\.add\b/lms_db@shards.add/g
 s/\blms_db\.ids\.topup\b/lms_db@ids.topup/g
+s/\blms_db\.ids\.align\b/lms_db@ids.align/g
+s/\blms_db\.ids\.spans\b/lms_db@ids.spans/g
 s/\blms_db\.migrate\b/lms_db@migrate/g
 s/\blms_db\.router\b/lms_db@router/g
 s/\blms_db\.fleet\.alembic_env\b/lms_db@migrate.alembic_env/g

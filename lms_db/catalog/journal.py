@@ -76,6 +76,41 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, Linux ``/proc``), so a pid the
+    kernel reused for another process is not taken for the holder; ``None``: unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def holder_identity() -> dict[str, Any]:
+    """Who this process is, for a journal payload's ``holder``: host, pid and start time
+    (what :mod:`lms_db.catalog.journal_view` needs to tell a live holder from a dead one)."""
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "started": process_start(os.getpid())}
+
+
+def latest_entry(bind: Engine | Connection, shard: str, operation: str
+                 ) -> JournalEntry | None:
+    """The newest entry of ``operation`` on ``shard``, whatever its state.
+
+    :param bind: the catalog engine or a connection.
+    :param shard: the shard.
+    :param operation: ``migrate``, ``move``...
+    :raises CatalogError: the database failed.
+    """
+    query = (sa.select(journal).where(journal.c.shard == shard,
+                                      journal.c.operation == operation)
+             .order_by(journal.c.id.desc()).limit(1))
+    with begin(bind) as conn:
+        row = conn.execute(query).mappings().first()
+    return None if row is None else JournalEntry(**dict(row))
+
+
 def open_journal_entry(
     bind: Engine | Connection,
     *,

@@ -52,6 +52,11 @@ class _Run(Generic[T, R]):
     failed: Callable[[R], bool]
     skipped: Callable[[T], R]
     stop: threading.Event
+    should_stop: Callable[[], bool]
+    crashed: Callable[[T, BaseException], R] | None
+
+    def stopping(self) -> bool:
+        return self.stop.is_set() or self.should_stop()
 
 
 def fan_out(
@@ -63,6 +68,8 @@ def fan_out(
     skipped: Callable[[T], R],
     pool: PoolFactory | None = None,
     pool_work: Callable[[T], R] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    crashed: Callable[[T, BaseException], R] | None = None,
 ) -> list[R]:
     """Run ``work`` on every item per ``policy``; results come back in ``items`` order.
 
@@ -77,10 +84,14 @@ def fan_out(
     :param pool: makes the executor for ``parallel`` > 1, given its size (default: threads).
     :param pool_work: the job as the executor runs it (picklable for a process pool);
         default ``work``.
+    :param should_stop: when it says so (SIGINT...), no further item starts (``skipped``).
+    :param crashed: the result for an item whose pool worker died (a killed process);
+        without it the error propagates.
     """
     if not items:
         return []
-    run = _Run(work, failed, skipped, threading.Event())
+    run = _Run(work, failed, skipped, threading.Event(), should_stop or (lambda: False),
+               crashed)
     results: dict[int, R] = {}
     rest = list(enumerate(items))
     if policy.canary and len(items) > 1:
@@ -102,7 +113,7 @@ def fan_out(
 def _serial(pending: list[tuple[int, T]], run: _Run[T, R], fail_fast: bool) -> dict[int, R]:
     results: dict[int, R] = {}
     for index, item in pending:
-        if run.stop.is_set():
+        if run.stopping():
             results[index] = run.skipped(item)
             continue
         results[index] = run.work(item)
@@ -122,17 +133,22 @@ def _parallel(
     results: dict[int, R] = {}
     queue = list(pending)
     with executor as pool:
-        running: dict[Future[R], int] = {}
+        running: dict[Future[R], tuple[int, T]] = {}
         while queue or running:
-            while queue and len(running) < parallel and not run.stop.is_set():
+            while queue and len(running) < parallel and not run.stopping():
                 index, item = queue.pop(0)
-                running[pool.submit(work, item)] = index
+                running[pool.submit(work, item)] = index, item
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                index = running.pop(future)
-                results[index] = future.result()
+                index, item = running.pop(future)
+                try:
+                    results[index] = future.result()
+                except Exception as exc:  # a worker process died (kill -9, OOM)
+                    if run.crashed is None:
+                        raise
+                    results[index] = run.crashed(item, exc)
                 if fail_fast and run.failed(results[index]):
                     run.stop.set()
         for index, item in queue:

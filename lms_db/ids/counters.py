@@ -80,9 +80,26 @@ def counter_position(conn: Connection, table: str, column: str) -> int | None:
     return None
 
 
+def counter_bounds(conn: Connection, table: str, column: str) -> tuple[int, int] | None:
+    """PostgreSQL: the sequence's ``(MINVALUE, MAXVALUE)``; ``None`` elsewhere (no bounds).
+
+    :param conn: a connection to a shard.
+    :param table: a table with an auto-increment id.
+    :param column: its id column.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    sequence = _pg_sequence(conn, table, column)
+    low, high = conn.execute(
+        sa.text("SELECT seqmin, seqmax FROM pg_sequence WHERE seqrelid = CAST(:s AS regclass)"),
+        {"s": sequence}).one()
+    return int(low), int(high)
+
+
 def position_counter(conn: Connection, table: str, column: str, *, next_id: int, hi: int,
-                     restart: bool = True) -> None:
-    """Make the database hand out ``next_id`` next, and (PostgreSQL) nothing at or past ``hi``.
+                     lo: int | None = None, restart: bool = True) -> None:
+    """Make the database hand out ``next_id`` next, and (PostgreSQL) nothing outside
+    ``[lo, hi)``.
 
     MySQL/MariaDB commit implicitly around the ``ALTER TABLE``: pass a connection with no
     work of the caller's in flight.  On SQLite this does nothing (ids are explicit).
@@ -92,7 +109,8 @@ def position_counter(conn: Connection, table: str, column: str, *, next_id: int,
     :param column: its id column.
     :param next_id: the next id to hand out (at least 1).
     :param hi: first id after the window.
-    :param restart: ``False`` only raises the upper bound (the counter continues where it is:
+    :param lo: first id of the window (PostgreSQL ``MINVALUE``; ``None`` keeps it).
+    :param restart: ``False`` only sets the bounds (the counter continues where it is:
         a window granted right after the current one).
     """
     name = conn.dialect.name
@@ -104,12 +122,17 @@ def position_counter(conn: Connection, table: str, column: str, *, next_id: int,
             )
     elif name == "postgresql":
         sequence = _pg_sequence(conn, table, column)
-        conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} MAXVALUE {int(hi) - 1}")
+        # START WITH travels with MINVALUE (PostgreSQL refuses a start below the minimum);
+        # RESTART WITH n: n comes next.  Past the window's end nextval fails instead.
+        bounds = f"MAXVALUE {int(hi) - 1}"
+        if lo is not None:
+            bounds = f"MINVALUE {int(lo)} {bounds} START WITH {int(lo)}"
         if restart:
-            # setval(.., false): next_id comes next; past the window, nextval fails instead.
-            value, called = (next_id, False) if next_id < hi else (hi - 1, True)
-            conn.execute(sa.text("SELECT setval(CAST(:s AS regclass), :v, :c)"),
-                         {"s": sequence, "v": int(value), "c": called})
+            bounds += f" RESTART WITH {int(min(next_id, hi - 1))}"
+        conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} {bounds}")
+        if restart and next_id >= hi:
+            conn.execute(sa.text("SELECT setval(CAST(:s AS regclass), :v, true)"),
+                         {"s": sequence, "v": int(hi) - 1})
     log.debug("positioned %s.%s at %d (window ends %d)", table, column, next_id, hi)
 
 

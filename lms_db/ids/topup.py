@@ -12,6 +12,7 @@ to other granters (grants take the catalog's map lock).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,35 +21,46 @@ from typing import Any
 import sqlalchemy as sa
 
 from lms_db.catalog import IdWindow
-from lms_db.ids.windows import Headroom, IdWindows
+from lms_db.errors import LmsDbError
+from lms_db.ids.align import CounterAction, Turn, plan_alignment
+from lms_db.ids.windows import IdWindows
 from lms_db.router.keys import key_table
 from lms_db.router.router import DEFAULT_PARALLEL, Router
+from lms_db.topology.failures import ShardFailure, shard_failure
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TopUp:
-    """One shard's table that needed a window.
+class TopUpRun:
+    """What ``grant-windows`` did (or, on a dry run, would do) across the fleet.
 
-    :param shard: the shard.
-    :param table: the table.
-    :param before: its headroom before (``None``: it had no live window).
-    :param granted: the windows granted now (empty on a dry run).
+    :param actions: every counter that needed a window or a move, or cannot get one.
+    :param failures: shards that could not be worked on, with one line each (shard, masked
+        URL, what happened).
+    :param dry_run: nothing was changed.
     """
 
-    shard: str
-    table: str
-    before: Headroom | None
-    granted: tuple[IdWindow, ...]
+    actions: tuple[CounterAction, ...]
+    failures: tuple[ShardFailure, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def errors(self) -> list[str]:
+        """One line per problem: a shard that failed, a counter that cannot be fixed."""
+        return [f.line for f in self.failures] + [
+            f"{a.shard}: {a.error}" for a in self.actions if a.error is not None]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every counter is (or would be) inside a window with room left."""
+        return not self.errors
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {
-            "shard": self.shard, "table": self.table,
-            "remaining_before": None if self.before is None else self.before.remaining,
-            "granted": [{"lo": w.lo, "hi": w.hi} for w in self.granted],
-        }
+        return {"dry_run": self.dry_run, "ok": self.ok,
+                "windows": [a.to_dict() for a in self.actions],
+                "failures": [f.to_dict() for f in self.failures]}
 
 
 def top_up_windows(
@@ -60,24 +72,26 @@ def top_up_windows(
     dry_run: bool = False,
     windows: IdWindows | None = None,
     parallel: int = DEFAULT_PARALLEL,
-) -> list[TopUp]:
-    """Grant a window wherever a shard's ids of a table are missing or running low.
+) -> TopUpRun:
+    """Put every counter inside its shard's live windows; grant where ids are missing or low.
 
-    SQLite shards are left alone: there each reservation is granted its own window.  Key
-    tables (``users``, ``courses``) are skipped on shards that own no range of their
-    keyspace; tables a shard does not have yet (not migrated) are skipped.
+    The same decisions on a dry run and a real one (:func:`~lms_db.ids.align.plan_alignment`,
+    under the catalog's map lock): a dry run lists exactly the grants and counter moves the
+    real run makes, and the counters that cannot be fixed.  SQLite shards are left alone:
+    there each reservation is granted its own window.  Key tables (``users``, ``courses``)
+    are skipped on shards that own no range of their keyspace; tables a shard does not have
+    yet (not migrated) are skipped.  A shard that cannot be reached is reported, not raised.
 
     :param router: the Router (its catalog, map and engines).
     :param shards: only these shards (default: every shard).
     :param tables: only these tables (default: every id table).
     :param min_remaining: grant when fewer ids than this are left (default: when less than
         the low-headroom share of the current span is left).
-    :param dry_run: report what would be granted, grant nothing.
+    :param dry_run: report what would be done, change nothing.
     :param windows: the :class:`IdWindows` to use (default sizes otherwise).
     :param parallel: shards worked on at once.
-    :returns: the tables that needed a window (that got one, unless ``dry_run``), by shard.
+    :returns: the counters that needed (or got) a window or a move, and the failures.
     :raises UnknownObjectError: an unknown shard or table.
-    :raises IdWindowExhausted: a shard's owned key ranges have no free ids left.
     """
     windows = windows or IdWindows(router)
     names = list(tables) if tables else windows.table_names
@@ -87,28 +101,36 @@ def top_up_windows(
     for shard in chosen:
         router.location(shard)
 
-    def one(shard: str) -> list[TopUp]:
-        engine = router.engine_for_shard(shard)
-        if engine.dialect.name == "sqlite":
-            return []
-        candidates = needing_windows(router, windows, shard, _present(engine, names))
-        before = {h.table: h for h in windows.headroom(shard, candidates)}
-        short = [n for n in candidates
-                 if n not in before or _short(before[n], min_remaining)]
-        if dry_run or not short:
-            return [TopUp(shard, n, before.get(n), ()) for n in short]
-        # ensure_windows decides again under the catalog's lock: another granter may
-        # have been first.
-        granted = windows.ensure_windows(shard, short, min_remaining=min_remaining)
-        for w in granted:
-            log.info("%s: %s window [%d, %d) granted", shard, w.table_name, w.lo, w.hi)
-        return [TopUp(shard, n, before.get(n), tuple(w for w in granted if w.table_name == n))
-                for n in short if any(w.table_name == n for w in granted)]
+    # Shards work in parallel but grant in topology order (each waits for the previous
+    # one's grants): a dry run then shows exactly the windows the real run grants.
+    done = [threading.Event() for _ in chosen]
+    turns = {s: Turn(done[i - 1] if i else None, done[i]) for i, s in enumerate(chosen)}
+    pending: list[IdWindow] = []
+
+    def one(shard: str) -> list[CounterAction] | ShardFailure:
+        try:
+            engine = router.engine_for_shard(shard)
+            if engine.dialect.name == "sqlite":
+                return []
+            candidates = needing_windows(router, windows, shard, _present(engine, names))
+            actions = plan_alignment(windows, shard, candidates, min_remaining=min_remaining,
+                                     dry_run=dry_run, turn=turns[shard], pending=pending)
+        except (LmsDbError, sa.exc.SQLAlchemyError) as exc:
+            return shard_failure(shard, router.location(shard).primary.display, exc)
+        finally:
+            turns[shard].done.set()
+        for a in actions:
+            if a.granted is not None and not dry_run:
+                log.info("%s: %s window [%d, %d) granted", shard, a.table, a.granted.lo,
+                         a.granted.hi)
+        return [a for a in actions if a.changes]
 
     # Shards in parallel: grants queue on the catalog's lock, counter moves run side by side.
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(chosen)))) as pool:
-        return [t for per_shard in pool.map(one, chosen) for t in per_shard]
-
+        outcomes = list(pool.map(one, chosen))
+    return TopUpRun(
+        tuple(a for o in outcomes if not isinstance(o, ShardFailure) for a in o),
+        tuple(o for o in outcomes if isinstance(o, ShardFailure)), dry_run)
 
 def needing_windows(router: Router, windows: IdWindows, shard: str,
                     present: Iterable[str]) -> list[str]:
@@ -119,12 +141,6 @@ def needing_windows(router: Router, windows: IdWindows, shard: str,
     have = set(present)
     return [n for n in windows.table_names
             if n in have and key_table(windows.table(n)) in (None, *owned)]
-
-
-def _short(room: Headroom, min_remaining: int | None) -> bool:
-    if min_remaining is not None:
-        return room.remaining < min_remaining
-    return room.low
 
 
 def _present(engine: sa.Engine, names: Iterable[str]) -> set[str]:

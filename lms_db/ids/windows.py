@@ -43,6 +43,7 @@ from lms_db.catalog import (
 from lms_db.catalog.schema import begin
 from lms_db.errors import IdWindowExhausted, UnknownObjectError
 from lms_db.ids.counters import counter_position, max_id, position_counter
+from lms_db.ids.spans import counter_fault, locate, spans_of
 from lms_db.router.keys import id_column, id_tables, key_table
 from lms_db.router.router import Router
 
@@ -71,6 +72,10 @@ class Headroom:
     :param low_share: the share under which ``low`` is true.
     :param per_reservation: SQLite: each reservation is granted a window of exactly the ids
         it takes, so the newest window is always full and ``remaining`` means nothing.
+    :param counter: where the database's counter stands (``None``: SQLite, no counter).
+    :param fault: why the counter is not inside the shard's windows (a rebuilt database,
+        a sequence without the window's bounds...): its next insert may take another
+        shard's id.  ``lmsdb shard grant-windows`` (or ``migrate up``) fixes it.
     """
 
     table: str
@@ -81,6 +86,8 @@ class Headroom:
     windows: int
     low_share: float = DEFAULT_LOW_HEADROOM
     per_reservation: bool = False
+    counter: int | None = None
+    fault: str | None = None
 
     @property
     def used(self) -> int:
@@ -100,15 +107,7 @@ class Headroom:
         return self.remaining < self.low_share * (self.hi - self.lo)
 
 
-def _spans(windows: Iterable[IdWindow]) -> list[tuple[int, int]]:
-    """Windows merged where one ends where the next starts, sorted."""
-    out: list[tuple[int, int]] = []
-    for w in sorted(windows, key=lambda w: w.lo):
-        if out and out[-1][1] == w.lo:
-            out[-1] = (out[-1][0], w.hi)
-        else:
-            out.append((w.lo, w.hi))
-    return out
+_spans = spans_of
 
 
 class IdWindows:
@@ -172,13 +171,10 @@ class IdWindows:
         column = self._column(table)
         counter = counter_position(conn, table.name, column)
         if counter is not None:
-            counter = max(counter, floor)
-            for lo, hi in spans:
-                # The first span not behind the counter.  A counter below it (a window
-                # granted by another process that has not moved the counter yet) moves up.
-                if counter <= hi:
-                    return (lo, hi), max(counter, lo)
-            return None, counter
+            # Never below the counter nor the highest id present; a point below or between
+            # the spans (a window granted meanwhile, a rebuilt database) moves up into one.
+            top = max_id(conn, table.name, column)
+            return locate(spans, max(counter, floor, (top or 0) + 1))
         # SQLite: the newest span, by the ids already in it (reporting only: see reserve).
         if not spans:
             return None, floor
@@ -203,11 +199,19 @@ class IdWindows:
                 table = self.table(name)
                 mine = _live([w for w in everything if w.table_name == name],
                              self.router.shard_map, shard, key_table(table))
-                span, nxt = self._position(conn, table, _spans(mine))
+                spans = _spans(mine)
+                span, nxt = self._position(conn, table, spans)
+                counter = counter_position(conn, name, self._column(table))
+                fault = counter_fault(conn, table.name, self._column(table), spans, counter)
                 if span is None:
-                    continue
+                    if not spans:
+                        continue
+                    span = spans[-1]  # the counter stands past every window
+                elif counter is not None and span[0] <= counter <= span[1]:
+                    nxt = counter  # what the database really hands out next
                 out.append(Headroom(name, shard, span[0], span[1], min(nxt, span[1]),
-                                    len(mine), self.low_headroom, per_reservation))
+                                    len(mine), self.low_headroom, per_reservation, counter,
+                                    fault))
         return out
 
     # -- granting -------------------------------------------------------------------------
@@ -220,13 +224,15 @@ class IdWindows:
         min_remaining: int | None = None,
         floor: int = 0,
     ) -> list[IdWindow]:
-        """Give ``shard`` a usable window for each table, granting where headroom is low.
+        """Put ``shard``'s counters inside its live windows, granting where headroom is low.
 
-        Grants when the shard has no live window, when its counter stands outside its
-        windows (a move brought in higher ids), or when fewer than ``min_remaining`` ids are
-        left (default: ``low_headroom`` of the span); then positions the counter.  Key
-        tables are skipped when the shard owns no range of their keyspace.  Does nothing on
-        SQLite, where :meth:`reserve` grants a window per reservation.
+        Grants when the shard has no live window, when its counter stands past its windows
+        (a move brought in higher ids), or when fewer than ``min_remaining`` ids are left
+        (default: ``low_headroom`` of the span); moves a counter that stands below or
+        between its windows (a rebuilt database restarts at 1) up into them
+        (:mod:`lms_db.ids.align`).  Key tables are skipped when the shard owns no range of
+        their keyspace.  Does nothing on SQLite, where :meth:`reserve` grants a window per
+        reservation.
 
         :param shard: a shard name.
         :param tables: only these tables (default: every id table).
@@ -236,59 +242,56 @@ class IdWindows:
         :raises IdWindowExhausted: no free ids are left in the shard's owned key ranges.
         :raises UnknownObjectError: unknown shard or table.
         """
-        granted: list[IdWindow] = []
-        engine = self.router.engine_for_shard(shard)
-        if engine.dialect.name == "sqlite":
-            return granted  # windows are granted per reservation there (see reserve)
-        names = [self.table(n).name for n in (tables or self.table_names)]
-        with engine.connect() as conn:
-            # Decide and grant under the catalog's map lock, in one catalog transaction, on
-            # the windows and the map as committed now: a grant made meanwhile by another
-            # process counts, and a move that just changed an owner too.
-            moves: list[tuple[sa.Table, int, int, bool]] = []  # counter moves, after commit
-            with begin(self.router.catalog) as catalog:
-                lock_map(catalog)
-                shard_map = read_shard_map(catalog)
-                everything = read_id_windows(catalog)
-                for name in names:
-                    table = self.table(name)
-                    keyspace = key_table(table)
-                    if keyspace is not None and not any(
-                            r.shard == shard for r in shard_map.for_keyspace(keyspace)):
-                        continue
-                    mine = _live([w for w in everything if w.table_name == name], shard_map,
-                                 shard, keyspace)
-                    span, nxt = self._position(conn, table, _spans(mine), floor)
-                    if span is not None and not self._needs_grant(span, nxt, min_remaining):
-                        if nxt != self._counter(conn, table):  # keep it inside the span
-                            moves.append((table, nxt, span[1], True))
-                        continue
-                    window = self._grant_locked(catalog, conn, shard, table, shard_map,
-                                                floor=nxt)
-                    granted.append(window)
-                    contiguous = span is not None and window.lo == span[1]
-                    moves.append((table, nxt if contiguous else window.lo, window.hi,
-                                  not contiguous))
-            for table, next_id, hi, restart in moves:
-                self._place(conn, table, next_id, hi, restart=restart)
-        return granted
+        from lms_db.ids.align import plan_alignment  # it builds on this module
 
-    def _needs_grant(self, span: tuple[int, int], next_id: int,
-                     min_remaining: int | None) -> bool:
-        """Whether ``span`` has too few ids left: fewer than ``min_remaining``, or (by
-        default) none, or less than the low-headroom share (what :attr:`Headroom.low` says)."""
-        left = span[1] - next_id
-        if min_remaining is not None:
-            return left < min_remaining
-        return left <= 0 or left < self.low_headroom * (span[1] - span[0])
+        if self.router.engine_for_shard(shard).dialect.name == "sqlite":
+            return []  # windows are granted per reservation there (see reserve)
+        names = [self.table(n).name for n in (tables or self.table_names)]
+        actions = plan_alignment(self, shard, names, min_remaining=min_remaining, floor=floor)
+        failed = [a for a in actions if a.error is not None and a.span is None]
+        if failed:
+            raise IdWindowExhausted(failed[0].error or "no free ids left")
+        return [a.granted for a in actions if a.granted is not None]
+
+    def id_column_name(self, table: sa.Table) -> str:
+        """The name of ``table``'s auto-increment id column."""
+        return self._column(table)
+
+    def next_window(self, catalog: Connection, conn: Connection, shard: str, table: sa.Table,
+                    shard_map: ShardMap, *, floor: int, size: int | None = None,
+                    taken: Iterable[IdWindow] | None = None) -> tuple[int, int]:
+        """The window a grant for ``shard`` would get now (inside the caller's catalog
+        transaction, which holds the map lock); grants nothing.
+
+        :raises IdWindowExhausted: a key table's owned ranges have no free ids at or above
+            ``floor``.
+        """
+        keyspace = key_table(table)
+        known = read_id_windows(catalog, table.name) if taken is None else [
+            w for w in taken if w.table_name == table.name]
+        spans = sorted((w.lo, w.hi) for w in known)
+        if keyspace is None:
+            top = max((hi for _, hi in spans), default=FIRST_ID)
+            return top, top + (size or self.window_size)
+        # A key table: above every id the shard already holds (MySQL's counter never moves
+        # down past them).
+        floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
+        lo_hi = _lowest_free(shard_map.for_keyspace(keyspace), spans, shard, floor,
+                             size or self.key_window_size)
+        if lo_hi is None:
+            raise IdWindowExhausted(
+                f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
+                f"move or split a {keyspace} range to it, or create {table.name} rows elsewhere"
+            )
+        return lo_hi
 
     def _counter(self, conn: Connection, table: sa.Table) -> int | None:
         return counter_position(conn, table.name, self._column(table))
 
-    def _place(self, conn: Connection, table: sa.Table, next_id: int, hi: int, *,
-               restart: bool) -> None:
-        position_counter(conn, table.name, self._column(table), next_id=next_id, hi=hi,
-                         restart=restart)
+    def _place(self, conn: Connection, table: sa.Table, next_id: int, span: tuple[int, int],
+               *, restart: bool) -> None:
+        position_counter(conn, table.name, self._column(table), next_id=next_id, lo=span[0],
+                         hi=span[1], restart=restart)
         conn.commit()
 
     def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int,
@@ -305,24 +308,9 @@ class IdWindows:
         lock (:func:`~lms_db.catalog.lock_map`): grants run one at a time, each on the
         committed windows and the live map (not the Router's cached copy: a move may just
         have changed an owner)."""
-        keyspace = key_table(table)
-        taken = sorted((w.lo, w.hi) for w in read_id_windows(catalog, table.name))
-        if keyspace is None:
-            top = max((hi for _, hi in taken), default=FIRST_ID)
-            return grant_id_window(catalog, table_name=table.name, shard=shard,
-                                   lo=top, hi=top + (size or self.window_size))
-        # A key table: above every id the shard already holds (MySQL's counter never moves
-        # down past them).
-        floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
-        lo_hi = _lowest_free(shard_map.for_keyspace(keyspace), taken, shard, floor,
-                             size or self.key_window_size)
-        if lo_hi is None:
-            raise IdWindowExhausted(
-                f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
-                f"move or split a {keyspace} range to it, or create {table.name} rows elsewhere"
-            )
-        return grant_id_window(catalog, table_name=table.name, shard=shard,
-                               lo=lo_hi[0], hi=lo_hi[1])
+        lo, hi = self.next_window(catalog, conn, shard, table, shard_map, floor=floor,
+                                  size=size)
+        return grant_id_window(catalog, table_name=table.name, shard=shard, lo=lo, hi=hi)
 
     # -- explicit ids ---------------------------------------------------------------------
 
@@ -360,7 +348,7 @@ class IdWindows:
                 span, nxt = self._position(own, t, _spans(self.windows(shard, table)), floor)
                 if span is not None and nxt < span[1]:
                     end = min(span[1], nxt + count)
-                    self._place(own, t, end, span[1], restart=True)
+                    self._place(own, t, end, span, restart=True)
                     return range(nxt, end)
             self.ensure_windows(shard, [table], min_remaining=min(count, self.window_size),
                                 floor=floor)

@@ -24,8 +24,9 @@ from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import ConnectionFailed, InputError
 from lms_db.migrate.database import current_revision, migrate_database, open_engine, show_revision
 from lms_db.migrate.scripts import ALEMBIC_LOCK, alembic_config, script_directory
+from lms_db.migrate.targets import registered_members, select_members
 from lms_db.topology.engines import short_reason
-from lms_db.topology.spec import DatabaseRef
+from lms_db.topology.spec import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,13 @@ class NewRevision:
     :param revision: its id.
     :param path: the file.
     :param empty: autogenerate found no difference (``upgrade()`` only passes).
+    :param written: the file was kept (an empty revision is removed unless asked for).
     """
 
     revision: str
     path: Path
     empty: bool
+    written: bool = True
 
 
 def new_revision(
@@ -52,6 +55,7 @@ def new_revision(
     root: Path | None = None,
     rev_id: str | None = None,
     timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    allow_empty: bool = False,
 ) -> NewRevision:
     """Autogenerate a revision of ``target`` into its ``versions/`` directory.
 
@@ -61,6 +65,9 @@ def new_revision(
     :param root: a migrations directory to write into instead of lmsdb's own.
     :param rev_id: the new revision's id (default: a random one).
     :param timeout: seconds to wait for the server.
+    :param allow_empty: keep a revision with nothing to do (a data migration written by
+        hand); otherwise, when the models match the database, no file is left behind and a
+        new head is not created for nothing.
     :raises InputError: empty message, or ``against`` is not at head.
     :raises ConnectionFailed: ``against`` cannot be reached.
     """
@@ -107,7 +114,23 @@ def new_revision(
     if written is None or isinstance(written, list):
         raise InputError("autogenerate wrote no single revision")
     path = Path(written.path)
-    return NewRevision(written.revision, path, _upgrade_is_empty(path))
+    empty = _upgrade_is_empty(path)
+    if empty and not allow_empty:
+        path.unlink()
+        return NewRevision(written.revision, path, empty=True, written=False)
+    return NewRevision(written.revision, path, empty)
+
+
+def shard_primary(topology: Topology, name: str, *,
+                  timeout: float = DEFAULT_CONNECT_TIMEOUT) -> DatabaseRef:
+    """The primary of shard ``name``: from the topology, or from the catalog for a shard
+    added with ``lmsdb shard add``.
+
+    :raises UnknownObjectError: no such shard.
+    """
+    registered = registered_members(topology, timeout=timeout)
+    [member] = select_members(topology, "oltp", [name], registered=registered)
+    return member.primary
 
 
 def _upgrade_is_empty(path: Path) -> bool:

@@ -27,10 +27,13 @@ from alembic.migration import MigrationContext
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection, Engine
 
+import lms_db.hooks as hooks
+import lms_db.interrupts as interrupts
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects.facts import is_mysql_family
-from lms_db.errors import ConnectionFailed, LmsDbError, MigrationFailed
+from lms_db.errors import ConnectionFailed, Interrupted, LmsDbError, MigrationFailed
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT, LockWaitCallback, migration_lock
+from lms_db.migrate.resume import Record, StatementProgress, tracked_statements
 from lms_db.migrate.scripts import (
     ALEMBIC_LOCK,
     alembic_config,
@@ -41,6 +44,7 @@ from lms_db.migrate.scripts import (
     upgrade_steps,
 )
 from lms_db.topology.engines import connect_args_for, short_reason
+from lms_db.topology.failures import describe, is_server_gone
 from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
@@ -209,6 +213,8 @@ def apply_steps(
     direction: Direction = "up",
     root: Path | None = None,
     on_step: StepCallback | None = None,
+    resume: StatementProgress | None = None,
+    on_statement: Record | None = None,
 ) -> MigrationOutcome:
     """Bring the database on ``conn`` to ``revision``, one revision per step.
 
@@ -222,9 +228,14 @@ def apply_steps(
     :param direction: ``up`` applies newer revisions, ``down`` reverts to ``revision``.
     :param root: a migrations directory to use instead of lmsdb's own.
     :param on_step: called before and after each step.
+    :param resume: what an interrupted run journaled for the revision it was applying
+        (MySQL/MariaDB: :mod:`lms_db.migrate.resume` finishes it statement by statement).
+    :param on_statement: called with each upgrade statement's progress, to journal it.
     :raises UnknownObjectError: unknown revision, or the database is at a revision this
         history does not know.
     :raises MigrationFailed: a step failed; ``revision`` is where the database stays.
+    :raises Interrupted: SIGINT/SIGTERM: stopped before a revision or a statement;
+        ``revision`` is where the database stays, ``applied`` what this run did.
     """
     check_target(target)
     script = script_directory(target, root)
@@ -238,16 +249,30 @@ def apply_steps(
     config = alembic_config(target, root=root, connection=conn)
     if conn.dialect.name == "sqlite":
         config.attributes["transactional_ddl"] = True  # see open_engine
-    at, applied = start, []
+    at: str | None = start
+    applied: list[str] = []
     for rev, destination in steps:
+        hooks.pause_point("migrate.revision")
+        if interrupts.stop_requested():
+            raise Interrupted(f"{ref.display}: interrupted ({interrupts.reason()}) before "
+                              f"revision {rev}; it stays at {show_revision(at)}",
+                              revision=at, applied=tuple(applied))
         if on_step is not None:
             on_step(StepEvent(ref.display, rev, direction, done=False))
+        up = direction == "up"
         try:
-            with ALEMBIC_LOCK:
-                if direction == "up":
+            with ALEMBIC_LOCK, tracked_statements(conn, rev, resume=resume if up else None,
+                                                  record=on_statement if up else None):
+                if up:
                     command.upgrade(config, rev)
                 else:
                     command.downgrade(config, destination or "base")
+        except Interrupted as exc:
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                conn.rollback()
+            raise Interrupted(f"{ref.display}: {exc.message}; it stays at "
+                              f"{show_revision(at)} (a rerun of migrate up finishes {rev})",
+                              revision=at, applied=tuple(applied)) from exc
         except (LmsDbError, sa.exc.SQLAlchemyError, CommandError) as exc:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.rollback()
@@ -263,16 +288,15 @@ def apply_steps(
 def _step_failed(
     ref: DatabaseRef, rev: str, direction: Direction, at: str | None, exc: Exception
 ) -> MigrationFailed:
-    if isinstance(exc, LmsDbError):
-        reason = exc.message
-    elif isinstance(exc, sa.exc.DBAPIError):
-        reason = short_reason(exc, ref.url.password)
-    else:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = describe(exc, ref.url.password)
     verb = "upgrade to" if direction == "up" else "downgrade of"
+    advice = ""
+    if is_server_gone(exc):
+        advice = ("; the server went away: once it is back, rerun (a revision left halfway "
+                  "is finished statement by statement)")
     return MigrationFailed(
         f"{ref.display}: {verb} {rev} failed: {reason}; "
-        f"the database stays at {show_revision(at)}",
+        f"the database stays at {show_revision(at)}{advice}",
         revision=at,
         failed_revision=rev,
     )

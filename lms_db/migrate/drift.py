@@ -86,7 +86,7 @@ class DriftReport:
         raise DriftDetected(
             f"drift in {len(drifted)} of {len(self.databases)} database(s): "
             f"{first.name}: {first.diffs[0]}{tail}",
-            diffs={d.name: list(d.diffs) for d in drifted},
+            diffs={d.name: list(d.diffs) for d in drifted}, details=self.to_dict(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +134,8 @@ def check_drift(
         checks.append(_Check(f"{ANALYTICS_MEMBER} primary", ANALYTICS_MEMBER, "primary",
                              topology.analytics, analytics_metadata))
     for check in checks:
-        connect_check(check.ref, timeout)
+        connect_check(check.ref, timeout, f"shard {check.name}" if check.shard !=
+                      ANALYTICS_MEMBER else "the analytics database")
     # compare_database silences some Alembic warnings with catch_warnings, which is not
     # thread-safe: install the same filter around the whole pool so every thread sees it.
     with warnings.catch_warnings():

@@ -59,7 +59,8 @@ class ReplicaState:
     :param database: the replica (masked URL).
     :param revision: its ``alembic_version`` (``None``: base or unreadable).
     :param lag_seconds: replication lag seen last (``None``: not known).
-    :param status: ``ok`` (at the wanted revision), ``behind``, ``timeout`` or ``error``.
+    :param status: ``ok`` (at the wanted revision), ``behind``, ``stopped`` (replication
+        does not run: start it), ``timeout`` or ``error``.
     :param error: what went wrong, for ``timeout`` and ``error``.
     :param waited_seconds: how long lmsdb waited for it.
     """
@@ -180,7 +181,9 @@ def read_replica(
         return ReplicaState(ref.display, None, None, "error", f"cannot read: {reason}")
     finally:
         engine.dispose()
-    status = "ok" if revision == wanted else "behind"
+    # A stopped replica is not "behind": it will never catch up until someone restarts it.
+    stopped = info.is_replica and info.running is False
+    status = "stopped" if stopped else "ok" if revision == wanted else "behind"
     return ReplicaState(ref.display, revision, info.lag_seconds, status, info.error)
 
 

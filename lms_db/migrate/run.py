@@ -33,18 +33,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lms_db.catalog import (
-    advance_journal_entry,
-    close_journal_entry,
-    open_entries,
-    open_journal_entry,
-    seed_from_topology,
-)
+import lms_db.interrupts as interrupts
+from lms_db.catalog import open_entries, seed_from_topology
 from lms_db.catalog.identity import stamp_identities
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
+    InputError,
+    Interrupted,
     LmsDbError,
     LockTimeout,
     MigrationFailed,
@@ -52,25 +50,30 @@ from lms_db.errors import (
 )
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.ids.topup import TopUp, top_up_windows
+from lms_db.ids.align import CounterAction
+from lms_db.ids.topup import top_up_windows
 from lms_db.migrate.database import (
     Direction,
     StepEvent,
     apply_steps,
     current_revision,
     locked_connection,
+    read_revision,
     show_revision,
 )
 from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT, ReplicaState, wait_for_replica
+from lms_db.migrate.shard_journal import MigrationJournal
 from lms_db.migrate.targets import Member, Prepared, preflight
 from lms_db.router.router import Router
 from lms_db.topology.engines import engine_for
+from lms_db.topology.failures import describe, shard_failure
 from lms_db.topology.spec import DatabaseRef, Topology
 
 log = logging.getLogger(__name__)
 
 #: Results that make a run fail (exit 1).
-FAILED_RESULTS = ("failed", "locked", "refused", "replica-timeout", "error", "skipped")
+FAILED_RESULTS = ("failed", "locked", "refused", "replica-timeout", "error", "skipped",
+                  "interrupted")
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,15 @@ class ShardResult:
     :param to_revision: the revision it is at now.
     :param result: ``migrated``, ``current`` (nothing to do), ``failed`` (a revision failed),
         ``locked`` (another run held the lock), ``refused`` (a move/archive holds the shard),
-        ``replica-timeout`` (a replica did not catch up), ``error`` (lost the server) or
-        ``skipped`` (not started: canary failed or ``--fail-fast``).
+        ``replica-timeout`` (a replica did not catch up), ``error`` (lost the server),
+        ``interrupted`` (SIGINT/SIGTERM: stopped at a safe point; a rerun finishes it) or
+        ``skipped`` (not started: canary failed, ``--fail-fast`` or an interrupt).
     :param error: one line saying what went wrong.
     :param applied: revisions applied (or reverted), in order.
     :param replicas: each replica's state after the wait.
     :param seconds: wall time spent on the shard.
+    :param known: whether ``from_revision``/``to_revision`` were read (a skipped shard, or one
+        whose database could not be read, has none: shown as ``-``, never as ``base``).
     """
 
     shard: str
@@ -126,6 +132,7 @@ class ShardResult:
     applied: tuple[str, ...] = ()
     replicas: tuple[ReplicaState, ...] = ()
     seconds: float = 0.0
+    known: bool = True
 
     @property
     def failed(self) -> bool:
@@ -136,7 +143,8 @@ class ShardResult:
         """JSON-ready form."""
         return {
             "shard": self.shard, "database": self.database,
-            "from": show_revision(self.from_revision), "to": show_revision(self.to_revision),
+            "from": show_revision(self.from_revision) if self.known else None,
+            "to": show_revision(self.to_revision) if self.known else None,
             "result": self.result, "error": self.error, "applied": list(self.applied),
             "replicas": [r.to_dict() for r in self.replicas], "seconds": round(self.seconds, 3),
         }
@@ -171,8 +179,9 @@ class FleetRun:
     :param revision: the revision asked for, resolved (``None``: base).
     :param results: one per shard, in topology order.
     :param seeded: whether this run seeded the catalog from the topology.
-    :param windows: id windows granted after an OLTP ``up``.
+    :param windows: counters given a window or moved into one after an OLTP ``up``.
     :param windows_error: why granting them failed (the run fails: inserts could collide).
+    :param interrupted: SIGINT/SIGTERM stopped the run at a safe point (exit 130).
     """
 
     target: str
@@ -180,8 +189,9 @@ class FleetRun:
     revision: str | None
     results: tuple[ShardResult, ...]
     seeded: bool = False
-    windows: tuple[TopUp, ...] = ()
+    windows: tuple[CounterAction, ...] = ()
     windows_error: str | None = None
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -195,8 +205,18 @@ class FleetRun:
             "revision": show_revision(self.revision), "ok": self.ok,
             "results": [r.to_dict() for r in self.results],
             "id_windows": [t.to_dict() for t in self.windows],
-            "id_windows_error": self.windows_error,
+            "id_windows_error": self.windows_error, "interrupted": self.interrupted,
         }
+
+
+def check_request(request: MigrateRequest) -> None:
+    """Refuse a request that could only do nothing by mistake.
+
+    :raises InputError: ``migrate up base`` (an upgrade never removes revisions).
+    """
+    if request.direction == "up" and request.revision.strip().lower() == "base":
+        raise InputError("migrate up base changes nothing (an upgrade never reverts): to "
+                         "remove the schema, run lmsdb migrate down base")
 
 
 def migrate_fleet(
@@ -217,6 +237,7 @@ def migrate_fleet(
         :func:`~lms_db.migrate.targets.preflight`).
     :raises CatalogError: the catalog could not be created or seeded.
     """
+    check_request(request)
     if prepared is None:
         prepared = preflight(
             topology, target=request.target, revision=request.revision, shards=request.shards,
@@ -224,26 +245,45 @@ def migrate_fleet(
         )
     emit = on_event or (lambda _e: None)
     catalog = _catalog_engine(topology.catalog)
+    interrupts.reset()
+    stop = _CONTEXT.Event()  # set by a signal here: workers stop at their next safe point
+    interrupts.share(stop)
     try:
-        seeded = seed_from_topology(catalog, topology)
-        worker = _Worker(request, catalog, emit)
-        with _events_to(emit) as events:
-            results = fan_out(
-                list(prepared.members), worker.run, policy=request.policy,
-                failed=lambda r: r.failed, skipped=worker.skipped,
-                pool=lambda size: _process_pool(size, request, topology.catalog, events),
-                pool_work=_run_in_worker,
-            )
-        run = FleetRun(request.target, request.direction, prepared.revision, tuple(results),
-                       seeded)
-        if request.target == "oltp" and request.direction == "up":
-            done = {r.shard for r in run.results if not r.failed}
-            stamp_identities(catalog, [(m.name, m.primary) for m in prepared.members
-                                       if m.name in done], timeout=request.connect_timeout)
-            run = _grant_windows(run, catalog, topology, request)
+        with interrupts.handle_signals():
+            seeded = seed_from_topology(catalog, topology)
+            worker = _Worker(request, catalog, emit)
+            with _events_to(emit) as events:
+                results = fan_out(
+                    list(prepared.members), worker.run, policy=request.policy,
+                    failed=lambda r: r.failed, skipped=worker.skipped,
+                    pool=lambda size: _process_pool(size, request, topology.catalog, events,
+                                                    stop),
+                    pool_work=_run_in_worker, should_stop=interrupts.stop_requested,
+                    crashed=worker.crashed,
+                )
+            run = FleetRun(request.target, request.direction, prepared.revision,
+                           tuple(results), seeded, interrupted=interrupts.stop_requested())
+            if request.target == "oltp" and request.direction == "up" and not run.interrupted:
+                done = {r.shard for r in run.results if not r.failed}
+                stamp_identities(catalog, [(m.name, m.primary) for m in prepared.members
+                                           if m.name in done], timeout=request.connect_timeout)
+                run = _grant_windows(run, catalog, topology, request)
     finally:
+        interrupts.share(None)
         catalog.dispose()
     return run
+
+
+def interrupted_summary(run: FleetRun) -> str:
+    """One line for an interrupted run: what was done, what was not, how to finish."""
+    by: dict[str, list[str]] = {}
+    for r in run.results:
+        by.setdefault(r.result, []).append(f"{r.shard} at {show_revision(r.to_revision)}"
+                                           if r.result != "skipped" else r.shard)
+    parts = [f"{kind}: {', '.join(names)}" for kind, names in by.items()]
+    return (f"migrate {run.direction} interrupted at a safe point ({'; '.join(parts)}); "
+            f"rerun lmsdb migrate {run.direction} to finish (each shard resumes where it "
+            "stopped; a revision left halfway is finished statement by statement)")
 
 
 def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
@@ -255,11 +295,13 @@ def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
     try:
         with Router(catalog, topology, max_staleness=0,
                     connect_timeout=request.connect_timeout) as router:
-            granted = top_up_windows(router, ready, parallel=request.policy.parallel)
+            topped = top_up_windows(router, ready, parallel=request.policy.parallel)
     except LmsDbError as exc:
         log.warning("granting id windows failed: %s", exc.message)
         return replace(run, windows_error=f"granting id windows failed: {exc.message}")
-    return replace(run, windows=tuple(granted))
+    error = "; ".join(topped.errors) or None
+    return replace(run, windows=topped.actions,
+                   windows_error=None if error is None else f"id windows: {error}")
 
 
 def _catalog_engine(ref: DatabaseRef) -> Engine:
@@ -296,14 +338,18 @@ _PROCESS_WORKER: _Worker | None = None
 
 
 def _process_pool(
-    size: int, request: MigrateRequest, catalog: DatabaseRef, events: Any
+    size: int, request: MigrateRequest, catalog: DatabaseRef, events: Any, stop: Any
 ) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=size, mp_context=_CONTEXT,
-                               initializer=_init_worker, initargs=(request, catalog, events))
+                               initializer=_init_worker,
+                               initargs=(request, catalog, events, stop))
 
 
-def _init_worker(request: MigrateRequest, catalog: DatabaseRef, events: Any) -> None:
+def _init_worker(request: MigrateRequest, catalog: DatabaseRef, events: Any, stop: Any) -> None:
     global _PROCESS_WORKER
+    # Ctrl-C reaches the whole process group: a worker stops at its next safe point too.
+    interrupts.install_in_worker()
+    interrupts.share(stop)
     _PROCESS_WORKER = _Worker(request, _catalog_engine(catalog), events.put)
 
 
@@ -320,15 +366,29 @@ class _Worker:
     emit: EventCallback
 
     def skipped(self, member: Member) -> ShardResult:
-        result = ShardResult(member.name, member.primary.display, None, None, "skipped",
-                             "not started: an earlier shard failed")
+        why = ("not started: interrupted" if interrupts.stop_requested()
+               else "not started: an earlier shard failed")
+        result = ShardResult(member.name, member.primary.display, None, None, "skipped", why,
+                             known=False)
         self.emit(FleetEvent("finish", member.name, result=result))
         return result
+
+    def crashed(self, member: Member, exc: BaseException) -> ShardResult:
+        """The result of a shard whose worker process died (killed, out of memory)."""
+        failure = shard_failure(member.name, member.primary.display, exc)
+        return ShardResult(member.name, member.primary.display, None, None, "error",
+                           f"the worker process died ({failure.message}); rerun to resume",
+                           known=False)
 
     def run(self, member: Member) -> ShardResult:
         self.emit(FleetEvent("start", member.name))
         began = time.monotonic()
-        result = self._primary(member)
+        try:
+            result = self._primary(member)
+        except Exception as exc:  # never let one shard's surprise hide the others' results
+            log.exception("%s: unexpected failure", member.name)
+            result = ShardResult(member.name, member.primary.display, None, None, "error",
+                                 describe(exc))
         if not result.failed and member.replicas:
             self.emit(FleetEvent("replicas", member.name))
             result = self._replicas(member, result)
@@ -344,6 +404,15 @@ class _Worker:
             self.emit(FleetEvent("wait", member.name, message))
 
         def failure(kind: str, exc: LmsDbError, at: str | None) -> ShardResult:
+            if kind == "locked" and start is None:
+                # The lock was never ours, so the revision was not read under it: read it
+                # now (read-only), rather than show "base" for a migrated database.
+                try:
+                    seen = read_revision(ref, timeout=req.connect_timeout)
+                except LmsDbError:
+                    return ShardResult(member.name, ref.display, None, None, kind,
+                                       exc.message, known=False)
+                return ShardResult(member.name, ref.display, seen, seen, kind, exc.message)
             return ShardResult(member.name, ref.display, start, at, kind, exc.message)
 
         try:
@@ -351,6 +420,9 @@ class _Worker:
                                    timeout=req.connect_timeout, on_wait=on_wait) as conn:
                 start = current_revision(conn)
                 outcome = self._journaled(member, conn, start)
+        except Interrupted as exc:
+            return ShardResult(member.name, ref.display, start, exc.revision, "interrupted",
+                               exc.message, exc.applied)
         except MigrationFailed as exc:
             return failure("failed", exc, exc.revision)
         except LockTimeout as exc:
@@ -359,17 +431,19 @@ class _Worker:
             return failure("refused", exc, start)
         except LmsDbError as exc:
             return failure("error", exc, start)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:  # the server went away meanwhile
+            lost = shard_failure(member.name, ref.display, exc, password=ref.url.password)
+            return ShardResult(member.name, ref.display, start, start, "error", lost.message)
         kind = "migrated" if outcome.applied else "current"
         return ShardResult(member.name, ref.display, outcome.from_revision,
                            outcome.to_revision, kind, None, outcome.applied)
 
     def _journaled(self, member: Member, conn: Any, start: str | None) -> Any:
         req = self.request
-        entry = open_journal_entry(
-            self.catalog, operation="migrate", step="locked", shard=member.name,
-            payload={"target": req.target, "direction": req.direction,
-                     "revision": req.revision, "from": show_revision(start)},
-        )
+        journal = MigrationJournal(self.catalog, member.name, {
+            "target": req.target, "direction": req.direction, "revision": req.revision,
+            "from": show_revision(start)})
+        journal.open()
         try:
             busy = [e for e in open_entries(self.catalog, member.name)
                     if e.operation != "migrate"]
@@ -378,27 +452,32 @@ class _Worker:
                 raise ShardBusy(
                     f"{member.name}: journal entry {first.id} ({first.operation}, step "
                     f"{first.step}, held by {first.holder}) is open; migrate after it "
-                    "finishes (or resume/close it)"
+                    f"finishes (lmsdb journal show {first.id})"
                 )
 
             def on_step(event: StepEvent) -> None:
-                step = f"{event.direction}:{event.revision}:{'done' if event.done else 'run'}"
-                advance_journal_entry(self.catalog, entry, step=step)
+                journal.advance(
+                    f"{event.direction}:{event.revision}:{'done' if event.done else 'run'}")
                 if not event.done:
                     self.emit(FleetEvent("step", member.name, event.revision))
 
-            outcome = apply_steps(
-                conn, member.primary, req.revision, target=req.target,
-                direction=req.direction, root=req.root, on_step=on_step,
-            )
-        except LmsDbError as exc:
-            close_journal_entry(self.catalog, entry, state="failed",
-                                payload={"error": exc.message})
+            with journal.heartbeat():
+                outcome = apply_steps(
+                    conn, member.primary, req.revision, target=req.target,
+                    direction=req.direction, root=req.root, on_step=on_step,
+                    resume=journal.resume, on_statement=journal.record,
+                )
+        except Interrupted as exc:
+            journal.close("failed", outcome="interrupted", error=exc.message)
             raise
-        close_journal_entry(self.catalog, entry, state="done",
-                            payload={"from": show_revision(outcome.from_revision),
-                                     "to": show_revision(outcome.to_revision),
-                                     "applied": list(outcome.applied)})
+        except LmsDbError as exc:
+            journal.close("failed", outcome="failed", error=exc.message)
+            raise
+        except BaseException as exc:
+            journal.close("failed", outcome="failed", error=describe(exc))
+            raise
+        journal.close("done", outcome="done", to=show_revision(outcome.to_revision),
+                      applied=list(outcome.applied))
         return outcome
 
     def _replicas(self, member: Member, result: ShardResult) -> ShardResult:

@@ -27,6 +27,7 @@ from lms_db.dialects import run_statement
 from lms_db.dialects.facts import is_mysql_family
 from lms_db.dialects.postgresql import TOUCH_FUNCTION
 from lms_db.errors import MigrationFailed
+from lms_db.migrate.resume import forget_progress, is_resuming
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
     statements = snapshot.statements(dialect_name, hypertable=hypertable)
     wanted = snapshot.tables(dialect_name)
     existing = set(sa.inspect(conn).get_table_names()) & set(wanted)
-    if existing:
+    if existing and not is_resuming():  # resuming: the journal knows who created them
         names = ", ".join(sorted(existing))
         raise MigrationFailed(
             f"table(s) {names} already exist but the database has no lmsdb revision: "
@@ -114,9 +115,15 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
     try:
         for statement in statements:
             run_statement(conn, statement)
-    except sa.exc.DBAPIError:
-        if is_mysql_family(dialect_name):
-            _drop_created(conn, wanted)
+    except sa.exc.DBAPIError as exc:
+        if is_mysql_family(dialect_name) and not exc.connection_invalidated:
+            try:
+                _drop_created(conn, wanted)
+            except sa.exc.SQLAlchemyError:
+                log.warning("could not undo the half-applied initial revision; a rerun "
+                            "finishes it from the journal")
+            else:
+                forget_progress()  # undone: a rerun starts the revision afresh
         raise
 
 

@@ -66,7 +66,7 @@ def registered_members(topology: Topology, *, timeout: float = DEFAULT_CONNECT_T
     database = ref.url.database or ""
     if ref.dialect == "sqlite" and database and not Path(database).exists():
         return []
-    connect_check(ref, timeout)
+    connect_check(ref, timeout, "the catalog")
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
         upgrade_if_needed(engine)
@@ -170,11 +170,11 @@ def preflight(
     members = select_members(topology, target, shards, registered=registered)
     script = script_directory(target, root)
     wanted = resolve_revision(script, revision)
-    refs = [m.primary for m in members]
+    refs = [(m.primary, f"shard {m.name} primary") for m in members]
     if check_catalog:
-        refs.insert(0, topology.catalog)
+        refs.insert(0, (topology.catalog, "the catalog"))
     with ThreadPoolExecutor(max_workers=min(8, len(refs))) as pool:
-        failures = list(pool.map(lambda ref: _reach(ref, timeout), refs))
+        failures = list(pool.map(lambda ref: _reach(ref[0], ref[1], timeout), refs))
     for failure in failures:
         if failure is not None:
             raise failure
@@ -237,9 +237,9 @@ def _missing_sqlite(ref: DatabaseRef) -> bool:
             and not Path(database).exists())
 
 
-def _reach(ref: DatabaseRef, timeout: float) -> Exception | None:
+def _reach(ref: DatabaseRef, what: str, timeout: float) -> Exception | None:
     try:
-        connect_check(ref, timeout)
+        connect_check(ref, timeout, what)
     except Exception as exc:  # returned, then raised in topology order by the caller
         return exc
     return None

@@ -25,14 +25,18 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from lms_db.errors import ConfigError, InputError
+import lms_db.hooks as hooks
+import lms_db.interrupts as interrupts
+from lms_db.errors import ConfigError, InputError, Interrupted
 from lms_db.ids.windows import IdWindows
 from lms_db.router.keys import key_table, keyspace_tables
 from lms_db.router.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
 from lms_db.sample.guard import load_guard
+from lms_db.sample.rollback import roll_back
 from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows
+from lms_db.topology.engines import connect_check
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,8 @@ class _Ids:
         self.windows = windows
         self.router = router
         self.blocks: dict[tuple[str, str], range] = {}
+        #: Every block reserved, per shard and table: what a rollback deletes.
+        self.taken: dict[tuple[str, str], list[range]] = defaultdict(list)
         # The unused rest of each block: a dict lookup and next() per id (the hot path).
         self._left: dict[tuple[str, str], Iterator[int]] = {}
 
@@ -152,6 +158,7 @@ class _Ids:
         last = self.blocks.get((shard, table), range(0))
         block = self.windows.reserve(shard, table, count, after=last[-1] if last else 0)
         self.blocks[(shard, table)] = block
+        self.taken[(shard, table)].append(block)
         self._left[(shard, table)] = iter(block)
         return block
 
@@ -160,6 +167,11 @@ class _Ids:
         out again by :meth:`__call__`."""
         last = self.blocks.get((shard, table), range(0))
         out = self.windows.reserve_many(shard, table, count, after=last[-1] if last else 0)
+        start = 0
+        for i in range(1, len(out) + 1):  # recorded as runs of consecutive ids
+            if i == len(out) or out[i] != out[i - 1] + 1:
+                self.taken[(shard, table)].append(range(out[start], out[i - 1] + 1))
+                start = i
         if out:
             self.blocks[(shard, table)] = range(out[-1], out[-1] + 1)
             self._left[(shard, table)] = iter(())
@@ -219,6 +231,8 @@ def load_sample(
     :raises RangeFrozen: a range the load would write to is frozen.
     :raises OperationError: a write failed (each batch, or each spooled table file on
         MySQL/MariaDB, is a transaction: those committed before it stay).
+    :raises Interrupted: SIGINT/SIGTERM: the load stopped between two rounds and deleted
+        every row it had written (:mod:`lms_db.sample.rollback`).
     """
     if users < 0 or courses < 0:
         raise InputError("--users and --courses must be >= 0")
@@ -233,6 +247,9 @@ def load_sample(
     if users and (len(weights) != len(user_shards) or sum(weights) <= 0):
         raise InputError(f"skew needs {len(user_shards)} weights, not all 0")
     all_shards = router.shards()
+    for shard in all_shards:  # before anything is written: unreachable is bad input (exit 2)
+        connect_check(router.location(shard).primary, router.pool.connect_timeout,
+                      f"shard {shard} primary")
     has_globals = _check_ready(router)
     events = router.topology.analytics is not None
     if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
@@ -249,51 +266,75 @@ def load_sample(
         if events:
             engines["analytics"] = router.analytics_engine()
         writer = BulkWriter(engines, on_written=tracker.committed)
+        fresh_globals = [s for s in all_shards if not has_globals[s]]
         try:
-            writer.open(list(engines))  # connects to every database at once
-            _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
-                          tracker)
-            counts = _spread(users, weights) if users else []
-            user_ids = {s: list(ids.take_all(s, "users", n))
-                        for s, n in zip(user_shards, counts, strict=False)}
-            for block in user_ids.values():
-                for uid in (block[0], block[-1]) if block else ():
-                    router.check_writable("user", uid)
-            order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
-            rng.shuffle(order)
-            cursor = {s: iter(v) for s, v in user_ids.items()}
-            placed = [(s, next(cursor[s])) for s in order]
-            # One block per shard and table before any batch is written: reserving moves the
-            # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
-            for keyspace, shards in (("user", user_shards if users else ()),
-                                     ("course", course_shards if courses else ())):
-                for shard in shards:
-                    for table in keyspace_tables(keyspace):
-                        if table.name in ids.windows.table_names and key_table(table) is None:
-                            ids.take(shard, table.name)
-            plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
-            tracker.phase = "users"
-            published = [p for p in plans if p.published] or plans
-            instructors = {uid for _, uid, _ in _instructors(placed, courses)}
-            reviews: dict[str, Rows] = {}
-            for start in range(0, len(placed), batch_users):
-                out = _RoundRows(writer)
-                for shard, uid in placed[start:start + batch_users]:
-                    role = "instructor" if uid in instructors else "student"
-                    user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
-                for key, tables in out.items():
-                    # Reviews live on the course's shard, after the courses (written last).
-                    _gather(reviews, key, tables.pop("course_reviews", None))
-                    _submit(writer, written, key, tables, tracker)
-            tracker.phase = "courses"
-            _write_courses(writer, written, plans, reviews, tracker)
-            tracker.writing()
-            writer.close()
+            with interrupts.handle_signals():
+                _generate_and_write(router, writer, ids, written, tracker, rng, users=users,
+                                    courses=courses, weights=weights, events=events,
+                                    batch_users=batch_users, fresh_globals=fresh_globals)
+        except Interrupted as exc:
+            writer.abort()
+            deleted = roll_back(router, ids.taken, fresh_globals, events=events)
+            raise Interrupted(f"sample load interrupted ({interrupts.reason()}) and rolled back: "
+                              f"the {deleted:,} rows it had written are deleted, nothing of it "
+                              "remains; run it again to load") from exc
         except BaseException:
             writer.abort()
             raise
         return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
                           time.perf_counter() - started)
+
+
+def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
+                        written: dict[str, dict[str, int]], tracker: _Tracker,
+                        rng: random.Random, *, users: int, courses: int,
+                        weights: Sequence[float], events: bool, batch_users: int,
+                        fresh_globals: Sequence[str]) -> None:
+    """The load's body; stops with :class:`Interrupted` between rounds on SIGINT/SIGTERM."""
+    user_shards, course_shards = router.shards("user"), router.shards("course")
+    writer.open(list(writer.engines))  # connects to every database at once
+    _load_globals(rng, writer, written, fresh_globals, tracker)
+    hooks.pause_point("sample.phase")  # globals handed over, users next
+    counts = _spread(users, weights) if users else []
+    user_ids = {s: list(ids.take_all(s, "users", n))
+                for s, n in zip(user_shards, counts, strict=False)}
+    for block in user_ids.values():
+        for uid in (block[0], block[-1]) if block else ():
+            router.check_writable("user", uid)
+    order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
+    rng.shuffle(order)
+    cursor = {s: iter(v) for s, v in user_ids.items()}
+    placed = [(s, next(cursor[s])) for s in order]
+    # One block per shard and table before any batch is written: reserving moves the
+    # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
+    for keyspace, shards in (("user", user_shards if users else ()),
+                             ("course", course_shards if courses else ())):
+        for shard in shards:
+            for table in keyspace_tables(keyspace):
+                if table.name in ids.windows.table_names and key_table(table) is None:
+                    ids.take(shard, table.name)
+    plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
+    tracker.phase = "users"
+    published = [p for p in plans if p.published] or plans
+    instructors = {uid for _, uid, _ in _instructors(placed, courses)}
+    reviews: dict[str, Rows] = {}
+    for start in range(0, len(placed), batch_users):
+        interrupts.check("between two rounds of users")
+        out = _RoundRows(writer)
+        for shard, uid in placed[start:start + batch_users]:
+            role = "instructor" if uid in instructors else "student"
+            user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
+        for key, tables in out.items():
+            # Reviews live on the course's shard, after the courses (written last).
+            _gather(reviews, key, tables.pop("course_reviews", None))
+            _submit(writer, written, key, tables, tracker)
+    tracker.phase = "courses"
+    hooks.pause_point("sample.phase")  # users handed over, courses next
+    interrupts.check("before the courses")
+    _write_courses(writer, written, plans, reviews, tracker)
+    interrupts.check("before the last writes")
+    tracker.writing()
+    writer.close()
 
 
 def _instructors(placed: Sequence[tuple[str, int]], courses: int

@@ -49,8 +49,9 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects import quote
 from lms_db.dialects.facts import is_mysql_family
-from lms_db.errors import OperationError
-from lms_db.topology.engines import connect_args_for, short_reason
+from lms_db.errors import OperationError, ServerLost
+from lms_db.topology.engines import connect_args_for
+from lms_db.topology.failures import describe, is_server_gone
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,7 @@ class BulkWriter:
         self._lock = threading.Lock()
         self._targets: dict[str, _Target] = {}
         self._error: BaseException | None = None
+        self._error_key: str | None = None
         self._stack = ExitStack()
         self._scratch: Path | None = None
 
@@ -377,7 +379,7 @@ class BulkWriter:
         try:
             conn = (loader or engine).connect()
         except sa.exc.DBAPIError as exc:
-            raise OperationError(f"sample load failed: {short_reason(exc)}") from exc
+            raise self._failure(key, exc) from exc
         with self._lock:
             self._stack.enter_context(conn)
         try:
@@ -387,7 +389,7 @@ class BulkWriter:
             bulk_session(conn, bulk=True)
             conn.commit()
         except sa.exc.DBAPIError as exc:
-            raise OperationError(f"sample load failed: {short_reason(exc)}") from exc
+            raise self._failure(key, exc) from exc
         with self._lock:
             # The connection may go back to a pool (a MySQL one is the writer's own).
             self._stack.callback(_restore, conn)
@@ -417,15 +419,25 @@ class BulkWriter:
         self._stack.close()
         self._scratch = None
 
+    def _failure(self, key: str, exc: BaseException) -> OperationError:
+        """One line naming the database, what happened and what was kept."""
+        url = self.engines[key].url
+        shown = url.render_as_string(hide_password=True)
+        reason = describe(exc, url.password if isinstance(url.password, str) else None)
+        if is_server_gone(exc):
+            return ServerLost(f"sample load: {key} ({shown}): lost the server ({reason}); the "
+                              "transactions committed before stay: check the server, then "
+                              "see lmsdb shard status")
+        return OperationError(f"sample load: {key} ({shown}): {reason}; the transactions "
+                              "committed before stay")
+
     def _raise_if_failed(self) -> None:
         error = self._error
         if error is None or isinstance(error, OperationError):
             if error is not None:
                 raise error
             return
-        if isinstance(error, sa.exc.DBAPIError):
-            raise OperationError(f"sample load failed: {short_reason(error)}") from error
-        raise OperationError(f"sample load failed: {error}") from error
+        raise self._failure(self._error_key or "?", error) from error
 
     def _run(self, target: _Target) -> None:
         conn = target.conn
@@ -449,7 +461,7 @@ class BulkWriter:
                 if self.on_written is not None:
                     self.on_written(written)
             except BaseException as exc:  # handed to the main thread
-                self._error = exc
+                self._error, self._error_key = exc, target.key
             finally:
                 if spool is not None:
                     spool.path.unlink(missing_ok=True)

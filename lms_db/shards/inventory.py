@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lms_db.catalog.journal_view import OpenOperation, list_open
 from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import LmsDbError
 from lms_db.ids.topup import needing_windows
@@ -135,6 +136,17 @@ class ShardLoad:
         return self.error is None and self.revision is not None and self.revision == self.head
 
     @property
+    def counter_faults(self) -> tuple[str, ...]:
+        """Counters that would hand out an id outside the shard's windows, each with the
+        command that fixes it."""
+        fix = f"run lmsdb shard grant-windows --shard {self.shard}"
+        faults = [f"{w.fault}; {fix}" for w in self.windows if w.fault]
+        if self.without_windows:
+            faults.append(f"no id window for {', '.join(self.without_windows)} (its counter "
+                          f"may hand out ids another shard owns); {fix}")
+        return tuple(faults)
+
+    @property
     def low_windows(self) -> tuple[Headroom, ...]:
         """Windows with little headroom left (grant new ones soon)."""
         return tuple(w for w in self.windows if w.low)
@@ -151,9 +163,11 @@ class ShardLoad:
             "id_windows": [
                 {"table": w.table, "lo": w.lo, "hi": w.hi, "next_id": w.next_id,
                  "used": w.used, "remaining": w.remaining, "windows": w.windows, "low": w.low,
-                 "granted_per_reservation": w.per_reservation}
+                 "granted_per_reservation": w.per_reservation, "counter": w.counter,
+                 "fault": w.fault}
                 for w in self.windows
             ],
+            "counter_faults": list(self.counter_faults),
             "without_windows": list(self.without_windows),
             "replicas": [vars(r) for r in self.replicas],
         }
@@ -161,14 +175,21 @@ class ShardLoad:
 
 @dataclass(frozen=True)
 class FleetLoad:
-    """Every shard's load, at one map version."""
+    """Every shard's load, at one map version, and the operations still open.
+
+    :param map_version: the catalog's map version.
+    :param shards: each shard's load.
+    :param open_operations: open journal entries (``lmsdb journal list`` shows them).
+    """
 
     map_version: int
     shards: tuple[ShardLoad, ...]
+    open_operations: tuple[OpenOperation, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"map_version": self.map_version, "shards": [s.to_dict() for s in self.shards]}
+        return {"map_version": self.map_version, "shards": [s.to_dict() for s in self.shards],
+                "open_operations": [o.to_dict() for o in self.open_operations]}
 
 
 def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
@@ -193,7 +214,7 @@ def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
     shared = tuple(
         replace(s, share=s.sharded_rows / total if total else 0.0) for s in loads
     )
-    return FleetLoad(version, shared)
+    return FleetLoad(version, shared, tuple(list_open(router.catalog)))
 
 
 def _one(router: Router, windows: IdWindows, name: str, head: str | None) -> ShardLoad:

@@ -61,13 +61,15 @@ def engine_for(
     return sa.create_engine(ref.url, connect_args=connect_args, **kwargs)
 
 
-def connect_check(ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+def connect_check(ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT,
+                  what: str | None = None) -> None:
     """Connect to ``ref`` and run ``SELECT 1``.
 
     A SQLite file that does not exist yet passes without being created: migrating creates it.
 
     :param ref: a database from the topology.
     :param timeout: seconds to wait for the server to connect and to answer.
+    :param what: what the database is, for the message (``shard shard-1 primary``).
     :raises ConnectionFailed: the server is unreachable, refuses the credentials or has no
         such database; the one-line message shows the masked URL and a short reason.
     """
@@ -83,7 +85,9 @@ def connect_check(ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT) ->
             conn.execute(sa.text("SELECT 1")).scalar_one()
     except sa.exc.DBAPIError as exc:
         reason = short_reason(exc, ref.url.password)
-        raise ConnectionFailed(f"cannot connect to {ref.display}: {reason}") from exc
+        where = f"{what} ({ref.display})" if what else ref.display
+        raise ConnectionFailed(f"cannot connect to {where}: {reason}; nothing was changed: "
+                               "check the server and the URL, then rerun") from exc
     finally:
         engine.dispose()
 

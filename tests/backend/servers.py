@@ -47,6 +47,7 @@ class MariaDBServer:
     port: int
     datadir: Path
     process: subprocess.Popen[bytes]
+    args: tuple[str, ...] = ()
 
     def url(self, database: str = "mysql") -> URL:
         """A root URL to ``database`` on this server."""
@@ -66,6 +67,18 @@ class MariaDBServer:
         finally:
             engine.dispose()
         return rows
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash), and wait for it to be gone."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self) -> None:
+        """Start the server again on the same datadir and port (after stop or kill)."""
+        self.process = subprocess.Popen(list(self.args), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        _wait_ready(self)
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 20 seconds)."""
@@ -103,15 +116,21 @@ def start_mariadbd(base: Path, name: str, server_id: int, *, primary: bool) -> M
     ]
     args += ["--log-bin=binlog", "--binlog-format=ROW"] if primary else ["--read-only"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = MariaDBServer(name, port, datadir, process)
+    server = MariaDBServer(name, port, datadir, process, tuple(args))
+    _wait_ready(server)
+    return server
+
+
+def _wait_ready(server: MariaDBServer) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
-        if process.poll() is not None:
-            log = Path(f"{datadir}.err").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"mariadbd {name} exited with {process.returncode}:\n{log}")
+        if server.process.poll() is not None:
+            log = Path(f"{server.datadir}.err").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"mariadbd {server.name} exited with "
+                               f"{server.process.returncode}:\n{log}")
         try:
             server.execute("SELECT 1")
-            return server
+            return
         except sa.exc.OperationalError:
             if time.monotonic() > deadline:
                 server.stop()

@@ -75,7 +75,8 @@ def test_unreachable_host(tmp_path: Path) -> None:
     ])
     result = lmsdb(topology, "migrate", "up")
     _assert_one_line_exit_2(result.output, result.exit_code,
-                            "cannot connect to mysql+pymysql://root@127.0.0.1:1/lms_shard_1")
+                            "cannot connect to shard b primary "
+                            "(mysql+pymysql://root@127.0.0.1:1/lms_shard_1)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["topology.toml"]
 
 

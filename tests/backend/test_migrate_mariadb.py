@@ -56,7 +56,7 @@ def test_four_shards_in_parallel_to_head(
     scripts = copy_migrations(tmp_path)
     ref = load_topology(topology).shard("shard-3").primary
     written = new_revision("nothing to do", against=ref, root=scripts)
-    assert written.empty, written.path.read_text()
+    assert written.empty and not written.written and not written.path.exists()
     assert lmsdb(topology, "schema", "check").exit_code == 0
 
 
@@ -66,7 +66,7 @@ def test_four_shards_in_parallel_to_head(
         (False, {"shard-0": ("base", "0001", "migrated"), "shard-1": ("base", "base", "failed"),
                  "shard-2": ("base", "0001", "migrated")}),
         (True, {"shard-0": ("base", "0001", "migrated"), "shard-1": ("base", "base", "failed"),
-                "shard-2": ("base", "base", "skipped")}),
+                "shard-2": (None, None, "skipped")}),
     ],
     ids=["continue", "fail-fast"],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -107,6 +108,8 @@ def test_stopped_replica_times_out_clearly(
     try:
         result = lmsdb(topology, "migrate", "up", "--replica-timeout", "1")
         run = lmsdb_json(topology, "migrate", "up", "--replica-timeout", "1")
+        # #9: migrate status said "behind" for a stopped replica.
+        status = lmsdb(topology, "migrate", "status", "--json")
     finally:
         replica_server.execute("START SLAVE")
         wait_replicating(replica_server)
@@ -117,6 +120,9 @@ def test_stopped_replica_times_out_clearly(
     assert state["status"] == "timeout" and state["revision"] == "base"
     assert "still at base after 1s, expected 0001" in state["error"]
     assert "replication stopped" in state["error"]
+    assert status.exit_code == 1 and "replication is stopped on shard-0 replica" in status.stderr
+    [stopped] = json.loads(status.stdout)["shards"][0]["replicas"]
+    assert stopped["status"] == "stopped" and "replication stopped" in stopped["error"]
     assert revision_of(primary) == "0001"
     assert lmsdb(topology, "migrate", "up", "--replica-timeout", "30").exit_code == 0
 

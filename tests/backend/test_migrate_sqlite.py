@@ -78,7 +78,7 @@ def test_failing_shard_then_rerun(tmp_path: Path) -> None:
     assert results_by_shard(run) == {
         "shard-0": ("base", "0001", "migrated"),
         "shard-1": ("base", "base", "failed"),
-        "shard-2": ("base", "base", "skipped"),
+        "shard-2": (None, None, "skipped"),
     }
     failed = run["results"][1]["error"]
     assert "table(s) users already exist" in failed and "stays at base" in failed
@@ -102,7 +102,7 @@ def test_revisions_are_steps_and_a_rerun_resumes(tmp_path: Path) -> None:
                        'op.drop_table("probe3")')
     run = lmsdb_json(topology, "migrate", "up", "--scripts", str(scripts))
     assert results_by_shard(run)["shard-0"] == ("base", "0002", "failed")
-    assert results_by_shard(run)["shard-1"] == ("base", "base", "skipped")  # canary failed
+    assert results_by_shard(run)["shard-1"] == (None, None, "skipped")  # canary failed
     assert "0003" in run["results"][0]["error"]
     # SQLite DDL runs in a transaction: 0003's table was rolled back with it.
     assert "probe" in table_names(urls[0]) and "probe3" not in table_names(urls[0])
@@ -179,8 +179,15 @@ def test_history_sql_and_new(tmp_path: Path) -> None:
     scripts = copy_migrations(tmp_path)
     new = lmsdb(None, "migrate", "new", "-m", "nothing yet", "--scripts", str(scripts))
     assert new.exit_code == 0, new.output
-    assert "empty: the models match the database" in new.stdout
-    assert len(list((scripts / "oltp" / "versions").glob("*nothing_yet.py"))) == 1
+    # #9: no model change writes no empty head revision (it did before)...
+    assert "no revision written" in new.stdout
+    assert list((scripts / "oltp" / "versions").glob("*nothing_yet.py")) == []
+    assert [h["revision"] for h in lmsdb_json(None, "migrate", "history", "--scripts",  # type: ignore[arg-type]
+                                              str(scripts))] == ["0001"]
+    # ...unless asked for (a data migration to fill in by hand).
+    empty = lmsdb(None, "migrate", "new", "-m", "by hand", "--empty", "--scripts", str(scripts))
+    assert empty.exit_code == 0 and "empty: the models match" in empty.stdout, empty.output
+    assert len(list((scripts / "oltp" / "versions").glob("*by_hand.py"))) == 1
 
 
 def test_shipped_sqlite_topology_works(tmp_path: Path) -> None:

@@ -114,9 +114,32 @@ def test_help_prose_is_reflowed_and_examples_kept() -> None:
         "    lmsdb a\n    lmsdb b")
     result = runner.invoke(app, ["shard", "status", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    assert "reads every table once. Exits 1 when a shard cannot be read." in result.output
+    assert "reads every table once. Exits 1 when a shard cannot be read, or when an id" in (
+        result.output)
     assert "    lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json" in (
         result.output)
     route = runner.invoke(app, ["shard", "route", "--help"], env={"COLUMNS": "200"})
     assert "\n     lmsdb -t shards/local-mariadb.toml shard route course 42 --json" in (
         route.output), "examples keep their indentation after a one-paragraph text"
+
+
+def test_debug_adds_the_traceback_and_keeps_the_exit_code() -> None:
+    """#9: --debug re-raised the error (exit 1 with Python's own traceback, whatever the
+    error's code); now it prints the traceback, then the line, and keeps exit 2."""
+    args = ["views", "refresh", "--url", "mysql+pymysql://root@127.0.0.1:1/x"]
+    plain = runner.invoke(app, args)
+    debug = runner.invoke(app, ["--debug", *args])
+    assert plain.exit_code == debug.exit_code == 2
+    assert "Traceback" not in plain.output
+    assert "Traceback" in debug.stderr and debug.stderr.rstrip().splitlines()[-1].startswith(
+        "error: cannot connect to")
+
+
+def test_json_failure_is_one_object_on_stdout() -> None:
+    result = runner.invoke(app, ["migrate", "history", "--target", "olap", "--json"])
+    assert result.exit_code == 2
+    import json
+
+    error = json.loads(result.stdout)
+    assert error["ok"] is False and error["exit_code"] == 2 and error["code"]
+    assert "olap" in error["message"] and error["retryable"] is False

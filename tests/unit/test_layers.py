@@ -24,6 +24,10 @@ LIBRARY = ROOT / "lms_db"
 RANKS: dict[str, int] = {
     "lms_db.errors": 0,
     "lms_db.config": 1,
+    # SIGINT/SIGTERM as a stop request, and the named pause points built on it: any layer
+    # with a long-running operation (migrate, sample, moves, archive) asks them.
+    "lms_db.interrupts": 1,
+    "lms_db.hooks": 2,
     # What is true of each dialect (family, quoting, object names): below everything that asks.
     "lms_db.dialects.facts": 2,
     "lms_db.topology": 3,

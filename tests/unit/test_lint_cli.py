@@ -105,10 +105,15 @@ def test_bad_input_exits_2_with_one_line(
     assert result.stdout == ""
 
 
-def test_missing_file_with_json_keeps_stdout_empty(app: typer.Typer, runner: CliRunner) -> None:
+def test_missing_file_with_json_prints_the_error_as_json(app: typer.Typer,
+                                                         runner: CliRunner) -> None:
+    """With --json a failure is one JSON object on stdout (#9), the line on stderr too."""
     result = runner.invoke(app, ["schema", "lint", "--json", "missing.md"])
     assert result.exit_code == 2
-    assert result.stdout == ""
+    error = json.loads(result.stdout)
+    assert error["code"] == "input_error" and error["exit_code"] == 2
+    assert "missing.md: no such file" in error["message"] and not error["retryable"]
+    assert result.stderr.startswith("error: missing.md")
 
 
 def test_rules_lists_every_rule(app: typer.Typer, runner: CliRunner) -> None:
