@@ -108,7 +108,7 @@ def test_sqlite_commands_through_a_pipe(tmp_path: Path) -> None:
     assert code == 0
     assert_whole(out, ["shard status (map version 1)", "share of rows"])
     assert_whole(piped(topology, "shard", "grant-windows")[1],
-                 ["every shard has headroom in every id window; nothing to grant"])
+                 ["every counter is inside its windows with headroom; nothing to do"])
 
     # Drift: a column the models do not have, named in one whole cell line.
     execute(urls[0], "ALTER TABLE users ADD COLUMN nickname_added_by_hand_for_drift TEXT")
@@ -134,13 +134,18 @@ def test_migrate_new_prints_the_whole_path(tmp_path: Path) -> None:
     topology, _ = _sqlite_topology(tmp_path, count=1)
     scripts = copy_migrations(tmp_path / LONG)
     code, out, err = piped(topology, "migrate", "new", "-m", "a revision with a long message",
-                           "--scripts", str(scripts))
+                           "--empty", "--scripts", str(scripts))
     assert code == 0, err
     written = next((scripts / "oltp" / "versions").glob("*a_revision_with_a_long*"))
     assert_whole(out, [f"wrote {written} (empty: the models match the database)"])
     assert out.splitlines() == [f"wrote {written} (empty: the models match the database)"]
-    again = piped_json(topology, "migrate", "new", "-m", "another one", "--scripts", str(scripts))
-    assert Path(again["path"]).is_file() and again["empty"] is True
+    again = piped_json(topology, "migrate", "new", "-m", "another one", "--empty",
+                       "--scripts", str(scripts))
+    assert again["written"] and again["empty"] and Path(again["path"]).is_file()
+    assert again["path"].endswith("_another_one.py")
+    skipped = piped_json(topology, "migrate", "new", "-m", "not kept", "--scripts", str(scripts))
+    assert skipped == {"path": None, "written": False, "empty": True}
+    assert not list((scripts / "oltp" / "versions").glob("*not_kept*"))
 
 
 @pytest.mark.parametrize("args", [[], ["tests/fixtures/seed/database-design.md"]])
