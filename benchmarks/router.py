@@ -67,8 +67,12 @@ def measure(ranges: int, calls: int, repeats: int, reads: int) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="lmsdb-router-bench-") as tmp:
         lines = ["[catalog]", f'url = "sqlite:///{tmp}/catalog.db"']
         for i in range(SHARDS):
-            lines += ["[[shards]]", f'name = "shard-{i}"', f'primary = "sqlite:///{tmp}/s{i}.db"',
-                      f"ranges = {{ user = [{i}, {i + 1}], course = [{i}, {i + 1}] }}"]
+            lines += [
+                "[[shards]]",
+                f'name = "shard-{i}"',
+                f'primary = "sqlite:///{tmp}/s{i}.db"',
+                f"ranges = {{ user = [{i}, {i + 1}], course = [{i}, {i + 1}] }}",
+            ]
         path = Path(tmp) / "topology.toml"
         path.write_text("\n".join(lines) + "\n")
         topology = load_topology(path)
@@ -77,10 +81,21 @@ def measure(ranges: int, calls: int, repeats: int, reads: int) -> dict[str, Any]
         with begin(catalog) as conn:
             version = bump_map_version(conn)
             conn.execute(shard_ranges.delete())
-            conn.execute(shard_ranges.insert(), [
-                {"keyspace": keyspace, "lo": i * RANGE_SPAN, "hi": (i + 1) * RANGE_SPAN,
-                 "shard": f"shard-{i % SHARDS}", "state": "serving", "map_version": version}
-                for keyspace in ("course", "user") for i in range(ranges)])
+            conn.execute(
+                shard_ranges.insert(),
+                [
+                    {
+                        "keyspace": keyspace,
+                        "lo": i * RANGE_SPAN,
+                        "hi": (i + 1) * RANGE_SPAN,
+                        "shard": f"shard-{i % SHARDS}",
+                        "state": "serving",
+                        "map_version": version,
+                    }
+                    for keyspace in ("course", "user")
+                    for i in range(ranges)
+                ],
+            )
         rng = random.Random(1)
         keys = [rng.randrange(ranges * RANGE_SPAN) for _ in range(calls)]
         with Router(catalog, topology) as router:
@@ -106,19 +121,36 @@ def measure(ranges: int, calls: int, repeats: int, reads: int) -> dict[str, Any]
                 read_ms.append((time.perf_counter() - started) * 1000)
             assert len(shard_map.ranges) == 2 * ranges
         catalog.dispose()
-    return {"ranges_per_keyspace": ranges,
-            "shard_for_per_second": round(statistics.median(route_rates)),
-            "find_per_second": round(statistics.median(find_rates)),
-            "read_changed_map_ms": round(statistics.median(read_ms), 1)}
+    return {
+        "ranges_per_keyspace": ranges,
+        "shard_for_per_second": round(statistics.median(route_rates)),
+        "find_per_second": round(statistics.median(find_rates)),
+        "read_changed_map_ms": round(statistics.median(read_ms), 1),
+    }
 
 
 def run_in_subprocess(code: Path, ranges: int, args: argparse.Namespace) -> dict[str, Any]:
     """One measurement by a fresh interpreter importing the lmsdb of ``code``."""
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", "--code", str(code),
-         "--ranges", str(ranges), "--calls", str(args.calls), "--repeats", str(args.repeats),
-         "--reads", str(args.reads)],
-        capture_output=True, text=True, cwd=code)
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--code",
+            str(code),
+            "--ranges",
+            str(ranges),
+            "--calls",
+            str(args.calls),
+            "--repeats",
+            str(args.repeats),
+            "--reads",
+            str(args.reads),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=code,
+    )
     if done.returncode != 0:
         raise SystemExit(f"measuring {code} failed:\n{done.stderr}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -127,14 +159,22 @@ def run_in_subprocess(code: Path, ranges: int, args: argparse.Namespace) -> dict
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ranges", type=int, action="append",
-                        help="ranges per keyspace (repeatable; default 3 and 10000)")
+    parser.add_argument(
+        "--ranges",
+        type=int,
+        action="append",
+        help="ranges per keyspace (repeatable; default 3 and 10000)",
+    )
     parser.add_argument("--calls", type=int, default=200_000, help="lookups per repeat")
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement")
     parser.add_argument("--reads", type=int, default=5, help="changed-map reads to time")
     parser.add_argument("--runs", type=int, default=1, help="measurements per tree (medians)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="another lmsdb source tree to measure in turns with this one")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another lmsdb source tree to measure in turns with this one",
+    )
     parser.add_argument("--code", type=Path, default=HERE, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -155,30 +195,48 @@ def main() -> int:
                 samples.setdefault((name, size), []).append(run_in_subprocess(code, size, args))
     rows = []
     for (name, size), runs in samples.items():
-        rows.append({"tree": name, "ranges_per_keyspace": size, **{
-            field: statistics.median(r[field] for r in runs)
-            for field in ("shard_for_per_second", "find_per_second", "read_changed_map_ms")}})
-    report = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
-              "python": platform.python_version(), "calls": args.calls, "runs": args.runs,
-              "results": rows}
+        rows.append(
+            {
+                "tree": name,
+                "ranges_per_keyspace": size,
+                **{
+                    field: statistics.median(r[field] for r in runs)
+                    for field in ("shard_for_per_second", "find_per_second", "read_changed_map_ms")
+                },
+            }
+        )
+    report = {
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "python": platform.python_version(),
+        "calls": args.calls,
+        "runs": args.runs,
+        "results": rows,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"machine: {report['machine']}, Python {report['python']}")
-    print("| tree | ranges per keyspace | shard_for calls/s | find lookups/s | "
-          "read changed map ms |")
+    print(
+        "| tree | ranges per keyspace | shard_for calls/s | find lookups/s | read changed map ms |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for row in sorted(rows, key=lambda r: (r["tree"] != "baseline", r["ranges_per_keyspace"])):
-        print(f"| {row['tree']} | {row['ranges_per_keyspace']:,} | "
-              f"{row['shard_for_per_second']:,.0f} | {row['find_per_second']:,.0f} | "
-              f"{row['read_changed_map_ms']:.1f} |")
+        print(
+            f"| {row['tree']} | {row['ranges_per_keyspace']:,} | "
+            f"{row['shard_for_per_second']:,.0f} | {row['find_per_second']:,.0f} | "
+            f"{row['read_changed_map_ms']:.1f} |"
+        )
     for name in trees:
-        rates = {r["ranges_per_keyspace"]: r["shard_for_per_second"]
-                 for r in rows if r["tree"] == name}
+        rates = {
+            r["ranges_per_keyspace"]: r["shard_for_per_second"] for r in rows if r["tree"] == name
+        }
         if len(rates) > 1:
             low, high = min(rates), max(rates)
-            print(f"{name}: shard_for at {high:,} ranges is "
-                  f"{rates[high] / rates[low]:.0%} of its rate at {low:,}")
+            print(
+                f"{name}: shard_for at {high:,} ranges is "
+                f"{rates[high] / rates[low]:.0%} of its rate at {low:,}"
+            )
     return 0
 
 

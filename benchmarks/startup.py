@@ -50,10 +50,13 @@ def write_topology(directory: Path) -> Path:
     """Three SQLite shards and a seeded catalog (the map `shard route` reads)."""
     lines = ["[catalog]", f'url = "sqlite:///{directory}/catalog.db"']
     for i in range(3):
-        lines += ["[[shards]]", f'name = "shard-{i}"',
-                  f'primary = "sqlite:///{directory}/shard-{i}.db"',
-                  f"ranges = {{ user = [{i * 1000}, {(i + 1) * 1000}], "
-                  f"course = [{i * 100}, {(i + 1) * 100}] }}"]
+        lines += [
+            "[[shards]]",
+            f'name = "shard-{i}"',
+            f'primary = "sqlite:///{directory}/shard-{i}.db"',
+            f"ranges = {{ user = [{i * 1000}, {(i + 1) * 1000}], "
+            f"course = [{i * 100}, {(i + 1) * 100}] }}",
+        ]
     path = directory / "topology.toml"
     path.write_text("\n".join(lines) + "\n")
     from lms_db.router import Router
@@ -65,12 +68,18 @@ def write_topology(directory: Path) -> Path:
 
 def run_once(tree: Path, argv: list[str], topology: Path) -> float:
     """Seconds for one fresh interpreter to run ``lmsdb argv`` from ``tree``."""
-    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); from lmsdb_cli.app import main; "
-            f"sys.argv = ['lmsdb', *{argv!r}]; main()")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tree)!r}); from lmsdb_cli.app import main; "
+        f"sys.argv = ['lmsdb', *{argv!r}]; main()"
+    )
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=topology.parent, env={"LMSDB_TOPOLOGY": str(topology),
-                                                    "PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=topology.parent,
+        env={"LMSDB_TOPOLOGY": str(topology), "PATH": "/usr/bin:/bin"},
+    )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"lmsdb {' '.join(argv)} from {tree} failed:\n{done.stderr}")
@@ -80,8 +89,12 @@ def run_once(tree: Path, argv: list[str], topology: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per command and tree")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="another lmsdb source tree to measure in turns with this one")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another lmsdb source tree to measure in turns with this one",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.baseline is not None and not (args.baseline / "lmsdb_cli").is_dir():
@@ -93,14 +106,23 @@ def main() -> int:
         for _ in range(max(1, args.runs)):
             for command, argv in COMMANDS.items():
                 for name, tree in trees.items():  # in turns, so drift hits both alike
-                    samples.setdefault((name, command), []).append(
-                        run_once(tree, argv, topology))
+                    samples.setdefault((name, command), []).append(run_once(tree, argv, topology))
     rows: list[dict[str, Any]] = [
-        {"tree": name, "command": f"lmsdb {command}",
-         "median_seconds": round(statistics.median(s), 3), "min_seconds": round(min(s), 3)}
-        for (name, command), s in samples.items()]
-    report = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
-              "python": platform.python_version(), "runs": args.runs, "results": rows}
+        {
+            "tree": name,
+            "command": f"lmsdb {command}",
+            "median_seconds": round(statistics.median(s), 3),
+            "min_seconds": round(min(s), 3),
+        }
+        for (name, command), s in samples.items()
+    ]
+    report = {
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "python": platform.python_version(),
+        "runs": args.runs,
+        "results": rows,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -108,8 +130,10 @@ def main() -> int:
     print("| command | tree | median s | min s |")
     print("| --- | --- | --- | --- |")
     for row in sorted(rows, key=lambda r: (r["command"], r["tree"] != "baseline")):
-        print(f"| `{row['command']}` | {row['tree']} | {row['median_seconds']:.3f} | "
-              f"{row['min_seconds']:.3f} |")
+        print(
+            f"| `{row['command']}` | {row['tree']} | {row['median_seconds']:.3f} | "
+            f"{row['min_seconds']:.3f} |"
+        )
     return 0
 
 

@@ -80,7 +80,7 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
             return "$"
         name = match.group("name")
         if name is not None and name.startswith(FILE_REFERENCE_PREFIX):
-            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX):], where)
+            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX) :], where)
         if name is None or not _NAME.fullmatch(name):
             shown = "${" if name is None else "${" + name + "}"
             raise ConfigError(
@@ -171,8 +171,10 @@ def resolve_settings(
 def _check_timeout(value: float, where: str) -> float:
     # NaN fails every comparison, so "not > 0" also refuses it.
     if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{where} {value:g}: give a positive number of seconds (default "
-                          f"{DEFAULT_CONNECT_TIMEOUT:g})")
+        raise ConfigError(
+            f"{where} {value:g}: give a positive number of seconds (default "
+            f"{DEFAULT_CONNECT_TIMEOUT:g})"
+        )
     return value
 
 

@@ -59,14 +59,24 @@ class DemoReport:
 
 def demo_topology_text() -> str:
     """The demo's topology: three SQLite shards, catalog and analytics beside the file."""
-    lines = ['[catalog]', 'url = "sqlite:///catalog.db"', '',
-             '[analytics]', 'url = "sqlite:///analytics.db"']
+    lines = [
+        "[catalog]",
+        'url = "sqlite:///catalog.db"',
+        "",
+        "[analytics]",
+        'url = "sqlite:///analytics.db"',
+    ]
     for n in range(DEMO_SHARDS):
         users = [n * USER_RANGE, (n + 1) * USER_RANGE]
         courses = [n * COURSE_RANGE, (n + 1) * COURSE_RANGE]
-        lines += ['', '[[shards]]', f'name = "shard-{n}"', f'primary = "sqlite:///shard-{n}.db"',
-                  'replicas = []',
-                  f'ranges = {{ user = {users}, course = {courses} }}']
+        lines += [
+            "",
+            "[[shards]]",
+            f'name = "shard-{n}"',
+            f'primary = "sqlite:///shard-{n}.db"',
+            "replicas = []",
+            f"ranges = {{ user = {users}, course = {courses} }}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -89,15 +99,15 @@ def run_demo(
     :raises OperationError: a step failed.
     """
     if workdir.exists() and not workdir.is_dir():
-        raise InputError(f"demo directory {workdir} is a file, not a directory: pass an "
-                         "empty or new directory")
+        raise InputError(
+            f"demo directory {workdir} is a file, not a directory: pass an empty or new directory"
+        )
     if workdir.exists() and any(workdir.iterdir()):
         raise InputError(f"demo directory {workdir} is not empty: pass an empty or new one")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission...
-        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}"
-                         ) from None
+        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}") from None
     steps: list[DemoStep] = []
 
     def done(name: str, detail: str, started: float) -> None:
@@ -116,8 +126,9 @@ def run_demo(
     revisions = []
     for target in ("oltp", "analytics"):
         # One shard at a time: SQLite has one writer per file, and the demo is small.
-        run = migrate_fleet(topology, MigrateRequest(target=target,
-                                                     policy=FanoutPolicy(parallel=1)))
+        run = migrate_fleet(
+            topology, MigrateRequest(target=target, policy=FanoutPolicy(parallel=1))
+        )
         if not run.ok:
             failed = "; ".join(f"{r.shard}: {r.error}" for r in run.results if r.failed)
             raise OperationError(f"demo: migrating {target} failed: {failed}")
@@ -127,18 +138,29 @@ def run_demo(
     with Router.from_topology(topology, seed=True) as router:
         started = time.monotonic()
         loaded = load_sample(router, users=users, courses=courses, seed=seed)
-        done("sample load", f"{loaded.total_rows:,} rows ({users} users, {courses} courses)",
-             started)
+        done(
+            "sample load", f"{loaded.total_rows:,} rows ({users} users, {courses} courses)", started
+        )
 
         started = time.monotonic()
         refreshed = [refresh_view(router.engine_for_shard(s)) for s in router.shards("course")]
-        done("views refresh", "popular_courses: " + ", ".join(
-            f"{s} {r.rows} rows" for s, r in zip(router.shards("course"), refreshed, strict=True)),
-            started)
+        done(
+            "views refresh",
+            "popular_courses: "
+            + ", ".join(
+                f"{s} {r.rows} rows"
+                for s, r in zip(router.shards("course"), refreshed, strict=True)
+            ),
+            started,
+        )
 
         started = time.monotonic()
-        keys = [("user", 1), ("user", USER_RANGE + 1), ("user", 2 * USER_RANGE + 5),
-                ("course", COURSE_RANGE + 3)]
+        keys = [
+            ("user", 1),
+            ("user", USER_RANGE + 1),
+            ("user", 2 * USER_RANGE + 5),
+            ("course", COURSE_RANGE + 3),
+        ]
         routes = tuple((k, key, router.shard_for(k, key)) for k, key in keys)
         done("route", ", ".join(f"{k} {key} -> {r.shard}" for k, key, r in routes), started)
 

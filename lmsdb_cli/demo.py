@@ -16,15 +16,24 @@ if TYPE_CHECKING:
 
 
 def demo(
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Keep the demo's databases here (an empty or new directory); "
-        "default: a temporary directory, removed afterwards.", show_default=False)] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Keep the demo's databases here (an empty or new directory); "
+            "default: a temporary directory, removed afterwards.",
+            show_default=False,
+        ),
+    ] = None,
     users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEMO_USERS,
     courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEMO_COURSES,
     seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print the steps, routes, status and drift check as JSON, nothing "
-        "else.")] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the steps, routes, status and drift check as JSON, nothing else."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
     data through the Router, refresh the materialized view, route keys, show the fleet's
@@ -43,8 +52,10 @@ def demo(
     def show(step: DemoStep) -> None:
         if json_output:
             return
-        console.print(f"[green]✓[/green] {step.name:<13} {step.detail} "
-                      f"[dim]({step.seconds:.1f}s)[/dim]", highlight=False)
+        console.print(
+            f"[green]✓[/green] {step.name:<13} {step.detail} [dim]({step.seconds:.1f}s)[/dim]",
+            highlight=False,
+        )
 
     if directory is not None:
         report = run_demo(directory, users=users, courses=courses, seed=seed, on_step=show)
@@ -52,16 +63,23 @@ def demo(
         with tempfile.TemporaryDirectory(prefix="lmsdb-demo-") as tmp:
             report = run_demo(Path(tmp), users=users, courses=courses, seed=seed, on_step=show)
     if json_output:
-        print_json({
-            "topology": str(report.topology.path) if directory is not None else None,
-            "steps": [vars(s) for s in report.steps],
-            "routes": [vars(route) for _keyspace, _key, route in report.routes],
-            "status": report.status.to_dict(), "drift": report.drift.to_dict()})
+        print_json(
+            {
+                "topology": str(report.topology.path) if directory is not None else None,
+                "steps": [vars(s) for s in report.steps],
+                "routes": [vars(route) for _keyspace, _key, route in report.routes],
+                "status": report.status.to_dict(),
+                "drift": report.drift.to_dict(),
+            }
+        )
         return
     console.print()
     render_status(report.status, windows=False)
     if directory is not None:
-        console.print(f"\nThe demo's databases are in {directory}; try:\n"
-                      f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
-                      f"  lmsdb -t {directory / 'topology.toml'} migrate status",
-                      highlight=False, markup=False)
+        console.print(
+            f"\nThe demo's databases are in {directory}; try:\n"
+            f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
+            f"  lmsdb -t {directory / 'topology.toml'} migrate status",
+            highlight=False,
+            markup=False,
+        )

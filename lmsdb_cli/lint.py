@@ -90,7 +90,10 @@ def _render_findings(findings: list[Finding]) -> None:
             style = _STYLE[f.severity]
             # Text, not markup: a message may quote "[mysqld]", which markup would eat.
             table.add_row(
-                f.rule, Text(f.severity, style=style), Text(f.table), Text(f.message),
+                f.rule,
+                Text(f.severity, style=style),
+                Text(f.table),
+                Text(f.message),
                 Text(f.location),
             )
         console.print(table)

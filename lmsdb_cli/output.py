@@ -52,6 +52,7 @@ def table_records(console: Console, table: Table) -> list[str]:
 
     A cell of several lines is joined with ``"; "``; tabs inside a cell become spaces.
     """
+
     def plain(cell: Any) -> str:
         if isinstance(cell, str):
             text = console.render_str(cell).plain
@@ -69,8 +70,7 @@ def table_records(console: Console, table: Table) -> list[str]:
         lines.append("\t".join(plain(c.header) for c in table.columns))
     columns = [list(c.cells) for c in table.columns]
     for row in range(table.row_count):
-        lines.append("\t".join(plain(cells[row]) if row < len(cells) else ""
-                               for cells in columns))
+        lines.append("\t".join(plain(cells[row]) if row < len(cells) else "" for cells in columns))
     return lines
 
 
@@ -90,7 +90,8 @@ def print_json(data: Any) -> None:
 # Click's UsageError, found through a public class: newer Typer vendors click as a private
 # module, older Typer depends on click itself.
 _UsageError: type[Exception] = next(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 
 
 def _is_help_request(exc: Exception) -> bool:
@@ -160,8 +161,9 @@ def _usage_error(exc: Exception) -> NoReturn:
     where = getattr(getattr(exc, "ctx", None), "command_path", None) or "lmsdb"
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
-    err_console.print(Text.assemble(("error: ", "red"), f"{message} (see {where} --help)"),
-                      soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error: ", "red"), f"{message} (see {where} --help)"), soft_wrap=True
+    )
     raise typer.Exit(code=2) from None
 
 

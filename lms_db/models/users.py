@@ -37,8 +37,9 @@ class User(Base):
         sa.Index("idx_users_status", "status"),
         sa.Index("idx_users_created_at", "created_at"),
         sa.Index("idx_users_deleted_at", "deleted_at"),
-        *fulltext_index("idx_users_fulltext_name", "users", "first_name", "last_name",
-                        "display_name"),
+        *fulltext_index(
+            "idx_users_fulltext_name", "users", "first_name", "last_name", "display_name"
+        ),
         keyspace="user",
         shard_key="id",
         partition=USERS_PARTITION,
@@ -82,7 +83,9 @@ class UserProfile(Base):
     )
 
     user_id: Mapped[int] = mapped_column(
-        BigUnsigned, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+        BigUnsigned,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
         autoincrement=False,
     )
     date_of_birth: Mapped[date | None] = mapped_column(sa.Date)

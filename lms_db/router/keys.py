@@ -46,9 +46,7 @@ def check_keyspace(keyspace: str, *, allow_global: bool = False) -> str:
         raise UnknownObjectError(
             "keyspace 'analytics' lives on the analytics database: use Router.analytics_engine()"
         )
-    raise UnknownObjectError(
-        f"unknown keyspace {keyspace!r}: choose {' or '.join(allowed)}"
-    )
+    raise UnknownObjectError(f"unknown keyspace {keyspace!r}: choose {' or '.join(allowed)}")
 
 
 def parse_key(key: object) -> int:
@@ -82,7 +80,8 @@ def keyspace_tables(keyspace: str) -> list[sa.Table]:
     from lms_db.models import metadata  # the models are slow to load; routing needs none
 
     return [
-        t for t in metadata.sorted_tables
+        t
+        for t in metadata.sorted_tables
         if t.info.get("keyspace") == keyspace and not t.info.get("is_view")
     ]
 
@@ -114,7 +113,8 @@ def id_tables() -> list[sa.Table]:
     from lms_db.models import metadata
 
     return [
-        t for t in metadata.sorted_tables
+        t
+        for t in metadata.sorted_tables
         if t.info.get("keyspace") in SHARDED_KEYSPACES
         and not t.info.get("is_view")
         and id_column(t) is not None

@@ -164,8 +164,9 @@ class Router:
         try:
             if seed:
                 seed_from_topology(catalog, topology)
-            router = cls(catalog, topology, max_staleness=max_staleness,
-                         connect_timeout=connect_timeout)
+            router = cls(
+                catalog, topology, max_staleness=max_staleness, connect_timeout=connect_timeout
+            )
         except BaseException:
             catalog.dispose()
             raise
@@ -252,7 +253,9 @@ class Router:
                 f"{keyspace} range [{route.lo}, {route.hi}) on {route.shard} is frozen "
                 f"(shard map version {route.map_version}): retry the write in "
                 f"{DEFAULT_FROZEN_RETRY:g}s",
-                keyspace=keyspace, key=route.key, shard=route.shard,
+                keyspace=keyspace,
+                key=route.key,
+                shard=route.shard,
                 retry_after=DEFAULT_FROZEN_RETRY,
             )
         return route
@@ -386,8 +389,9 @@ class Router:
 
         results: dict[str, Any] = {}
         failures: dict[str, BaseException] = {}
-        with ThreadPoolExecutor(max_workers=max(1, parallel),
-                                thread_name_prefix="lmsdb-scatter") as executor:
+        with ThreadPoolExecutor(
+            max_workers=max(1, parallel), thread_name_prefix="lmsdb-scatter"
+        ) as executor:
             futures = {name: executor.submit(one, name) for name in names}
             for name, future in futures.items():
                 error = future.exception()
@@ -436,10 +440,19 @@ def _route(keyspace: str, key: int, found: RangeAssignment, version: int) -> Sha
     hash and ``vars()``) at about half the price.
     """
     route: ShardRoute = _new_object(ShardRoute)
-    _set_attribute(route, "__dict__", {
-        "keyspace": keyspace, "key": key, "shard": found.shard, "state": found.state,
-        "lo": found.lo, "hi": found.hi, "map_version": version,
-    })
+    _set_attribute(
+        route,
+        "__dict__",
+        {
+            "keyspace": keyspace,
+            "key": key,
+            "shard": found.shard,
+            "state": found.state,
+            "lo": found.lo,
+            "hi": found.hi,
+            "map_version": version,
+        },
+    )
     return route
 
 

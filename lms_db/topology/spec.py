@@ -36,8 +36,14 @@ log = logging.getLogger(__name__)
 
 #: Keyspaces whose rows are spread over shards by key range.
 SHARDED_KEYSPACES = ("user", "course")
-__all__ = ["SHARDED_KEYSPACES", "SUPPORTED_DRIVERS", "DatabaseRef", "ShardSpec", "Topology",
-           "load_topology"]
+__all__ = [
+    "SHARDED_KEYSPACES",
+    "SUPPORTED_DRIVERS",
+    "DatabaseRef",
+    "ShardSpec",
+    "Topology",
+    "load_topology",
+]
 _TOP_KEYS = ("catalog", "analytics", "shards")
 _DATABASE_KEYS = ("url",)
 _SHARD_KEYS = ("name", "primary", "replicas", "ranges")
@@ -254,20 +260,31 @@ class _Loader:
 
     def database(self, raw: Any, where: str) -> DatabaseRef | None:
         try:
-            return parse_database_url(raw, field=where, where=f"{self.path}: {where}",
-                                      base_dir=self.path.parent, environ=self.environ)
+            return parse_database_url(
+                raw,
+                field=where,
+                where=f"{self.path}: {where}",
+                base_dir=self.path.parent,
+                environ=self.environ,
+            )
         except ConfigError as exc:
             self.problems.append(exc.message)
             return None
 
-    def check_distinct_databases(self, catalog: DatabaseRef | None,
-                                 analytics: DatabaseRef | None,
-                                 shards: list[tuple[int, ShardSpec]]) -> None:
+    def check_distinct_databases(
+        self,
+        catalog: DatabaseRef | None,
+        analytics: DatabaseRef | None,
+        shards: list[tuple[int, ShardSpec]],
+    ) -> None:
         """Every shard, replica, the catalog and analytics need a database of their own (the
         analytics history keeps its own ``alembic_version``; the catalog is not a shard)."""
         seen: dict[tuple[Any, ...], str] = {}
-        refs = [catalog, analytics, *(r for _, spec in shards for r in (spec.primary,
-                                                                        *spec.replicas))]
+        refs = [
+            catalog,
+            analytics,
+            *(r for _, spec in shards for r in (spec.primary, *spec.replicas)),
+        ]
         for ref in refs:
             if ref is None:
                 continue

@@ -14,11 +14,21 @@ runner = CliRunner()
 
 def test_demo_runs_every_step(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--dir", str(workdir), "--users", "90",
-                                 "--courses", "9"], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        ["demo", "--dir", str(workdir), "--users", "90", "--courses", "9"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
-    for step in ("topology", "migrate", "sample load", "views refresh", "route", "status",
-                 "schema check"):
+    for step in (
+        "topology",
+        "migrate",
+        "sample load",
+        "views refresh",
+        "route",
+        "status",
+        "schema check",
+    ):
         assert f"✓ {step}" in result.output
     assert "every database matches the models" in result.output
     users = 0
@@ -34,8 +44,9 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
     topology = str(workdir / "topology.toml")
     listed = runner.invoke(app, ["-t", topology, "shard", "list"])
     assert listed.exit_code == 0 and "shard-2" in listed.output
-    refreshed = runner.invoke(app, ["-t", topology, "views", "refresh", "--json"],
-                              catch_exceptions=False)
+    refreshed = runner.invoke(
+        app, ["-t", topology, "views", "refresh", "--json"], catch_exceptions=False
+    )
     assert refreshed.exit_code == 0
     assert '"shard": "shard-2"' in refreshed.stdout
     assert '"method": "transaction"' in refreshed.stdout
@@ -52,7 +63,6 @@ def test_demo_refuses_a_directory_in_use(tmp_path: Path) -> None:
 
 
 def test_demo_in_a_temporary_directory() -> None:
-    result = runner.invoke(app, ["demo", "--users", "30", "--courses", "3"],
-                           catch_exceptions=False)
+    result = runner.invoke(app, ["demo", "--users", "30", "--courses", "3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "shard status" in result.output

@@ -105,8 +105,9 @@ def test_bad_input_exits_2_with_one_line(
     assert result.stdout == ""
 
 
-def test_missing_file_with_json_prints_the_error_as_json(app: typer.Typer,
-                                                         runner: CliRunner) -> None:
+def test_missing_file_with_json_prints_the_error_as_json(
+    app: typer.Typer, runner: CliRunner
+) -> None:
     """With --json a failure is one JSON object on stdout (#9), the line on stderr too."""
     result = runner.invoke(app, ["schema", "lint", "--json", "missing.md"])
     assert result.exit_code == 2

@@ -21,8 +21,9 @@ def shard_maps(draw: st.DrawFn) -> ShardMap:
         for i in range(draw(st.integers(0, 12))):
             lo = at + draw(st.sampled_from([0, 0, 1, 3]))  # a gap, often none
             hi = lo + draw(st.integers(1, 6))
-            ranges.append(RangeAssignment(keyspace, lo, hi, f"shard-{i % 3}",
-                                          draw(st.sampled_from(STATES))))
+            ranges.append(
+                RangeAssignment(keyspace, lo, hi, f"shard-{i % 3}", draw(st.sampled_from(STATES)))
+            )
             at = hi
     return ShardMap(version=draw(st.integers(1, 9)), ranges=tuple(ranges))
 
@@ -41,8 +42,11 @@ def test_find_matches_a_scan_at_every_boundary_and_gap(shard_map: ShardMap, keys
     for key in sorted(k for k in probes if k >= 0):
         expected = brute_force(shard_map, keyspace, key)
         if expected is None:
-            with pytest.raises(UnknownObjectError, match=f"no shard serves {keyspace} key "
-                               f"{key} \\(shard map version {shard_map.version}\\)"):
+            with pytest.raises(
+                UnknownObjectError,
+                match=f"no shard serves {keyspace} key "
+                f"{key} \\(shard map version {shard_map.version}\\)",
+            ):
                 shard_map.find(keyspace, key)
         else:
             assert shard_map.find(keyspace, key) is expected
@@ -52,7 +56,8 @@ def test_find_matches_a_scan_at_every_boundary_and_gap(shard_map: ShardMap, keys
 def test_for_keyspace_is_the_keyspace_ranges_in_order(shard_map: ShardMap) -> None:
     for keyspace in ("user", "course", "nope"):
         assert shard_map.for_keyspace(keyspace) == tuple(
-            r for r in shard_map.ranges if r.keyspace == keyspace)
+            r for r in shard_map.ranges if r.keyspace == keyspace
+        )
 
 
 def test_the_index_is_no_field_equality_and_repr_are_unchanged() -> None:
@@ -64,11 +69,12 @@ def test_the_index_is_no_field_equality_and_repr_are_unchanged() -> None:
 
 
 def test_an_unsorted_map_is_searched_by_lo() -> None:
-    ranges = (RangeAssignment("user", 20, 30, "shard-1", "frozen"),
-              RangeAssignment("user", 0, 10, "shard-0", "serving"))
+    ranges = (
+        RangeAssignment("user", 20, 30, "shard-1", "frozen"),
+        RangeAssignment("user", 0, 10, "shard-0", "serving"),
+    )
     shard_map = ShardMap(1, ranges)
     assert shard_map.find("user", 25).shard == "shard-1"
     assert shard_map.find("user", 0).shard == "shard-0"
     with pytest.raises(UnknownObjectError):
         shard_map.find("user", 15)
-

@@ -17,8 +17,13 @@ HEAVY = ("alembic", "sqlglot", "boto3", "botocore", "pymysql", "psycopg")
 
 def _imported(*argv: str) -> set[str]:
     """Top-level packages imported by a fresh interpreter running ``argv``."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONWARNINGS": ""}, check=False)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+        check=False,
+    )
     names = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -34,11 +39,13 @@ def test_importing_the_cli_app_loads_no_heavy_library() -> None:
     assert "sqlalchemy" not in imported
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["migrate", "--help"], ["schema", "--help"],
-                                  ["shard", "route", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["migrate", "--help"], ["schema", "--help"], ["shard", "route", "--help"]]
+)
 def test_help_loads_no_heavy_library(argv: list[str]) -> None:
-    imported = _imported("-c", "import sys; from lmsdb_cli.app import main; "
-                         f"sys.argv = ['lmsdb', *{argv!r}]; main()")
+    imported = _imported(
+        "-c", f"import sys; from lmsdb_cli.app import main; sys.argv = ['lmsdb', *{argv!r}]; main()"
+    )
     assert sorted(imported & {*HEAVY, "sqlalchemy"}) == []
 
 
@@ -57,9 +64,16 @@ def test_the_cli_help_defaults_are_the_library_defaults() -> None:
 
 def test_the_lazy_public_api_still_resolves_in_a_fresh_process() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "import lms_db, lms_db.router; "
-         "assert lms_db.Router is lms_db.router.Router; "
-         "from lms_db import metadata; assert 'users' in metadata.tables; "
-         "import lms_db as m; print(sorted(set(m.__all__) - set(dir(m))))"],
-        capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import lms_db, lms_db.router; "
+            "assert lms_db.Router is lms_db.router.Router; "
+            "from lms_db import metadata; assert 'users' in metadata.tables; "
+            "import lms_db as m; print(sorted(set(m.__all__) - set(dir(m))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.strip() == "[]"
