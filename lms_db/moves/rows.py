@@ -30,8 +30,7 @@ log = logging.getLogger(__name__)
 MAX_STATEMENT_ROWS = 500
 MYSQL_FAMILY = ("mysql", "mariadb")
 
-_raw_tables: dict[str, sa.Table] = {}
-_raw_metadata = sa.MetaData()
+_raw_tables: dict[tuple[str, str], sa.Table] = {}
 
 
 def utc_session(conn: Connection) -> None:
@@ -46,22 +45,27 @@ def utc_session(conn: Connection) -> None:
         conn.exec_driver_sql("SET TIME ZONE 'UTC'")
 
 
-def raw_table(table: sa.Table) -> sa.Table:
-    """``table`` with JSON columns typed as text (their stored text is copied as is).
+def raw_table(table: sa.Table, dialect: str) -> sa.Table:
+    """``table`` as the copy writes it: JSON columns typed as text (their stored text is
+    copied as is); on SQLite every column untyped (the stored value, e.g. a timestamp's
+    text, is written back unchanged instead of re-rendered by SQLAlchemy).
 
     :param table: a model table.
+    :param dialect: the backend's name.
     """
-    raw = _raw_tables.get(table.name)
+    raw = _raw_tables.get((table.name, dialect))
     if raw is None:
         columns = []
         for column in table.columns:
             kind: Any = column.type
-            if isinstance(column.type, sa.JSON) or _is_json_variant(column.type):
+            if dialect == "sqlite":
+                kind = sa.types.NullType()
+            elif isinstance(column.type, sa.JSON) or _is_json_variant(column.type):
                 kind = sa.Text()
             columns.append(sa.Column(column.name, kind, primary_key=column.primary_key,
                                      autoincrement=False))
-        raw = sa.Table(table.name, _raw_metadata, *columns)
-        _raw_tables[table.name] = raw
+        raw = sa.Table(f"{table.name}", sa.MetaData(), *columns)
+        _raw_tables[(table.name, dialect)] = raw
     return raw
 
 
@@ -75,14 +79,25 @@ def _json_columns(table: sa.Table) -> set[str]:
             if isinstance(c.type, sa.JSON) or _is_json_variant(c.type)}
 
 
-def raw_columns(table: sa.Table) -> list[sa.ColumnElement[Any]]:
-    """The model table's columns, JSON ones read as their stored text.
+def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
+    """The model table's columns as the copy reads them: JSON as its text (PostgreSQL:
+    ``jsonb::text``, the canonical form both sides store), on SQLite every value as stored.
 
     :param table: a model table.
+    :param dialect: the backend's name.
     """
     json = _json_columns(table)
-    return [sa.type_coerce(c, sa.Text()).label(c.name) if c.name in json else c
-            for c in table.columns]
+    out: list[sa.ColumnElement[Any]] = []
+    for c in table.columns:
+        if dialect == "sqlite":
+            out.append(sa.type_coerce(c, sa.types.NullType()).label(c.name))
+        elif c.name in json and dialect == "postgresql":
+            out.append(sa.cast(c, sa.Text()).label(c.name))
+        elif c.name in json:
+            out.append(sa.type_coerce(c, sa.Text()).label(c.name))
+        else:
+            out.append(c)
+    return out
 
 
 def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any,
@@ -96,7 +111,7 @@ def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any
     :param after: the last primary key already read (``None``: from the start).
     :param limit: most rows to return.
     """
-    query = sa.select(*raw_columns(scope.table)).where(scope.in_range(lo, hi))
+    query = sa.select(*raw_columns(scope.table, conn.dialect.name)).where(scope.in_range(lo, hi))
     if after is not None:
         query = query.where(scope.pk > after)
     query = query.order_by(scope.pk).limit(limit)
@@ -115,13 +130,13 @@ def read_rows(conn: Connection, scope: TableScope, lo: int, hi: int,
     """
     if not pks:
         return []
-    query = (sa.select(*raw_columns(scope.table)).where(scope.in_range(lo, hi))
+    query = (sa.select(*raw_columns(scope.table, conn.dialect.name)).where(scope.in_range(lo, hi))
              .where(scope.pk.in_(list(pks))))
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def _value_for(conn: Connection, table: sa.Table, column: str) -> Any:
-    raw = raw_table(table)
+    raw = raw_table(table, conn.dialect.name)
     bind = sa.bindparam(column, type_=raw.c[column].type)
     if conn.dialect.name == "postgresql" and column in _json_columns(table):
         return sa.cast(bind, postgresql.JSONB())
@@ -138,7 +153,7 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     """
     if not rows:
         return 0
-    raw = raw_table(table)
+    raw = raw_table(table, conn.dialect.name)
     if conn.dialect.name == "postgresql" and _json_columns(table):
         stmt = raw.insert().values({c.name: _value_for(conn, table, c.name) for c in raw.columns})
         conn.execute(stmt, list(rows))
@@ -161,7 +176,7 @@ def upsert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     """
     if not rows:
         return 0
-    raw = raw_table(table)
+    raw = raw_table(table, conn.dialect.name)
     pk = [c.name for c in raw.primary_key.columns]
     others = [c.name for c in raw.columns if c.name not in pk]
     name = conn.dialect.name

@@ -28,7 +28,7 @@ transactional and writers are serialized, so no other writer ever sees them miss
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -81,6 +81,13 @@ def ensure_move_tables(conn: Connection) -> None:
     move_metadata.create_all(conn, checkfirst=True)
 
 
+def _quoter(conn: Connection) -> Callable[[str], str]:
+    def q(name: str) -> str:
+        return quote(conn.dialect, name)
+
+    return q
+
+
 def key_sql(conn: Connection, scope: TableScope, row: str) -> str:
     """SQL for the shard key of trigger row ``row`` (``NEW``/``OLD``) of ``scope``'s table.
 
@@ -88,7 +95,7 @@ def key_sql(conn: Connection, scope: TableScope, row: str) -> str:
     :param scope: the table's scope.
     :param row: ``NEW`` or ``OLD``.
     """
-    q = lambda name: quote(conn.dialect, name)  # noqa: E731 - short local helper
+    q = _quoter(conn)
     if scope.direct:
         return f"{row}.{q(scope.key_column)}"
     expr = f"{row}.{q(scope.hops[0].child_column)}"
@@ -145,7 +152,7 @@ def changelog_statements(conn: Connection, move_id: int, scope: TableScope, lo: 
     :param lo: first key of the range.
     :param hi: first key after the range.
     """
-    q = lambda name: quote(conn.dialect, name)  # noqa: E731
+    q = _quoter(conn)
     table, pk, m = q(scope.name), q(scope.pk.name), int(move_id)
     log_table = q(CHANGES_TABLE)
     new_in = _in_range(key_sql(conn, scope, "NEW"), lo, hi)
@@ -201,7 +208,7 @@ def fence_statements(conn: Connection, move_id: int, scope: TableScope, lo: int,
     :param lo: first key of the range.
     :param hi: first key after the range.
     """
-    q = lambda name: quote(conn.dialect, name)  # noqa: E731
+    q = _quoter(conn)
     table, m = q(scope.name), int(move_id)
     new_in = _in_range(key_sql(conn, scope, "NEW"), lo, hi)
     old_in = _in_range(key_sql(conn, scope, "OLD"), lo, hi)
@@ -254,7 +261,7 @@ def drop_statements(conn: Connection, kind: str, move_id: int, scope: TableScope
     :param move_id: the move's journal id.
     :param scope: the table's scope.
     """
-    q = lambda name: quote(conn.dialect, name)  # noqa: E731
+    q = _quoter(conn)
     names = trigger_names(conn, kind, move_id, scope)
     if conn.dialect.name == "postgresql":
         return [f"DROP TRIGGER IF EXISTS {q(names[0])} ON {q(scope.name)}",
