@@ -24,7 +24,13 @@ from lms_db.catalog import (
     open_entries,
     open_journal_entry,
 )
-from lms_db.errors import FreezeTimeout, LmsDbError, ShardBusy, VerifyMismatch
+from lms_db.errors import (
+    FreezeTimeout,
+    IdWindowExhausted,
+    LmsDbError,
+    ShardBusy,
+    VerifyMismatch,
+)
 from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
 from lms_db.id_topup import top_up_windows
 from lms_db.moves import mapping, phases
@@ -279,9 +285,18 @@ class _Move:
         self.state["map_version"] = version
         self.router.refresh()
 
-    def dest_windows(self, ctx: StepContext) -> None:
+    def _windows(self, shard: str) -> None:
         self.router.refresh()
-        top_up_windows(self.router, [self.dest])
+        try:
+            top_up_windows(self.router, [shard])
+        except IdWindowExhausted as exc:
+            # Not a failure of the move: the shard's owned ranges are full of ids already
+            # (it can create no new users there); the note tells the operator.
+            self.state.setdefault("notes", []).append(exc.message)
+            log.warning("%s", exc.message)
+
+    def dest_windows(self, ctx: StepContext) -> None:
+        self._windows(self.dest)
 
     def delete(self, ctx: StepContext) -> None:
         src_engine, _ = self._engines()
@@ -300,8 +315,7 @@ class _Move:
 
     def source_windows(self, ctx: StepContext) -> None:
         # After the delete: the source's counter can then move below the moved range.
-        self.router.refresh()
-        top_up_windows(self.router, [self.source])
+        self._windows(self.source)
 
     def cleanup(self, ctx: StepContext) -> None:
         src_engine, _ = self._engines()

@@ -260,10 +260,13 @@ def apply_changes(src: Connection, dst: Connection, move_id: int,
     src.rollback()
     if not entries:
         return 0
+    by_name = {s.name: s for s in scopes}
     wanted: dict[str, set[Any]] = {}
     for _, table_name, pk in entries:
-        wanted.setdefault(str(table_name), set()).add(pk)
-    by_name = {s.name: s for s in scopes}
+        scope = by_name[str(table_name)]
+        # The changelog stores keys as text: back to the column's own type.
+        value = int(pk) if scope.pk.type.python_type is int else str(pk)
+        wanted.setdefault(scope.name, set()).add(value)
     found: dict[str, list[dict[str, Any]]] = {}
     with _snapshot(src):
         for name, pks in wanted.items():

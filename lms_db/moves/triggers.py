@@ -54,7 +54,8 @@ changes = sa.Table(
               autoincrement=True),
     sa.Column("move_id", sa.BigInteger(), nullable=False),
     sa.Column("table_name", sa.String(64), nullable=False),
-    sa.Column("pk", sa.BigInteger(), nullable=False),
+    # Text: some primary keys are not integers (user_sessions.id is a session token).
+    sa.Column("pk", sa.String(255), nullable=False),
     sa.Index("ix_lmsdb_move_changes_move", "move_id", "id"),
     mysql_engine="InnoDB", mariadb_engine="InnoDB",
 )
@@ -154,6 +155,8 @@ def changelog_statements(conn: Connection, move_id: int, scope: TableScope, lo: 
     """
     q = _quoter(conn)
     table, pk, m = q(scope.name), q(scope.pk.name), int(move_id)
+    if conn.dialect.name == "postgresql":
+        pk = f"{pk}::text"
     log_table = q(CHANGES_TABLE)
     new_in = _in_range(key_sql(conn, scope, "NEW"), lo, hi)
     old_in = _in_range(key_sql(conn, scope, "OLD"), lo, hi)
