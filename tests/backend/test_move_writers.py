@@ -140,9 +140,8 @@ def test_writers_during_a_move_lose_nothing(request: pytest.FixtureRequest, tmp_
     # The direct writer was refused by the source itself, and still is: an insert of a key
     # of the range fails; an update finds no row there any more (rowcount 0, not a success).
     assert direct.refused is not None
-    with pytest.raises(sa.exc.DBAPIError, match=FENCE_MESSAGE):
-        with direct.engine.begin() as conn:
-            conn.execute(audit.insert().values(id=8_000_000, user_id=LO, action="late"))
+    with pytest.raises(sa.exc.DBAPIError, match=FENCE_MESSAGE), direct.engine.begin() as conn:
+        conn.execute(audit.insert().values(id=8_000_000, user_id=LO, action="late"))
     with direct.engine.begin() as conn:
         late = conn.execute(profiles.update().where(profiles.c.user_id == LO)
                             .values(organization="late"))
