@@ -421,6 +421,7 @@ def start_move(router: Router, request: MoveRequest, *,
                                    lo=request.lo, hi=request.hi,
                                    payload={"role": "destination", "move": move_id})
     state["companion"] = companion
+    advance_journal_entry(catalog, move_id, step="planned", payload=state)
     busy = [e for name in (plan.source, request.dest)
             for e in open_entries(catalog, name, operation="migrate")]
     if busy:
