@@ -238,7 +238,15 @@ class _Move:
         self._apply_until(ctx, 0, "final_delta")
 
     def _repair(self, tables: list[str]) -> None:
-        """Re-copy whole tables whose verify failed (under the fence: nothing changes)."""
+        """Re-copy the range after a failed verify, under the fence (nothing changes there).
+
+        Every table is re-copied, not only the differing ones: clearing a parent's rows on
+        the destination cascades to its children there.
+        """
+        log.warning("move %d: re-copying %s [%d, %d) after a failed verify of %s",
+                    self.move_id, self.req.keyspace, self.req.lo, self.req.hi,
+                    ", ".join(tables))
+        tables = [s.name for s in self.scopes]
         src_engine, dst_engine = self._engines()
         by_name = {s.name: s for s in self.scopes}
         with phases.data_connection(src_engine) as src, \
@@ -268,7 +276,9 @@ class _Move:
         mapping.set_state(catalog, ks, lo, hi, self.source, ("frozen",), "moving")
         self.state["repair"] = sorted({m.table for m in mismatches})
         self.state.pop("frozen_at", None)
-        advance_journal_entry(catalog, self.move_id, step="catchup:done", payload=self.state)
+        # A resume continues from the freeze (the step after catchup).
+        ctx.step = "catchup:done"
+        advance_journal_entry(catalog, self.move_id, step=ctx.step, payload=self.state)
         names = [m.name for m in mismatches]
         shown = "; ".join(names[:5]) + (f"; and {len(names) - 5} more" if len(names) > 5 else "")
         raise VerifyMismatch(

@@ -89,7 +89,14 @@ def install_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScop
     """
     trg.ensure_move_tables(conn)
     conn.commit()
-    _install(conn, "c", move_id, scopes, lo, hi, lock_timeout)
+    try:
+        _install(conn, "c", move_id, scopes, lo, hi, lock_timeout)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise OperationError(
+            f"installing the changelog triggers waited more than {lock_timeout:g}s for open "
+            f"transactions ({short_reason(exc)}); nothing was copied yet: retry with "
+            "lmsdb shard move --resume") from exc
 
 
 def _set_lock_timeout(conn: Connection, seconds: float) -> None:
@@ -138,17 +145,34 @@ def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
         conn.execute(trg.fences.insert().values(**row))
 
 
+#: Seconds a trigger drop waits for the table's lock (a queued DROP would block writers).
+DROP_LOCK_TIMEOUT = 10.0
+
+
 def drop_triggers(conn: Connection, kind: str, move_id: int,
                   scopes: Sequence[TableScope]) -> None:
-    """Drop one kind of trigger of a move (``c`` changelog, ``f`` fence), if present."""
-    if conn.dialect.name in MYSQL_FAMILY:
-        for scope in scopes:
-            trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
-        conn.commit()
-        return
-    with write_transaction(conn):
-        for scope in scopes:
-            trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
+    """Drop one kind of trigger of a move (``c`` changelog, ``f`` fence), if present.
+
+    :raises OperationError: a table stayed locked longer than :data:`DROP_LOCK_TIMEOUT`
+        (retry later with ``--resume``; what was dropped stays dropped).
+    """
+    try:
+        if conn.dialect.name in MYSQL_FAMILY:
+            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
+            for scope in scopes:
+                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
+            conn.commit()
+            return
+        with write_transaction(conn):
+            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
+            for scope in scopes:
+                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise OperationError(
+            f"dropping the move's triggers waited more than {DROP_LOCK_TIMEOUT:g}s for a "
+            f"table lock ({short_reason(exc)}); retry with lmsdb shard move --resume "
+            f"{move_id}") from exc
 
 
 def install_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope], keyspace: str,
@@ -166,7 +190,10 @@ def install_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
     except sa.exc.DBAPIError as exc:
         conn.rollback()
         reason = short_reason(exc)
-        remove_fence(conn, move_id, scopes)
+        if conn.dialect.name in MYSQL_FAMILY:
+            # MySQL DDL commits one statement at a time: drop what was created.  PostgreSQL
+            # and SQLite rolled the whole fence back (a DROP would wait on the same locks).
+            remove_fence(conn, move_id, scopes)
         raise FreezeTimeout(
             f"freeze of {keyspace} [{lo}, {hi}) on {shard}: open transactions held the "
             f"tables longer than {timeout:g}s ({reason}); the range serves writes again. "

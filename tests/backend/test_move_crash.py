@@ -108,7 +108,7 @@ def fixture_crash_fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Fleet
 def test_kill_at_every_step_then_resume_gives_the_same_end_state(
         crash_fleet: Fleet, tmp_path: Path) -> None:
     fleet = crash_fleet
-    _, source, dest = fleet.shard_urls
+    _, source, _dest = fleet.shard_urls
     before = range_rows(source, "user", LO, HI)
     rest = range_rows(source, "user", 1000, LO)
     marker = tmp_path / "paused"
