@@ -19,7 +19,7 @@ from lms_db.models import metadata
 from lms_db.moves.engine import resume_move, start_move
 from lms_db.moves.plan import MoveRequest
 from lms_db.moves.triggers import existing_triggers
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.fleet_helpers import lmsdb
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
