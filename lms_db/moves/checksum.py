@@ -16,15 +16,15 @@ chunk still matches (TiDB sync-diff-inspector #703; reproduced in
 ``tests/backend/test_checksum.py``).  MD5 is not linear, and the two lanes cancel only
 together with probability ~2**-128.
 
-The encoding of one column is ``N`` for NULL and ``V<length>:<text>`` otherwise, so NULL,
-``''`` and the string ``'NULL'`` differ and no content can shift from one column to the
-next.  The text of a value is exact for its type: integers (``BIGINT UNSIGNED`` up to
-2**64-1) and ``DECIMAL`` as decimal text, ``FLOAT``/``DOUBLE`` as the shortest text that
-round-trips the stored binary value, ``TIMESTAMP`` in UTC (MySQL/MariaDB: the session time
-zone is set to ``+00:00`` for the checksum and restored after, so two instants of a DST
-fold never print alike), ``JSON`` as canonical text (MariaDB ``JSON_NORMALIZE``, MySQL's
-binary JSON text, PostgreSQL ``jsonb::text``, Python ``json.dumps(sort_keys=True)`` with
-exact numbers), strings as their utf8mb4 characters, binary as hex.
+The row text (:mod:`lms_db.moves.row_encoding`) is injective: NULL is ``N``, distinct from
+``''`` and from the string ``'NULL'``; strings carry their length, so no content can shift
+from one column to the next.  The text of a value is exact for its type: integers
+(``BIGINT UNSIGNED`` up to 2**64-1) and ``DECIMAL`` as decimal text, ``FLOAT``/``DOUBLE`` as
+the shortest text that round-trips the stored binary value, ``TIMESTAMP`` in UTC
+(MySQL/MariaDB: the session time zone is set to ``+00:00`` for the checksum and restored
+after, so two instants of a DST fold never print alike), ``JSON`` as canonical text
+(MariaDB ``JSON_NORMALIZE``, MySQL's binary JSON text, PostgreSQL ``jsonb::text``, Python
+sorted keys with exact numbers), strings as their utf8mb4 characters, binary as hex.
 
 MySQL/MariaDB and PostgreSQL compute the digest server-side: one row per chunk crosses the
 network.  SQLite has no MD5, so lmsdb streams the chunk's rows in primary-key order and
@@ -77,6 +77,8 @@ METHOD_POSTGRESQL = "postgresql-md5-xor-sum"
 METHOD_PYTHON = "python-md5-xor-sum"
 
 _MASK64 = (1 << 64) - 1
+#: A LIMIT no chunk reaches (MySQL has no OFFSET 0 fence).
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -345,12 +347,13 @@ def _server_digest(
         row_hash = f"md5({postgresql_row_text(table, conn.dialect)})"
         lane_a = "('x' || substr(h, 1, 16))::bit(64)::bigint"
         lane_b = "('x' || substr(h, 17, 16))::bit(64)::bigint"
-    inner = (
-        sa.select(sa.literal_column(row_hash).label("h"))
-        .select_from(table)
-        .where(*conditions)
-        .subquery("hashed")
-    )
+    # The fence keeps the optimizer from merging the subquery into the aggregate, which
+    # would compute the MD5 once per lane (MariaDB derived_merge, PostgreSQL pull-up);
+    # the chunk's hashes are materialized instead (32 bytes a row, one chunk at a time).
+    hashed = sa.select(sa.literal_column(row_hash, sa.String()).label("h")).select_from(table)
+    hashed = hashed.where(*conditions)
+    hashed = hashed.limit(_NO_LIMIT) if method == METHOD_MYSQL else hashed.offset(0)
+    inner = hashed.subquery("hashed")
     lanes: list[sa.ColumnElement[Any]] = [
         sa.func.count(),
         sa.func.coalesce(sa.func.bit_xor(sa.literal_column(lane_a)), 0),

@@ -1,10 +1,10 @@
 """The canonical text of one row, as SQL per dialect and as Python for streamed rows.
 
-:mod:`lms_db.moves.checksum` hashes this text.  Each column becomes ``N`` (NULL) or
-``V<characters>:<text>``; the columns are concatenated in the table's column order (the
-model's, so two databases whose physical column order differs still agree).  The text of a
-value depends on its kind (:func:`column_kind`) and is exact: nothing a corruption could
-change is rounded away.
+:mod:`lms_db.moves.checksum` hashes this text.  Columns come in the table's column order
+(the model's, so two databases whose physical column order differs still agree); NULL is
+``N``, distinct from every value's text; strings carry their length, so no content shifts
+from one column into the next.  The text of a value depends on its kind
+(:func:`column_kind`) and is exact: nothing a corruption could change is rounded away.
 """
 
 from __future__ import annotations
@@ -65,10 +65,22 @@ def column_kind(type_: TypeEngine[Any], dialect: Dialect) -> str:
 
 
 # -- MySQL / MariaDB ----------------------------------------------------------------------
+#
+# A row is CONCAT_WS('#', field, ...) with one field per column, never NULL:
+# - NULL is 'N';
+# - numbers, dates and times print as text that never holds '#' or starts with 'N';
+# - strings are '<characters>:<text>' (a digit first, never 'N'; the length says where
+#   the text ends, so a '#' inside it cannot shift content into the next column);
+# - JSON is canonical JSON text, which ends where its parse ends ('#' only inside quotes);
+# - binary is hex.
+# So the row text is injective, and each value's text is computed once.
+
+#: Kinds printed with a length prefix (their text may hold the separator).
+_LENGTH_PREFIXED = ("text",)
 
 
-def mysql_value_text(column_sql: str, kind: str, dialect: Dialect) -> str:
-    """SQL giving the exact text of a non-NULL value (utf8mb4), MySQL/MariaDB.
+def mysql_field(column_sql: str, kind: str, dialect: Dialect) -> str:
+    """SQL for one column's field of the row text, MySQL/MariaDB (never NULL).
 
     :param column_sql: the quoted, table-qualified column.
     :param kind: from :func:`column_kind`.
@@ -77,26 +89,26 @@ def mysql_value_text(column_sql: str, kind: str, dialect: Dialect) -> str:
     if kind == "float":
         # CAST(float AS CHAR) prints 6 digits (1.0000001 -> '1'); widened to DOUBLE the
         # stored value is exact, and DOUBLE prints its shortest round-trip text.
-        text = f"CAST(CAST({column_sql} AS DOUBLE) AS CHAR)"
+        text = f"CAST({column_sql} AS DOUBLE)"
     elif kind == "json":
         if getattr(dialect, "is_mariadb", False):
-            # MariaDB keeps JSON as the text written; normalize key order, spacing and
-            # number spelling.  Text that is not JSON keeps its own bytes, marked.
+            # MariaDB keeps JSON as the text written: normalize key order, spacing and
+            # number spelling.  Text that is not JSON keeps its own characters, marked.
             text = (
-                f"COALESCE(JSON_NORMALIZE({column_sql}), "
-                f"CONCAT('!', CONVERT({column_sql} USING utf8mb4)))"
+                f"COALESCE(JSON_NORMALIZE({column_sql}), CONCAT('!', "
+                f"CHAR_LENGTH({column_sql}), ':', CONVERT({column_sql} USING utf8mb4)))"
             )
         else:
-            text = f"CAST({column_sql} AS CHAR)"  # MySQL's binary JSON prints canonically
+            text = f"CONVERT(CAST({column_sql} AS CHAR) USING utf8mb4)"  # binary JSON text
     elif kind == "binary":
         text = f"HEX({column_sql})"
-    elif kind == "text":
-        return f"CONVERT({column_sql} USING utf8mb4)"
+    elif kind in _LENGTH_PREFIXED:
+        text = f"CONCAT(CHAR_LENGTH({column_sql}), ':', CONVERT({column_sql} USING utf8mb4))"
     else:
         # Integers (BIGINT UNSIGNED too), DECIMAL with its scale, DATE/TIME/DATETIME and
         # TIMESTAMP (in the UTC session the checksum sets) print exactly.
         text = f"CAST({column_sql} AS CHAR)"
-    return f"CONVERT({text} USING utf8mb4)"
+    return f"IFNULL({text}, 'N')"
 
 
 def mysql_row_text(table: sa.Table, dialect: Dialect) -> str:
@@ -105,12 +117,11 @@ def mysql_row_text(table: sa.Table, dialect: Dialect) -> str:
     :param table: the table (model columns, in order).
     :param dialect: the connection's dialect.
     """
-    parts = []
-    for column in table.columns:
-        ref = _qualified(table, column, dialect)
-        text = mysql_value_text(ref, column_kind(column.type, dialect), dialect)
-        parts.append(f"COALESCE(CONCAT('V', CHAR_LENGTH({text}), ':', {text}), 'N')")
-    return f"CONCAT({', '.join(parts)})"
+    fields = [
+        mysql_field(_qualified(table, c, dialect), column_kind(c.type, dialect), dialect)
+        for c in table.columns
+    ]
+    return f"CONCAT_WS('#', {', '.join(fields)})"
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------
@@ -118,28 +129,33 @@ def mysql_row_text(table: sa.Table, dialect: Dialect) -> str:
 _PG_TIME = "YYYY-MM-DD HH24:MI:SS.US"
 
 
-def postgresql_value_text(column_sql: str, kind: str) -> str:
-    """SQL giving the exact text of a non-NULL value, PostgreSQL.
+def postgresql_field(column_sql: str, kind: str) -> str:
+    """SQL for one column's field of the row text, PostgreSQL (never NULL).
 
     :param column_sql: the quoted, table-qualified column.
     :param kind: from :func:`column_kind`.
     """
     if kind == "timestamp":
-        # Session-independent: UTC, fixed format (not the TimeZone/DateStyle settings).
-        return (
+        # Session-independent: UTC, fixed format (not the TimeZone/DateStyle settings);
+        # 'infinity' has no to_char and keeps its own text.
+        text = (
             f"COALESCE(to_char({column_sql} AT TIME ZONE 'UTC', '{_PG_TIME}'), {column_sql}::text)"
         )
-    if kind == "datetime":
-        return f"COALESCE(to_char({column_sql}, '{_PG_TIME}'), {column_sql}::text)"
-    if kind == "date":
-        return f"COALESCE(to_char({column_sql}, 'YYYY-MM-DD'), {column_sql}::text)"
-    if kind == "json":
-        return f"({column_sql})::jsonb::text"  # jsonb prints keys sorted, numbers exact
-    if kind == "binary":
-        return f"encode({column_sql}, 'hex')"
-    # float4/float8 print their shortest round-trip text (extra_float_digits >= 1, the
-    # default since PostgreSQL 12); numeric keeps its scale; integers and text as they are.
-    return f"({column_sql})::text"
+    elif kind == "datetime":
+        text = f"COALESCE(to_char({column_sql}, '{_PG_TIME}'), {column_sql}::text)"
+    elif kind == "date":
+        text = f"COALESCE(to_char({column_sql}, 'YYYY-MM-DD'), {column_sql}::text)"
+    elif kind == "json":
+        text = f"({column_sql})::jsonb::text"  # jsonb prints keys sorted, numbers exact
+    elif kind == "binary":
+        text = f"encode({column_sql}, 'hex')"
+    elif kind in _LENGTH_PREFIXED:
+        text = f"char_length({column_sql}) || ':' || ({column_sql})::text"
+    else:
+        # float4/float8 print their shortest round-trip text (extra_float_digits >= 1, the
+        # default since PostgreSQL 12); numeric keeps its scale; integers and booleans.
+        text = f"({column_sql})::text"
+    return f"COALESCE({text}, 'N')"
 
 
 def postgresql_row_text(table: sa.Table, dialect: Dialect) -> str:
@@ -148,12 +164,11 @@ def postgresql_row_text(table: sa.Table, dialect: Dialect) -> str:
     :param table: the table (model columns, in order).
     :param dialect: the connection's dialect.
     """
-    parts = []
-    for column in table.columns:
-        ref = _qualified(table, column, dialect)
-        text = postgresql_value_text(ref, column_kind(column.type, dialect))
-        parts.append(f"COALESCE('V' || char_length({text}) || ':' || {text}, 'N')")
-    return "(" + " || ".join(parts) + ")"
+    fields = [
+        postgresql_field(_qualified(table, c, dialect), column_kind(c.type, dialect))
+        for c in table.columns
+    ]
+    return f"concat_ws('#', {', '.join(fields)})"
 
 
 def _qualified(table: sa.Table, column: sa.Column[Any], dialect: Dialect) -> str:
