@@ -10,7 +10,8 @@ from rich.text import Text
 
 from lms_db.moves.audit import DEFAULT_SAMPLE, FleetAudit, audit_fleet
 from lms_db.moves.checksum import DEFAULT_CHUNK_ROWS
-from lms_db.moves.range_verify import RangeVerification, parse_range, verify_range
+from lms_db.moves.plan import parse_range
+from lms_db.moves.range_verify import RangeVerification, verify_range
 from lmsdb_cli.output import console, print_json
 from lmsdb_cli.shard import Json, _router, shard_app
 
@@ -18,16 +19,26 @@ from lmsdb_cli.shard import Json, _router, shard_app
 @shard_app.command()
 def verify(
     ctx: typer.Context,
-    keyspace: Annotated[str | None, typer.Argument(
-        metavar="[KEYSPACE]", help="user or course (default: audit both).",
-        show_default=False)] = None,
-    key_range: Annotated[str | None, typer.Argument(
-        metavar="[LO:HI]", help="Keys LO <= key < HI to compare (default: audit the fleet).",
-        show_default=False)] = None,
-    chunk_rows: Annotated[int, typer.Option(
-        "--chunk-rows", min=1, help="Rows per checksum chunk.")] = DEFAULT_CHUNK_ROWS,
-    sample: Annotated[int, typer.Option(
-        min=0, help="Misplaced keys to list per shard and table (audit).")] = DEFAULT_SAMPLE,
+    keyspace: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[KEYSPACE]", help="user or course (default: audit both).", show_default=False
+        ),
+    ] = None,
+    key_range: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[LO:HI]",
+            help="Keys LO <= key < HI to compare (default: audit the fleet).",
+            show_default=False,
+        ),
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option("--chunk-rows", min=1, help="Rows per checksum chunk.")
+    ] = DEFAULT_CHUNK_ROWS,
+    sample: Annotated[
+        int, typer.Option(min=0, help="Misplaced keys to list per shard and table (audit).")
+    ] = DEFAULT_SAMPLE,
     json_output: Json = False,
 ) -> None:
     """Check that rows live where the shard map says, and that copies of a range agree.
@@ -68,9 +79,11 @@ def verify(
 
 def render_range(checked: RangeVerification) -> None:
     """Who holds the range's rows, and every chunk that differs."""
-    table = Table(title=f"{checked.keyspace} [{checked.lo:,}, {checked.hi:,}) "
-                  f"(map version {checked.map_version}, chunks of {checked.chunk_rows:,})",
-                  title_justify="left")
+    table = Table(
+        title=f"{checked.keyspace} [{checked.lo:,}, {checked.hi:,}) "
+        f"(map version {checked.map_version}, chunks of {checked.chunk_rows:,})",
+        title_justify="left",
+    )
     for column in ("range [lo, hi)", "shard", "role", "rows", "result"):
         table.add_column(column, justify="right" if column == "rows" else "left")
     for piece in checked.pieces:
@@ -83,26 +96,39 @@ def render_range(checked: RangeVerification) -> None:
                 result = Text("identical, but not its range", style="red")
             else:
                 result = Text("identical", style="green")
-            table.add_row(f"[{piece.lo:,}, {piece.hi:,})", holder.shard, holder.role,
-                          f"{holder.total:,}", result)
+            table.add_row(
+                f"[{piece.lo:,}, {piece.hi:,})",
+                holder.shard,
+                holder.role,
+                f"{holder.total:,}",
+                result,
+            )
     console.print(table)
     for line in checked.problems():
         console.print(Text.assemble(("problem: ", "red"), line))
     if checked.open_moves:
-        console.print(f"open moves on this range: {', '.join(map(str, checked.open_moves))} "
-                      "(chunks may differ until their catch-up)", highlight=False, markup=False)
+        console.print(
+            f"open moves on this range: {', '.join(map(str, checked.open_moves))} "
+            "(chunks may differ until their catch-up)",
+            highlight=False,
+            markup=False,
+        )
     if checked.clean:
-        console.print(Text("clean: only the owner's rows, and every copy matches it",
-                           style="green"))
+        console.print(
+            Text("clean: only the owner's rows, and every copy matches it", style="green")
+        )
 
 
 def render_audit(audit: FleetAudit) -> None:
     """Misplaced rows per shard and table, or a clean line."""
-    where = f"{len(audit.shards)} shards, {audit.tables_checked} tables, " \
-            f"map version {audit.map_version}"
+    where = (
+        f"{len(audit.shards)} shards, {audit.tables_checked} tables, "
+        f"map version {audit.map_version}"
+    )
     if audit.clean:
-        console.print(Text(f"clean: every row lives on the shard owning its key ({where})",
-                           style="green"))
+        console.print(
+            Text(f"clean: every row lives on the shard owning its key ({where})", style="green")
+        )
         return
     table = Table(title=f"misplaced rows ({where})", title_justify="left")
     for column in ("shard", "table", "rows", "keys", "orphans", "sample (key -> owner)"):

@@ -76,18 +76,26 @@ class Misplaced:
         parts = []
         if self.rows:
             keys = ", ".join(f"{k.key} (owner {k.owner or 'none'})" for k in self.sample)
-            parts.append(f"{self.rows} rows whose {self.keyspace} key it does not own "
-                         f"(keys {self.min_key}..{self.max_key}; e.g. {keys})")
+            parts.append(
+                f"{self.rows} rows whose {self.keyspace} key it does not own "
+                f"(keys {self.min_key}..{self.max_key}; e.g. {keys})"
+            )
         if self.orphans:
             parts.append(f"{self.orphans} rows whose parent row is not on this shard")
         return f"{self.shard} {self.table}: " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"shard": self.shard, "keyspace": self.keyspace, "table": self.table,
-                "rows": self.rows, "min_key": self.min_key, "max_key": self.max_key,
-                "orphans": self.orphans,
-                "sample": [{"pk": k.pk, "key": k.key, "owner": k.owner} for k in self.sample]}
+        return {
+            "shard": self.shard,
+            "keyspace": self.keyspace,
+            "table": self.table,
+            "rows": self.rows,
+            "min_key": self.min_key,
+            "max_key": self.max_key,
+            "orphans": self.orphans,
+            "sample": [{"pk": k.pk, "key": k.key, "owner": k.owner} for k in self.sample],
+        }
 
 
 @dataclass(frozen=True)
@@ -114,16 +122,21 @@ class FleetAudit:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"map_version": self.map_version, "keyspaces": list(self.keyspaces),
-                "shards": list(self.shards), "clean": self.clean,
-                "tables_checked": self.tables_checked,
-                "misplaced_rows": sum(f.rows for f in self.findings),
-                "orphan_rows": sum(f.orphans for f in self.findings),
-                "findings": [f.to_dict() for f in self.findings]}
+        return {
+            "map_version": self.map_version,
+            "keyspaces": list(self.keyspaces),
+            "shards": list(self.shards),
+            "clean": self.clean,
+            "tables_checked": self.tables_checked,
+            "misplaced_rows": sum(f.rows for f in self.findings),
+            "orphan_rows": sum(f.orphans for f in self.findings),
+            "findings": [f.to_dict() for f in self.findings],
+        }
 
 
-def audit_fleet(router: Router, *, keyspace: str | None = None,
-                sample: int = DEFAULT_SAMPLE) -> FleetAudit:
+def audit_fleet(
+    router: Router, *, keyspace: str | None = None, sample: int = DEFAULT_SAMPLE
+) -> FleetAudit:
     """Find rows living on a shard that does not own their key, on every shard.
 
     :param router: the Router.
@@ -163,12 +176,19 @@ def _keyed(scope: TableScope) -> tuple[sa.Select[Any], sa.ColumnElement[Any]]:
     joined: sa.FromClause = scope.table
     for index, hop in enumerate(scope.hops):
         joined = joined.join(
-            hop.parent, tables[index].c[hop.child_column] == hop.parent.c[hop.parent_column])
+            hop.parent, tables[index].c[hop.child_column] == hop.parent.c[hop.parent_column]
+        )
     return sa.select().select_from(joined), scope.key_table.c[scope.key_column]
 
 
-def _audit_table(conn: Connection, shard: str, scope: TableScope, owned: list[tuple[int, int]],
-                 shard_map: ShardMap, sample: int) -> Misplaced | None:
+def _audit_table(
+    conn: Connection,
+    shard: str,
+    scope: TableScope,
+    owned: list[tuple[int, int]],
+    shard_map: ShardMap,
+    sample: int,
+) -> Misplaced | None:
     base, key = _keyed(scope)
     inside = sa.or_(sa.false(), *(sa.and_(key >= lo, key < hi) for lo, hi in owned))
     outside = sa.and_(key.is_not(None), sa.not_(inside))
@@ -184,14 +204,23 @@ def _audit_table(conn: Connection, shard: str, scope: TableScope, owned: list[tu
         return None
     keys: tuple[MisplacedKey, ...] = ()
     if rows and sample:
-        picked = conn.execute(base.add_columns(scope.pk, key).where(outside)
-                              .order_by(scope.pk).limit(sample)).all()
-        keys = tuple(MisplacedKey(pk, int(k), _owner(shard_map, scope.keyspace, int(k)))
-                     for pk, k in picked)
+        picked = conn.execute(
+            base.add_columns(scope.pk, key).where(outside).order_by(scope.pk).limit(sample)
+        ).all()
+        keys = tuple(
+            MisplacedKey(pk, int(k), _owner(shard_map, scope.keyspace, int(k))) for pk, k in picked
+        )
     log.info("%s %s: %d misplaced rows, %d orphans", shard, scope.name, rows, orphans)
-    return Misplaced(shard, scope.keyspace, scope.name, int(rows),
-                     None if min_key is None else int(min_key),
-                     None if max_key is None else int(max_key), keys, orphans)
+    return Misplaced(
+        shard,
+        scope.keyspace,
+        scope.name,
+        int(rows),
+        None if min_key is None else int(min_key),
+        None if max_key is None else int(max_key),
+        keys,
+        orphans,
+    )
 
 
 def _owner(shard_map: ShardMap, keyspace: str, key: int) -> str | None:

@@ -19,7 +19,6 @@ up, and those chunks show as differing until the move's catch-up and freeze.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,32 +38,12 @@ from lms_db.moves.checksum import (
     chunk_boundaries,
     compare_checksums,
 )
+from lms_db.moves.plan import MOVE_OPERATION
 from lms_db.moves.scope import TableScope, keyspace_scopes
-from lms_db.routing.keys import check_keyspace, parse_key
+from lms_db.routing.keys import check_keyspace
 from lms_db.routing.router import Router
 
 log = logging.getLogger(__name__)
-
-#: The journal operation of a range move (``lms_db.moves.plan.MOVE_OPERATION``).
-MOVE_OPERATION = "move"
-_RANGE = re.compile(r"^\s*([0-9_]+)\s*:\s*([0-9_]+)\s*$")
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    """``LO:HI`` as two keys with ``LO < HI`` (the range ``[LO, HI)``).
-
-    :param text: e.g. ``0:1000`` or ``1_000_000:2_000_000``.
-    :raises InputError: not two non-negative integers separated by ``:``, or ``LO >= HI``.
-    """
-    match = _RANGE.match(text)
-    if match is None:
-        raise InputError(f"range must be LO:HI with non-negative integers, e.g. 0:1000, "
-                         f"not {text!r}")
-    lo, hi = (parse_key(part.replace("_", "")) for part in match.groups())
-    if lo >= hi:
-        raise InputError(f"range {lo}:{hi} is empty: LO must be below HI ([LO, HI) holds "
-                         "LO <= key < HI)")
-    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -94,9 +73,14 @@ class Holder:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"shard": self.shard, "role": self.role, "rows": self.rows,
-                "total": self.total, "problem": self.problem,
-                "mismatches": [m.to_dict() for m in self.mismatches]}
+        return {
+            "shard": self.shard,
+            "role": self.role,
+            "rows": self.rows,
+            "total": self.total,
+            "problem": self.problem,
+            "mismatches": [m.to_dict() for m in self.mismatches],
+        }
 
 
 @dataclass(frozen=True)
@@ -118,8 +102,13 @@ class Piece:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"lo": self.lo, "hi": self.hi, "owner": self.owner, "state": self.state,
-                "holders": [h.to_dict() for h in self.holders]}
+        return {
+            "lo": self.lo,
+            "hi": self.hi,
+            "owner": self.owner,
+            "state": self.state,
+            "holders": [h.to_dict() for h in self.holders],
+        }
 
 
 @dataclass(frozen=True)
@@ -156,22 +145,33 @@ class RangeVerification:
             for holder in piece.holders:
                 if holder.role == "left behind":
                     same = "" if holder.mismatches else ", identical to the owner's"
-                    lines.append(f"{holder.shard} holds {holder.total} rows of {where} it does "
-                                 f"not own{same}: " + _table_counts(holder.rows))
-                lines.extend(f"{holder.shard} vs {piece.owner}: {m.describe()}"
-                             for m in holder.mismatches)
+                    lines.append(
+                        f"{holder.shard} holds {holder.total} rows of {where} it does "
+                        f"not own{same}: " + _table_counts(holder.rows)
+                    )
+                lines.extend(
+                    f"{holder.shard} vs {piece.owner}: {m.describe()}" for m in holder.mismatches
+                )
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"keyspace": self.keyspace, "lo": self.lo, "hi": self.hi,
-                "map_version": self.map_version, "chunk_rows": self.chunk_rows,
-                "clean": self.clean, "open_moves": list(self.open_moves),
-                "problems": self.problems(), "pieces": [p.to_dict() for p in self.pieces]}
+        return {
+            "keyspace": self.keyspace,
+            "lo": self.lo,
+            "hi": self.hi,
+            "map_version": self.map_version,
+            "chunk_rows": self.chunk_rows,
+            "clean": self.clean,
+            "open_moves": list(self.open_moves),
+            "problems": self.problems(),
+            "pieces": [p.to_dict() for p in self.pieces],
+        }
 
 
-def verify_range(router: Router, keyspace: str, lo: int, hi: int, *,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> RangeVerification:
+def verify_range(
+    router: Router, keyspace: str, lo: int, hi: int, *, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> RangeVerification:
     """Compare every shard's rows of ``[lo, hi)`` with the owner's, chunk by chunk.
 
     :param router: the Router (its catalog and shards).
@@ -195,19 +195,26 @@ def verify_range(router: Router, keyspace: str, lo: int, hi: int, *,
     for name in shards:
         with shard_connection(router, name):
             pass  # an unreachable shard fails here, before any work
-    moves = [e for e in open_entries(router.catalog, operation=MOVE_OPERATION)
-             if e.keyspace == keyspace and e.lo is not None and e.hi is not None
-             and e.lo < hi and lo < e.hi]
+    moves = [
+        e
+        for e in open_entries(router.catalog, operation=MOVE_OPERATION)
+        if e.keyspace == keyspace
+        and e.lo is not None
+        and e.hi is not None
+        and e.lo < hi
+        and lo < e.hi
+    ]
     scopes = keyspace_scopes(keyspace)
     pieces = tuple(
         _verify_piece(router, scopes, shards, plo, phi, owner, state, moves, chunk_rows)
-        for plo, phi, owner, state in owned)
-    return RangeVerification(keyspace, lo, hi, shard_map.version, chunk_rows, pieces,
-                             tuple(e.id for e in moves))
+        for plo, phi, owner, state in owned
+    )
+    return RangeVerification(
+        keyspace, lo, hi, shard_map.version, chunk_rows, pieces, tuple(e.id for e in moves)
+    )
 
 
-def owner_pieces(ranges: Any, keyspace: str, lo: int, hi: int
-                 ) -> list[tuple[int, int, str, str]]:
+def owner_pieces(ranges: Any, keyspace: str, lo: int, hi: int) -> list[tuple[int, int, str, str]]:
     """``[lo, hi)`` cut along the map: ``(lo, hi, owner, state)`` per owner range.
 
     :param ranges: the keyspace's ranges, sorted by ``lo``.
@@ -228,8 +235,10 @@ def owner_pieces(ranges: Any, keyspace: str, lo: int, hi: int
         cursor = end
         if cursor >= hi:
             return pieces
-    raise InputError(f"no shard serves {keyspace} keys from {cursor} (the range is {lo}:{hi}); "
-                     "lmsdb shard list shows the map")
+    raise InputError(
+        f"no shard serves {keyspace} keys from {cursor} (the range is {lo}:{hi}); "
+        "lmsdb shard list shows the map"
+    )
 
 
 @contextmanager
@@ -247,9 +256,11 @@ def shard_connection(router: Router, shard: str) -> Iterator[Connection]:
         conn = engine.connect()
     except sa.exc.DBAPIError as exc:
         password = engine.url.password if isinstance(engine.url.password, str) else None
-        raise ConnectionFailed(f"cannot connect to shard {shard} "
-                               f"({router.location(shard).primary.display}): "
-                               f"{short_reason(exc, password)}") from exc
+        raise ConnectionFailed(
+            f"cannot connect to shard {shard} "
+            f"({router.location(shard).primary.display}): "
+            f"{short_reason(exc, password)}"
+        ) from exc
     try:
         with conn:
             yield conn
@@ -270,15 +281,25 @@ def count_rows(conn: Connection, scopes: list[TableScope], lo: int, hi: int) -> 
     for scope in scopes:
         if scope.name not in existing or not {h.parent.name for h in scope.hops} <= existing:
             continue
-        count = conn.execute(sa.select(sa.func.count()).select_from(scope.table)
-                             .where(scope.in_range(lo, hi))).scalar_one()
+        count = conn.execute(
+            sa.select(sa.func.count()).select_from(scope.table).where(scope.in_range(lo, hi))
+        ).scalar_one()
         if count:
             counts[scope.name] = int(count)
     return counts
 
 
-def _verify_piece(router: Router, scopes: list[TableScope], shards: tuple[str, ...], lo: int,
-                  hi: int, owner: str, state: str, moves: list[Any], chunk_rows: int) -> Piece:
+def _verify_piece(
+    router: Router,
+    scopes: list[TableScope],
+    shards: tuple[str, ...],
+    lo: int,
+    hi: int,
+    owner: str,
+    state: str,
+    moves: list[Any],
+    chunk_rows: int,
+) -> Piece:
     counts = {}
     for name in shards:
         with shard_connection(router, name) as conn:
@@ -289,8 +310,7 @@ def _verify_piece(router: Router, scopes: list[TableScope], shards: tuple[str, .
             continue
         tables = [s for s in scopes if s.name in counts[name] or s.name in counts[owner]]
         mismatches = _compare(router, owner, name, tables, lo, hi, chunk_rows)
-        holders.append(Holder(name, _role(name, lo, hi, moves), counts[name],
-                              tuple(mismatches)))
+        holders.append(Holder(name, _role(name, lo, hi, moves), counts[name], tuple(mismatches)))
     return Piece(lo, hi, owner, state, tuple(holders))
 
 
@@ -306,8 +326,15 @@ def _role(shard: str, lo: int, hi: int, moves: list[Any]) -> str:
     return "left behind"
 
 
-def _compare(router: Router, owner: str, other: str, scopes: list[TableScope], lo: int,
-             hi: int, chunk_rows: int) -> list[ChunkMismatch]:
+def _compare(
+    router: Router,
+    owner: str,
+    other: str,
+    scopes: list[TableScope],
+    lo: int,
+    hi: int,
+    chunk_rows: int,
+) -> list[ChunkMismatch]:
     mismatches: list[ChunkMismatch] = []
     with shard_connection(router, owner) as mine, shard_connection(router, other) as theirs:
         # Shards of one backend compare server-side; a mixed pair only in Python.
@@ -317,7 +344,8 @@ def _compare(router: Router, owner: str, other: str, scopes: list[TableScope], l
             bounds = chunk_boundaries(mine, scope.table, where, chunk_rows)
             mismatches += compare_checksums(
                 checksum_chunks(mine, scope.table, where, bounds, method=method),
-                checksum_chunks(theirs, scope.table, where, bounds, method=method))
+                checksum_chunks(theirs, scope.table, where, bounds, method=method),
+            )
             mine.rollback()  # end each table's read transaction: no long snapshot
             theirs.rollback()
     return mismatches

@@ -45,13 +45,36 @@ def put_users(fleet: Fleet, shard: int, ids: range | list[int], email: str = "u"
     """Users with one enrollment each, written straight to shard ``shard``."""
     engine = fleet.engine(shard)
     with engine.begin() as conn:
-        conn.execute(users.insert(), [
-            {"id": i, "uuid": f"00000000-0000-0000-0000-{i:012d}", "email": f"{email}{i}@x.org",
-             "password_hash": "h", "first_name": "Zoë 😀", "last_name": "L",
-             "created_at": STAMP, "updated_at": STAMP} for i in ids])
-        conn.execute(enrollments.insert(), [
-            {"id": i * 10, "user_id": i, "course_id": 7, "enrolled_at": STAMP,
-             "created_at": STAMP, "updated_at": STAMP} for i in ids])
+        conn.execute(
+            users.insert(),
+            [
+                {
+                    "id": i,
+                    "uuid": f"00000000-0000-0000-0000-{i:012d}",
+                    "email": f"{email}{i}@x.org",
+                    "password_hash": "h",
+                    "first_name": "Zoë 😀",
+                    "last_name": "L",
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+                for i in ids
+            ],
+        )
+        conn.execute(
+            enrollments.insert(),
+            [
+                {
+                    "id": i * 10,
+                    "user_id": i,
+                    "course_id": 7,
+                    "enrolled_at": STAMP,
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+                for i in ids
+            ],
+        )
     engine.dispose()
 
 
@@ -59,16 +82,45 @@ def put_course(fleet: Fleet, shard: int, course: int) -> None:
     """A course with two modules of three lessons each (lessons follow their module)."""
     engine = fleet.engine(shard)
     with engine.begin() as conn:
-        conn.execute(courses.insert().values(
-            id=course, uuid=f"c-{course}", title="T", slug=f"c{course}", instructor_id=1,
-            created_at=STAMP, updated_at=STAMP))
-        conn.execute(modules.insert(), [
-            {"id": course * 10 + m, "course_id": course, "title": "M", "created_at": STAMP,
-             "updated_at": STAMP} for m in (1, 2)])
-        conn.execute(lessons.insert(), [
-            {"id": course * 100 + m * 10 + n, "module_id": course * 10 + m, "title": "L",
-             "type": "video", "created_at": STAMP, "updated_at": STAMP}
-            for m in (1, 2) for n in range(3)])
+        conn.execute(
+            courses.insert().values(
+                id=course,
+                uuid=f"c-{course}",
+                title="T",
+                slug=f"c{course}",
+                instructor_id=1,
+                created_at=STAMP,
+                updated_at=STAMP,
+            )
+        )
+        conn.execute(
+            modules.insert(),
+            [
+                {
+                    "id": course * 10 + m,
+                    "course_id": course,
+                    "title": "M",
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+                for m in (1, 2)
+            ],
+        )
+        conn.execute(
+            lessons.insert(),
+            [
+                {
+                    "id": course * 100 + m * 10 + n,
+                    "module_id": course * 10 + m,
+                    "title": "L",
+                    "type": "video",
+                    "created_at": STAMP,
+                    "updated_at": STAMP,
+                }
+                for m in (1, 2)
+                for n in range(3)
+            ],
+        )
     engine.dispose()
 
 
@@ -86,13 +138,19 @@ def test_a_clean_fleet_audits_and_verifies_clean(fleet: Fleet) -> None:
     assert audit["clean"] and audit["findings"] == [] and audit["tables_checked"] == 3 * 17
     result = lmsdb(fleet)
     assert result.exit_code == 0 and "clean: every row lives on the shard owning its key" in (
-        result.stdout)
+        result.stdout
+    )
     checked = as_json(fleet, "user", "0:5000", "--chunk-rows", "7", code=0)
     assert checked["clean"] and checked["problems"] == []
-    owners = [(p["lo"], p["hi"], p["owner"], [h["shard"] for h in p["holders"]])
-              for p in checked["pieces"]]
-    assert owners == [(0, 1000, "shard-0", ["shard-0"]), (1000, 2000, "shard-1", ["shard-1"]),
-                      (2000, 5000, "shard-2", ["shard-2"])]
+    owners = [
+        (p["lo"], p["hi"], p["owner"], [h["shard"] for h in p["holders"]])
+        for p in checked["pieces"]
+    ]
+    assert owners == [
+        (0, 1000, "shard-0", ["shard-0"]),
+        (1000, 2000, "shard-1", ["shard-1"]),
+        (2000, 5000, "shard-2", ["shard-2"]),
+    ]
     assert checked["pieces"][1]["holders"][0]["rows"] == {"users": 40, "enrollments": 40}
 
 
@@ -105,18 +163,27 @@ def test_rows_planted_on_the_wrong_shard_are_found(fleet: Fleet) -> None:
     audit = as_json(fleet, "--sample", "2", code=1)
     found = {(f["shard"], f["table"]): f for f in audit["findings"]}
     assert sorted(found) == [
-        ("shard-0", "enrollments"), ("shard-0", "users"),
-        ("shard-2", "course_modules"), ("shard-2", "courses"), ("shard-2", "module_lessons")]
+        ("shard-0", "enrollments"),
+        ("shard-0", "users"),
+        ("shard-2", "course_modules"),
+        ("shard-2", "courses"),
+        ("shard-2", "module_lessons"),
+    ]
     planted = found[("shard-0", "users")]
     assert (planted["rows"], planted["min_key"], planted["max_key"]) == (3, 1500, 4999)
-    assert planted["sample"] == [{"pk": 1500, "key": 1500, "owner": "shard-1"},
-                                 {"pk": 1501, "key": 1501, "owner": "shard-1"}]
+    assert planted["sample"] == [
+        {"pk": 1500, "key": 1500, "owner": "shard-1"},
+        {"pk": 1501, "key": 1501, "owner": "shard-1"},
+    ]
     assert found[("shard-2", "module_lessons")]["rows"] == 6  # placed through their modules
     assert audit["misplaced_rows"] == 3 + 3 + 1 + 2 + 6
     assert "shard-0 users: 3 rows whose user key it does not own" in result.stdout
     only_course = as_json(fleet, "course", code=1)
     assert {f["table"] for f in only_course["findings"]} == {
-        "courses", "course_modules", "module_lessons"}
+        "courses",
+        "course_modules",
+        "module_lessons",
+    }
 
 
 def test_orphans_of_a_via_table_are_reported(fleet: Fleet) -> None:
@@ -129,13 +196,16 @@ def test_orphans_of_a_via_table_are_reported(fleet: Fleet) -> None:
             conn.exec_driver_sql("SET session_replication_role = replica")
         else:
             conn.exec_driver_sql("SET foreign_key_checks = 0")
-        conn.execute(lessons.insert().values(id=99_999, module_id=424_242, title="L",
-                                             type="video"))
+        conn.execute(lessons.insert().values(id=99_999, module_id=424_242, title="L", type="video"))
     engine.dispose()
     audit = as_json(fleet, "course", code=1)
     [finding] = audit["findings"]
     assert (finding["shard"], finding["table"], finding["rows"], finding["orphans"]) == (
-        "shard-0", "module_lessons", 0, 1)
+        "shard-0",
+        "module_lessons",
+        0,
+        1,
+    )
 
 
 def test_range_verify_names_left_behind_rows_and_differing_chunks(fleet: Fleet) -> None:
@@ -145,46 +215,62 @@ def test_range_verify_names_left_behind_rows_and_differing_chunks(fleet: Fleet) 
     [piece] = checked["pieces"]
     behind = piece["holders"][1]
     assert (behind["shard"], behind["role"], behind["rows"]) == (
-        "shard-0", "left behind", {"users": 10, "enrollments": 10})
+        "shard-0",
+        "left behind",
+        {"users": 10, "enrollments": 10},
+    )
     # Chunks are cut on the owner (40 users): the copy lacks the owner's last 30 rows.
-    chunks = {(m["table"], m["chunk_text"], m["source_rows"], m["dest_rows"])
-              for m in behind["mismatches"]}
+    chunks = {
+        (m["table"], m["chunk_text"], m["source_rows"], m["dest_rows"])
+        for m in behind["mismatches"]
+    }
     assert ("users", "(-inf, 1004]", 5, 5) not in chunks
     assert ("users", "(1009, 1014]", 5, 0) in chunks
     result = lmsdb(fleet, "user", "1000:2000", "--chunk-rows", "5")
     assert result.exit_code == 1
     assert "shard-0 holds 20 rows of user [1000, 2000) (owner shard-1) it does not own" in (
-        " ".join(result.stdout.split()))
+        " ".join(result.stdout.split())
+    )
 
 
 def test_an_open_moves_copy_must_match_the_owner(fleet: Fleet) -> None:
     clean_fleet(fleet)
     put_users(fleet, 2, range(1000, 1040))  # shard-2 holds a full copy of [1000, 2000)
     catalog = sa.create_engine(fleet.topology.catalog.url)
-    open_journal_entry(catalog, operation="move", step="copy", shard="shard-1",
-                       keyspace="user", lo=1000, hi=2000,
-                       payload={"source": "shard-1", "dest": "shard-2"})
+    open_journal_entry(
+        catalog,
+        operation="move",
+        step="copy",
+        shard="shard-1",
+        keyspace="user",
+        lo=1000,
+        hi=2000,
+        payload={"source": "shard-1", "dest": "shard-2"},
+    )
     catalog.dispose()
     checked = as_json(fleet, "user", "1000:2000", "--chunk-rows", "10", code=0)
     holder = checked["pieces"][0]["holders"][1]
     assert (holder["shard"], holder["role"], holder["problem"]) == (
-        "shard-2", "move destination", False)
+        "shard-2",
+        "move destination",
+        False,
+    )
     engine = fleet.engine(2)
     with engine.begin() as conn:  # the same value written into two rows of one chunk
-        conn.execute(users.update().where(users.c.id.in_([1012, 1017]))
-                     .values(last_name="X"))
+        conn.execute(users.update().where(users.c.id.in_([1012, 1017])).values(last_name="X"))
     engine.dispose()
     checked = as_json(fleet, "user", "1000:2000", "--chunk-rows", "10", code=1)
     assert checked["problems"] == [
         "shard-2 vs shard-1: users chunk (1009, 1019]: same row count, contents differ "
-        "(source 10 rows, destination 10 rows)"]
+        "(source 10 rows, destination 10 rows)"
+    ]
 
 
 BAD_INPUT = [
-    (("user", "5:5"), "range 5:5 is empty"),
-    (("user", "9:3"), "LO must be below HI"),
+    (("user", "5:5"), "range 5:5: LO must be smaller than HI"),
+    (("user", "9:3"), "LO must be smaller than HI"),
     (("user", "abc"), "range must be LO:HI"),
-    (("user", "1:2:3"), "range must be LO:HI"),
+    (("user", "1:2:3"), "key must be a non-negative integer"),
     (("user", "-1:4"), "No such option: -1"),
     (("user", "0:99999999999999999999"), "larger than the largest shard key"),
     (("nope", "0:10"), "unknown keyspace 'nope'"),
@@ -205,14 +291,17 @@ def test_bad_input_is_one_line_and_exit_2(fleet: Fleet) -> None:
 
 
 def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any) -> None:
-    dead = {"mariadb": "mysql+pymysql://root@127.0.0.1:1/x",
-            "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/x",
-            "sqlite": f"sqlite:///{tmp_path}/no/such/dir/x.db"}[fleet.backend]
+    dead = {
+        "mariadb": "mysql+pymysql://root@127.0.0.1:1/x",
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/x",
+        "sqlite": f"sqlite:///{tmp_path}/no/such/dir/x.db",
+    }[fleet.backend]
     urls = [url_text(u) for u in fleet.shard_urls[:2]] + [dead]
     path = tmp_path / "dead.toml"
     path.write_text(topology_text(fleet.topology.catalog.url, urls), encoding="utf-8")
     for args in ((), ("user", "0:1000")):
-        result = runner.invoke(app, ["--topology", str(path), "--connect-timeout", "2",
-                                     "shard", "verify", *args])
+        result = runner.invoke(
+            app, ["--topology", str(path), "--connect-timeout", "2", "shard", "verify", *args]
+        )
         assert result.exit_code == 2, result.output
         assert "cannot connect to shard shard-2" in result.stderr
