@@ -7,8 +7,10 @@ range (``[cut, hi)``: a split, or the whole range when ``cut == lo``) going from
 the least loaded shard.
 
 The greedy step: take the heaviest shard H and the lightest L; among H's ranges and their
-bucket boundaries, pick the cut whose moved load ``m`` brings ``m`` closest to half the gap
-``(load[H] - load[L]) / 2``, never ``m >= gap`` (that would just swap the two).  Apply it to
+bucket boundaries, pick the cut whose moved load ``m`` comes closest to
+``min(load[H] - mean, mean - load[L])`` (fill L up to the mean, or bring H down to it),
+never ``m >= load[H] - load[L]`` (that would only swap the two).  Every such move lowers the
+sum of squared deviations from the mean, so the fleet gets strictly more even.  Apply it to
 the model and repeat until the gap is within ``tolerance`` of the mean or no cut helps.
 Keys a planned move takes are never planned again, so moves never overlap and each lies
 inside one owner's range as the map will be when its turn comes.  Ties break by names and
@@ -191,15 +193,24 @@ def _plan_keyspace(
         for p in pieces:
             loads[p.shard] += sum(b.load for b in p.buckets)
         mean = sum(loads.values()) / len(loads)
-        heavy = max(names, key=lambda n: (loads[n], _desc(n)))
         light = min(names, key=lambda n: (loads[n], n))
-        gap = loads[heavy] - loads[light]
-        if gap <= 0 or gap <= tolerance * mean:
+        chosen = None
+        # The heaviest shard first; when none of its ranges can be cut usefully (one big
+        # bucket), the next heaviest.
+        for heavy in sorted(names, key=lambda n: (-loads[n], n)):
+            gap = loads[heavy] - loads[light]
+            if gap <= 0 or gap <= tolerance * mean:
+                break
+            # Fill the lightest shard up to the mean, or bring the heaviest down to it; a
+            # move smaller than the tolerance band is not worth its copy.
+            target = min(loads[heavy] - mean, mean - loads[light])
+            found = _best_cut(pieces, heavy, gap, target, tolerance * mean)
+            if found is not None:
+                chosen = (heavy, *found)
+                break
+        if chosen is None:
             break
-        best = _best_cut(pieces, heavy, gap)
-        if best is None:
-            break
-        index, cut = best
+        heavy, index, cut = chosen
         piece = pieces[index]
         kept = [b for b in piece.buckets if b.hi <= cut]
         moved = [b for b in piece.buckets if b.lo >= cut]
@@ -215,8 +226,10 @@ def _plan_keyspace(
     return plan
 
 
-def _best_cut(pieces: list[_Piece], heavy: str, gap: int) -> tuple[int, int] | None:
-    """(piece index, cut key) moving the load nearest ``gap / 2`` with ``0 < m < gap``."""
+def _best_cut(
+    pieces: list[_Piece], heavy: str, gap: int, target: float, least: float
+) -> tuple[int, int] | None:
+    """(piece index, cut key) moving the load nearest ``target``, ``least <= m < gap``."""
     best: tuple[float, int, int] | None = None
     for piece in pieces:
         if piece.shard != heavy or not piece.movable:
@@ -225,11 +238,11 @@ def _best_cut(pieces: list[_Piece], heavy: str, gap: int) -> tuple[int, int] | N
         # Walk cuts from the top: [cut, hi) grows one bucket at a time.
         for bucket in reversed(piece.buckets):
             moved += bucket.load
-            if moved <= 0:
+            if moved <= 0 or moved < least:
                 continue
             if moved >= gap:
                 break
-            score = abs(moved - gap / 2)
+            score = abs(moved - target)
             candidate = (score, piece.lo, bucket.lo)
             if best is None or candidate < best:
                 best = candidate
@@ -238,8 +251,3 @@ def _best_cut(pieces: list[_Piece], heavy: str, gap: int) -> tuple[int, int] | N
     _, piece_lo, cut = best
     index = next(i for i, p in enumerate(pieces) if p.lo == piece_lo and p.shard == heavy)
     return index, cut
-
-
-def _desc(name: str) -> tuple[int, ...]:
-    """Sort key making ``max`` prefer the alphabetically first name among equals."""
-    return tuple(-ord(c) for c in name)
