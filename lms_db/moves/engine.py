@@ -37,6 +37,7 @@ from lms_db.moves import mapping, phases
 from lms_db.moves.fences import lift_destination_fences
 from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
+from lms_db.moves.rows import max_range_pk
 from lms_db.moves.scope import TableScope, insert_order
 from lms_db.moves.verify import verify_range
 from lms_db.routing.router import Router
@@ -159,6 +160,7 @@ class _Move:
         src_engine, dst_engine = self._engines()
         progress: dict[str, Any] = self.state.setdefault("copy", {})
         done: list[str] = self.state.setdefault("copied", [])
+        bounds: dict[str, Any] = self.state.setdefault("copy_upto", {})
         copied = self._counts("rows")
         totals = self.state.get("estimates", {})
         with phases.data_connection(src_engine) as src, \
@@ -171,6 +173,10 @@ class _Move:
             for scope in self.scopes:
                 if scope.name in done:
                     continue
+                if scope.name not in bounds:
+                    bounds[scope.name] = max_range_pk(src, scope, self.req.lo, self.req.hi)
+                    src.commit()
+                    ctx.save()
 
                 def on_chunk(last: Any, rows: int, scope: TableScope = scope) -> None:
                     progress[scope.name] = last
@@ -181,8 +187,10 @@ class _Move:
                     ctx.point("copy:chunk")
                     self._throttle()
 
-                phases.copy_table(src, dst, scope, self.req.lo, self.req.hi,
-                                  progress.get(scope.name), self.req.chunk_size, on_chunk)
+                if bounds[scope.name] is not None:
+                    phases.copy_table(src, dst, scope, self.req.lo, self.req.hi,
+                                      progress.get(scope.name), self.req.chunk_size, on_chunk,
+                                      bounds[scope.name])
                 done.append(scope.name)
                 ctx.save()
 
@@ -413,6 +421,7 @@ def start_move(router: Router, request: MoveRequest, *,
                                    lo=request.lo, hi=request.hi,
                                    payload={"role": "destination", "move": move_id})
     state["companion"] = companion
+    advance_journal_entry(catalog, move_id, step="planned", payload=state)
     busy = [e for name in (plan.source, request.dest)
             for e in open_entries(catalog, name, operation="migrate")]
     if busy:

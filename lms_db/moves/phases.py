@@ -209,8 +209,13 @@ def clear_range(conn: Connection, scope: TableScope, lo: int, hi: int, after: An
 
 
 def copy_table(src: Connection, dst: Connection, scope: TableScope, lo: int, hi: int,
-               after: Any, chunk: int, on_chunk: Callable[[Any, int], None]) -> int:
+               after: Any, chunk: int, on_chunk: Callable[[Any, int], None],
+               upto: Any = None) -> int:
     """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
+
+    ``upto`` (the highest key when the table's copy began) bounds it: rows inserted later
+    are in the changelog, so a table that keeps growing at its top cannot keep the copy
+    chasing it.
 
     :param on_chunk: called after each committed chunk with its last key and row count
         (records progress, throttles, runs the crash hook).
@@ -218,7 +223,7 @@ def copy_table(src: Connection, dst: Connection, scope: TableScope, lo: int, hi:
     """
     copied = 0
     while True:
-        rows = read_chunk(src, scope, lo, hi, after, chunk)
+        rows = read_chunk(src, scope, lo, hi, after, chunk, upto)
         src.commit()  # no snapshot held between chunks
         if not rows:
             return copied
@@ -271,7 +276,7 @@ def apply_changes(src: Connection, dst: Connection, move_id: int,
     with _snapshot(src):
         for name, pks in wanted.items():
             found[name] = read_rows(src, by_name[name], lo, hi, sorted(pks))
-    with write_transaction(dst):
+    with write_transaction(dst), _no_touch_triggers(dst, scopes):
         for scope in reversed(scopes):
             present = {row[scope.pk.name] for row in found.get(scope.name, [])}
             gone = wanted.get(scope.name, set()) - present
@@ -283,6 +288,31 @@ def apply_changes(src: Connection, dst: Connection, move_id: int,
         for start in range(0, len(ids), 1000):
             src.execute(trg.changes.delete().where(trg.changes.c.id.in_(ids[start:start + 1000])))
     return len(entries)
+
+
+@contextmanager
+def _no_touch_triggers(conn: Connection, scopes: Sequence[TableScope]) -> Iterator[None]:
+    """SQLite: the ``updated_at`` triggers left out of the apply transaction.
+
+    They stamp the time of any UPDATE that leaves ``updated_at`` as it was, and SQLite's
+    timestamps have whole seconds: two source updates within one second would reach the
+    destination stamped with the move's time.  Dropped and re-created inside the write
+    transaction (SQLite DDL is transactional, writers are serialized), no other writer ever
+    runs without them.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    from lms_db.dialects.sqlite import touch_trigger
+
+    present = {str(n) for n in conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()}
+    dropped = [s.table for s in scopes if f"trg_{s.name}_updated_at" in present]
+    for table in dropped:
+        conn.exec_driver_sql(f"DROP TRIGGER trg_{table.name}_updated_at")
+    yield
+    for table in dropped:
+        conn.exec_driver_sql(touch_trigger(table))
 
 
 @contextmanager

@@ -185,12 +185,16 @@ def plan_move(router: Router, request: MoveRequest, *, count_rows: bool = True) 
             f"{request.keyspace} range [{owner_lo}, {owner_hi}) on {source} is {state}: "
             "another move is running on it (lmsdb shard moves)")
     for entry in open_entries(router.catalog, operation=MOVE_OPERATION):
+        if isinstance(entry.payload, dict) and entry.payload.get("role") == "destination":
+            entry_id = entry.payload.get("move", entry.id)
+        else:
+            entry_id = entry.id
         if (entry.keyspace == request.keyspace and entry.lo is not None
                 and entry.hi is not None and entry.lo < hi and lo < entry.hi):
             raise InputError(
-                f"move {entry.id} ({request.keyspace} [{entry.lo}, {entry.hi})) is still "
-                f"open on this range: lmsdb shard move --resume {entry.id} or --abort "
-                f"{entry.id}")
+                f"move {entry_id} ({request.keyspace} [{entry.lo}, {entry.hi})) is still "
+                f"open on this range: lmsdb shard move --resume {entry_id} or --abort "
+                f"{entry_id}")
     src = router.location(source)
     if src.primary.dialect != dest.primary.dialect:
         raise InputError(f"{source} is {src.primary.dialect} and {request.dest} is "

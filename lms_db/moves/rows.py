@@ -101,7 +101,7 @@ def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
 
 
 def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any,
-               limit: int) -> list[dict[str, Any]]:
+               limit: int, upto: Any = None) -> list[dict[str, Any]]:
     """The next chunk of the range's rows of one table, by primary key.
 
     :param conn: a connection to the source, in UTC.
@@ -110,10 +110,13 @@ def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any
     :param hi: first key after the range.
     :param after: the last primary key already read (``None``: from the start).
     :param limit: most rows to return.
+    :param upto: the last primary key to read (``None``: no bound).
     """
     query = sa.select(*raw_columns(scope.table, conn.dialect.name)).where(scope.in_range(lo, hi))
     if after is not None:
         query = query.where(scope.pk > after)
+    if upto is not None:
+        query = query.where(scope.pk <= upto)
     query = query.order_by(scope.pk).limit(limit)
     return [dict(row) for row in conn.execute(query).mappings()]
 
@@ -186,8 +189,12 @@ def upsert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     elif name == "postgresql":
         pg = postgresql.insert(raw).values(
             {c.name: _value_for(conn, table, c.name) for c in raw.columns})
-        stmt = pg.on_conflict_do_update(index_elements=pk,
-                                        set_={c: pg.excluded[c] for c in others})
+        # Identical rows are left alone: an UPDATE would fire the updated_at trigger,
+        # which stamps the row with the move's time when updated_at does not change.
+        stmt = pg.on_conflict_do_update(
+            index_elements=pk, set_={c: pg.excluded[c] for c in others},
+            where=sa.tuple_(*[raw.c[c] for c in others]).is_distinct_from(
+                sa.tuple_(*[pg.excluded[c] for c in others])))
     else:
         lite = sqlite.insert(raw)
         stmt = lite.on_conflict_do_update(index_elements=pk,
@@ -243,3 +250,15 @@ def count_range(conn: Connection, scope: TableScope, lo: int, hi: int) -> int:
     """
     query = sa.select(sa.func.count()).select_from(scope.table).where(scope.in_range(lo, hi))
     return int(conn.execute(query).scalar_one())
+
+
+def max_range_pk(conn: Connection, scope: TableScope, lo: int, hi: int) -> Any:
+    """The highest primary key of the range's rows (``None``: no rows).
+
+    :param conn: a connection.
+    :param scope: the table's scope.
+    :param lo: first key of the range.
+    :param hi: first key after the range.
+    """
+    query = sa.select(sa.func.max(scope.pk)).where(scope.in_range(lo, hi))
+    return conn.execute(query).scalar()

@@ -82,7 +82,7 @@ def user_rows(user_id: int, backend: str) -> list[tuple[str, dict[str, Any]]]:
                    "email": f"u{u}@example.com", "password_hash": "x" * 60,
                    "first_name": emoji or f"F{u}", "last_name": "Ng 𝄞" if u % 3 else "L",
                    "last_login_at": t0 + dt.timedelta(seconds=u % 7200) if u % 5 else None}),
-        ("user_profiles", {"user_id": u, "bio": "🙂 bio" if u % 4 else None}),
+        ("user_profiles", {"user_id": u, "organization": "🙂 org" if u % 4 else None}),
         ("user_sessions", {"id": u * 10 + 2, "user_id": u,
                            "expires_at": t0 + dt.timedelta(hours=1, seconds=u % 60)}),
         ("user_oauth_providers", {"id": u * 10 + 3, "user_id": u, "provider": "github",
