@@ -84,6 +84,15 @@ def test_rebalance_evens_out_the_fleet_and_keeps_every_row_once(
     assert plan["after"][0]["loads"] == {"shard-0": 225, "shard-1": 198, "shard-2": 207}
     assert map_of(fleet) == map_before and every_row(fleet) == rows_before  # nothing changed
 
+    by_bytes = lmsdb(fleet, "rebalance", "--keyspace", "user", "--by", "bytes", "--dry-run",
+                     "--json")
+    assert by_bytes.exit_code == 0, by_bytes.output
+    sized = json.loads(by_bytes.stdout)
+    loads = sized["before"][0]["loads"]
+    assert sized["by"] == "bytes" and loads["shard-2"] == 0
+    assert loads["shard-0"] > 90 and loads["shard-1"] > 540  # rows weighed by their size
+    assert all(m["source"] != "shard-2" for m in sized["moves"])
+
     refused = lmsdb(fleet, "rebalance", "--keyspace", "user")  # CliRunner: not a terminal
     assert refused.exit_code == 2 and "pass --yes" in refused.stderr
 
