@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from cli import app
 from lms_db.catalog import open_journal_entry
 from lms_db.models import metadata
+from tests.backend.move_helpers import move_fleet, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_fleet,
@@ -23,6 +26,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     topology_text,
     url_text,
 )
+from tests.backend.test_move_crash import kill_at
 
 runner = CliRunner()
 STAMP = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)  # fixed: copies are byte-identical
@@ -305,3 +309,34 @@ def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any) -> None:
         )
         assert result.exit_code == 2, result.output
         assert "cannot connect to shard shard-2" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
+@pytest.mark.parametrize(("point", "role"), [("after:copy", "move destination"),
+                                             ("after:switch", "move source")])
+def test_verify_after_a_killed_move_compares_its_copy(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str, point: str,
+        role: str) -> None:
+    """A real move killed mid-way: its copy is compared, clean while equal, then corrupted."""
+    fleet = move_fleet(request, tmp_path, backend)
+    seed_users(fleet.shard_urls[1], range(1000, 1040), backend)
+    kill_at(fleet.path, point, tmp_path / "paused")
+    checked = as_json(fleet, "user", "1010:1040", "--chunk-rows", "8", code=0)
+    [piece] = checked["pieces"]
+    owner = "shard-1" if point == "after:copy" else "shard-2"
+    other = "shard-2" if owner == "shard-1" else "shard-1"
+    assert piece["owner"] == owner and checked["open_moves"]
+    holder = piece["holders"][1]
+    assert (holder["shard"], holder["role"], holder["problem"]) == (other, role, False)
+    assert holder["rows"]["users"] == 30
+    # The same value written into two rows of one chunk on the destination (the source is
+    # fenced once frozen; the destination never is).
+    engine = fleet.engine(2)
+    with engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id.in_([1019, 1021]))
+                     .values(last_name="X"))
+    engine.dispose()
+    checked = as_json(fleet, "user", "1010:1040", "--chunk-rows", "8", code=1)
+    assert checked["problems"] == [
+        f"{other} vs {owner}: users chunk (1017, 1025]: same row count, contents differ "
+        "(source 8 rows, destination 8 rows)"]
