@@ -103,10 +103,10 @@ MD5_ONE_LANE = (
 REPEAT = 3
 
 
-def timed(label: str, rows: int, fn: Callable[[], object]) -> float:
-    """Best of :data:`REPEAT` runs (the machine is shared: the best is the least disturbed)."""
+def timed(label: str, rows: int, fn: Callable[[], object], repeat: int = REPEAT) -> float:
+    """Best of ``repeat`` runs (the machine is shared: the best is the least disturbed)."""
     seconds = float("inf")
-    for _ in range(REPEAT):
+    for _ in range(max(1, repeat)):
         start = time.perf_counter()
         fn()
         seconds = min(seconds, time.perf_counter() - start)
@@ -114,7 +114,7 @@ def timed(label: str, rows: int, fn: Callable[[], object]) -> float:
     return seconds
 
 
-def run_backend(backend: str, url: sa.URL, rows: int, chunk_rows: int) -> None:
+def run_backend(backend: str, url: sa.URL, rows: int, chunk_rows: int, repeat: int) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         submissions.create(conn)
@@ -139,20 +139,18 @@ def run_backend(backend: str, url: sa.URL, rows: int, chunk_rows: int) -> None:
                 for b in bounds
             ]
 
-        results = {}
-        results["boundaries"] = timed(
-            "lmsdb chunk_boundaries",
-            rows,
-            lambda: chunk_boundaries(conn, submissions, None, chunk_rows),
-        )
+        legs: list[tuple[str, str, Callable[[], object]]] = [
+            ("boundaries", "lmsdb chunk_boundaries",
+             lambda: chunk_boundaries(conn, submissions, None, chunk_rows)),
+        ]
         if backend == "mariadb":
-            results["crc32"] = timed("BIT_XOR(CRC32) (pt-table-checksum)", rows, lambda: raw(CRC32))
-            results["md5"] = timed("BIT_XOR(MD5->64), one lane", rows, lambda: raw(MD5_ONE_LANE))
+            legs += [("crc32", "BIT_XOR(CRC32) (pt-table-checksum)", lambda: raw(CRC32)),
+                     ("md5", "BIT_XOR(MD5->64), one lane", lambda: raw(MD5_ONE_LANE))]
         if backend != "sqlite":
-            results["lmsdb"] = timed("lmsdb checksum_chunks (server-side)", rows, lmsdb)
-        results["python"] = timed(
-            "lmsdb checksum_chunks method=python", rows, lambda: lmsdb(METHOD_PYTHON)
-        )
+            legs.append(("lmsdb", "lmsdb checksum_chunks (server-side)", lmsdb))
+        legs.append(("python", "lmsdb checksum_chunks method=python",
+                     lambda: lmsdb(METHOD_PYTHON)))
+        results = {key: timed(label, rows, fn, repeat) for key, label, fn in legs}
     base = results.get("lmsdb", results["python"])
     print(
         "  ratios (leg time / lmsdb time): "
@@ -169,8 +167,6 @@ def main() -> None:
     parser.add_argument("--backends", default="mariadb,postgresql,sqlite")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="runs per leg (best kept)")
     args = parser.parse_args()
-    global REPEAT
-    REPEAT = max(1, args.repeat)
     print(
         f"{platform.node()} {platform.processor() or platform.machine()}, "
         f"python {platform.python_version()}",
@@ -192,7 +188,8 @@ def main() -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         try:
-            run_backend(backend, server.set(database=name), args.rows, args.chunk_rows)
+            run_backend(backend, server.set(database=name), args.rows, args.chunk_rows,
+                        args.repeat)
         finally:
             with admin.connect() as conn:
                 force = " WITH (FORCE)" if backend == "postgresql" else ""
