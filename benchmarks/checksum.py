@@ -181,6 +181,7 @@ def main() -> None:
                     sa.engine.make_url(f"sqlite:///{tmp}/bench.db"),
                     args.rows,
                     args.chunk_rows,
+                    args.repeat,
                 )
             continue
         server = sa.engine.make_url(MARIADB if backend == "mariadb" else POSTGRESQL)
