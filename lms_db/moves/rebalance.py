@@ -35,7 +35,6 @@ from lms_db.catalog import (
 )
 from lms_db.errors import InputError, MapMismatch
 from lms_db.fleet.steps import hit
-from lms_db.inventory import _table_bytes
 from lms_db.moves.engine import MoveResult, ProgressCallback, resume_move, start_move
 from lms_db.moves.plan import DEFAULT_CHUNK_SIZE, MOVE_OPERATION, MoveRequest
 from lms_db.moves.range_verify import shard_connection
@@ -49,9 +48,10 @@ from lms_db.moves.rebalance_plan import (
     plan_rebalance,
 )
 from lms_db.moves.scope import TableScope, keyspace_scopes
-from lms_db.routing.keys import check_keyspace, key_table
-from lms_db.routing.router import Router
-from lms_db.topology import SHARDED_KEYSPACES
+from lms_db.router.keys import check_keyspace, key_table
+from lms_db.router.router import Router
+from lms_db.shards.inventory import _table_bytes
+from lms_db.topology.spec import SHARDED_KEYSPACES
 
 log = logging.getLogger(__name__)
 

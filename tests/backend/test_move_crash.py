@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from lms_db.moves.triggers import existing_triggers
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.fleet_helpers import REPO_ROOT
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
