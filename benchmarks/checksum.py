@@ -29,6 +29,7 @@ import platform
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -151,6 +152,12 @@ def run_backend(backend: str, url: sa.URL, rows: int, chunk_rows: int, repeat: i
         legs.append(("python", "lmsdb checksum_chunks method=python",
                      lambda: lmsdb(METHOD_PYTHON)))
         results = {key: timed(label, rows, fn, repeat) for key, label, fn in legs}
+        # Bounded memory of the streamed path: Python's peak allocation while it runs.
+        tracemalloc.start()
+        lmsdb(METHOD_PYTHON)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"  method=python peak Python memory: {peak / 1024:,.0f} KiB", flush=True)
     base = results.get("lmsdb", results["python"])
     print(
         "  ratios (leg time / lmsdb time): "

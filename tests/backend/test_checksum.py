@@ -454,3 +454,28 @@ def test_range_scope_of_a_via_table_is_chunked_and_compared(two_databases: Any) 
 def test_bad_chunk_size_is_input_error(sqlite_engine: Engine) -> None:
     with sqlite_engine.connect() as conn, pytest.raises(InputError, match="at least 1 row"):
         chunk_boundaries(conn, edge, None, 0)
+
+
+composite = sa.Table(
+    "composite_pk",
+    edge_md,
+    sa.Column("user_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("note", sa.String(20), nullable=True),
+)
+
+
+def test_a_composite_primary_key_chunks_by_row_value(two_databases: Any) -> None:
+    _backend, source, dest = two_databases
+    rows = [{"user_id": u, "seq": s, "note": f"{u}/{s}"} for u in range(1, 6) for s in range(4)]
+    for engine in (source, dest):
+        load(engine, composite, rows)
+    bounds = bounds_of(source, composite, 6)
+    assert [b.describe() for b in bounds] == [
+        "(-inf, (2, 1)]", "((2, 1), (3, 3)]", "((3, 3), (5, 1)]", "((5, 1), +inf)"]
+    assert [d.rows for d in digests(source, composite, bounds)] == [6, 6, 6, 2]
+    assert compare(source, dest, composite, 6) == []
+    execute(dest, composite.update().where(composite.c.user_id == 4, composite.c.seq == 0)
+            .values(note=None))
+    [mismatch] = compare(source, dest, composite, 6)
+    assert mismatch.bounds.describe() == "((3, 3), (5, 1)]"
