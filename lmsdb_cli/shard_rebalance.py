@@ -23,6 +23,7 @@ from lms_db.moves.rebalance import (
 from lms_db.moves.rebalance_plan import DEFAULT_TOLERANCE, PlannedMove
 from lmsdb_cli.output import console, print_json
 from lmsdb_cli.shard import Json, _router, shard_app
+from lmsdb_cli.shard_move import _bars
 
 
 @shard_app.command()
@@ -104,7 +105,9 @@ def rebalance(
             return
         if resume is not None:
             _confirm(f"Resume rebalance {resume}", yes)
-            done = resume_rebalance(router, resume, on_move=None if json_output else _announce)
+            with _bars(not json_output and console.is_terminal, {}) as report:
+                done = resume_rebalance(router, resume, on_progress=report,
+                                        on_move=None if json_output else _announce)
             print_json(done.to_dict()) if json_output else render_run(done)
             return
         plan = plan_fleet(router, keyspace=keyspace, by=by, tolerance=tolerance, buckets=buckets)
