@@ -19,7 +19,7 @@ up, and those chunks show as differing until the move's catch-up and freeze.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lms_db.catalog import open_entries
+from lms_db.catalog import JournalEntry, RangeAssignment, open_entries
 from lms_db.errors import ConnectionFailed, InputError, OperationError
 from lms_db.moves.checksum import (
     DEFAULT_CHUNK_ROWS,
@@ -214,7 +214,9 @@ def verify_range(
     )
 
 
-def owner_pieces(ranges: Any, keyspace: str, lo: int, hi: int) -> list[tuple[int, int, str, str]]:
+def owner_pieces(
+    ranges: Sequence[RangeAssignment], keyspace: str, lo: int, hi: int
+) -> list[tuple[int, int, str, str]]:
     """``[lo, hi)`` cut along the map: ``(lo, hi, owner, state)`` per owner range.
 
     :param ranges: the keyspace's ranges, sorted by ``lo``.
@@ -297,7 +299,7 @@ def _verify_piece(
     hi: int,
     owner: str,
     state: str,
-    moves: list[Any],
+    moves: list[JournalEntry],
     chunk_rows: int,
 ) -> Piece:
     counts = {}
@@ -314,9 +316,9 @@ def _verify_piece(
     return Piece(lo, hi, owner, state, tuple(holders))
 
 
-def _role(shard: str, lo: int, hi: int, moves: list[Any]) -> str:
+def _role(shard: str, lo: int, hi: int, moves: list[JournalEntry]) -> str:
     for entry in moves:
-        if not (entry.lo < hi and lo < entry.hi):
+        if entry.lo is None or entry.hi is None or not (entry.lo < hi and lo < entry.hi):
             continue
         payload = entry.payload if isinstance(entry.payload, dict) else {}
         if payload.get("dest") == shard:

@@ -33,7 +33,7 @@ from lms_db.catalog import (
     open_journal_entry,
     read_journal_entry,
 )
-from lms_db.errors import InputError, MapMismatch
+from lms_db.errors import InputError, LmsDbError, MapMismatch
 from lms_db.fleet.steps import hit
 from lms_db.moves.engine import MoveResult, ProgressCallback, resume_move, start_move
 from lms_db.moves.plan import DEFAULT_CHUNK_SIZE, MOVE_OPERATION, MoveRequest
@@ -374,9 +374,18 @@ def _run(
         hit("rebalance:move")
         if on_move is not None:
             on_move(index, move)
-        result = _one_move(
-            router, move, int(state.get("chunk_size", DEFAULT_CHUNK_SIZE)), on_progress
-        )
+        try:
+            result = _one_move(
+                router, move, int(state.get("chunk_size", DEFAULT_CHUNK_SIZE)), on_progress
+            )
+        except LmsDbError as exc:
+            # The entry stays open: say how to continue the whole plan, not only the move.
+            exc.message = (
+                f"{exc.message} (rebalance {entry}, move {index + 1} of "
+                f"{len(plan.moves)}: lmsdb shard rebalance --resume {entry})"
+            )
+            exc.args = (exc.message,)
+            raise
         if result is None:
             skipped.append(index)
         else:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from typer.testing import CliRunner, Result
 
 from cli import app
 from lms_db.catalog import open_entries, read_shard_map
+from lms_db.errors import MapMismatch
+from lms_db.moves.rebalance import plan_fleet, run_rebalance
+from lms_db.router import Router
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
@@ -178,3 +182,26 @@ def test_bad_rebalance_input_is_exit_2(request: pytest.FixtureRequest, tmp_path:
         result = lmsdb(fleet, "rebalance", *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_map_changed_since_the_plan_stops_the_run_and_abandon_closes_it(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    fleet = seeded(request, tmp_path, "sqlite")
+    rows_before = every_row(fleet)
+    with Router.from_topology(fleet.topology) as router:
+        plan = plan_fleet(router, keyspace="user")
+        # As if someone moved the first planned range away after the plan was made.
+        stale = replace(plan, moves=(replace(plan.moves[0], source="shard-0"), *plan.moves[1:]))
+        with pytest.raises(MapMismatch, match=r"no longer inside one range of shard-0.*"
+                           r"lmsdb shard rebalance --resume \d+"):
+            run_rebalance(router, stale)
+        [entry] = open_entries(router.catalog, operation="rebalance")
+    assert every_row(fleet) == rows_before  # nothing moved
+    resumed = lmsdb(fleet, "rebalance", "--resume", str(entry.id), "--yes")
+    assert resumed.exit_code == 1 and "map changed since the plan" in resumed.stderr
+    abandoned = lmsdb(fleet, "rebalance", "--abandon", str(entry.id))
+    assert abandoned.exit_code == 0, abandoned.output
+    catalog = sa.create_engine(fleet.topology.catalog.url)
+    assert open_entries(catalog) == []
+    catalog.dispose()
+    assert lmsdb(fleet, "rebalance", "--keyspace", "user", "--yes").exit_code == 0
