@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from lms_db.moves import checksum
 from lms_db.moves.scope import TableScope
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ def verify_range(src: Connection, dst: Connection, scopes: Sequence[TableScope],
     :param tick: called with ``(table, chunks)`` after each table.
     :returns: the chunks that differ (empty: a clean pass).
     """
-    from lms_db.moves import checksum
-
     out: list[Mismatch] = []
     for scope in scopes:
         where = scope.in_range(lo, hi)
