@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lms_db.models import metadata
 from lms_db.moves.engine import start_move
+from lms_db.schema.compare import compare_database
 from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
@@ -64,3 +66,9 @@ def test_move_and_split_put_every_row_on_the_destination_once(
     engine.dispose()
     # The changelog triggers are gone; the fences stay (stale writers get an error).
     assert left and all(name.startswith("lmsdb_f") for name in left)
+    # lmsdb's own move tables are no drift for `lmsdb schema check`.
+    engine = sa.create_engine(other)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).has_table("lmsdb_fences")
+        assert compare_database(conn, metadata) == []
+    engine.dispose()

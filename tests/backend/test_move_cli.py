@@ -248,3 +248,17 @@ def test_ids_after_a_move_never_collide_and_stay_in_owned_ranges(
                 assert router.shard_for("user", user_id).shard == shard, (side, user_id)
     assert not set(new["source"]) & set(new["dest"])
     assert not set(enroll["source"]) & set(enroll["dest"])
+
+
+def test_migrate_refuses_while_a_move_is_open(sqlite_fleet: Fleet, tmp_path: Path) -> None:
+    from tests.backend.test_move_crash import kill_at
+
+    kill_at(sqlite_fleet.path, "after:copy", tmp_path / "paused")
+    result = lmsdb(sqlite_fleet.path, "migrate", "up", "--json")
+    assert result.exit_code == 1, result.output
+    shards = {s["shard"]: s for s in json.loads(result.stdout)["results"]}
+    # The move holds its source (shard-1) and its destination (shard-2).
+    assert shards["shard-1"]["result"] == "refused", shards
+    assert shards["shard-2"]["result"] == "refused", shards
+    assert "move" in shards["shard-1"]["error"]
+    assert finish(sqlite_fleet.path, "--resume")["state"] == "done"
