@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from lms_db.models import metadata
 from lms_db.moves.engine import start_move
-from lms_db.schema.compare import compare_database
 from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
+from lms_db.schema.compare import compare_database
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     fixture_make_second_database,
