@@ -94,8 +94,8 @@ def install_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScop
     except sa.exc.DBAPIError as exc:
         conn.rollback()
         raise OperationError(
-            f"installing the changelog triggers waited more than {lock_timeout:g}s for open "
-            f"transactions ({short_reason(exc)}); nothing was copied yet: retry with "
+            f"installing the changelog triggers failed ({short_reason(exc)}; a lock wait "
+            f"is bounded by {lock_timeout:g}s); nothing was copied yet: retry with "
             "lmsdb shard move --resume") from exc
 
 
@@ -382,7 +382,9 @@ def delete_source(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
             with write_transaction(conn), trg.fence_bypass(conn, move_id, scopes, lo, hi,
                                                            is_fenced):
                 pks = range_pks(conn, scope, lo, hi, None, chunk)
-                deleted = delete_pks(conn, scope.table, pks)
+                # The range is fenced (static): the rows between the chunk's first and last
+                # key are exactly these; a range delete is cheaper than an IN list.
+                deleted = delete_key_span(conn, scope, lo, hi, pks)
             if deleted != len(pks):
                 raise OperationError(f"delete of {scope.name} removed {deleted} of "
                                      f"{len(pks)} rows; stopping")
@@ -392,6 +394,19 @@ def delete_source(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
             if len(pks) < chunk:
                 break
     return total
+
+
+def delete_key_span(conn: Connection, scope: TableScope, lo: int, hi: int,
+                    pks: Sequence[Any]) -> int:
+    """Delete the range's rows whose primary key lies between ``pks[0]`` and ``pks[-1]``.
+
+    :returns: rows deleted (the caller checks it equals ``len(pks)``).
+    """
+    if not pks:
+        return 0
+    result = conn.execute(sa.delete(scope.table).where(
+        scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]))
+    return int(result.rowcount or 0)
 
 
 def wait(seconds: float) -> None:

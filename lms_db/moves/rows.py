@@ -156,6 +156,16 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     """
     if not rows:
         return 0
+    if conn.dialect.name in MYSQL_FAMILY:
+        # The driver's own executemany: one multi-row INSERT per ~1 MB (PyMySQL's
+        # max_stmt_length), values escaped from positional tuples (no per-row dict work).
+        columns = [c.name for c in table.columns]
+        prep = conn.dialect.identifier_preparer
+        sql = (f"INSERT INTO {prep.quote(table.name)} "
+               f"({', '.join(prep.quote(c) for c in columns)}) "
+               f"VALUES ({', '.join(['%s'] * len(columns))})")
+        conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
+        return len(rows)
     raw = raw_table(table, conn.dialect.name)
     if conn.dialect.name == "postgresql" and _json_columns(table):
         stmt = raw.insert().values({c.name: _value_for(conn, table, c.name) for c in raw.columns})
