@@ -33,6 +33,11 @@ def _fenced(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and FENCE_MESSAGE in str(exc.orig)
 
 
+def _busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked": the transaction was rolled back, nothing written."""
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(exc.orig)
+
+
 class RouterWriter(threading.Thread):
     """Inserts, updates and deletes rows of the moving range through the Router, retrying
     refused writes, and records what it committed."""
@@ -56,6 +61,8 @@ class RouterWriter(threading.Thread):
                 self.refused += 1
                 time.sleep(min(exc.retry_after, 0.05))
             except sa.exc.DBAPIError as exc:
+                if _busy(exc):
+                    continue
                 if not _fenced(exc):
                     raise
                 self.refused += 1
@@ -109,6 +116,8 @@ class DirectWriter(threading.Thread):
                     if _fenced(exc):
                         self.refused = exc
                         return
+                    if _busy(exc):  # SQLite's single writer: rolled back, try again
+                        continue
                     raise
                 self.bios[u] = f"direct {n} 😀"
                 time.sleep(0.002)
