@@ -194,11 +194,25 @@ def install_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
             # MySQL DDL commits one statement at a time: drop what was created.  PostgreSQL
             # and SQLite rolled the whole fence back (a DROP would wait on the same locks).
             remove_fence(conn, move_id, scopes)
+        if not _lock_wait(exc):
+            raise OperationError(
+                f"freeze of {keyspace} [{lo}, {hi}) on {shard} failed ({reason}); the fence "
+                "was removed and the range serves writes again: retry with lmsdb shard move "
+                "--resume") from exc
         raise FreezeTimeout(
             f"freeze of {keyspace} [{lo}, {hi}) on {shard}: open transactions held the "
             f"tables longer than {timeout:g}s ({reason}); the range serves writes again. "
             "Retry with lmsdb shard move --resume (or a longer --freeze-timeout)"
         ) from exc
+
+
+def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
+    """Whether a driver error is a lock wait that timed out (MySQL 1205, PostgreSQL
+    ``lock_not_available``, SQLite's busy database)."""
+    orig = exc.orig
+    code = getattr(orig, "args", [None])[0] if orig is not None else None
+    state = getattr(orig, "sqlstate", None)
+    return code == 1205 or state == "55P03" or "database is locked" in str(orig)
 
 
 def remove_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> None:
