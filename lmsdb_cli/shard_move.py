@@ -12,12 +12,15 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from lms_db.config import require_topology_path
 from lms_db.errors import InputError
@@ -68,6 +71,14 @@ def _confirm(what: str, yes: bool) -> None:
     typer.confirm(f"{what}?", abort=True)
 
 
+class RowsPerSecond(ProgressColumn):
+    """``12,345 rows/s`` (blank until Rich has a rate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s")
+
+
 @contextmanager
 def _bars(enabled: bool, totals: dict[str, int]) -> Iterator[Callable[[MoveProgress], None]]:
     """Rich bars per table (rows, rows/s, ETA) fed by the library's progress callback."""
@@ -75,7 +86,7 @@ def _bars(enabled: bool, totals: dict[str, int]) -> Iterator[Callable[[MoveProgr
         yield lambda _p: None
         return
     progress = Progress(TextColumn("{task.description:<28}"), BarColumn(),
-                        MofNCompleteColumn(), TextColumn("{task.speed} rows/s"),
+                        MofNCompleteColumn(), RowsPerSecond(),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console,
                         transient=False)
     tasks: dict[tuple[str, str | None], TaskID] = {}

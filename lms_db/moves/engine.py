@@ -265,7 +265,7 @@ class _Move:
                 phases.data_connection(dst_engine) as dst:
             mismatches = verify_range(src, dst, self.scopes, self.req.lo, self.req.hi,
                                       self.req.chunk_size,
-                                      lambda t, n: self.report(MoveProgress("verify", t, n, None)))
+                                      lambda t, n: self.report(MoveProgress("verify", t, n, n)))
         if not mismatches:
             return
         # No switch without a clean pass: lift the freeze so the range serves writes again,
