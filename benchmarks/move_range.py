@@ -39,16 +39,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.sample_load import machine  # noqa: E402
-from lms_db.catalog import seed_from_topology  # noqa: E402
-from lms_db.migrate.scripts import head_revision, script_directory  # noqa: E402
-from lms_db.moves.engine import start_move  # noqa: E402
-from lms_db.moves.plan import MoveRequest  # noqa: E402
-from lms_db.moves.scope import delete_order, insert_order  # noqa: E402
-from lms_db.router import Router  # noqa: E402
-from lms_db.sample import load_sample  # noqa: E402
-from lms_db.schema.ddl import create_schema  # noqa: E402
-from lms_db.topology.spec import load_topology  # noqa: E402
+from benchmarks.sample_load import machine
+from lms_db.catalog import seed_from_topology
+from lms_db.migrate.scripts import head_revision, script_directory
+from lms_db.moves.engine import start_move
+from lms_db.moves.plan import MoveRequest
+from lms_db.moves.scope import delete_order, insert_order
+from lms_db.router import Router
+from lms_db.sample import load_sample
+from lms_db.schema.ddl import create_schema
+from lms_db.topology.spec import load_topology
 
 KEYS = 2**62
 
