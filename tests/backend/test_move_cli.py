@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
 from lms_db.catalog import open_journal_entry
 from lms_db.errors import FreezeTimeout
@@ -20,10 +22,18 @@ from lms_db.moves.engine import resume_move, start_move
 from lms_db.moves.plan import MoveRequest
 from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
+from lms_db.schema.ddl import create_schema
 from tests.backend.fleet_helpers import lmsdb
-from tests.backend.move_helpers import move_fleet, range_rows, seed_users
+from tests.backend.move_helpers import (
+    MOVE_RANGES,
+    move_fleet,
+    range_rows,
+    seed_users,
+    stamp_head,
+)
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
+    build_fleet,
     fixture_make_second_database,
     fixture_second_mariadb,
 )
@@ -33,7 +43,7 @@ users, audit, enrollments = (metadata.tables[n] for n in ("users", "audit_logs",
                                                            "enrollments"))
 
 
-def _snapshot(fleet: Fleet) -> dict[str, Any]:
+def _snapshot(fleet: Fleet, reachable: int | None = None) -> dict[str, Any]:
     """What a refused command must leave unchanged: the map, the journal, the triggers."""
     engine = sa.create_engine(fleet.topology.catalog.url)
     with engine.connect() as conn:
@@ -42,7 +52,7 @@ def _snapshot(fleet: Fleet) -> dict[str, Any]:
             "SELECT keyspace, lo, hi, shard, state, map_version FROM shard_ranges").all()
     engine.dispose()
     triggers = []
-    for url in fleet.shard_urls:
+    for url in fleet.shard_urls[:reachable]:
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             triggers.append(sorted(existing_triggers(conn)))
@@ -111,16 +121,25 @@ def test_refusals_of_state_exit_2_and_change_nothing(sqlite_fleet: Fleet) -> Non
         assert result.exit_code == 2 and "999" in result.output, result.output
 
 
-def test_unreachable_destination_exit_2(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    fleet = move_fleet(request, tmp_path, "mariadb")
-    text = fleet.path.read_text()
-    url = fleet.shard_urls[2].render_as_string(hide_password=False)
-    fleet.path.write_text(text.replace(url, url.replace(
-        f":{fleet.shard_urls[2].port}/", ":1/")))
-    before = _snapshot(fleet)
+def test_unreachable_destination_exit_2(tmp_path: Path,
+                                        make_mariadb_database: Callable[[], URL]) -> None:
+    # shard-2's server is down: nothing listens on its port.
+    good = [make_mariadb_database(), make_mariadb_database()]
+    down = sa.engine.make_url("mysql+pymysql://root@127.0.0.1:1/lmsdb_down")
+    fleet = build_fleet(tmp_path, "mariadb", make_mariadb_database, ranges=MOVE_RANGES,
+                        shard_urls=[*good, down], schema=False)
+    for url in good:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            create_schema(conn)
+        engine.dispose()
+        stamp_head(url)
+    before = _snapshot(fleet, reachable=2)
     result = lmsdb(fleet.path, "shard", "move", "user", "1000:1010", "--to", "shard-2", "--yes")
     assert result.exit_code == 2 and "cannot connect" in result.output, result.output
-    assert _snapshot(fleet) == before
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert _snapshot(fleet, reachable=2) == before
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(sqlite_fleet: Fleet) -> None:
