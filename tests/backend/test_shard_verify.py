@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner, Result
 
 from cli import app
-from lms_db.catalog import open_journal_entry
+from lms_db.catalog import open_journal_entry, seed_from_topology
 from lms_db.models import metadata
+from lms_db.topology.spec import load_topology
 from tests.backend.move_helpers import move_fleet, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
@@ -294,15 +295,25 @@ def test_bad_input_is_one_line_and_exit_2(fleet: Fleet) -> None:
         assert "Traceback" not in result.output
 
 
-def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any) -> None:
+def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any,
+                                        request: pytest.FixtureRequest) -> None:
     dead = {
         "mariadb": "mysql+pymysql://root@127.0.0.1:1/x",
         "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/x",
         "sqlite": f"sqlite:///{tmp_path}/no/such/dir/x.db",
     }[fleet.backend]
     urls = [url_text(u) for u in fleet.shard_urls[:2]] + [dead]
+    # A catalog of its own: the fleet's catalog recorded shard-2 at its live address.
+    catalog = {
+        "mariadb": lambda: request.getfixturevalue("make_mariadb_database")(),
+        "postgresql": lambda: request.getfixturevalue("make_postgresql_database")(),
+        "sqlite": lambda: f"sqlite:///{tmp_path}/dead-catalog.db",
+    }[fleet.backend]()
     path = tmp_path / "dead.toml"
-    path.write_text(topology_text(fleet.topology.catalog.url, urls), encoding="utf-8")
+    path.write_text(topology_text(catalog, urls), encoding="utf-8")
+    seed_engine = sa.create_engine(load_topology(path).catalog.url)
+    seed_from_topology(seed_engine, load_topology(path))
+    seed_engine.dispose()
     for args in ((), ("user", "0:1000")):
         result = runner.invoke(
             app, ["--topology", str(path), "--connect-timeout", "2", "shard", "verify", *args]
