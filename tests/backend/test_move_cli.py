@@ -281,3 +281,17 @@ def test_migrate_refuses_while_a_move_is_open(sqlite_fleet: Fleet, tmp_path: Pat
     assert shards["shard-2"]["result"] == "refused", shards
     assert "move" in shards["shard-1"]["error"]
     assert finish(sqlite_fleet.path, "--resume")["state"] == "done"
+
+
+def test_a_move_refuses_a_shard_a_migration_holds(sqlite_fleet: Fleet) -> None:
+    catalog = sa.create_engine(sqlite_fleet.topology.catalog.url)
+    open_journal_entry(catalog, operation="migrate", step="locked", shard="shard-2")
+    catalog.dispose()
+    before = _snapshot(sqlite_fleet)
+    result = lmsdb(sqlite_fleet.path, "shard", "move", "user", "1000:1010", "--to", "shard-2",
+                   "--yes")
+    assert result.exit_code == 1 and "migration" in result.output, result.output
+    after = _snapshot(sqlite_fleet)
+    # The map and the shards are untouched; the refused move is journaled as failed.
+    assert after["ranges"] == before["ranges"] and after["triggers"] == before["triggers"]
+    assert [state for _, state, _ in after["journal"]].count("failed") == 2
