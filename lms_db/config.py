@@ -200,3 +200,17 @@ def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     directory for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``)."""
     env = _environ(environ)
     return env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or "."
+
+#: Test hook (crash tests): the step point at which a process pauses, e.g. ``copy:chunk``.
+PAUSE_AT_ENV_VAR = "LMSDB_TEST_PAUSE_AT"
+#: Test hook: the marker file the paused process writes before it sleeps.
+PAUSE_FILE_ENV_VAR = "LMSDB_TEST_PAUSE_FILE"
+
+
+def pause_hook_point(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """``(point, marker file)`` of the crash-test pause hook (both unset outside tests).
+
+    :param environ: variables to use instead of the process environment (tests).
+    """
+    env = _environ(environ)
+    return env.get(PAUSE_AT_ENV_VAR) or None, env.get(PAUSE_FILE_ENV_VAR) or None

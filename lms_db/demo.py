@@ -2,8 +2,9 @@
 
 Three SQLite shards, a SQLite catalog and a SQLite analytics database in a work directory:
 migrate them to head, load deterministic sample data through the Router, refresh the
-materialized view on every shard, route a few keys, read the fleet's status and check every
-database for drift.  Each step is a library call the CLI also exposes on its own.
+materialized view on every shard, route a few keys, add a fourth shard and split a user
+range onto it (the verified, fenced move of docs/moves.md), read the fleet's status and
+check every database for drift.  Each step is a library call the CLI also exposes on its own.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from lms_db.errors import InputError, OperationError
 from lms_db.fleet.fanout import FanoutPolicy
 from lms_db.migrate.drift import DriftReport, check_drift
 from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.moves.engine import start_move
+from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.router import Router, ShardRoute
 from lms_db.sample import load_sample
 from lms_db.schema.views import refresh_view
+from lms_db.shards.add import add_shard
 from lms_db.shards.inventory import FleetLoad, shard_status
 from lms_db.topology.spec import Topology, load_topology
 
@@ -143,6 +147,17 @@ def run_demo(
         done("route", ", ".join(f"{k} {key} -> {r.shard}" for k, key, r in routes), started)
 
         started = time.monotonic()
+        new_shard = f"shard-{DEMO_SHARDS}"
+        add_shard(topology, new_shard, f"sqlite:///{(workdir / f'{new_shard}.db').resolve()}")
+        router.refresh()
+        at = _median_user(router)
+        lo, hi = split_range(router, "user", at)
+        moved = start_move(router, MoveRequest("user", lo, hi, new_shard))
+        frozen = f"{moved.frozen_seconds:.2f}s" if moved.frozen_seconds is not None else "-"
+        done("split", f"user [{lo}, {hi}) shard-0 -> {new_shard}: {moved.rows_copied:,} rows "
+             f"copied and verified, frozen {frozen}, map version {moved.map_version}", started)
+
+        started = time.monotonic()
         status = shard_status(router)
         done("status", f"map version {status.map_version}", started)
 
@@ -152,3 +167,17 @@ def run_demo(
         raise OperationError("demo: the databases drifted from the models")
     done("schema check", "every database matches the models", started)
     return DemoReport(topology, tuple(steps), routes, status, drift)
+
+
+def _median_user(router: Router) -> int:
+    """The median user id on shard-0: the split point that halves its users."""
+    import sqlalchemy as sa
+
+    from lms_db.models import metadata
+
+    users = metadata.tables["users"]
+    with router.engine_for_shard("shard-0").connect() as conn:
+        count = int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+        median = conn.execute(sa.select(users.c.id).order_by(users.c.id)
+                              .offset(count // 2).limit(1)).scalar()
+    return int(median) if median is not None else USER_RANGE // 2

@@ -22,8 +22,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
 ) -> None:
     """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
-    data through the Router, refresh the materialized view, route keys, show the fleet's
-    status and check every database for drift.
+    data through the Router, refresh the materialized view, route keys, add a fourth shard and
+    split a user range onto it (copy, catch-up, fence, verify, switch, delete), show the
+    fleet's status and check every database for drift.
 
     Example:
 

@@ -41,6 +41,10 @@ def include_object_for(dialect_name: str) -> Any:
             return False  # lmsdb's bookkeeping, not part of the schema
         if type_ == "table" and not reflected and obj.info.get("is_view"):
             return dialect_name != "postgresql"
+        if type_ == "table" and reflected and compare_to is None and name and (
+            name in ("lmsdb_move_changes", "lmsdb_fences")
+        ):
+            return False  # a range move's changelog and fence records (docs/moves.md)
         if type_ == "table" and reflected and dialect_name == "postgresql" and name and (
             name.endswith("_default")
         ):
