@@ -190,27 +190,18 @@ def require_topology_path(settings: Settings) -> Path:
     return settings.topology_path
 
 
-#: Test hook (lms_db.hooks): pause at ``<step>[@<n>]``, writing a marker into the directory.
+#: Test hook (lms_db.hooks): pause at ``<step>[@<n>]`` (or ``<step>#<n>``).
 PAUSE_AT_ENV = "LMSDB_TEST_PAUSE_AT"
+#: Test hook: the directory the paused process writes ``<pid>.paused`` into.
 PAUSE_DIR_ENV = "LMSDB_TEST_PAUSE_DIR"
+#: Test hook: an exact marker path instead (takes precedence over the directory).
+PAUSE_FILE_ENV = "LMSDB_TEST_PAUSE_FILE"
 
 
-def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The test pause point asked for (``LMSDB_TEST_PAUSE_AT``, ``""``: none) and the
-    directory for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``)."""
+def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """The test pause point asked for (``LMSDB_TEST_PAUSE_AT``, ``""``: none), the directory
+    for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``) and an exact marker path
+    (``LMSDB_TEST_PAUSE_FILE``, ``""``: none)."""
     env = _environ(environ)
-    return env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or "."
-
-#: Test hook (crash tests): the step point at which a process pauses, e.g. ``copy:chunk``.
-PAUSE_AT_ENV_VAR = "LMSDB_TEST_PAUSE_AT"
-#: Test hook: the marker file the paused process writes before it sleeps.
-PAUSE_FILE_ENV_VAR = "LMSDB_TEST_PAUSE_FILE"
-
-
-def pause_hook_point(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
-    """``(point, marker file)`` of the crash-test pause hook (both unset outside tests).
-
-    :param environ: variables to use instead of the process environment (tests).
-    """
-    env = _environ(environ)
-    return env.get(PAUSE_AT_ENV_VAR) or None, env.get(PAUSE_FILE_ENV_VAR) or None
+    return (env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or ".",
+            env.get(PAUSE_FILE_ENV, ""))

@@ -11,7 +11,8 @@ Hooks: before and after every step, and at any point a step names (:meth:`StepCo
 e.g. ``copy:chunk``), :func:`hit` is called.  Crash tests set ``LMSDB_TEST_PAUSE_AT`` to a
 point name (``before:copy``, ``after:switch``, ``copy:chunk``; ``name#3`` pauses at its third
 hit) and ``LMSDB_TEST_PAUSE_FILE`` to a marker path: the process writes the marker and
-sleeps there, so the test can ``os.killpg`` the process group at exactly that point.
+waits there (:mod:`lms_db.hooks`), so the test can ``os.killpg`` the process group at exactly
+that point.
 """
 
 from __future__ import annotations
@@ -20,41 +21,27 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from lms_db.catalog import advance_journal_entry
-from lms_db.config import pause_hook_point
+from lms_db.hooks import pause_point
 
 log = logging.getLogger(__name__)
 
 #: Suffix of the journal's ``step`` once a step has completed.
 DONE_SUFFIX = ":done"
 
-_hits: dict[str, int] = {}
 
 
 def hit(point: str) -> None:
-    """A named point was reached: pause here if the crash-test hook asks for it.
+    """A named point was reached: pause here if the crash-test hook asks for it
+    (:func:`lms_db.hooks.pause_point`, the one pause mechanism of every operation).
 
     :param point: ``before:<step>``, ``after:<step>`` or a point a step names.
     """
-    wanted, marker = pause_hook_point()
-    if not wanted:
-        return
-    name, _, nth = wanted.partition("#")
-    if name != point:
-        return
-    _hits[point] = _hits.get(point, 0) + 1
-    if _hits[point] != (int(nth) if nth.isdigit() else 1):
-        return
-    if marker:
-        Path(marker).write_text(point)
-    log.warning("test hook: pausing at %s", point)
-    while True:  # the test kills the process group here
-        time.sleep(60)
+    pause_point(point)
 
 
 @dataclass
