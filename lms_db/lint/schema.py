@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from lms_db.lint.targets import MYSQL8, Target
+
 if TYPE_CHECKING:
     from sqlglot import exp
 
-IndexKind = Literal["btree", "fulltext", "unique"]
+IndexKind = Literal["btree", "fulltext", "unique", "spatial"]
 
 _TYPE_SYNONYMS = {"INTEGER": "INT", "NUMERIC": "DECIMAL", "BOOLEAN": "BOOL", "DEC": "DECIMAL"}
 
@@ -21,10 +23,34 @@ def normalize_type(name: str) -> str:
 
 @dataclass
 class ColumnDef:
-    """A column: its MySQL type name (``TIMESTAMP``, ``BIGINT``...) and nullability."""
+    """A column: its MySQL type name (``TIMESTAMP``, ``BIGINT``...) and nullability.
+
+    The rest is filled by the SQL front end: ``length`` (``VARCHAR(20)`` -> 20, ``DECIMAL(5,2)``
+    -> 5), ``scale``, ``unsigned``, ``charset`` (as declared, else the table's), the
+    ``values`` of an ENUM/SET, whether the column is ``generated``.
+    """
 
     type_name: str
     nullable: bool = True
+    length: int | None = None
+    scale: int | None = None
+    unsigned: bool = False
+    charset: str | None = None
+    values: tuple[str, ...] = ()
+    generated: bool = False
+    location: str = ""
+    auto_increment: bool = False
+    collation: str = ""
+
+
+@dataclass
+class KeyPart:
+    """One part of an index: a column with an optional prefix ``length``, or an
+    ``expression`` (a MySQL 8 functional key part, ``column`` empty)."""
+
+    column: str
+    length: int | None = None
+    expression: str = ""
 
 
 @dataclass
@@ -35,6 +61,9 @@ class IndexDef:
     cols: tuple[str, ...]
     kind: IndexKind = "btree"
     location: str = ""
+    parts: tuple[KeyPart, ...] = ()
+    options: tuple[str, ...] = ()  # upper-case words after the parts: INVISIBLE, IGNORED...
+    named: bool = True
 
 
 @dataclass
@@ -44,6 +73,9 @@ class UniqueKey:
     name: str
     cols: tuple[str, ...]
     location: str = ""
+    parts: tuple[KeyPart, ...] = ()
+    options: tuple[str, ...] = ()
+    named: bool = True
 
 
 @dataclass
@@ -55,6 +87,24 @@ class ForeignKeyDef:
     ref_table: str
     ref_cols: tuple[str, ...]
     location: str = ""
+    on_delete: str = ""
+    on_update: str = ""
+    inline: bool = False  # ``col INT REFERENCES t(id)``: MySQL 8 ignores it, MariaDB doesn't
+
+
+@dataclass
+class PartitionEntry:
+    """One ``PARTITION name VALUES ...`` of a definition list.
+
+    ``values`` are the raw value tuples (one tuple per ``(...)`` of ``IN``, one for
+    ``LESS THAN``), each value as written (``MAXVALUE``, ``NULL``, ``'a'``, ``10``).
+    """
+
+    name: str
+    operator: str = ""  # "LESS THAN", "IN" or "" (HASH/KEY)
+    values: tuple[tuple[str, ...], ...] = ()
+    subpartitions: tuple[str, ...] = ()
+    engine: str = ""
 
 
 @dataclass
@@ -62,7 +112,8 @@ class PartitionDef:
     """A partition scheme: ``kind`` (``RANGE``, ``LIST COLUMNS``...), expression, columns.
 
     ``applied`` is false for a model spec that is declared but not rendered; ``reason``
-    says why (shown by lint).
+    says why (shown by lint).  The SQL front end also reads the definitions
+    (``partitions``), ``PARTITIONS n`` (``count``) and the subpartitioning.
     """
 
     kind: str
@@ -71,6 +122,14 @@ class PartitionDef:
     applied: bool = True
     reason: str = ""
     location: str = ""
+    linear: bool = False
+    count: int | None = None
+    partitions: tuple[PartitionEntry, ...] = ()
+    sub_kind: str = ""
+    sub_expression: str = ""
+    sub_columns: tuple[str, ...] = ()
+    sub_count: int | None = None
+    parsed: bool = False  # the definitions above were read (SQL front end)
 
 
 @dataclass
@@ -87,6 +146,13 @@ class TableDef:
     keyspace: str | None = None
     source: str = "model"
     pk_location: str = ""
+    engine: str = ""
+    temporary: bool = False
+    charset: str = ""
+    pk_parts: tuple[KeyPart, ...] = ()
+    collation: str = ""
+    primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
+    from_sql: bool = False  # built by the SQL front end (all details above are known)
 
     def unique_keys(self) -> list[tuple[str, tuple[str, ...], str]]:
         """Every unique key as ``(name, cols, location)``: PK, UNIQUE constraints, indexes."""
@@ -116,6 +182,7 @@ class Statement:
     path: str
     tree: exp.Expression | None = None
     error: str | None = None
+    understood: bool = False  # lint's own DDL parser read it (sqlglot's verdict is moot)
 
     def location_at(self, relative_line: int) -> str:
         """``file:line`` of a line counted from 1 inside :attr:`text`."""
@@ -130,6 +197,9 @@ class Document:
     tables: dict[str, TableDef] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
     keyspaces: dict[str, str] = field(default_factory=dict)
+    target: Target = MYSQL8
+    fk_checks_off: bool = False  # SET FOREIGN_KEY_CHECKS=0 seen: parents may come later
+    order: dict[str, int] = field(default_factory=dict)  # table -> statement index created
 
     def keyspace_of(self, table: str) -> str | None:
         """The keyspace of ``table``: its own tag, else the models' one, else ``None``."""
