@@ -182,6 +182,8 @@ def check_subpartitions(doc: Document) -> Iterator[Finding]:
     for table, part in _partitioned(doc):
         subs = [len(e.subpartitions) for e in part.partitions]
         problems = []
+        if part.sub_kind and part.sub_kind.removeprefix("LINEAR ") not in ("HASH", "KEY"):
+            problems.append(f"subpartitions use HASH or KEY, not {part.sub_kind}")
         if part.sub_kind and not part.kind.startswith(("RANGE", "LIST")):
             problems.append("only RANGE or LIST partitions can be subpartitioned")
         if any(subs) and not part.sub_kind:

@@ -125,6 +125,7 @@ def _schemes(part: PartitionDef) -> list[tuple[str, str, tuple[str, ...]]]:
 def _scheme_problems(
     table: TableDef, kind: str, expression: str, cols: tuple[str, ...], mariadb: bool
 ) -> Iterator[tuple[str, str]]:
+    limit = 32 if mariadb else 16
     if kind in ("RANGE", "LIST", "HASH"):
         yield from dict.fromkeys(_expression_problems(table, expression, mariadb))
         return
@@ -139,8 +140,8 @@ def _scheme_problems(
             yield "LMS106", f"{col.type_name} column {name} is not allowed in a KEY partitioning"
         elif kind != "KEY" and col.type_name not in COLUMNS_TYPES:
             yield "LMS106", f"{col.type_name} column {name} is not allowed in {kind} partitioning"
-    if kind != "KEY" and len(listed) > 16:
-        yield "LMS106", f"{len(listed)} columns; COLUMNS partitioning takes at most 16"
+    if len(listed) > limit:
+        yield "LMS106", f"{len(listed)} columns; partitioning takes at most {limit}"
     if len(set(listed)) != len(listed):
         yield "LMS106", "a column is listed twice"
 
