@@ -88,7 +88,18 @@ def key_part_bytes(col: ColumnDef, prefix: int | None) -> int:
     return _FIXED_BYTES.get(name, 0)
 
 
-def same_fk_type(child: ColumnDef, parent: ColumnDef) -> str:
+def default_collation(charset: str, mariadb: bool) -> str:
+    """The collation a column of ``charset`` gets when it names none."""
+    if charset == "utf8mb4" and not mariadb:
+        return "utf8mb4_0900_ai_ci"
+    if charset == "binary":
+        return "binary"
+    if charset == "utf8":
+        charset = "utf8mb3"
+    return {"latin1": "latin1_swedish_ci"}.get(charset, f"{charset}_general_ci")
+
+
+def same_fk_type(child: ColumnDef, parent: ColumnDef, mariadb: bool = False) -> str:
     """Why two columns cannot be a foreign key pair ('' when they can).
 
     MySQL 8.0 manual, 15.1.20.5: "Corresponding columns in the foreign key and the
@@ -103,7 +114,8 @@ def same_fk_type(child: ColumnDef, parent: ColumnDef) -> str:
             return f"{a} vs {b}"
         if child.unsigned != parent.unsigned:
             return "signed vs unsigned" if parent.unsigned else "unsigned vs signed"
-        if a == "DECIMAL" and (child.length, child.scale) != (parent.length, parent.scale):
+        decimals = (child.length, child.scale), (parent.length, parent.scale)
+        if a == "DECIMAL" and not mariadb and decimals[0] != decimals[1]:
             return "different DECIMAL precision or scale"
         return ""
     family = _family(a)
@@ -111,9 +123,11 @@ def same_fk_type(child: ColumnDef, parent: ColumnDef) -> str:
         return f"{a} vs {b}"
     if family == "char" and (child.charset or "") != (parent.charset or ""):
         return f"character set {child.charset} vs {parent.charset}"
-    if family == "char" and child.collation and parent.collation:
-        if child.collation != parent.collation:
-            return f"collation {child.collation} vs {parent.collation}"
+    if family == "char":
+        mine = child.collation or default_collation(child.charset or "utf8mb4", mariadb)
+        theirs = parent.collation or default_collation(parent.charset or "utf8mb4", mariadb)
+        if mine.replace("utf8_", "utf8mb3_") != theirs.replace("utf8_", "utf8mb3_"):
+            return f"collation {mine} vs {theirs}"
     return ""
 
 

@@ -59,9 +59,16 @@ def parse_create_table(stmt: Statement, text: str) -> TableDef | None:
         sub = Cursor([t for t in cur.tokens if start <= t.start < end], text)
         _element(sub, tdef, stmt)
     _table_options(cur, tdef, stmt)
+    if tdef.collation and not tdef.charset:
+        tdef.charset = tdef.collation.split("_")[0]
     for col in tdef.columns.values():
-        if col.charset is None and col.type_name in STRING_TYPES:
+        if col.type_name not in STRING_TYPES:
+            continue
+        if col.charset is None and col.collation:
+            col.charset = col.collation.split("_")[0]
+        if col.charset is None:
             col.charset = tdef.charset or "utf8mb4"
+            col.collation = col.collation or tdef.collation
     return tdef
 
 
@@ -140,6 +147,7 @@ def _alter_action(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
 def _drop(cur: Cursor, tdef: TableDef) -> None:
     if cur.accept("PRIMARY", "KEY"):
         tdef.primary_key, tdef.pk_parts = (), ()
+        tdef.primary_keys = max(0, tdef.primary_keys - 1)
     elif cur.accept("FOREIGN", "KEY"):
         cur.accept("IF", "EXISTS")
         fk = cur.name()
@@ -337,7 +345,7 @@ def _column_attributes(
     cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, where: str
 ) -> None:
     while (tok := cur.peek()) is not None and not (tok.kind == "punct" and tok.text in ",)"):
-        if cur.accept("UNSIGNED"):
+        if cur.accept("UNSIGNED") or cur.accept("ZEROFILL"):  # ZEROFILL implies UNSIGNED
             col.unsigned = True
         elif cur.accept("NOT", "NULL"):
             col.nullable = False

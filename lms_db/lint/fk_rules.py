@@ -67,7 +67,7 @@ def check_columns(doc: Document) -> Iterator[Finding]:
             if child.type_name in TEXT_TYPES | BLOB_TYPES or ref.type_name in TEXT_TYPES | BLOB_TYPES:
                 why = "TEXT/BLOB columns cannot be in a foreign key"
             else:
-                why = same_fk_type(child, ref)
+                why = same_fk_type(child, ref, doc.target.mariadb)
             if why:
                 yield finding("LMS502", table.name, f"foreign key {fk.name}: {table.name}."
                               f"{child_name} and {fk.ref_table}.{parent_name} are not "
