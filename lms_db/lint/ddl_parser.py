@@ -57,7 +57,7 @@ def parse_create_table(stmt: Statement, text: str) -> TableDef | None:
         return None
     for start, end in cur.group_items():
         sub = Cursor([t for t in cur.tokens if start <= t.start < end], text)
-        _element(sub, tdef, stmt)
+        element(sub, tdef, stmt)
     _table_options(cur, tdef, stmt)
     if tdef.collation and not tdef.charset:
         tdef.charset = tdef.collation.split("_")[0]
@@ -94,87 +94,22 @@ def parse_create_index(stmt: Statement, text: str, tables: dict[str, TableDef]) 
         return
     parts = _key_parts(cur)
     options = _key_options(cur)
-    _add_index(tdef, kind, name, parts, options, _where(stmt, first), named=True)
+    _add_index(tdef, kind, name, parts, options, location_of(stmt, first), named=True)
 
 
-def parse_alter_table(stmt: Statement, text: str, tables: dict[str, TableDef]) -> str:
-    """Apply ``ALTER TABLE t ...`` to ``tables[t]``; returns ``t`` (unknown tables: no-op)."""
-    cur = Cursor(tokenize(text), text)
-    cur.expect("ALTER")
-    while cur.accept("ONLINE") or cur.accept("IGNORE"):
-        pass
-    cur.expect("TABLE")
-    cur.accept("IF", "EXISTS")
-    name = cur.name()
-    tdef = tables.get(name)
-    if tdef is None:
-        return name
-    while not cur.done():
-        _alter_action(cur, tdef, stmt)
-        if not cur.accept(","):
-            break
-    return name
-
-
-def _alter_action(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
-    first = cur.peek()
-    if cur.accept("PARTITION", "BY"):
-        tdef.partition = parse_partition_by(cur, _where(stmt, first))
-    elif cur.accept("REMOVE", "PARTITIONING"):
-        tdef.partition = None
-    elif cur.accept("ADD"):
-        if cur.at("PARTITION") or cur.at("PERIOD"):
-            cur.skip_to_item_end()
-            return
-        cur.accept("COLUMN")
-        cur.accept("IF", "NOT", "EXISTS")
-        if cur.at("("):
-            for start, end in cur.group_items():
-                _element(Cursor([t for t in cur.tokens if start <= t.start < end], cur.text),
-                         tdef, stmt)  # fmt: skip
-        else:
-            _element_here(cur, tdef, stmt)
-    elif cur.accept("DROP"):
-        _drop(cur, tdef)
-    elif cur.at("ENGINE"):
-        cur.next()
-        cur.accept("=")
-        tdef.engine = cur.next().text.upper()
-    else:
-        cur.skip_to_item_end()
-
-
-def _drop(cur: Cursor, tdef: TableDef) -> None:
-    if cur.accept("PRIMARY", "KEY"):
-        tdef.primary_key, tdef.pk_parts = (), ()
-        tdef.primary_keys = max(0, tdef.primary_keys - 1)
-    elif cur.accept("FOREIGN", "KEY"):
-        cur.accept("IF", "EXISTS")
-        fk = cur.name()
-        tdef.foreign_keys = [f for f in tdef.foreign_keys if f.name.lower() != fk]
-    elif cur.accept("INDEX") or cur.accept("KEY"):
-        cur.accept("IF", "EXISTS")
-        idx = cur.name()
-        tdef.indexes = [i for i in tdef.indexes if i.name.lower() != idx]
-        tdef.uniques = [u for u in tdef.uniques if u.name.lower() != idx]
-    elif not cur.at("PARTITION") and not cur.at("CONSTRAINT") and not cur.at("CHECK"):
-        cur.accept("COLUMN")
-        cur.accept("IF", "EXISTS")
-        tdef.columns.pop(cur.name(), None)
-    cur.skip_to_item_end()
-
-
-def _element(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
-    _element_here(cur, tdef, stmt)
+def element(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
+    """Read one whole table element (column, key, foreign key...) from ``cur``."""
+    element_here(cur, tdef, stmt)
     if not cur.done():
         raise DdlSyntaxError(f"unexpected {cur.next().text!r} in a table element")
 
 
-def _element_here(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
+def element_here(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
+    """Read a table element at ``cur``, leaving what follows it."""
     first = cur.peek()
     if first is None:
         raise DdlSyntaxError("empty table element")
-    where = _where(stmt, first)
+    where = location_of(stmt, first)
     constraint = ""
     if cur.accept("CONSTRAINT"):
         if not (cur.peek() and cur.peek().upper in _KEY_WORDS | {"CHECK"}):  # type: ignore[union-attr]
@@ -364,8 +299,10 @@ def _column_attributes(
             tdef.foreign_keys.append(fk)
         elif cur.accept("GENERATED", "ALWAYS") or cur.at("AS", "("):
             if cur.accept("AS"):
-                cur.group()
-                col.generated = True
+                start, end = cur.group()
+                col.generated, col.expression = True, cur.source(start, end)
+        elif cur.accept("STORED") or cur.accept("PERSISTENT"):
+            col.stored = True
         elif cur.accept("AUTO_INCREMENT"):
             col.auto_increment = True
         elif cur.accept("COLLATE"):
@@ -396,7 +333,7 @@ def _table_options(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
     while (tok := cur.peek()) is not None:
         if cur.at("PARTITION", "BY"):
             cur.pos += 2
-            tdef.partition = parse_partition_by(cur, _where(stmt, tok))
+            tdef.partition = parse_partition_by(cur, location_of(stmt, tok))
             continue
         if tok.upper in ("SELECT", "AS", "IGNORE", "REPLACE"):
             return
@@ -411,13 +348,17 @@ def _table_options(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         elif cur.accept("COLLATE"):
             cur.accept("=")
             tdef.collation = cur.next().text.lower()
+        elif cur.accept("ROW_FORMAT"):
+            cur.accept("=")
+            tdef.row_format = cur.next().text.upper()
         elif tok.text == "(":
             cur.group()  # UNION=(t1, t2) of a MERGE table
         else:
             cur.next()  # ROW_FORMAT=..., COMMENT '...', WITH SYSTEM VERSIONING, ",", "="
 
 
-def _where(stmt: Statement, tok: Token | None) -> str:
+def location_of(stmt: Statement, tok: Token | None) -> str:
+    """``file:line`` of a token of the statement."""
     if tok is None:
         return stmt.location
     return stmt.location_at(stmt.text.count("\n", 0, tok.start) + 1)

@@ -125,6 +125,14 @@ _RULE_LIST = (
         "a table with neither is refused.",
     ),
     Rule(
+        "LMS111",
+        "partition-management",
+        "error",
+        "ALTER TABLE partition operations the server refuses: on an unpartitioned table, "
+        "DROP PARTITION on HASH/KEY, COALESCE on RANGE/LIST, removing every partition, "
+        "naming a partition that does not exist.",
+    ),
+    Rule(
         "LMS201",
         "redundant-index",
         "warning",

@@ -17,7 +17,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from lms_db.lint.ddl_parser import parse_alter_table, parse_create_index, parse_create_table
+from lms_db.lint.ddl_alter import parse_alter_table
+from lms_db.lint.ddl_parser import parse_create_index, parse_create_table
 from lms_db.lint.ddl_tokens import DdlSyntaxError
 from lms_db.lint.schema import (
     ColumnDef,
@@ -43,7 +44,6 @@ _PARTITION_BY = re.compile(
     r"\s*(?:ALGORITHM\s*=\s*\d+\s*)?\(",
     re.I,
 )
-_REMOVE_PARTITIONING = re.compile(r"REMOVE\s+PARTITIONING\b", re.I)
 _STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"")
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b", re.I)
 _CREATE_INDEX = re.compile(
@@ -62,7 +62,6 @@ class _Parsed:
     """A statement plus what lint read from it itself."""
 
     stmt: Statement
-    partition: tuple[str, PartitionDef | None] | None = None
     index_kind: IndexKind | None = None
     own: str = ""  # "table", "index" or "alter": lint's own parser reads it
 
@@ -227,36 +226,18 @@ def parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
 
 
 def _parse_statement(path: str, raw: RawStatement) -> _Parsed:
+    """Classify a statement; sqlglot parses all but CREATE TABLE up front (that one only
+    when lint's own parser cannot read it: :func:`_created_table`)."""
     text, masked = raw.text, mask(raw.text)
     stmt = Statement(raw.text, f"{path}:{raw.line}", raw.first_line, path)
     parsed = _Parsed(stmt)
-    alter = _ALTER_TABLE.match(masked)
-    if alter and not _CREATE_TABLE.match(masked):
-        parsed.own = "alter"
-        stmt.tree, stmt.error = parse_sql(text)
-        return parsed
-    if alter:
-        name = table_name(text[alter.start("table") : alter.end("table")])
-        clause = _PARTITION_BY.match(masked, alter.end())
-        if clause:  # ALTER TABLE t PARTITION BY ...: sqlglot cannot, we can
-            parsed.partition = (name, _partition_def(text, masked, clause, stmt))
-            return parsed
-        if _REMOVE_PARTITIONING.match(masked, alter.end()):
-            parsed.partition = (name, None)
-            return parsed
     if _CREATE_TABLE.match(masked):
         parsed.own = "table"
-        return parsed  # sqlglot runs only if lint's own parser fails (_created_table)
-    if _CREATE_INDEX.match(masked):
-        parsed.own = "index"
-    elif alter:
+        return parsed
+    if _ALTER_TABLE.match(masked):
         parsed.own = "alter"
-    if _CREATE_TABLE.match(masked):
-        clause = _top_level_partition(masked)
-        if clause:
-            pdef = _partition_def(text, masked, clause, stmt)
-            parsed.partition = ("", pdef)  # table named by the parsed CREATE
-            text = text[: clause.start()]
+    elif _CREATE_INDEX.match(masked):
+        parsed.own = "index"
     prefixed = _PREFIXED_INDEX.match(masked)
     if prefixed:  # CREATE FULLTEXT INDEX: same offsets, sqlglot reads a plain index
         parsed.index_kind = "fulltext"
@@ -274,36 +255,8 @@ def _top_level_partition(masked: str) -> re.Match[str] | None:
     return None
 
 
-def _partition_def(text: str, masked: str, clause: re.Match[str], stmt: Statement) -> PartitionDef:
-    open_ = clause.end() - 1
-    depth, close = 0, len(masked)
-    for i in range(open_, len(masked)):
-        depth += {"(": 1, ")": -1}.get(masked[i], 0)
-        if depth == 0:
-            close = i
-            break
-    kind = clause.group("kind").upper() + (" COLUMNS" if clause.group("columns") else "")
-    line = text.count("\n", 0, clause.start()) + 1
-    return PartitionDef(
-        kind,
-        " ".join(text[open_ + 1 : close].split()),
-        (),
-        applied=True,
-        location=stmt.location_at(line),
-    )
-
-
 def _apply_statement(doc: Document, item: _Parsed) -> None:
     tree, stmt = item.stmt.tree, item.stmt
-    if item.partition is not None:
-        name, pdef = item.partition
-        if not name and isinstance(tree, exp.Create):
-            name = table_name(tree.this.this.name) if isinstance(tree.this, exp.Schema) else ""
-        tdef = doc.tables.get(name)
-        if tdef is not None and pdef is not None:
-            pdef.columns = partition_columns(pdef.kind, pdef.expression, tdef.columns)
-        if tdef is not None:
-            tdef.partition = pdef
     if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
         _apply_create_index(doc, stmt, tree, item.index_kind)
     elif isinstance(tree, exp.Alter) and isinstance(tree.this, exp.Table):

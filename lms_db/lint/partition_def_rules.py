@@ -41,8 +41,11 @@ def _definition_problems(table: TableDef, part: PartitionDef) -> Iterator[str]:
         yield "PARTITIONS 0 is not an allowed number of partitions"
     if part.count is not None and entries and part.count != len(entries):
         yield f"PARTITIONS {part.count} but {len(entries)} partitions are defined"
-    if max(part.count or 0, len(entries)) > MAX_PARTITIONS:
-        yield f"more than {MAX_PARTITIONS} partitions"
+    subs = max([part.sub_count or 0] + [len(e.subpartitions) for e in entries]) or 1
+    if max(part.count or 0, len(entries)) * subs > MAX_PARTITIONS:
+        yield f"more than {MAX_PARTITIONS} partitions (subpartitions included)"
+    if part.algorithm is not None and part.algorithm not in (1, 2):
+        yield f"KEY ALGORITHM={part.algorithm}: only 1 and 2 exist"
     names = [e.name.lower() for e in entries] + [s.lower() for e in entries for s in e.subpartitions]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -225,4 +228,17 @@ def check_key_without_key(doc: Document) -> Iterator[Finding]:
                               part.location or table.source)  # fmt: skip
 
 
-CHECKS = (check_definitions, check_subpartitions, check_unpartitionable, check_key_without_key)
+def check_partition_management(doc: Document) -> Iterator[Finding]:
+    """LMS111: ALTER TABLE partition operations the server refuses (26.3)."""
+    for table in doc.tables.values():
+        for message, location in table.alter_problems:
+            yield finding("LMS111", table.name, message, location or table.source)
+
+
+CHECKS = (
+    check_definitions,
+    check_subpartitions,
+    check_unpartitionable,
+    check_key_without_key,
+    check_partition_management,
+)

@@ -21,8 +21,12 @@ _OPTION_WORDS = frozenset(
 def parse_partition_by(cur: Cursor, location: str) -> PartitionDef:
     """Read what follows ``PARTITION BY`` (the cursor is just past ``BY``)."""
     linear = cur.accept("LINEAR")
+    algorithm = None
+    if cur.at("KEY", "ALGORITHM"):
+        algorithm = int(t.text) if (t := cur.peek(3)) is not None and t.text.isdigit() else None
     kind, expression = _scheme(cur)
     part = PartitionDef(kind, expression, (), location=location, linear=linear, parsed=True)
+    part.algorithm = algorithm
     if cur.accept("PARTITIONS"):
         part.count = cur.integer()
     if cur.accept("SUBPARTITION", "BY"):
@@ -54,6 +58,11 @@ def _scheme(cur: Cursor) -> tuple[str, str]:
         raise DdlSyntaxError(f"unknown partitioning type {tok.text!r}")
     start, end = cur.group()
     return kind, cur.source(start, end)
+
+
+def parse_definitions(cur: Cursor) -> list[PartitionEntry]:
+    """``(PARTITION p ..., ...)`` at the cursor."""
+    return _definitions(cur)
 
 
 def _definitions(cur: Cursor) -> list[PartitionEntry]:

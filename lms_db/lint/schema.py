@@ -41,6 +41,8 @@ class ColumnDef:
     location: str = ""
     auto_increment: bool = False
     collation: str = ""
+    stored: bool = False  # a STORED (PERSISTENT) generated column; else VIRTUAL if generated
+    expression: str = ""  # of a generated column
 
 
 @dataclass
@@ -129,6 +131,7 @@ class PartitionDef:
     sub_expression: str = ""
     sub_columns: tuple[str, ...] = ()
     sub_count: int | None = None
+    algorithm: int | None = None  # KEY ALGORITHM=n
     parsed: bool = False  # the definitions above were read (SQL front end)
 
 
@@ -152,6 +155,9 @@ class TableDef:
     pk_parts: tuple[KeyPart, ...] = ()
     collation: str = ""
     primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
+    row_format: str = ""
+    #: (message, location) of ALTER TABLE partition operations the server refuses.
+    alter_problems: list[tuple[str, str]] = field(default_factory=list)
     from_sql: bool = False  # built by the SQL front end (all details above are known)
 
     def unique_keys(self) -> list[tuple[str, tuple[str, ...], str]]:

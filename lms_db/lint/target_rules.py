@@ -22,6 +22,7 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bPARTITION\s+BY\s+SYSTEM_TIME\b", re.I), "PARTITION BY SYSTEM_TIME"),
     (re.compile(r"\bWITH\s+SYSTEM\s+VERSIONING\b", re.I), "system-versioned tables"),
     (re.compile(r"\bNOT\s+IGNORED\b|\bIGNORED\b", re.I), "IGNORED indexes"),
+    (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
     (re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\b", re.I),
      "CREATE INDEX IF NOT EXISTS"),  # fmt: skip
 )
