@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from lms_db.errors import UnknownObjectError
 from lms_db.lint import (
     fk_rules,
+    generated_rules,
     index_rules,
     key_rules,
     keyspace_rules,
@@ -53,6 +54,7 @@ CHECKS: tuple[Check, ...] = (
     *partition_def_rules.CHECKS,
     *index_rules.CHECKS,
     *key_rules.CHECKS,
+    *generated_rules.CHECKS,
     *keyspace_rules.CHECKS,
     *syntax_rules.CHECKS,
     *fk_rules.CHECKS,

@@ -198,6 +198,22 @@ _RULE_LIST = (
         "A table has one AUTO_INCREMENT column at most and it must lead an index.",
     ),
     Rule(
+        "LMS211",
+        "functional-key-part",
+        "error",
+        "MySQL 8 functional key parts must be parenthesized expressions, not a bare column, "
+        "deterministic, not JSON/long text (CAST them), not in a PRIMARY, SPATIAL or "
+        "FULLTEXT key, and not refer to an AUTO_INCREMENT column.",
+    ),
+    Rule(
+        "LMS212",
+        "generated-column-key",
+        "error",
+        "A PRIMARY KEY on a generated column (MySQL: VIRTUAL ones; MariaDB: any); foreign "
+        "keys with CASCADE/SET NULL on stored generated columns or their base columns "
+        "(MySQL), or referencing a virtual generated column (MySQL).",
+    ),
+    Rule(
         "LMS301",
         "cross-keyspace-foreign-key",
         "error",

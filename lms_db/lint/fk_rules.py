@@ -33,6 +33,11 @@ def check_parent(doc: Document) -> Iterator[Finding]:
     (or the child is)."""
     for table, fk in _foreign_keys(doc):
         parent = doc.tables.get(fk.ref_table)
+        if parent is not None and parent.engine and parent.engine != "INNODB":
+            yield finding("LMS501", table.name, f"foreign key {fk.name}: parent {fk.ref_table} "
+                          f"is {parent.engine}; parent and child must both be InnoDB",
+                          _where(table, fk))  # fmt: skip
+            continue
         if table.temporary or (parent is not None and parent.temporary):
             yield finding("LMS501", table.name, f"foreign key {fk.name}: temporary tables "
                           "cannot have or be referenced by foreign keys", _where(table, fk))  # fmt: skip
@@ -90,9 +95,12 @@ def check_parent_index(doc: Document) -> Iterator[Finding]:
 
 
 def _leading(table: TableDef, cols: tuple[str, ...]) -> bool:
+    """An index of ``table`` starts with ``cols``; InnoDB's hidden primary key columns
+    after a secondary index's own count (15.1.20.5)."""
+    hidden = tuple(p for p in table.pk_parts if p.length is None)
     keys = [table.pk_parts]
-    keys += [u.parts for u in table.uniques]
-    keys += [i.parts for i in table.indexes if i.kind in ("btree", "unique")]
+    keys += [u.parts + hidden for u in table.uniques]
+    keys += [i.parts + hidden for i in table.indexes if i.kind in ("btree", "unique")]
     for parts in keys:
         head = parts[: len(cols)]
         if len(head) == len(cols) and all(

@@ -20,6 +20,8 @@ from lms_db.lint.findings import Finding, finding
 from lms_db.lint.schema import Document, KeyPart, TableDef
 
 MAX_KEY_BYTES = 3072  # InnoDB, 16 KiB pages (DYNAMIC/COMPRESSED row format)
+MAX_COMPACT_PART_BYTES = 767  # InnoDB REDUNDANT/COMPACT row formats, per key part
+MAX_INDEXES = 64
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ def check_duplicate_names(doc: Document) -> Iterator[Finding]:
                 yield finding("LMS203", table.name, f"duplicate key name {index.name!r}: "
                               f"{index.label} reuses the name of another index", index.location)  # fmt: skip
             seen.add(key)
+        for index in _indexes(table):
+            if index.kind != "primary" and index.name.upper() == "PRIMARY" and index.named:
+                yield finding("LMS203", table.name, f"{index.label}: only the primary key may "
+                              "be named PRIMARY (error 1280)", index.location)  # fmt: skip
         if table.primary_keys > 1:
             yield finding("LMS203", table.name, "more than one PRIMARY KEY (error 1068)",
                           table.pk_location or table.source)  # fmt: skip
@@ -140,7 +146,12 @@ def check_key_length(doc: Document) -> Iterator[Finding]:
             for part in index.parts:
                 col = table.columns.get(part.column)
                 if col is not None and not (needs_prefix(col) and part.length is None):
-                    total += key_part_bytes(col, part.length)
+                    size = key_part_bytes(col, part.length)
+                    total += size
+                    if table.row_format in ("COMPACT", "REDUNDANT") and size > MAX_COMPACT_PART_BYTES:
+                        yield finding("LMS207", table.name, f"{index.label}: key part {part.column} "
+                                      f"is {size} bytes; ROW_FORMAT={table.row_format} allows "
+                                      f"{MAX_COMPACT_PART_BYTES}", index.location)  # fmt: skip
             if total <= MAX_KEY_BYTES:
                 continue
             if mariadb and (index.kind == "unique" or (index.kind == "btree" and len(index.parts) == 1)):
@@ -153,6 +164,10 @@ def check_key_parts(doc: Document) -> Iterator[Finding]:
     """LMS208: more key parts than the server allows (MySQL 16, MariaDB 32; error 1070)."""
     limit = 32 if doc.target.mariadb else 16
     for table in _sql_tables(doc):
+        secondary = [i for i in _indexes(table) if i.kind != "primary"]
+        if len(secondary) > MAX_INDEXES:
+            yield finding("LMS208", table.name, f"{len(secondary)} indexes; a table has at most "
+                          f"{MAX_INDEXES} secondary indexes (error 1069)", table.source)  # fmt: skip
         for index in _indexes(table):
             if len(index.parts) > limit:
                 yield finding("LMS208", table.name, f"{index.label} has {len(index.parts)} "

@@ -60,7 +60,8 @@ def check_mysql_only(doc: Document) -> Iterator[Finding]:
             if pattern.search(masked):
                 yield finding("LMS602", "", f"{what}: MySQL 8 only; MariaDB 10.11 refuses it", stmt.location)
     for table in doc.tables.values():
-        keys = [(f"index {i.name}", i.parts, i.options, i.location) for i in table.indexes]
+        keys = [("primary key", table.pk_parts, (), table.pk_location)]
+        keys += [(f"index {i.name}", i.parts, i.options, i.location) for i in table.indexes]
         keys += [(f"unique key {u.name}", u.parts, u.options, u.location) for u in table.uniques]
         for what, parts, options, location in keys:
             where = location or table.source
