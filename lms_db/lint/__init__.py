@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from lms_db.errors import UnknownObjectError
 from lms_db.lint import (
+    column_rules,
     fk_rules,
     generated_rules,
     index_rules,
@@ -57,6 +58,7 @@ CHECKS: tuple[Check, ...] = (
     *generated_rules.CHECKS,
     *keyspace_rules.CHECKS,
     *syntax_rules.CHECKS,
+    *column_rules.CHECKS,
     *fk_rules.CHECKS,
     *target_rules.CHECKS,
 )

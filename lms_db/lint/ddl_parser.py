@@ -251,6 +251,8 @@ def _references(cur: Cursor, name: str, cols: tuple[str, ...], where: str) -> Fo
 
 def _column(cur: Cursor, tdef: TableDef, stmt: Statement, where: str) -> None:
     name = cur.name()
+    if name in tdef.columns:
+        tdef.duplicate_columns.append(name)
     col = ColumnDef(_type_name(cur), location=where)
     if cur.at("("):
         args = [cur.text[a:b].strip() for a, b in cur.group_items()]
@@ -258,6 +260,7 @@ def _column(cur: Cursor, tdef: TableDef, stmt: Statement, where: str) -> None:
             col.values = tuple(args)
         elif args and args[0].isdigit():
             col.length = int(args[0])
+            col.has_length = True
             col.scale = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
     tdef.columns[name] = col
     _column_attributes(cur, tdef, col, name, where)

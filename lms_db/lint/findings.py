@@ -234,6 +234,14 @@ _RULE_LIST = (
         "A query, index or key names a column its table does not have.",
     ),
     Rule(
+        "LMS403",
+        "bad-column-definition",
+        "error",
+        "A column the server refuses: a duplicate name, VARCHAR/VARBINARY without a length or "
+        "over 65535 bytes, CHAR/BINARY over 255, DECIMAL over (65,30), BIT over 64, "
+        "fractional seconds over 6, duplicate ENUM/SET values, a row over 65535 bytes.",
+    ),
+    Rule(
         "LMS501",
         "foreign-key-parent-missing",
         "error",

@@ -41,6 +41,7 @@ class ColumnDef:
     location: str = ""
     auto_increment: bool = False
     collation: str = ""
+    has_length: bool = False  # a (length) was written
     stored: bool = False  # a STORED (PERSISTENT) generated column; else VIRTUAL if generated
     expression: str = ""  # of a generated column
 
@@ -156,6 +157,7 @@ class TableDef:
     collation: str = ""
     primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
     row_format: str = ""
+    duplicate_columns: list[str] = field(default_factory=list)
     #: (message, location) of ALTER TABLE partition operations the server refuses.
     alter_problems: list[tuple[str, str]] = field(default_factory=list)
     from_sql: bool = False  # built by the SQL front end (all details above are known)
