@@ -39,6 +39,7 @@ from lms_db.lint.from_models import document_from_metadata
 from lms_db.lint.from_sql import document_from_chunks
 from lms_db.lint.schema import Document, TableDef
 from lms_db.lint.sources import Chunk, collect_files, read_chunks
+from lms_db.lint.dev_database import verify_on_server
 from lms_db.lint.targets import TARGETS, Target, get_target
 
 if TYPE_CHECKING:
@@ -72,12 +73,15 @@ __all__ = [
     "Rule",
     "Severity",
     "TableDef",
+    "Target",
+    "get_target",
     "has_errors",
     "lint_document",
     "lint_models",
     "lint_paths",
     "lint_sql",
     "model_keyspaces",
+    "verify_on_server",
 ]
 
 

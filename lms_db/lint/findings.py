@@ -289,6 +289,19 @@ _RULE_LIST = (
         "MySQL 8-only syntax on the mariadb target: functional key parts, INVISIBLE indexes, "
         "utf8mb4_0900 collations, the SRID attribute.",
     ),
+    Rule(
+        "LMS901",
+        "server-refused",
+        "error",
+        "--dev-url: the dev database server refused the statement (its error is the message).",
+    ),
+    Rule(
+        "LMS902",
+        "not-applied-outside-scratch",
+        "warning",
+        "--dev-url: the statement was not sent because it would act beyond the scratch "
+        "database (USE, CREATE DATABASE, another database's tables, users, grants, globals).",
+    ),
 )
 
 #: Every rule by id, in id order.

@@ -18,6 +18,7 @@ SUFFIXES = (".sql", ".md")
 
 #: ``--`` starts a comment only when followed by whitespace (or the end): ``1--1`` is 2.
 _DASH_FOLLOW = ("", " ", "\t", "\n", "\r")
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 _FENCE = re.compile(r"^\s{0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\s`]*)")
 
 
@@ -102,20 +103,27 @@ def markdown_sql_blocks(path: str, text: str) -> Iterator[Chunk]:
         i = j + 1
 
 
-def mask(text: str, *, keep_versioned: bool = False) -> str:
+def mask(text: str, *, keep_versioned: bool = False, postgres: bool = False) -> str:
     """``text`` with comments blanked and string contents replaced by ``x``.
 
     The result has the same length and line breaks, so offsets and line numbers hold;
     structural scans (semicolons, parentheses, keywords) can run on it safely.
-    ``keep_versioned`` keeps the executable comments (``/*!...*/``) as they are.
+    ``keep_versioned`` keeps the executable comments (``/*!...*/``) as they are;
+    ``postgres`` reads PostgreSQL's lexis (``$tag$...$tag$`` strings, no ``#`` comments).
     """
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         nxt = text[i + 1] if i + 1 < n else ""
-        dash_comment = ch == "-" and nxt == "-" and text[i + 2 : i + 3] in _DASH_FOLLOW
-        if dash_comment or ch == "#":
+        dash_comment = ch == "-" and nxt == "-" and (postgres or text[i + 2 : i + 3] in _DASH_FOLLOW)
+        dollar = _DOLLAR.match(text, i) if postgres and ch == "$" else None
+        if dollar:
+            end = text.find(dollar.group(), dollar.end())
+            end = n if end < 0 else end + len(dollar.group())
+            out.append("".join(c if c == "\n" else "x" for c in text[i:end]))
+            i = end
+        elif dash_comment or (ch == "#" and not postgres):
             end = text.find("\n", i)
             end = n if end < 0 else end
             out.append(" " * (end - i))
@@ -191,14 +199,15 @@ def _runs(raw: str | None, m_only: bool, version: int, mariadb: bool) -> bool:
     return wanted <= version
 
 
-def split_statements(chunk: Chunk) -> Iterator[RawStatement]:
+def split_statements(chunk: Chunk, *, postgres: bool = False) -> Iterator[RawStatement]:
     """Split a chunk on top-level ``;``, or the token of the last ``DELIMITER`` line
     (``DELIMITER ;;`` around triggers and procedures); blank or comment-only pieces and
-    the DELIMITER lines themselves are dropped."""
-    masked = mask(chunk.text)
+    the DELIMITER lines themselves are dropped.  ``postgres``: PostgreSQL lexis (dollar
+    quotes), no DELIMITER."""
+    masked = mask(chunk.text, postgres=postgres)
     cuts: list[tuple[int, int]] = []  # (start of a statement end, where the next begins)
     delimiter, pos = ";", 0
-    for line in _DELIMITER.finditer(masked):
+    for line in () if postgres else _DELIMITER.finditer(masked):
         cuts += _ends(masked, delimiter, pos, line.start())
         cuts.append((line.start(), line.end()))
         delimiter, pos = line.group("token"), line.end()
