@@ -34,12 +34,12 @@ from lms_db.lint import (
     syntax_rules,
     target_rules,
 )
+from lms_db.lint.dev_database import verify_on_server
 from lms_db.lint.findings import RULES, SEVERITIES, Finding, Rule, Severity
 from lms_db.lint.from_models import document_from_metadata
 from lms_db.lint.from_sql import document_from_chunks
 from lms_db.lint.schema import Document, TableDef
 from lms_db.lint.sources import Chunk, collect_files, read_chunks
-from lms_db.lint.dev_database import verify_on_server
 from lms_db.lint.targets import TARGETS, Target, get_target
 
 if TYPE_CHECKING:

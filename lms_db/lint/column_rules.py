@@ -29,13 +29,18 @@ def check_columns(doc: Document) -> Iterator[Finding]:
         for name, col in table.columns.items():
             problem = _column_problem(col)
             if problem:
-                yield finding("LMS403", table.name, f"column {name}: {problem}",
-                              col.location or table.source)  # fmt: skip
+                yield finding(
+                    "LMS403", table.name, f"column {name}: {problem}", col.location or table.source
+                )
         size = _row_bytes(list(table.columns.values()))
         if size > MAX_ROW_BYTES:
-            yield finding("LMS403", table.name, f"row size {size} bytes is more than "
-                          f"{MAX_ROW_BYTES} (not counting BLOB/TEXT contents); use TEXT or BLOB",
-                          table.source)  # fmt: skip
+            yield finding(
+                "LMS403",
+                table.name,
+                f"row size {size} bytes is more than "
+                f"{MAX_ROW_BYTES} (not counting BLOB/TEXT contents); use TEXT or BLOB",
+                table.source,
+            )
 
 
 def _column_problem(col: ColumnDef) -> str:
@@ -44,9 +49,9 @@ def _column_problem(col: ColumnDef) -> str:
         return f"{kind} needs a length"
     if kind in ("CHAR", "BINARY") and length is not None and length > 255:
         return f"{kind}({length}) is longer than 255"
-    if kind in ("VARCHAR", "VARBINARY") and length is not None:
-        if length * charset_bytes(col) > MAX_ROW_BYTES:
-            return f"{kind}({length}) is longer than {MAX_ROW_BYTES} bytes; use TEXT or BLOB"
+    long_string = length is not None and length * charset_bytes(col) > MAX_ROW_BYTES
+    if kind in ("VARCHAR", "VARBINARY") and long_string:
+        return f"{kind}({length}) is longer than {MAX_ROW_BYTES} bytes; use TEXT or BLOB"
     if kind == "DECIMAL" and length is not None:
         if length > 65:
             return f"DECIMAL precision {length} is more than 65"

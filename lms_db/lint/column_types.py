@@ -11,10 +11,17 @@ TEXT_TYPES = frozenset({"TINYTEXT", "TEXT", "MEDIUMTEXT", "LONGTEXT"})
 BLOB_TYPES = frozenset({"TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB"})
 SPATIAL_TYPES = frozenset(
     {
-        "GEOMETRY", "POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
-        "MULTIPOLYGON", "GEOMETRYCOLLECTION", "GEOMCOLLECTION",
+        "GEOMETRY",
+        "POINT",
+        "LINESTRING",
+        "POLYGON",
+        "MULTIPOINT",
+        "MULTILINESTRING",
+        "MULTIPOLYGON",
+        "GEOMETRYCOLLECTION",
+        "GEOMCOLLECTION",
     }
-)  # fmt: skip
+)
 TEMPORAL_TYPES = frozenset({"DATE", "DATETIME", "TIMESTAMP", "TIME", "YEAR"})
 #: Every type both servers know.
 COMMON_TYPES = (
@@ -32,16 +39,53 @@ MARIADB_TYPES = frozenset({"INET6", "INET4", "UUID"})
 
 #: Bytes per character of the character sets (the longest character).
 _CHARSET_BYTES = {
-    "utf8mb4": 4, "utf8mb3": 3, "utf8": 3, "latin1": 1, "ascii": 1, "binary": 1, "ucs2": 2,
-    "utf16": 4, "utf16le": 4, "utf32": 4, "cp1251": 1, "latin2": 1, "gbk": 2, "big5": 2,
-    "sjis": 2, "ujis": 3, "euckr": 2, "gb2312": 2, "gb18030": 4, "cp1250": 1, "cp1252": 1,
-    "greek": 1, "hebrew": 1, "tis620": 1, "koi8r": 1, "koi8u": 1, "swe7": 1, "dec8": 1,
-}  # fmt: skip
+    "utf8mb4": 4,
+    "utf8mb3": 3,
+    "utf8": 3,
+    "latin1": 1,
+    "ascii": 1,
+    "binary": 1,
+    "ucs2": 2,
+    "utf16": 4,
+    "utf16le": 4,
+    "utf32": 4,
+    "cp1251": 1,
+    "latin2": 1,
+    "gbk": 2,
+    "big5": 2,
+    "sjis": 2,
+    "ujis": 3,
+    "euckr": 2,
+    "gb2312": 2,
+    "gb18030": 4,
+    "cp1250": 1,
+    "cp1252": 1,
+    "greek": 1,
+    "hebrew": 1,
+    "tis620": 1,
+    "koi8r": 1,
+    "koi8u": 1,
+    "swe7": 1,
+    "dec8": 1,
+}
 _FIXED_BYTES = {
-    "TINYINT": 1, "SMALLINT": 2, "MEDIUMINT": 3, "INT": 4, "BIGINT": 8, "SERIAL": 8,
-    "FLOAT": 4, "DOUBLE": 8, "DATE": 3, "YEAR": 1, "TIME": 3, "DATETIME": 5, "TIMESTAMP": 4,
-    "INET4": 4, "INET6": 16, "UUID": 16,
-}  # fmt: skip
+    "TINYINT": 1,
+    "SMALLINT": 2,
+    "MEDIUMINT": 3,
+    "INT": 4,
+    "BIGINT": 8,
+    "SERIAL": 8,
+    "FLOAT": 4,
+    "DOUBLE": 8,
+    "DATE": 3,
+    "YEAR": 1,
+    "TIME": 3,
+    "DATETIME": 5,
+    "TIMESTAMP": 4,
+    "INET4": 4,
+    "INET6": 16,
+    "UUID": 16,
+}
 #: Default display lengths of the string types that may be declared without one.
 _DEFAULT_LENGTH = {"CHAR": 1, "BINARY": 1}
 

@@ -167,7 +167,9 @@ def _drop_partition(cur: Cursor, tdef: TableDef, where: str) -> None:
     if part is None:
         return
     if not part.kind.startswith(("RANGE", "LIST")):
-        tdef.alter_problems.append(("DROP PARTITION can only be used on RANGE/LIST partitions", where))
+        tdef.alter_problems.append(
+            ("DROP PARTITION can only be used on RANGE/LIST partitions", where)
+        )
         return
     if not _require(tdef, part, names, where):
         return
@@ -184,7 +186,9 @@ def _coalesce(cur: Cursor, tdef: TableDef, where: str) -> None:
     if part is None:
         return
     if not part.kind.startswith(("HASH", "KEY")):
-        tdef.alter_problems.append(("COALESCE PARTITION can only be used on HASH/KEY partitions", where))
+        tdef.alter_problems.append(
+            ("COALESCE PARTITION can only be used on HASH/KEY partitions", where)
+        )
         return
     current = part.count or len(part.partitions) or 1
     if count >= current:

@@ -35,11 +35,23 @@ _TWO_WORD_TYPES = {
     ("LONG", "VARBINARY"): "MEDIUMBLOB",
 }
 _ONE_WORD_ALIASES = {
-    "CHARACTER": "CHAR", "NCHAR": "CHAR", "NVARCHAR": "VARCHAR", "LONG": "MEDIUMTEXT",
-    "BOOL": "TINYINT", "BOOLEAN": "TINYINT", "INT1": "TINYINT", "INT2": "SMALLINT",
-    "INT3": "MEDIUMINT", "INT4": "INT", "INT8": "BIGINT", "MIDDLEINT": "MEDIUMINT",
-    "FLOAT4": "FLOAT", "FLOAT8": "DOUBLE", "REAL": "DOUBLE", "FIXED": "DECIMAL",
-}  # fmt: skip
+    "CHARACTER": "CHAR",
+    "NCHAR": "CHAR",
+    "NVARCHAR": "VARCHAR",
+    "LONG": "MEDIUMTEXT",
+    "BOOL": "TINYINT",
+    "BOOLEAN": "TINYINT",
+    "INT1": "TINYINT",
+    "INT2": "SMALLINT",
+    "INT3": "MEDIUMINT",
+    "INT4": "INT",
+    "INT8": "BIGINT",
+    "MIDDLEINT": "MEDIUMINT",
+    "FLOAT4": "FLOAT",
+    "FLOAT8": "DOUBLE",
+    "REAL": "DOUBLE",
+    "FIXED": "DECIMAL",
+}
 _KEY_WORDS = frozenset({"PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "FOREIGN"})
 _REF_ACTIONS = ("RESTRICT", "CASCADE", "NO ACTION", "SET NULL", "SET DEFAULT")
 
@@ -111,10 +123,9 @@ def element_here(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         raise DdlSyntaxError("empty table element")
     where = location_of(stmt, first)
     constraint = ""
-    if cur.accept("CONSTRAINT"):
-        if not (cur.peek() and cur.peek().upper in _KEY_WORDS | {"CHECK"}):  # type: ignore[union-attr]
-            constraint = cur.name()
-    word = cur.peek().upper if cur.peek() else ""  # type: ignore[union-attr]
+    if cur.accept("CONSTRAINT") and _upper(cur.peek()) not in _KEY_WORDS | {"CHECK"}:
+        constraint = cur.name()
+    word = _upper(cur.peek())
     if word == "CHECK" or (word == "PERIOD" and cur.at("PERIOD", "FOR")):
         cur.skip_to_item_end()
     elif word == "PRIMARY":
@@ -141,6 +152,10 @@ def element_here(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         _index_element(cur, tdef, where, constraint)
     else:
         _column(cur, tdef, stmt, where)
+
+
+def _upper(tok: Token | None) -> str:
+    return tok.upper if tok is not None else ""
 
 
 def _index_element(cur: Cursor, tdef: TableDef, where: str, constraint: str) -> None:
@@ -279,9 +294,7 @@ def _type_name(cur: Cursor) -> str:
     return _ONE_WORD_ALIASES.get(word, word)
 
 
-def _column_attributes(
-    cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, where: str
-) -> None:
+def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, where: str) -> None:
     while (tok := cur.peek()) is not None and not (tok.kind == "punct" and tok.text in ",)"):
         if cur.accept("UNSIGNED") or cur.accept("ZEROFILL"):  # ZEROFILL implies UNSIGNED
             col.unsigned = True
@@ -310,9 +323,7 @@ def _column_attributes(
             col.auto_increment = True
         elif cur.accept("COLLATE"):
             col.collation = cur.next().text.lower()
-        elif cur.accept("DEFAULT") or cur.accept("COMMENT"):
-            _value(cur)
-        elif cur.accept("ON", "UPDATE"):
+        elif cur.accept("DEFAULT") or cur.accept("COMMENT") or cur.accept("ON", "UPDATE"):
             _value(cur)
         elif cur.at("("):
             cur.group()  # CHECK (...), a default's arguments

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL
 
 from lms_db.errors import ConnectionFailed, InputError
 from lms_db.lint.findings import Finding, finding
-from lms_db.lint.sources import Chunk, collect_files, mask, read_chunks, split_statements
+from lms_db.lint.sources import collect_files, mask, read_chunks, split_statements
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,7 @@ _QUALIFIED = re.compile(
     re.I,
 )
 _ANY_QUALIFIER = re.compile(r"(?<![\w$.`])`?([A-Za-z_$][\w$]*)`?\s*\.\s*[`A-Za-z_$*]")
-_ON_TABLE = re.compile(
-    r"^\s*CREATE\b[^;]*?\b(?:INDEX|TRIGGER)\b[^;]*?\bON\s+" + _DB, re.I | re.S
-)
+_ON_TABLE = re.compile(r"^\s*CREATE\b[^;]*?\b(?:INDEX|TRIGGER)\b[^;]*?\bON\s+" + _DB, re.I | re.S)
 
 
 class _Connection(Protocol):
@@ -231,7 +229,7 @@ class _PgConnection:
         self._conn = psycopg.connect(**params)
 
     def run(self, sql: str) -> None:
-        self._conn.execute(sql.encode(), prepare=False)  # type: ignore[call-overload]
+        self._conn.execute(sql.encode(), prepare=False)
 
     def exists(self, name: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -269,7 +267,7 @@ def _outside(text: str, scratch: str, kind: str, others: frozenset[str]) -> str:
 
 
 def _server_error(exc: Exception, server: _Server) -> str:
-    args = getattr(exc, "args", ())
+    args: tuple[object, ...] = tuple(getattr(exc, "args", ()))
     if server.kind == "mysql" and len(args) >= 2 and isinstance(args[0], int):
         return f"{_label(server)} refused it: error {args[0]}: {args[1]}"
     diag = getattr(exc, "sqlstate", None)

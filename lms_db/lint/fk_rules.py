@@ -34,13 +34,22 @@ def check_parent(doc: Document) -> Iterator[Finding]:
     for table, fk in _foreign_keys(doc):
         parent = doc.tables.get(fk.ref_table)
         if parent is not None and parent.engine and parent.engine != "INNODB":
-            yield finding("LMS501", table.name, f"foreign key {fk.name}: parent {fk.ref_table} "
-                          f"is {parent.engine}; parent and child must both be InnoDB",
-                          _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS501",
+                table.name,
+                f"foreign key {fk.name}: parent {fk.ref_table} "
+                f"is {parent.engine}; parent and child must both be InnoDB",
+                _where(table, fk),
+            )
             continue
         if table.temporary or (parent is not None and parent.temporary):
-            yield finding("LMS501", table.name, f"foreign key {fk.name}: temporary tables "
-                          "cannot have or be referenced by foreign keys", _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS501",
+                table.name,
+                f"foreign key {fk.name}: temporary tables "
+                "cannot have or be referenced by foreign keys",
+                _where(table, fk),
+            )
             continue
         if doc.fk_checks_off or fk.ref_table == table.name:
             continue
@@ -49,9 +58,13 @@ def check_parent(doc: Document) -> Iterator[Finding]:
         created = doc.order.get(fk.ref_table)
         if parent is None or created is None or created > doc.order.get(table.name, created):
             when = "does not exist" if parent is None else "is created only later"
-            yield finding("LMS501", table.name, f"foreign key {fk.name} references "
-                          f"{fk.ref_table}, which {when} (with FOREIGN_KEY_CHECKS=1)",
-                          _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS501",
+                table.name,
+                f"foreign key {fk.name} references "
+                f"{fk.ref_table}, which {when} (with FOREIGN_KEY_CHECKS=1)",
+                _where(table, fk),
+            )
 
 
 def check_columns(doc: Document) -> Iterator[Finding]:
@@ -60,23 +73,38 @@ def check_columns(doc: Document) -> Iterator[Finding]:
     for table, fk in _foreign_keys(doc):
         parent = doc.tables.get(fk.ref_table)
         if fk.ref_cols and len(fk.cols) != len(fk.ref_cols):
-            yield finding("LMS502", table.name, f"foreign key {fk.name} has {len(fk.cols)} "
-                          f"column(s) but references {len(fk.ref_cols)}", _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS502",
+                table.name,
+                f"foreign key {fk.name} has {len(fk.cols)} "
+                f"column(s) but references {len(fk.ref_cols)}",
+                _where(table, fk),
+            )
             continue
         if parent is None:
             continue
-        for child_name, parent_name in zip(fk.cols, fk.ref_cols or parent.primary_key, strict=False):
+        for child_name, parent_name in zip(
+            fk.cols, fk.ref_cols or parent.primary_key, strict=False
+        ):
             child, ref = table.columns.get(child_name), parent.columns.get(parent_name)
             if child is None or ref is None:
                 continue  # LMS402 names the missing column
-            if child.type_name in TEXT_TYPES | BLOB_TYPES or ref.type_name in TEXT_TYPES | BLOB_TYPES:
+            if (
+                child.type_name in TEXT_TYPES | BLOB_TYPES
+                or ref.type_name in TEXT_TYPES | BLOB_TYPES
+            ):
                 why = "TEXT/BLOB columns cannot be in a foreign key"
             else:
                 why = same_fk_type(child, ref, doc.target.mariadb)
             if why:
-                yield finding("LMS502", table.name, f"foreign key {fk.name}: {table.name}."
-                              f"{child_name} and {fk.ref_table}.{parent_name} are not "
-                              f"compatible ({why})", _where(table, fk))  # fmt: skip
+                yield finding(
+                    "LMS502",
+                    table.name,
+                    f"foreign key {fk.name}: {table.name}."
+                    f"{child_name} and {fk.ref_table}.{parent_name} are not "
+                    f"compatible ({why})",
+                    _where(table, fk),
+                )
 
 
 def check_parent_index(doc: Document) -> Iterator[Finding]:
@@ -89,9 +117,13 @@ def check_parent_index(doc: Document) -> Iterator[Finding]:
         if any(c not in parent.columns for c in fk.ref_cols):
             continue
         if not _leading(parent, fk.ref_cols):
-            yield finding("LMS503", table.name, f"foreign key {fk.name}: no index of "
-                          f"{fk.ref_table} starts with ({', '.join(fk.ref_cols)})",
-                          _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS503",
+                table.name,
+                f"foreign key {fk.name}: no index of "
+                f"{fk.ref_table} starts with ({', '.join(fk.ref_cols)})",
+                _where(table, fk),
+            )
 
 
 def _leading(table: TableDef, cols: tuple[str, ...]) -> bool:
@@ -117,11 +149,19 @@ def check_set_null(doc: Document) -> Iterator[Finding]:
         if "SET NULL" in actions:
             strict = [c for c in fk.cols if c in table.columns and not table.columns[c].nullable]
             if strict:
-                yield finding("LMS504", table.name, f"foreign key {fk.name}: SET NULL on NOT "
-                              f"NULL column {', '.join(strict)}", _where(table, fk))  # fmt: skip
+                yield finding(
+                    "LMS504",
+                    table.name,
+                    f"foreign key {fk.name}: SET NULL on NOT NULL column {', '.join(strict)}",
+                    _where(table, fk),
+                )
         if "SET DEFAULT" in actions and not doc.target.mariadb:
-            yield finding("LMS504", table.name, f"foreign key {fk.name}: InnoDB rejects "
-                          "SET DEFAULT (MySQL 8; MariaDB accepts it)", _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS504",
+                table.name,
+                f"foreign key {fk.name}: InnoDB rejects SET DEFAULT (MySQL 8; MariaDB accepts it)",
+                _where(table, fk),
+            )
 
 
 def check_duplicate_names(doc: Document) -> Iterator[Finding]:
@@ -132,8 +172,12 @@ def check_duplicate_names(doc: Document) -> Iterator[Finding]:
             continue
         key = fk.name.lower()
         if key in seen:
-            yield finding("LMS505", table.name, f"duplicate foreign key name {fk.name!r} "
-                          f"(also on {seen[key]})", _where(table, fk))  # fmt: skip
+            yield finding(
+                "LMS505",
+                table.name,
+                f"duplicate foreign key name {fk.name!r} (also on {seen[key]})",
+                _where(table, fk),
+            )
         seen.setdefault(key, table.name)
 
 

@@ -26,7 +26,6 @@ from lms_db.lint.schema import (
     ForeignKeyDef,
     IndexDef,
     IndexKind,
-    PartitionDef,
     Statement,
     TableDef,
     UniqueKey,
@@ -163,7 +162,8 @@ def implicit_key_columns(tdef: TableDef) -> tuple[str, ...]:
     if tdef.primary_key:
         return tdef.primary_key
     for unique in tdef.uniques:
-        if unique.cols and all(not tdef.columns.get(c, ColumnDef("")).nullable for c in unique.cols):
+        columns = [tdef.columns.get(c) for c in unique.cols]
+        if columns and all(c is not None and not c.nullable for c in columns):
             return unique.cols
     return ()
 

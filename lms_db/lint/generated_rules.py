@@ -20,7 +20,9 @@ _NONDETERMINISTIC = re.compile(
     re.I,
 )
 #: Expressions whose result is JSON or long text: need CAST(... AS CHAR(n)) first.
-_JSON_RESULT = re.compile(r"^\(*\s*(?:[`\w]+\s*->>?|JSON_(?:EXTRACT|UNQUOTE|OBJECT|ARRAY)\s*\()", re.I)
+_JSON_RESULT = re.compile(
+    r"^\(*\s*(?:[`\w]+\s*->>?|JSON_(?:EXTRACT|UNQUOTE|OBJECT|ARRAY)\s*\()", re.I
+)
 
 
 def check_functional_parts(doc: Document) -> Iterator[Finding]:
@@ -35,8 +37,9 @@ def check_functional_parts(doc: Document) -> Iterator[Finding]:
             for part in parts:
                 if part.expression:
                     for problem in _problems(table, kind, part):
-                        yield finding("LMS211", table.name, f"{label}: {problem}",
-                                      location or table.source)  # fmt: skip
+                        yield finding(
+                            "LMS211", table.name, f"{label}: {problem}", location or table.source
+                        )
 
 
 def _problems(table: TableDef, kind: str, part: KeyPart) -> Iterator[str]:
@@ -68,14 +71,19 @@ def check_generated_keys(doc: Document) -> Iterator[Finding]:
         for col_name in table.primary_key:
             col = table.columns.get(col_name)
             if col is not None and col.generated and (mariadb or not col.stored):
-                yield finding("LMS212", table.name, f"primary key on generated column {col_name}",
-                              table.pk_location or table.source)  # fmt: skip
+                yield finding(
+                    "LMS212",
+                    table.name,
+                    f"primary key on generated column {col_name}",
+                    table.pk_location or table.source,
+                )
         for fk in table.foreign_keys:
             if fk.inline and not mariadb:
                 continue
             where = fk.location or table.source
-            for problem in _fk_problems(doc, table, fk.cols, fk.ref_table, fk.ref_cols,
-                                        (fk.on_delete, fk.on_update)):  # fmt: skip
+            for problem in _fk_problems(
+                doc, table, fk.cols, fk.ref_table, fk.ref_cols, (fk.on_delete, fk.on_update)
+            ):
                 yield finding("LMS212", table.name, f"foreign key {fk.name}: {problem}", where)
 
 
@@ -112,8 +120,10 @@ def _fk_problems(
     changing = {a for a in actions if a in ("CASCADE", "SET NULL", "SET DEFAULT")}
     for name in cols:
         if name in bases and changing:
-            yield (f"{'/'.join(sorted(changing))} on {name}, a base column of a stored "
-                   "generated column")  # fmt: skip
+            yield (
+                f"{'/'.join(sorted(changing))} on {name}, a base column of a stored "
+                "generated column"
+            )
 
 
 CHECKS = (check_functional_parts, check_generated_keys)

@@ -61,16 +61,29 @@ def check_duplicate_names(doc: Document) -> Iterator[Finding]:
         for index in _indexes(table):
             key = index.name.lower()
             if key in seen and index.kind != "primary":
-                yield finding("LMS203", table.name, f"duplicate key name {index.name!r}: "
-                              f"{index.label} reuses the name of another index", index.location)  # fmt: skip
+                yield finding(
+                    "LMS203",
+                    table.name,
+                    f"duplicate key name {index.name!r}: "
+                    f"{index.label} reuses the name of another index",
+                    index.location,
+                )
             seen.add(key)
         for index in _indexes(table):
             if index.kind != "primary" and index.name.upper() == "PRIMARY" and index.named:
-                yield finding("LMS203", table.name, f"{index.label}: only the primary key may "
-                              "be named PRIMARY (error 1280)", index.location)  # fmt: skip
+                yield finding(
+                    "LMS203",
+                    table.name,
+                    f"{index.label}: only the primary key may be named PRIMARY (error 1280)",
+                    index.location,
+                )
         if table.primary_keys > 1:
-            yield finding("LMS203", table.name, "more than one PRIMARY KEY (error 1068)",
-                          table.pk_location or table.source)  # fmt: skip
+            yield finding(
+                "LMS203",
+                table.name,
+                "more than one PRIMARY KEY (error 1068)",
+                table.pk_location or table.source,
+            )
 
 
 def check_duplicate_columns(doc: Document) -> Iterator[Finding]:
@@ -80,8 +93,12 @@ def check_duplicate_columns(doc: Document) -> Iterator[Finding]:
             cols = [p.column for p in index.parts if p.column]
             dupes = sorted({c for c in cols if cols.count(c) > 1})
             if dupes:
-                yield finding("LMS204", table.name, f"{index.label} names column "
-                              f"{', '.join(dupes)} more than once", index.location)  # fmt: skip
+                yield finding(
+                    "LMS204",
+                    table.name,
+                    f"{index.label} names column {', '.join(dupes)} more than once",
+                    index.location,
+                )
 
 
 def check_prefixes(doc: Document) -> Iterator[Finding]:
@@ -103,8 +120,12 @@ def check_prefixes(doc: Document) -> Iterator[Finding]:
                 elif length is not None and part.length > length and index.kind != "fulltext":
                     problem = f"prefix {part.length} longer than {part.column} ({length})"
                 if problem:
-                    yield finding("LMS205", table.name, f"{index.label}: {problem} (error "
-                                  "1089 'Incorrect prefix key')", index.location)  # fmt: skip
+                    yield finding(
+                        "LMS205",
+                        table.name,
+                        f"{index.label}: {problem} (error 1089 'Incorrect prefix key')",
+                        index.location,
+                    )
 
 
 def check_blob_without_prefix(doc: Document) -> Iterator[Finding]:
@@ -126,9 +147,13 @@ def check_blob_without_prefix(doc: Document) -> Iterator[Finding]:
                     continue
                 if mariadb and index.kind != "primary":
                     continue
-                yield finding("LMS206", table.name, f"{index.label}: {col.type_name} column "
-                              f"{part.column} used in a key without a prefix length",
-                              index.location)  # fmt: skip
+                yield finding(
+                    "LMS206",
+                    table.name,
+                    f"{index.label}: {col.type_name} column "
+                    f"{part.column} used in a key without a prefix length",
+                    index.location,
+                )
 
 
 def check_key_length(doc: Document) -> Iterator[Finding]:
@@ -148,16 +173,31 @@ def check_key_length(doc: Document) -> Iterator[Finding]:
                 if col is not None and not (needs_prefix(col) and part.length is None):
                     size = key_part_bytes(col, part.length)
                     total += size
-                    if table.row_format in ("COMPACT", "REDUNDANT") and size > MAX_COMPACT_PART_BYTES:
-                        yield finding("LMS207", table.name, f"{index.label}: key part {part.column} "
-                                      f"is {size} bytes; ROW_FORMAT={table.row_format} allows "
-                                      f"{MAX_COMPACT_PART_BYTES}", index.location)  # fmt: skip
+                    if (
+                        table.row_format in ("COMPACT", "REDUNDANT")
+                        and size > MAX_COMPACT_PART_BYTES
+                    ):
+                        yield finding(
+                            "LMS207",
+                            table.name,
+                            f"{index.label}: key part {part.column} "
+                            f"is {size} bytes; ROW_FORMAT={table.row_format} allows "
+                            f"{MAX_COMPACT_PART_BYTES}",
+                            index.location,
+                        )
             if total <= MAX_KEY_BYTES:
                 continue
-            if mariadb and (index.kind == "unique" or (index.kind == "btree" and len(index.parts) == 1)):
+            if mariadb and (
+                index.kind == "unique" or (index.kind == "btree" and len(index.parts) == 1)
+            ):
                 continue
-            yield finding("LMS207", table.name, f"{index.label} is {total} bytes long; InnoDB "
-                          f"keys are at most {MAX_KEY_BYTES} bytes", index.location)  # fmt: skip
+            yield finding(
+                "LMS207",
+                table.name,
+                f"{index.label} is {total} bytes long; InnoDB "
+                f"keys are at most {MAX_KEY_BYTES} bytes",
+                index.location,
+            )
 
 
 def check_key_parts(doc: Document) -> Iterator[Finding]:
@@ -166,12 +206,21 @@ def check_key_parts(doc: Document) -> Iterator[Finding]:
     for table in _sql_tables(doc):
         secondary = [i for i in _indexes(table) if i.kind != "primary"]
         if len(secondary) > MAX_INDEXES:
-            yield finding("LMS208", table.name, f"{len(secondary)} indexes; a table has at most "
-                          f"{MAX_INDEXES} secondary indexes (error 1069)", table.source)  # fmt: skip
+            yield finding(
+                "LMS208",
+                table.name,
+                f"{len(secondary)} indexes; a table has at most "
+                f"{MAX_INDEXES} secondary indexes (error 1069)",
+                table.source,
+            )
         for index in _indexes(table):
             if len(index.parts) > limit:
-                yield finding("LMS208", table.name, f"{index.label} has {len(index.parts)} "
-                              f"key parts; at most {limit} are allowed", index.location)  # fmt: skip
+                yield finding(
+                    "LMS208",
+                    table.name,
+                    f"{index.label} has {len(index.parts)} key parts; at most {limit} are allowed",
+                    index.location,
+                )
 
 
 def check_special_indexes(doc: Document) -> Iterator[Finding]:
@@ -181,17 +230,24 @@ def check_special_indexes(doc: Document) -> Iterator[Finding]:
         for index in _indexes(table):
             cols = [table.columns.get(p.column) for p in index.parts]
             if index.kind == "fulltext":
-                bad = [p.column for p, c in zip(index.parts, cols, strict=True)
-                       if c is not None and c.type_name not in TEXT_TYPES | {"CHAR", "VARCHAR"}]  # fmt: skip
+                bad = [
+                    p.column
+                    for p, c in zip(index.parts, cols, strict=True)
+                    if c is not None and c.type_name not in TEXT_TYPES | {"CHAR", "VARCHAR"}
+                ]
                 if bad:
-                    yield finding("LMS209", table.name, f"{index.label}: column "
-                                  f"{', '.join(bad)} cannot be part of a FULLTEXT index",
-                                  index.location)  # fmt: skip
+                    yield finding(
+                        "LMS209",
+                        table.name,
+                        f"{index.label}: column "
+                        f"{', '.join(bad)} cannot be part of a FULLTEXT index",
+                        index.location,
+                    )
             elif index.kind == "spatial":
-                yield from _spatial(table, index, cols)
+                yield from _spatial(table, index)
 
 
-def _spatial(table: TableDef, index: _Index, cols: list[object]) -> Iterator[Finding]:
+def _spatial(table: TableDef, index: _Index) -> Iterator[Finding]:
     problem = ""
     if len(index.parts) != 1:
         problem = "a SPATIAL index has exactly one column"
@@ -209,12 +265,19 @@ def check_auto_increment(doc: Document) -> Iterator[Finding]:
     """LMS210: one AUTO_INCREMENT column per table, and it must lead a key (error 1075)."""
     for table in _sql_tables(doc):
         autos = [name for name, col in table.columns.items() if col.auto_increment]
-        leading = {i.parts[0].column for i in _indexes(table) if i.parts and
-                   i.kind not in ("fulltext", "spatial")}  # fmt: skip
+        leading = {
+            i.parts[0].column
+            for i in _indexes(table)
+            if i.parts and i.kind not in ("fulltext", "spatial")
+        }
         if len(autos) > 1 or any(a not in leading for a in autos):
-            yield finding("LMS210", table.name, "there can be only one AUTO_INCREMENT column "
-                          f"and it must be defined as a key ({', '.join(autos)})",
-                          table.columns[autos[0]].location or table.source)  # fmt: skip
+            yield finding(
+                "LMS210",
+                table.name,
+                "there can be only one AUTO_INCREMENT column "
+                f"and it must be defined as a key ({', '.join(autos)})",
+                table.columns[autos[0]].location or table.source,
+            )
 
 
 CHECKS = (

@@ -46,7 +46,9 @@ def _definition_problems(table: TableDef, part: PartitionDef) -> Iterator[str]:
         yield f"more than {MAX_PARTITIONS} partitions (subpartitions included)"
     if part.algorithm is not None and part.algorithm not in (1, 2):
         yield f"KEY ALGORITHM={part.algorithm}: only 1 and 2 exist"
-    names = [e.name.lower() for e in entries] + [s.lower() for e in entries for s in e.subpartitions]
+    names = [e.name.lower() for e in entries] + [
+        s.lower() for e in entries for s in e.subpartitions
+    ]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         yield f"duplicate partition name {', '.join(dupes)}"
@@ -65,7 +67,9 @@ def _definition_problems(table: TableDef, part: PartitionDef) -> Iterator[str]:
 
 
 def _width(part: PartitionDef) -> int:
-    return len([c for c in part.expression.split(",") if c.strip()]) if "COLUMNS" in part.kind else 1
+    return (
+        len([c for c in part.expression.split(",") if c.strip()]) if "COLUMNS" in part.kind else 1
+    )
 
 
 def _range_values(table: TableDef, part: PartitionDef) -> Iterator[str]:
@@ -78,7 +82,7 @@ def _range_values(table: TableDef, part: PartitionDef) -> Iterator[str]:
             previous = None
             continue
         if len(values) != _width(part):
-            yield f"partition {entry.name} gives {len(values)} value(s) for {_width(part)} column(s)"
+            yield f"partition {entry.name} has {len(values)} value(s) for {_width(part)} column(s)"
             return
         keys = []
         for col, raw in zip(_value_columns(table, part), values, strict=False):
@@ -88,9 +92,9 @@ def _range_values(table: TableDef, part: PartitionDef) -> Iterator[str]:
                 return
             keys.append(key)
         current = tuple(keys)
-        if previous is not None and None not in current and None not in previous:
-            if not _less(previous, current):
-                yield f"VALUES LESS THAN must be strictly increasing (partition {entry.name})"
+        comparable = previous is not None and None not in current and None not in previous
+        if comparable and previous is not None and not _less(previous, current):
+            yield f"VALUES LESS THAN must be strictly increasing (partition {entry.name})"
         previous = current if None not in current else None
 
 
@@ -130,7 +134,9 @@ def _value(
         if col is None:
             return "", None
         if col.type_name in INTEGER_TYPES:
-            return ("", int(text)) if _INT.match(text) else ("value of incorrect type " + text, None)
+            return (
+                ("", int(text)) if _INT.match(text) else ("value of incorrect type " + text, None)
+            )
         if string is None:
             return f"value {text} of incorrect type for {col.type_name} column {col_name}", None
         return "", (string.group(1) or string.group(2) or "")
@@ -168,7 +174,9 @@ def _list_values(table: TableDef, part: PartitionDef) -> Iterator[str]:
                 yield f"partition {entry.name}: a value list of {len(values)} for {width} column(s)"
                 return
             keys = []
-            for col, raw in zip(columns * width if not columns[0] else columns, values, strict=False):
+            for col, raw in zip(
+                columns * width if not columns[0] else columns, values, strict=False
+            ):
                 problem, key = _value(table, part, col, raw, allow_max=False)
                 if problem:
                     yield f"partition {entry.name}: {problem}"
@@ -207,12 +215,16 @@ def check_unpartitionable(doc: Document) -> Iterator[Finding]:
             problems.append("a TEMPORARY table cannot be partitioned")
         spatial = [n for n, c in table.columns.items() if c.type_name in SPATIAL_TYPES]
         if spatial:
-            problems.append(f"spatial column(s) {', '.join(spatial)} cannot be in a partitioned table")
+            problems.append(
+                f"spatial column(s) {', '.join(spatial)} cannot be in a partitioned table"
+            )
         engines = {e.engine for e in part.partitions if e.engine} | ({table.engine} - {""})
         if len(engines) > 1:
             problems.append(f"partitions mix storage engines ({', '.join(sorted(engines))})")
         if not doc.target.mariadb and engines - {"INNODB", "NDB", "NDBCLUSTER"}:
-            problems.append(f"MySQL 8 partitions InnoDB and NDB tables only, not {', '.join(sorted(engines))}")
+            problems.append(
+                f"MySQL 8 partitions InnoDB and NDB tables only, not {', '.join(sorted(engines))}"
+            )
         for problem in problems:
             yield finding("LMS109", table.name, problem, part.location or table.source)
 
@@ -220,12 +232,18 @@ def check_unpartitionable(doc: Document) -> Iterator[Finding]:
 def check_key_without_key(doc: Document) -> Iterator[Finding]:
     """LMS110: ``PARTITION BY KEY()`` on a table with no primary or NOT NULL unique key."""
     for table, part in _partitioned(doc):
-        for kind, expression, cols in ((part.kind, part.expression, part.columns),
-                                       (part.sub_kind.removeprefix("LINEAR "), part.sub_expression, part.sub_columns)):  # fmt: skip
+        for kind, expression, cols in (
+            (part.kind, part.expression, part.columns),
+            (part.sub_kind.removeprefix("LINEAR "), part.sub_expression, part.sub_columns),
+        ):
             if kind == "KEY" and not expression.strip() and not cols:
-                yield finding("LMS110", table.name, "KEY() names no column and the table has "
-                              "no primary key (or NOT NULL unique key) to use",
-                              part.location or table.source)  # fmt: skip
+                yield finding(
+                    "LMS110",
+                    table.name,
+                    "KEY() names no column and the table has "
+                    "no primary key (or NOT NULL unique key) to use",
+                    part.location or table.source,
+                )
 
 
 def check_partition_management(doc: Document) -> Iterator[Finding]:

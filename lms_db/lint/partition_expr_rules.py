@@ -26,15 +26,31 @@ _DATE_ARG = frozenset({"DATE", "DATETIME"})
 _TIME_ARG = frozenset({"TIME", "DATETIME"})
 #: Permitted function -> the column types it may read (None: any exact number).
 ALLOWED_FUNCTIONS: dict[str, frozenset[str] | None] = {
-    "ABS": None, "CEILING": None, "CEIL": None, "FLOOR": None, "MOD": None,
-    "DATEDIFF": _DATE_ARG, "DAY": _DATE_ARG, "DAYOFMONTH": _DATE_ARG,
-    "DAYOFWEEK": _DATE_ARG, "DAYOFYEAR": _DATE_ARG, "MONTH": _DATE_ARG,
-    "QUARTER": _DATE_ARG, "TO_DAYS": _DATE_ARG, "TO_SECONDS": _DATE_ARG,
-    "WEEKDAY": _DATE_ARG, "YEAR": _DATE_ARG, "YEARWEEK": _DATE_ARG,
-    "HOUR": _TIME_ARG, "MINUTE": _TIME_ARG, "SECOND": _TIME_ARG,
-    "MICROSECOND": _TIME_ARG, "TIME_TO_SEC": _TIME_ARG,
-    "EXTRACT": _DATE_ARG | _TIME_ARG, "UNIX_TIMESTAMP": frozenset({"TIMESTAMP"}),
-}  # fmt: skip
+    "ABS": None,
+    "CEILING": None,
+    "CEIL": None,
+    "FLOOR": None,
+    "MOD": None,
+    "DATEDIFF": _DATE_ARG,
+    "DAY": _DATE_ARG,
+    "DAYOFMONTH": _DATE_ARG,
+    "DAYOFWEEK": _DATE_ARG,
+    "DAYOFYEAR": _DATE_ARG,
+    "MONTH": _DATE_ARG,
+    "QUARTER": _DATE_ARG,
+    "TO_DAYS": _DATE_ARG,
+    "TO_SECONDS": _DATE_ARG,
+    "WEEKDAY": _DATE_ARG,
+    "YEAR": _DATE_ARG,
+    "YEARWEEK": _DATE_ARG,
+    "HOUR": _TIME_ARG,
+    "MINUTE": _TIME_ARG,
+    "SECOND": _TIME_ARG,
+    "MICROSECOND": _TIME_ARG,
+    "TIME_TO_SEC": _TIME_ARG,
+    "EXTRACT": _DATE_ARG | _TIME_ARG,
+    "UNIX_TIMESTAMP": frozenset({"TIMESTAMP"}),
+}
 _FORBIDDEN_OPERATORS = {"/": "/", "&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "~": "~"}
 #: COLUMNS partitioning: integer types, DATE, DATETIME, CHAR, VARCHAR, BINARY, VARBINARY.
 COLUMNS_TYPES = INTEGER_TYPES | CHAR_TYPES | BINARY_TYPES | {"DATE", "DATETIME"}
@@ -92,14 +108,20 @@ def _column_use(table: TableDef, tok: Token, stack: list[str]) -> Iterator[tuple
     if func in ALLOWED_FUNCTIONS:
         wanted = ALLOWED_FUNCTIONS[func]
         if wanted is None and col.type_name not in _EXACT:
-            yield "LMS106", f"{func}() of {col.type_name} column {tok.text} does not return an integer"
+            yield (
+                "LMS106",
+                f"{func}() of {col.type_name} column {tok.text} does not return an integer",
+            )
         elif wanted is not None and col.type_name not in wanted and col.type_name != "TIMESTAMP":
             yield "LMS106", f"{func}() of {col.type_name} column {tok.text} is not allowed"
         elif func == "UNIX_TIMESTAMP" and col.type_name != "TIMESTAMP":
-            yield "LMS106", f"UNIX_TIMESTAMP() of {col.type_name} column {tok.text} is timezone-dependent"
-    elif not func and col.type_name not in INTEGER_TYPES | {"YEAR"}:
-        if col.type_name != "TIMESTAMP":  # LMS103 names TIMESTAMP misuse
-            yield "LMS106", f"column {tok.text} is {col.type_name}: a partitioning expression must be an integer"
+            yield (
+                "LMS106",
+                f"UNIX_TIMESTAMP() of {col.type_name} column {tok.text} is timezone-dependent",
+            )
+    elif not func and col.type_name not in INTEGER_TYPES | {"YEAR", "TIMESTAMP"}:
+        # (LMS103 names TIMESTAMP misuse)
+        yield "LMS106", f"column {tok.text} is {col.type_name}: the expression must be an integer"
 
 
 def check_expressions(doc: Document) -> Iterator[Finding]:
@@ -110,15 +132,23 @@ def check_expressions(doc: Document) -> Iterator[Finding]:
         if part is None or not part.parsed:
             continue
         for kind, expression, cols in _schemes(part):
-            for rule, problem in _scheme_problems(table, kind, expression, cols, doc.target.mariadb):
-                yield finding(rule, table.name, f"PARTITION BY {kind} ({expression}): {problem}",
-                              part.location or table.source)  # fmt: skip
+            for rule, problem in _scheme_problems(
+                table, kind, expression, cols, doc.target.mariadb
+            ):
+                yield finding(
+                    rule,
+                    table.name,
+                    f"PARTITION BY {kind} ({expression}): {problem}",
+                    part.location or table.source,
+                )
 
 
 def _schemes(part: PartitionDef) -> list[tuple[str, str, tuple[str, ...]]]:
     schemes = [(part.kind, part.expression, part.columns)]
     if part.sub_kind:
-        schemes.append((part.sub_kind.removeprefix("LINEAR "), part.sub_expression, part.sub_columns))
+        schemes.append(
+            (part.sub_kind.removeprefix("LINEAR "), part.sub_expression, part.sub_columns)
+        )
     return schemes
 
 

@@ -12,10 +12,17 @@ from lms_db.lint.schema import PartitionDef, PartitionEntry
 #: Words that end a partition's or subpartition's options.
 _OPTION_WORDS = frozenset(
     {
-        "ENGINE", "STORAGE", "COMMENT", "DATA", "INDEX", "MAX_ROWS", "MIN_ROWS",
-        "TABLESPACE", "NODEGROUP",
+        "ENGINE",
+        "STORAGE",
+        "COMMENT",
+        "DATA",
+        "INDEX",
+        "MAX_ROWS",
+        "MIN_ROWS",
+        "TABLESPACE",
+        "NODEGROUP",
     }
-)  # fmt: skip
+)
 
 
 def parse_partition_by(cur: Cursor, location: str) -> PartitionDef:

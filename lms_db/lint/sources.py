@@ -116,7 +116,8 @@ def mask(text: str, *, keep_versioned: bool = False, postgres: bool = False) -> 
     while i < n:
         ch = text[i]
         nxt = text[i + 1] if i + 1 < n else ""
-        dash_comment = ch == "-" and nxt == "-" and (postgres or text[i + 2 : i + 3] in _DASH_FOLLOW)
+        dash_follow = postgres or text[i + 2 : i + 3] in _DASH_FOLLOW
+        dash_comment = ch == "-" and nxt == "-" and dash_follow
         dollar = _DOLLAR.match(text, i) if postgres and ch == "$" else None
         if dollar:
             end = text.find(dollar.group(), dollar.end())

@@ -15,16 +15,30 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?SEQUENCE\b", re.I), "CREATE SEQUENCE"),
     (re.compile(r"^\s*(?:ALTER|DROP)\s+SEQUENCE\b", re.I), "sequences"),
     (re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TABLE\b", re.I), "CREATE OR REPLACE TABLE"),
-    (re.compile(r"^\s*ALTER\s+TABLE\b.*\b(?:ADD|DROP|MODIFY|CHANGE)\s+(?:COLUMN\s+)?IF\s+(?:NOT\s+)?EXISTS\b",
-                re.I | re.S), "ADD/DROP/MODIFY COLUMN IF [NOT] EXISTS"),  # fmt: skip
-    (re.compile(r"^\s*ALTER\s+TABLE\b.*\bADD\s+(?:UNIQUE\s+)?(?:INDEX|KEY)\s+IF\s+NOT\s+EXISTS\b",
-                re.I | re.S), "ADD INDEX IF NOT EXISTS"),  # fmt: skip
+    (
+        re.compile(
+            r"^\s*ALTER\s+TABLE\b.*\b(?:ADD|DROP|MODIFY|CHANGE)\s+(?:COLUMN\s+)?IF\s+(?:NOT\s+)?EXISTS\b",
+            re.I | re.S,
+        ),
+        "ADD/DROP/MODIFY COLUMN IF [NOT] EXISTS",
+    ),
+    (
+        re.compile(
+            r"^\s*ALTER\s+TABLE\b.*\bADD\s+(?:UNIQUE\s+)?(?:INDEX|KEY)\s+IF\s+NOT\s+EXISTS\b",
+            re.I | re.S,
+        ),
+        "ADD INDEX IF NOT EXISTS",
+    ),
     (re.compile(r"\bPARTITION\s+BY\s+SYSTEM_TIME\b", re.I), "PARTITION BY SYSTEM_TIME"),
     (re.compile(r"\bWITH\s+SYSTEM\s+VERSIONING\b", re.I), "system-versioned tables"),
     (re.compile(r"\bNOT\s+IGNORED\b|\bIGNORED\b", re.I), "IGNORED indexes"),
     (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
-    (re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\b", re.I),
-     "CREATE INDEX IF NOT EXISTS"),  # fmt: skip
+    (
+        re.compile(
+            r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\b", re.I
+        ),
+        "CREATE INDEX IF NOT EXISTS",
+    ),
 )
 #: MySQL 8 only.
 _MYSQL_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -41,12 +55,18 @@ def check_mariadb_only(doc: Document) -> Iterator[Finding]:
         masked = mask(stmt.text)
         for pattern, what in _MARIADB_ONLY:
             if pattern.search(masked):
-                yield finding("LMS601", "", f"{what} is MariaDB only; MySQL 8 refuses it", stmt.location)
+                yield finding(
+                    "LMS601", "", f"{what} is MariaDB only; MySQL 8 refuses it", stmt.location
+                )
     for table in doc.tables.values():
         for name, col in table.columns.items():
             if col.type_name in MARIADB_TYPES:
-                yield finding("LMS601", table.name, f"column {name}: {col.type_name} is a MariaDB "
-                              "type; MySQL 8 has none", col.location or table.source)  # fmt: skip
+                yield finding(
+                    "LMS601",
+                    table.name,
+                    f"column {name}: {col.type_name} is a MariaDB type; MySQL 8 has none",
+                    col.location or table.source,
+                )
 
 
 def check_mysql_only(doc: Document) -> Iterator[Finding]:
@@ -58,19 +78,31 @@ def check_mysql_only(doc: Document) -> Iterator[Finding]:
         masked = mask(stmt.text)
         for pattern, what in _MYSQL_ONLY:
             if pattern.search(masked):
-                yield finding("LMS602", "", f"{what}: MySQL 8 only; MariaDB 10.11 refuses it", stmt.location)
+                yield finding(
+                    "LMS602", "", f"{what}: MySQL 8 only; MariaDB 10.11 refuses it", stmt.location
+                )
     for table in doc.tables.values():
-        keys = [("primary key", table.pk_parts, (), table.pk_location)]
+        no_options: tuple[str, ...] = ()
+        keys = [("primary key", table.pk_parts, no_options, table.pk_location)]
         keys += [(f"index {i.name}", i.parts, i.options, i.location) for i in table.indexes]
         keys += [(f"unique key {u.name}", u.parts, u.options, u.location) for u in table.uniques]
         for what, parts, options, location in keys:
             where = location or table.source
             if any(p.expression for p in parts):
-                yield finding("LMS602", table.name, f"{what}: functional key parts are MySQL 8 "
-                              "only (MariaDB: index a generated column)", where)  # fmt: skip
+                yield finding(
+                    "LMS602",
+                    table.name,
+                    f"{what}: functional key parts are MySQL 8 "
+                    "only (MariaDB: index a generated column)",
+                    where,
+                )
             if "INVISIBLE" in options:  # MariaDB 10.11 takes VISIBLE, refuses INVISIBLE
-                yield finding("LMS602", table.name, f"{what}: INVISIBLE indexes are MySQL 8 "
-                              "only (MariaDB: IGNORED)", where)  # fmt: skip
+                yield finding(
+                    "LMS602",
+                    table.name,
+                    f"{what}: INVISIBLE indexes are MySQL 8 only (MariaDB: IGNORED)",
+                    where,
+                )
 
 
 def unknown_types(doc: Document, location: str) -> list[str]:
@@ -82,7 +114,9 @@ def unknown_types(doc: Document, location: str) -> list[str]:
     for table in doc.tables.values():
         if table.source != location:
             continue
-        out += [f"{c.type_name} ({n})" for n, c in table.columns.items() if c.type_name not in known]
+        out += [
+            f"{c.type_name} ({n})" for n, c in table.columns.items() if c.type_name not in known
+        ]
     return out
 
 

@@ -49,8 +49,12 @@ def _lint_databases(url: URL) -> set[str]:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(REPO_ROOT / "cli.py"), "schema", "lint", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.mariadb
@@ -70,8 +74,14 @@ def test_server_errors_are_findings_at_file_and_line(
     ]
     assert "errno: 150" in findings[0].message
     assert _lint_databases(mariadb_server_url) == before  # the scratch database is gone
-    with pymysql.connect(host=mariadb_server_url.host, port=mariadb_server_url.port or 3306,
-                         user=mariadb_server_url.username or "root") as conn, conn.cursor() as cur:  # fmt: skip
+    with (
+        pymysql.connect(
+            host=mariadb_server_url.host,
+            port=mariadb_server_url.port or 3306,
+            user=mariadb_server_url.username or "root",
+        ) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute("SHOW TABLES FROM mysql LIKE 'lint_must_not_exist'")
         assert cur.fetchall() == ()
 
@@ -133,10 +143,20 @@ def test_interrupt_drops_the_scratch_database(tmp_path: Path, mariadb_server_url
     path.write_text("CREATE TABLE t (a INT);\nSELECT SLEEP(30);\n")
     before = _lint_databases(mariadb_server_url)
     proc = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "cli.py"), "schema", "lint", str(path),
-         "--dev-url", _server_root(mariadb_server_url)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(REPO_ROOT / "cli.py"),
+            "schema",
+            "lint",
+            str(path),
+            "--dev-url",
+            _server_root(mariadb_server_url),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 30
     while not (_lint_databases(mariadb_server_url) - before) and time.monotonic() < deadline:
         time.sleep(0.1)
