@@ -5,13 +5,23 @@ COALESCE, REORGANIZE, TRUNCATE... PARTITION) with what the server refuses in the
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
-from lms_db.lint.ddl_parser import element, element_here, location_of
+from lms_db.lint.ddl_parser import (
+    STRING_TYPES,
+    column_definition,
+    element,
+    element_here,
+    finish_columns,
+    location_of,
+)
 from lms_db.lint.ddl_tokens import Cursor, tokenize
 from lms_db.lint.partition_parser import parse_definitions, parse_partition_by
-from lms_db.lint.schema import PartitionDef, Statement, TableDef
+from lms_db.lint.schema import IndexDef, PartitionDef, Statement, TableDef, UniqueKey
 
+_INPLACE = re.compile(r"\bALGORITHM\s*=?\s*INPLACE\b", re.I)
+_PARTITION_OPTIONS = (("PARTITION", "BY"), ("REMOVE", "PARTITIONING"))
 #: Operations that name existing partitions (``ALL`` allowed).
 _NAMING_OPS = ("TRUNCATE", "ANALYZE", "CHECK", "OPTIMIZE", "REBUILD", "REPAIR", "DISCARD", "IMPORT")
 
@@ -32,15 +42,23 @@ def parse_alter_table(stmt: Statement, text: str, tables: dict[str, TableDef]) -
     if tdef is None:
         return name
     while not cur.done():
-        _action(cur, tdef, stmt)
-        if not cur.accept(","):
+        _action(cur, tdef, stmt, tables)
+        # partition options follow the other alterations without a comma
+        if not cur.accept(",") and not any(cur.at(*w) for w in _PARTITION_OPTIONS):
             break
-    return name
+    finish_columns(tdef)
+    if _INPLACE.search(text):
+        tdef.inplace_foreign_keys += [
+            (fk.name, fk.location) for fk in tdef.foreign_keys if fk.order < 0
+        ]
+    return tdef.name
 
 
-def _action(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
+def _action(cur: Cursor, tdef: TableDef, stmt: Statement, tables: dict[str, TableDef]) -> None:
     first = cur.peek()
     where = location_of(stmt, first)
+    if _column_action(cur, tdef, where, tables):
+        return
     if cur.accept("PARTITION", "BY"):
         tdef.partition = parse_partition_by(cur, where)
     elif cur.accept("REMOVE", "PARTITIONING"):
@@ -86,6 +104,62 @@ def _action(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         cur.skip_to_item_end()
 
 
+def _column_action(cur: Cursor, tdef: TableDef, where: str, tables: dict[str, TableDef]) -> bool:
+    """MODIFY, CHANGE, RENAME (column, index, table), CONVERT TO CHARACTER SET."""
+    if cur.accept("MODIFY"):
+        cur.accept("COLUMN")
+        cur.accept("IF", "EXISTS")
+        column_definition(cur, tdef, where, cur.name(), new=False)
+    elif cur.accept("CHANGE"):
+        cur.accept("COLUMN")
+        cur.accept("IF", "EXISTS")
+        old = cur.name()
+        new = cur.name()
+        _rename_column(tdef, old, new)
+        column_definition(cur, tdef, where, new, new=False)
+    elif cur.accept("RENAME", "COLUMN"):
+        old = cur.name()
+        cur.expect("TO")
+        _rename_column(tdef, old, cur.name())
+    elif cur.accept("RENAME", "INDEX") or cur.accept("RENAME", "KEY"):
+        old = cur.name()
+        cur.expect("TO")
+        new = cur.name()
+        keys: list[IndexDef | UniqueKey] = [*tdef.indexes, *tdef.uniques]
+        for index in keys:
+            if index.name.lower() == old:
+                index.name = new
+    elif cur.accept("RENAME"):
+        cur.accept("TO") or cur.accept("AS")
+        new = cur.name()
+        tables.pop(tdef.name, None)
+        tdef.name = new
+        tables[new] = tdef
+    elif cur.accept("CONVERT", "TO", "CHARACTER", "SET") or cur.accept("CONVERT", "TO", "CHARSET"):
+        tdef.charset = cur.next().text.lower()
+        tdef.collation = cur.next().text.lower() if cur.accept("COLLATE") else ""
+        for col in tdef.columns.values():
+            if col.type_name in STRING_TYPES:
+                col.charset, col.collation = tdef.charset, tdef.collation
+    else:
+        return False
+    return True
+
+
+def _rename_column(tdef: TableDef, old: str, new: str) -> None:
+    if old in tdef.columns and old != new:
+        tdef.columns = {(new if k == old else k): v for k, v in tdef.columns.items()}
+    swap = {old: new}
+    tdef.primary_key = tuple(swap.get(c, c) for c in tdef.primary_key)
+    tdef.pk_parts = tuple(replace(p, column=swap.get(p.column, p.column)) for p in tdef.pk_parts)
+    keys: list[IndexDef | UniqueKey] = [*tdef.indexes, *tdef.uniques]
+    for key in keys:
+        key.cols = tuple(swap.get(c, c) for c in key.cols)
+        key.parts = tuple(replace(p, column=swap.get(p.column, p.column)) for p in key.parts)
+    for fk in tdef.foreign_keys:
+        fk.cols = tuple(swap.get(c, c) for c in fk.cols)
+
+
 def _drop(cur: Cursor, tdef: TableDef) -> None:
     if cur.accept("PRIMARY", "KEY"):
         tdef.primary_key, tdef.pk_parts = (), ()
@@ -102,7 +176,14 @@ def _drop(cur: Cursor, tdef: TableDef) -> None:
     elif not cur.at("CONSTRAINT") and not cur.at("CHECK"):
         cur.accept("COLUMN")
         cur.accept("IF", "EXISTS")
-        tdef.columns.pop(cur.name(), None)
+        gone = cur.name()
+        tdef.columns.pop(gone, None)
+        keys: list[IndexDef | UniqueKey] = [*tdef.indexes, *tdef.uniques]
+        for key in keys:  # the server drops the column's key parts
+            key.parts = tuple(p for p in key.parts if p.column != gone)
+            key.cols = tuple(c for c in key.cols if c != gone)
+        tdef.indexes = [i for i in tdef.indexes if i.parts]
+        tdef.uniques = [u for u in tdef.uniques if u.parts]
     cur.skip_to_item_end()
 
 

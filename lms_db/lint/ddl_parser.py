@@ -71,6 +71,12 @@ def parse_create_table(stmt: Statement, text: str) -> TableDef | None:
         sub = Cursor([t for t in cur.tokens if start <= t.start < end], text)
         element(sub, tdef, stmt)
     _table_options(cur, tdef, stmt)
+    finish_columns(tdef)
+    return tdef
+
+
+def finish_columns(tdef: TableDef) -> None:
+    """Give string columns without their own character set the table's."""
     if tdef.collation and not tdef.charset:
         tdef.charset = tdef.collation.split("_")[0]
     for col in tdef.columns.values():
@@ -81,7 +87,6 @@ def parse_create_table(stmt: Statement, text: str) -> TableDef | None:
         if col.charset is None:
             col.charset = tdef.charset or "utf8mb4"
             col.collation = col.collation or tdef.collation
-    return tdef
 
 
 def parse_create_index(stmt: Statement, text: str, tables: dict[str, TableDef]) -> None:
@@ -265,8 +270,14 @@ def _references(cur: Cursor, name: str, cols: tuple[str, ...], where: str) -> Fo
 
 
 def _column(cur: Cursor, tdef: TableDef, stmt: Statement, where: str) -> None:
-    name = cur.name()
-    if name in tdef.columns:
+    column_definition(cur, tdef, where, cur.name())
+
+
+def column_definition(
+    cur: Cursor, tdef: TableDef, where: str, name: str, *, new: bool = True
+) -> None:
+    """Read ``type attributes...`` of column ``name`` (``new=False``: MODIFY/CHANGE)."""
+    if new and name in tdef.columns:
         tdef.duplicate_columns.append(name)
     col = ColumnDef(_type_name(cur), location=where)
     if cur.at("("):
@@ -277,6 +288,9 @@ def _column(cur: Cursor, tdef: TableDef, stmt: Statement, where: str) -> None:
             col.length = int(args[0])
             col.has_length = True
             col.scale = int(args[1]) if len(args) > 1 and args[1].isdigit() else None
+    if col.type_name == "SERIAL":  # BIGINT UNSIGNED NOT NULL AUTO_INCREMENT UNIQUE
+        col.type_name, col.unsigned, col.nullable, col.auto_increment = "BIGINT", True, False, True
+        tdef.uniques.append(UniqueKey(_auto_name(tdef, name), (name,), where, (KeyPart(name),)))
     tdef.columns[name] = col
     _column_attributes(cur, tdef, col, name, where)
 
@@ -299,7 +313,9 @@ def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, w
         if cur.accept("UNSIGNED") or cur.accept("ZEROFILL"):  # ZEROFILL implies UNSIGNED
             col.unsigned = True
         elif cur.accept("NOT", "NULL"):
-            col.nullable = False
+            col.nullable, col.null_declared = False, True
+        elif cur.accept("NULL"):
+            col.null_declared = True
         elif cur.accept("CHARACTER", "SET") or cur.accept("CHARSET"):
             col.charset = cur.next().text.lower()
         elif cur.accept("PRIMARY", "KEY") or cur.accept("KEY"):

@@ -55,8 +55,7 @@ def check_parent(doc: Document) -> Iterator[Finding]:
             continue
         if parent is None and fk.ref_table in doc.keyspaces:
             continue  # a table of the models, created elsewhere
-        created = doc.order.get(fk.ref_table)
-        if parent is None or created is None or created > doc.order.get(table.name, created):
+        if parent is None or parent.created_at > fk.order:
             when = "does not exist" if parent is None else "is created only later"
             yield finding(
                 "LMS501",
@@ -164,6 +163,23 @@ def check_set_null(doc: Document) -> Iterator[Finding]:
             )
 
 
+def check_inplace(doc: Document) -> Iterator[Finding]:
+    """LMS504: ``ALTER TABLE ... ADD FOREIGN KEY ..., ALGORITHM=INPLACE`` with foreign key
+    checks on: "ALGORITHM=INPLACE is supported when foreign_key_checks is disabled.
+    Otherwise, only ALGORITHM=COPY is supported" (15.12.1)."""
+    if doc.fk_checks_off:
+        return
+    for table in doc.tables.values():
+        for name, location in table.inplace_foreign_keys:
+            yield finding(
+                "LMS504",
+                table.name,
+                f"foreign key {name} added with ALGORITHM=INPLACE while FOREIGN_KEY_CHECKS=1; "
+                "use ALGORITHM=COPY",
+                location or table.source,
+            )
+
+
 def check_duplicate_names(doc: Document) -> Iterator[Finding]:
     """LMS505: a foreign key name used twice in one database (error 1826/121)."""
     seen: dict[str, str] = {}
@@ -181,4 +197,11 @@ def check_duplicate_names(doc: Document) -> Iterator[Finding]:
         seen.setdefault(key, table.name)
 
 
-CHECKS = (check_parent, check_columns, check_parent_index, check_set_null, check_duplicate_names)
+CHECKS = (
+    check_parent,
+    check_columns,
+    check_parent_index,
+    check_set_null,
+    check_inplace,
+    check_duplicate_names,
+)

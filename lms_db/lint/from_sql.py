@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 
 import sqlglot
@@ -20,6 +21,7 @@ from sqlglot.errors import ParseError
 from lms_db.lint.ddl_alter import parse_alter_table
 from lms_db.lint.ddl_parser import parse_create_index, parse_create_table
 from lms_db.lint.ddl_tokens import DdlSyntaxError
+from lms_db.lint.partition_columns import resolve_partition_columns
 from lms_db.lint.schema import (
     ColumnDef,
     Document,
@@ -43,16 +45,19 @@ _PARTITION_BY = re.compile(
     r"\s*(?:ALGORITHM\s*=\s*\d+\s*)?\(",
     re.I,
 )
-_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"")
 _CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b", re.I)
 _CREATE_INDEX = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+|OFFLINE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?"
     r"INDEX\b",
     re.I,
 )
+_COPY_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?P<temporary>TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>{_NAME})\s*(?:\(?\s*LIKE\s+(?P<like>{_NAME})|(?:AS\s+)?\(?\s*SELECT\b)",
+    re.I,
+)
 _FK_CHECKS_OFF = re.compile(r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?:0|OFF)\b", re.I | re.S)
 _PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
-_IDENT = re.compile(r"`([^`]+)`|([A-Za-z_][\w$]*)(?!\s*\()")
 _TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -88,23 +93,38 @@ def document_from_chunks(
     for pos, item in enumerate(parsed):  # pass 1: tables, wherever they are created
         if _FK_CHECKS_OFF.match(mask(item.stmt.text)):
             doc.fk_checks_off = True
-        tdef = _created_table(item)
+        tdef = _created_table(item, doc.tables)
         if tdef is not None:
             doc.tables[tdef.name] = tdef
             doc.order.setdefault(tdef.name, pos)
-    for item in parsed:  # pass 2: what is added to them, in document order
+            tdef.created_at = pos
+            _stamp_foreign_keys(tdef, pos)
+    for pos, item in enumerate(parsed):  # pass 2: what is added to them, in document order
         if item.own in ("index", "alter"):
             _apply_own(doc, item)
         elif item.own != "table":
             _apply_statement(doc, item)
+        for tdef in list(doc.tables.values()):
+            _stamp_foreign_keys(tdef, pos)
     for tdef in doc.tables.values():
         tdef.keyspace = keyspaces.get(tdef.name)
-        _resolve_partition_columns(tdef)
+        resolve_partition_columns(tdef)
     return doc
 
 
-def _created_table(item: _Parsed) -> TableDef | None:
+def _created_table(item: _Parsed, tables: dict[str, TableDef]) -> TableDef | None:
     tree, stmt = item.stmt.tree, item.stmt
+    copy = _COPY_TABLE.match(mask(stmt.text))
+    if item.own == "table" and copy:  # CREATE TABLE t LIKE s / AS SELECT: what is known
+        stmt.understood = True
+        name = table_name(copy.group("name"))
+        source = tables.get(table_name(copy.group("like") or ""))
+        if source is None:
+            return TableDef(name, source=stmt.location)  # columns unknown: no rule reads it
+        twin = deepcopy(source)  # LIKE copies columns, keys, partitioning; no foreign keys
+        twin.name, twin.source, twin.foreign_keys, twin.alter_problems = name, stmt.location, [], []
+        twin.temporary = bool(copy.group("temporary"))
+        return twin
     if item.own == "table":
         try:
             tdef = parse_create_table(stmt, stmt.text)
@@ -122,6 +142,12 @@ def _created_table(item: _Parsed) -> TableDef | None:
     return None
 
 
+def _stamp_foreign_keys(tdef: TableDef, pos: int) -> None:
+    for fk in tdef.foreign_keys:
+        if fk.order < 0:
+            fk.order = pos
+
+
 def _apply_own(doc: Document, item: _Parsed) -> None:
     stmt = item.stmt
     try:
@@ -137,37 +163,6 @@ def _apply_own(doc: Document, item: _Parsed) -> None:
         stmt.understood = True
 
 
-def _resolve_partition_columns(tdef: TableDef) -> None:
-    """The columns the partitioning (and subpartitioning) functions read.
-
-    ``KEY()`` with no column means the primary key, else a unique key of NOT NULL
-    columns (MySQL 8.0 manual, 26.2.5 KEY Partitioning).
-    """
-    part = tdef.partition
-    if part is None:
-        return
-    if part.parsed:
-        part.columns = partition_columns(part.kind, part.expression, tdef.columns)
-        if part.kind == "KEY" and not part.expression.strip():
-            part.columns = implicit_key_columns(tdef)
-        if part.sub_kind:
-            sub = part.sub_kind.removeprefix("LINEAR ")
-            part.sub_columns = partition_columns(sub, part.sub_expression, tdef.columns)
-            if sub == "KEY" and not part.sub_expression.strip():
-                part.sub_columns = implicit_key_columns(tdef)
-
-
-def implicit_key_columns(tdef: TableDef) -> tuple[str, ...]:
-    """What ``PARTITION BY KEY()`` partitions on: the PK, else the first NOT NULL unique."""
-    if tdef.primary_key:
-        return tdef.primary_key
-    for unique in tdef.uniques:
-        columns = [tdef.columns.get(c) for c in unique.cols]
-        if columns and all(c is not None and not c.nullable for c in columns):
-            return unique.cols
-    return ()
-
-
 def _without_partition(text: str) -> str:
     clause = _top_level_partition(mask(text))
     return text[: clause.start()] if clause else text
@@ -176,23 +171,6 @@ def _without_partition(text: str) -> str:
 def table_name(raw: str) -> str:
     """Normalize ``db.`tbl``` to ``tbl`` (lower case)."""
     return raw.split(".")[-1].strip().strip('`"').lower()
-
-
-def partition_columns(kind: str, expression: str, known: Iterable[str]) -> tuple[str, ...]:
-    """The table columns a partitioning expression reads.
-
-    ``COLUMNS`` and ``KEY`` kinds list columns; other kinds are expressions whose
-    identifiers not followed by ``(`` are columns (filtered by ``known`` when given).
-    """
-    known_set = set(known)
-    if kind.endswith("COLUMNS") or kind == "KEY":
-        cols = [c.strip().strip("`").lower() for c in expression.split(",") if c.strip()]
-    else:
-        code = _STRING.sub("''", expression)
-        cols = [(m.group(1) or m.group(2)).lower() for m in _IDENT.finditer(code)]
-        if known_set:
-            cols = [c for c in cols if c in known_set]
-    return tuple(dict.fromkeys(cols))
 
 
 @contextmanager

@@ -229,6 +229,13 @@ def check_special_indexes(doc: Document) -> Iterator[Finding]:
     for table in _sql_tables(doc):
         for index in _indexes(table):
             cols = [table.columns.get(p.column) for p in index.parts]
+            if index.kind == "fulltext" and table.temporary:
+                yield finding(
+                    "LMS209",
+                    table.name,
+                    f"{index.label}: cannot create a FULLTEXT index on a TEMPORARY table (1796)",
+                    index.location,
+                )
             if index.kind == "fulltext":
                 bad = [
                     p.column

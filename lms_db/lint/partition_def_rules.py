@@ -76,7 +76,7 @@ def _range_values(table: TableDef, part: PartitionDef) -> Iterator[str]:
     previous: tuple[object, ...] | None = None
     for pos, entry in enumerate(part.partitions):
         values = entry.values[0] if entry.values else ()
-        if values == ("MAXVALUE",) and "COLUMNS" not in part.kind:
+        if tuple(v.upper() for v in values) == ("MAXVALUE",) and "COLUMNS" not in part.kind:
             if pos != len(part.partitions) - 1:
                 yield f"MAXVALUE can only be used in the last partition ({entry.name})"
             previous = None

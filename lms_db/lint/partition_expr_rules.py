@@ -54,6 +54,50 @@ ALLOWED_FUNCTIONS: dict[str, frozenset[str] | None] = {
 _FORBIDDEN_OPERATORS = {"/": "/", "&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "~": "~"}
 #: COLUMNS partitioning: integer types, DATE, DATETIME, CHAR, VARCHAR, BINARY, VARBINARY.
 COLUMNS_TYPES = INTEGER_TYPES | CHAR_TYPES | BINARY_TYPES | {"DATE", "DATETIME"}
+#: Words of an expression that are not column names (operators, EXTRACT units, literals).
+_EXPRESSION_WORDS = frozenset(
+    {
+        "DIV",
+        "MOD",
+        "AND",
+        "OR",
+        "XOR",
+        "NOT",
+        "IS",
+        "NULL",
+        "TRUE",
+        "FALSE",
+        "FROM",
+        "CASE",
+        "WHEN",
+        "THEN",
+        "ELSE",
+        "END",
+        "IN",
+        "BETWEEN",
+        "SELECT",
+        "YEAR",
+        "QUARTER",
+        "MONTH",
+        "WEEK",
+        "DAY",
+        "HOUR",
+        "MINUTE",
+        "SECOND",
+        "MICROSECOND",
+        "YEAR_MONTH",
+        "DAY_HOUR",
+        "DAY_MINUTE",
+        "DAY_SECOND",
+        "HOUR_MINUTE",
+        "HOUR_SECOND",
+        "MINUTE_SECOND",
+        "DAY_MICROSECOND",
+        "HOUR_MICROSECOND",
+        "MINUTE_MICROSECOND",
+        "SECOND_MICROSECOND",
+    }
+)
 _EXACT = INTEGER_TYPES | {"DECIMAL", "YEAR", "BIT"}
 
 
@@ -85,6 +129,8 @@ def _expression_problems(
         elif tok.is_name and tok.text.lower() in table.columns:
             columns += 1
             yield from _column_use(table, tok, stack)
+        elif tok.is_name and tok.upper not in _EXPRESSION_WORDS and not tok.text.startswith("@"):
+            yield "LMS106", f"unknown column {tok.text} in the partitioning expression"
         elif tok.upper == "SELECT":
             yield "LMS105", "a subquery in a partitioning expression"
     if columns == 0:

@@ -42,6 +42,7 @@ class ColumnDef:
     auto_increment: bool = False
     collation: str = ""
     has_length: bool = False  # a (length) was written
+    null_declared: bool = False  # NULL or NOT NULL written (MariaDB refuses it on generated)
     stored: bool = False  # a STORED (PERSISTENT) generated column; else VIRTUAL if generated
     expression: str = ""  # of a generated column
 
@@ -93,6 +94,7 @@ class ForeignKeyDef:
     on_delete: str = ""
     on_update: str = ""
     inline: bool = False  # ``col INT REFERENCES t(id)``: MySQL 8 ignores it, MariaDB doesn't
+    order: int = -1  # index of the statement that declared it (SQL front end)
 
 
 @dataclass
@@ -158,6 +160,9 @@ class TableDef:
     primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
     row_format: str = ""
     duplicate_columns: list[str] = field(default_factory=list)
+    created_at: int = -1  # index of the statement that created it (SQL front end)
+    #: foreign keys added by an ALTER TABLE ... ALGORITHM=INPLACE: (name, location)
+    inplace_foreign_keys: list[tuple[str, str]] = field(default_factory=list)
     #: (message, location) of ALTER TABLE partition operations the server refuses.
     alter_problems: list[tuple[str, str]] = field(default_factory=list)
     from_sql: bool = False  # built by the SQL front end (all details above are known)

@@ -33,6 +33,7 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bWITH\s+SYSTEM\s+VERSIONING\b", re.I), "system-versioned tables"),
     (re.compile(r"\bNOT\s+IGNORED\b|\bIGNORED\b", re.I), "IGNORED indexes"),
     (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
+    (re.compile(r"\)\s*PERSISTENT\b", re.I), "PERSISTENT generated columns (MySQL: STORED)"),
     (
         re.compile(
             r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\b", re.I
@@ -82,6 +83,14 @@ def check_mysql_only(doc: Document) -> Iterator[Finding]:
                     "LMS602", "", f"{what}: MySQL 8 only; MariaDB 10.11 refuses it", stmt.location
                 )
     for table in doc.tables.values():
+        for name, col in table.columns.items():
+            if col.generated and col.null_declared:
+                yield finding(
+                    "LMS602",
+                    table.name,
+                    f"generated column {name}: MariaDB takes no NULL / NOT NULL on it",
+                    col.location or table.source,
+                )
         no_options: tuple[str, ...] = ()
         keys = [("primary key", table.pk_parts, no_options, table.pk_location)]
         keys += [(f"index {i.name}", i.parts, i.options, i.location) for i in table.indexes]
