@@ -16,6 +16,8 @@ from lms_db.lint.findings import Finding, finding
 from lms_db.lint.schema import ColumnDef, Document
 
 MAX_ROW_BYTES = 65535
+MAX_IDENTIFIER = 64  # table, column, index and constraint names (MySQL 8.0 11.2.1)
+LOB_TYPES = TEXT_TYPES | BLOB_TYPES | {"JSON"}
 _POINTER_BYTES = {"TINY": 9, "": 10, "MEDIUM": 11, "LONG": 12}
 
 
@@ -26,6 +28,33 @@ def check_columns(doc: Document) -> Iterator[Finding]:
             continue
         for name in dict.fromkeys(table.duplicate_columns):
             yield finding("LMS403", table.name, f"duplicate column name {name}", table.source)
+        if not table.columns:
+            yield finding(
+                "LMS403",
+                table.name,
+                "a table needs at least one column (ALTER TABLE "
+                "cannot drop them all; use DROP TABLE)",
+                table.source,
+            )
+        long_names = [n for n in (table.name, *table.columns) if len(n) > MAX_IDENTIFIER]
+        key_names = [i.name for i in table.indexes] + [u.name for u in table.uniques]
+        long_names += [n for n in key_names if len(n) > MAX_IDENTIFIER]
+        for name in long_names:
+            yield finding(
+                "LMS403",
+                table.name,
+                f"identifier {name[:20]}... is {len(name)} characters; at most {MAX_IDENTIFIER}",
+                table.source,
+            )
+        if table.engine == "MEMORY":
+            blobs = [n for n, c in table.columns.items() if c.type_name in LOB_TYPES]
+            if blobs:
+                yield finding(
+                    "LMS403",
+                    table.name,
+                    f"the MEMORY engine has no BLOB/TEXT columns ({', '.join(blobs)})",
+                    table.source,
+                )
         for name, col in table.columns.items():
             problem = _column_problem(col)
             if problem:

@@ -17,13 +17,11 @@ from lms_db.lint.ddl_parser import (
     location_of,
 )
 from lms_db.lint.ddl_tokens import Cursor, tokenize
-from lms_db.lint.partition_parser import parse_definitions, parse_partition_by
-from lms_db.lint.schema import IndexDef, PartitionDef, Statement, TableDef, UniqueKey
+from lms_db.lint.partition_ops import partition_action
+from lms_db.lint.schema import IndexDef, Statement, TableDef, UniqueKey
 
 _INPLACE = re.compile(r"\bALGORITHM\s*=?\s*INPLACE\b", re.I)
 _PARTITION_OPTIONS = (("PARTITION", "BY"), ("REMOVE", "PARTITIONING"))
-#: Operations that name existing partitions (``ALL`` allowed).
-_NAMING_OPS = ("TRUNCATE", "ANALYZE", "CHECK", "OPTIMIZE", "REBUILD", "REPAIR", "DISCARD", "IMPORT")
 
 
 def parse_alter_table(stmt: Statement, text: str, tables: dict[str, TableDef]) -> str:
@@ -41,12 +39,14 @@ def parse_alter_table(stmt: Statement, text: str, tables: dict[str, TableDef]) -
     tdef = tables.get(name)
     if tdef is None:
         return name
+    needed = _fk_needs(tdef, tables)
     while not cur.done():
         _action(cur, tdef, stmt, tables)
         # partition options follow the other alterations without a comma
         if not cur.accept(",") and not any(cur.at(*w) for w in _PARTITION_OPTIONS):
             break
     finish_columns(tdef)
+    _check_fk_needs(tdef, tables, needed, location_of(stmt, cur.tokens[0] if cur.tokens else None))
     if _INPLACE.search(text):
         tdef.inplace_foreign_keys += [
             (fk.name, fk.location) for fk in tdef.foreign_keys if fk.order < 0
@@ -59,31 +59,9 @@ def _action(cur: Cursor, tdef: TableDef, stmt: Statement, tables: dict[str, Tabl
     where = location_of(stmt, first)
     if _column_action(cur, tdef, where, tables):
         return
-    if cur.accept("PARTITION", "BY"):
-        tdef.partition = parse_partition_by(cur, where)
-    elif cur.accept("REMOVE", "PARTITIONING"):
-        tdef.partition = None
-    elif cur.accept("ADD", "PARTITION"):
-        _add_partition(cur, tdef, where)
-    elif cur.accept("DROP", "PARTITION"):
-        _drop_partition(cur, tdef, where)
-    elif cur.accept("COALESCE", "PARTITION"):
-        _coalesce(cur, tdef, where)
-    elif cur.accept("REORGANIZE", "PARTITION"):
-        _reorganize(cur, tdef, where)
-    elif cur.accept("EXCHANGE", "PARTITION"):
-        part = _managed(tdef, where)
-        names = [cur.name()]
-        if part is not None:
-            _require(tdef, part, names, where)
-        cur.skip_to_item_end()
-    elif any(cur.at(op, "PARTITION") for op in _NAMING_OPS):
-        cur.pos += 2
-        part = _managed(tdef, where)
-        names = _names(cur)
-        if part is not None and names != ["all"]:
-            _require(tdef, part, names, where)
-    elif cur.accept("ADD"):
+    if partition_action(cur, tdef, where, tables):
+        return
+    if cur.accept("ADD"):
         if cur.at("PERIOD"):
             cur.skip_to_item_end()
             return
@@ -102,6 +80,35 @@ def _action(cur: Cursor, tdef: TableDef, stmt: Statement, tables: dict[str, Tabl
         tdef.engine = cur.next().text.upper()
     else:
         cur.skip_to_item_end()
+
+
+def _fk_needs(
+    tdef: TableDef, tables: dict[str, TableDef]
+) -> list[tuple[str, TableDef, tuple[str, ...]]]:
+    """The foreign keys of and to ``tdef`` that an index of ``tdef`` serves now:
+    (constraint name, table that must keep the index, its columns)."""
+    needs = [(fk.name, tdef, fk.cols) for fk in tdef.foreign_keys]
+    needs += [
+        (fk.name, tdef, fk.ref_cols)
+        for other in tables.values()
+        for fk in other.foreign_keys
+        if fk.ref_table == tdef.name and fk.ref_cols and other is not tdef
+    ]
+    return [(name, table, cols) for name, table, cols in needs if table.has_index_on(cols)]
+
+
+def _check_fk_needs(
+    tdef: TableDef,
+    tables: dict[str, TableDef],
+    needed: list[tuple[str, TableDef, tuple[str, ...]]],
+    where: str,
+) -> None:
+    """Dropping the index (or column) a foreign key needs is refused (error 1553/1828)."""
+    alive = {fk.name for t in tables.values() for fk in t.foreign_keys}
+    for name, table, cols in needed:
+        if name in alive and not table.has_index_on(cols):
+            what = f"cannot drop the index on ({', '.join(cols)}): foreign key {name} needs it"
+            tdef.fk_problems.append((what, where))
 
 
 def _column_action(cur: Cursor, tdef: TableDef, where: str, tables: dict[str, TableDef]) -> bool:
@@ -185,113 +192,3 @@ def _drop(cur: Cursor, tdef: TableDef) -> None:
         tdef.indexes = [i for i in tdef.indexes if i.parts]
         tdef.uniques = [u for u in tdef.uniques if u.parts]
     cur.skip_to_item_end()
-
-
-def _names(cur: Cursor) -> list[str]:
-    names = [cur.name()]
-    while cur.at(",") and (tok := cur.peek(1)) is not None and tok.is_name and not _is_action(cur):
-        cur.pos += 1
-        names.append(cur.name())
-    return names
-
-
-def _is_action(cur: Cursor) -> bool:
-    tok = cur.peek(1)
-    return tok is not None and tok.upper in ("ADD", "DROP", "ENGINE", "COALESCE", "REORGANIZE")
-
-
-def _managed(tdef: TableDef, where: str) -> PartitionDef | None:
-    part = tdef.partition
-    if part is None:
-        tdef.alter_problems.append(
-            ("partition management on a table that is not partitioned", where)
-        )
-        return None
-    return part if part.parsed else None
-
-
-def _require(tdef: TableDef, part: PartitionDef, names: list[str], where: str) -> bool:
-    known = {e.name.lower() for e in part.partitions}
-    if not part.partitions and part.count:  # unnamed HASH/KEY partitions are p0, p1...
-        known = {f"p{i}" for i in range(part.count)}
-    missing = [n for n in names if n.lower() not in known]
-    if missing:
-        tdef.alter_problems.append((f"no partition named {', '.join(missing)}", where))
-    return not missing
-
-
-def _add_partition(cur: Cursor, tdef: TableDef, where: str) -> None:
-    part = _managed(tdef, where)
-    if cur.accept("PARTITIONS"):
-        count = cur.integer()
-        if part is not None and part.kind.startswith(("RANGE", "LIST")):
-            tdef.alter_problems.append((f"{part.kind} partitions must each be defined", where))
-        elif part is not None:
-            part.count = (part.count or len(part.partitions) or 1) + count
-        return
-    entries = parse_definitions(cur)
-    if part is None:
-        return
-    if part.kind.startswith(("RANGE", "LIST")):
-        part.partitions = part.partitions + tuple(entries)
-    else:
-        total = (part.count or len(part.partitions) or 1) + len(entries)
-        known = part.partitions or tuple(
-            replace(entries[0], name=f"p{i}") for i in range(part.count or 1)
-        )
-        part.partitions, part.count = known + tuple(entries), total
-
-
-def _drop_partition(cur: Cursor, tdef: TableDef, where: str) -> None:
-    part = _managed(tdef, where)
-    names = _names(cur)
-    if part is None:
-        return
-    if not part.kind.startswith(("RANGE", "LIST")):
-        tdef.alter_problems.append(
-            ("DROP PARTITION can only be used on RANGE/LIST partitions", where)
-        )
-        return
-    if not _require(tdef, part, names, where):
-        return
-    left = tuple(e for e in part.partitions if e.name.lower() not in {n.lower() for n in names})
-    if not left:
-        tdef.alter_problems.append(("cannot remove all partitions; use DROP TABLE instead", where))
-        return
-    part.partitions = left
-
-
-def _coalesce(cur: Cursor, tdef: TableDef, where: str) -> None:
-    part = _managed(tdef, where)
-    count = cur.integer()
-    if part is None:
-        return
-    if not part.kind.startswith(("HASH", "KEY")):
-        tdef.alter_problems.append(
-            ("COALESCE PARTITION can only be used on HASH/KEY partitions", where)
-        )
-        return
-    current = part.count or len(part.partitions) or 1
-    if count >= current:
-        tdef.alter_problems.append(("cannot remove all partitions; use DROP TABLE instead", where))
-    elif part.partitions:
-        part.partitions, part.count = part.partitions[: current - count], current - count
-    else:
-        part.count = current - count
-
-
-def _reorganize(cur: Cursor, tdef: TableDef, where: str) -> None:
-    part = _managed(tdef, where)
-    names = _names(cur) if not cur.at("INTO") else []
-    cur.expect("INTO")
-    entries = parse_definitions(cur)
-    if part is None or not part.partitions or not names:
-        return
-    if not _require(tdef, part, names, where):
-        return
-    dropped = {n.lower() for n in names}
-    first = next(i for i, e in enumerate(part.partitions) if e.name.lower() in dropped)
-    kept = [e for e in part.partitions if e.name.lower() not in dropped]
-    part.partitions = tuple(kept[:first] + entries + kept[first:])
-    if part.count is not None:
-        part.count = len(part.partitions)

@@ -140,7 +140,7 @@ def element_here(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         tdef.primary_key = tuple(p.column for p in tdef.pk_parts if p.column)
         tdef.pk_location = where
         tdef.primary_keys += 1
-        _key_options(cur)
+        tdef.pk_options = _key_options(cur)
         for col in tdef.primary_key:
             if col in tdef.columns:
                 tdef.columns[col].nullable = False

@@ -133,6 +133,14 @@ _RULE_LIST = (
         "naming a partition that does not exist.",
     ),
     Rule(
+        "LMS112",
+        "no-partition-for-row",
+        "error",
+        "An INSERT row no partition holds (RANGE without MAXVALUE, a LIST value or NULL not "
+        "listed), a row outside the selected partitions, PARTITION (...) naming an unknown "
+        "partition or on an unpartitioned table.",
+    ),
+    Rule(
         "LMS201",
         "redundant-index",
         "warning",
@@ -214,6 +222,13 @@ _RULE_LIST = (
         "(MySQL), or referencing a virtual generated column (MySQL).",
     ),
     Rule(
+        "LMS213",
+        "hidden-primary-key",
+        "error",
+        "The primary key (or the NOT NULL unique key that stands in for it) cannot be "
+        "INVISIBLE (MySQL 8) or IGNORED (MariaDB).",
+    ),
+    Rule(
         "LMS301",
         "cross-keyspace-foreign-key",
         "error",
@@ -273,6 +288,13 @@ _RULE_LIST = (
         "duplicate-foreign-key-name",
         "error",
         "A foreign key name is used twice in one database.",
+    ),
+    Rule(
+        "LMS506",
+        "foreign-key-dependency",
+        "error",
+        "Dropping what a foreign key needs while FOREIGN_KEY_CHECKS=1: the index (or column) "
+        "that serves it, or the parent table.",
     ),
     Rule(
         "LMS601",

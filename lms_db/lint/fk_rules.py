@@ -115,7 +115,7 @@ def check_parent_index(doc: Document) -> Iterator[Finding]:
             continue
         if any(c not in parent.columns for c in fk.ref_cols):
             continue
-        if not _leading(parent, fk.ref_cols):
+        if not parent.has_index_on(fk.ref_cols):
             yield finding(
                 "LMS503",
                 table.name,
@@ -123,22 +123,6 @@ def check_parent_index(doc: Document) -> Iterator[Finding]:
                 f"{fk.ref_table} starts with ({', '.join(fk.ref_cols)})",
                 _where(table, fk),
             )
-
-
-def _leading(table: TableDef, cols: tuple[str, ...]) -> bool:
-    """An index of ``table`` starts with ``cols``; InnoDB's hidden primary key columns
-    after a secondary index's own count (15.1.20.5)."""
-    hidden = tuple(p for p in table.pk_parts if p.length is None)
-    keys = [table.pk_parts]
-    keys += [u.parts + hidden for u in table.uniques]
-    keys += [i.parts + hidden for i in table.indexes if i.kind in ("btree", "unique")]
-    for parts in keys:
-        head = parts[: len(cols)]
-        if len(head) == len(cols) and all(
-            p.column == c and p.length is None for p, c in zip(head, cols, strict=True)
-        ):
-            return True
-    return False
 
 
 def check_set_null(doc: Document) -> Iterator[Finding]:
@@ -180,6 +164,32 @@ def check_inplace(doc: Document) -> Iterator[Finding]:
             )
 
 
+def check_dependencies(doc: Document) -> Iterator[Finding]:
+    """LMS506: dropping what a foreign key needs: its index or column (error 1553), or a
+    parent table (error 1451/3730) while FOREIGN_KEY_CHECKS=1."""
+    for table in doc.tables.values():
+        for message, location in table.fk_problems:
+            yield finding("LMS506", table.name, message, location or table.source)
+    if doc.fk_checks_off:
+        return
+    for dropped, location, names in doc.dropped_tables:
+        referrers = [
+            f"{other.name}.{fk.name}"
+            for other in doc.tables.values()
+            if other.name not in names and other.created_at < dropped
+            for fk in other.foreign_keys
+            if fk.ref_table in names and 0 <= fk.order < dropped and not fk.inline
+        ]
+        if referrers:
+            yield finding(
+                "LMS506",
+                "",
+                f"cannot drop {', '.join(sorted(names))}: referenced by "
+                f"foreign key {', '.join(referrers)}",
+                location,
+            )
+
+
 def check_duplicate_names(doc: Document) -> Iterator[Finding]:
     """LMS505: a foreign key name used twice in one database (error 1826/121)."""
     seen: dict[str, str] = {}
@@ -203,5 +213,6 @@ CHECKS = (
     check_parent_index,
     check_set_null,
     check_inplace,
+    check_dependencies,
     check_duplicate_names,
 )

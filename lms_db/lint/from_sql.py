@@ -56,6 +56,7 @@ _COPY_TABLE = re.compile(
     rf"(?P<name>{_NAME})\s*(?:\(?\s*LIKE\s+(?P<like>{_NAME})|(?:AS\s+)?\(?\s*SELECT\b)",
     re.I,
 )
+_DROP_TABLE = re.compile(r"^\s*DROP\s+(?:TEMPORARY\s+)?TABLES?\s+(?:IF\s+EXISTS\s+)?", re.I)
 _FK_CHECKS_OFF = re.compile(r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?:0|OFF)\b", re.I | re.S)
 _PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
 _TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
@@ -91,8 +92,14 @@ def document_from_chunks(
     ]
     doc = Document(statements=[p.stmt for p in parsed], keyspaces=dict(keyspaces), target=target)
     for pos, item in enumerate(parsed):  # pass 1: tables, wherever they are created
-        if _FK_CHECKS_OFF.match(mask(item.stmt.text)):
+        masked = mask(item.stmt.text)
+        if _FK_CHECKS_OFF.match(masked):
             doc.fk_checks_off = True
+        drop = _DROP_TABLE.match(masked)
+        if drop:
+            rest = item.stmt.text[drop.end() :].split(",")
+            names = [table_name(n.split()[0]) for n in rest if n.split()]
+            doc.dropped_tables.append((pos, item.stmt.location, frozenset(names)))
         tdef = _created_table(item, doc.tables)
         if tdef is not None:
             doc.tables[tdef.name] = tdef

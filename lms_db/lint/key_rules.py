@@ -287,7 +287,31 @@ def check_auto_increment(doc: Document) -> Iterator[Finding]:
             )
 
 
+def check_hidden_primary(doc: Document) -> Iterator[Finding]:
+    """LMS213: "A primary key index cannot be invisible" (MySQL 8.0 10.3.12; MariaDB: "A
+    primary key cannot be marked as IGNORE", 4174) - nor the first NOT NULL unique key of a
+    table without one, which InnoDB uses as the primary key."""
+    word = "IGNORED" if doc.target.mariadb else "INVISIBLE"
+    for table in _sql_tables(doc):
+        standing_in = None
+        if not table.pk_parts:
+            standing_in = next(
+                (u for u in table.uniques
+                 if u.cols and all(c in table.columns and not table.columns[c].nullable
+                                   for c in u.cols)),
+                None,
+            )  # fmt: skip
+        pk_options = table.pk_options
+        if word in pk_options:
+            yield finding("LMS213", table.name, f"the PRIMARY KEY cannot be {word}",
+                          table.pk_location or table.source)  # fmt: skip
+        if standing_in is not None and word in standing_in.options:
+            yield finding("LMS213", table.name, f"UNIQUE {standing_in.name} stands in for the "
+                          f"primary key and cannot be {word}", standing_in.location)  # fmt: skip
+
+
 CHECKS = (
+    check_hidden_primary,
     check_duplicate_names,
     check_duplicate_columns,
     check_prefixes,

@@ -214,7 +214,9 @@ def _scheme_problems(
             yield "LMS106", f"column {name} is not a column of {table.name}"
         elif kind == "KEY" and col.type_name in TEXT_TYPES | BLOB_TYPES | {"JSON"} | SPATIAL_TYPES:
             yield "LMS106", f"{col.type_name} column {name} is not allowed in a KEY partitioning"
-        elif kind != "KEY" and col.type_name not in COLUMNS_TYPES:
+        elif kind != "KEY" and col.type_name not in COLUMNS_TYPES | (
+            {"TIME"} if mariadb else set()
+        ):
             yield "LMS106", f"{col.type_name} column {name} is not allowed in {kind} partitioning"
     if len(listed) > limit:
         yield "LMS106", f"{len(listed)} columns; partitioning takes at most {limit}"

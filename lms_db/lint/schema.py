@@ -156,16 +156,34 @@ class TableDef:
     temporary: bool = False
     charset: str = ""
     pk_parts: tuple[KeyPart, ...] = ()
+    pk_options: tuple[str, ...] = ()
     collation: str = ""
     primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
     row_format: str = ""
     duplicate_columns: list[str] = field(default_factory=list)
     created_at: int = -1  # index of the statement that created it (SQL front end)
+    #: (message, location) of drops that foreign keys forbid (LMS506)
+    fk_problems: list[tuple[str, str]] = field(default_factory=list)
     #: foreign keys added by an ALTER TABLE ... ALGORITHM=INPLACE: (name, location)
     inplace_foreign_keys: list[tuple[str, str]] = field(default_factory=list)
     #: (message, location) of ALTER TABLE partition operations the server refuses.
     alter_problems: list[tuple[str, str]] = field(default_factory=list)
     from_sql: bool = False  # built by the SQL front end (all details above are known)
+
+    def has_index_on(self, cols: tuple[str, ...]) -> bool:
+        """Some B-tree index starts with ``cols`` in order (no prefix parts); InnoDB's hidden
+        primary key columns after a secondary index's own count (MySQL 8.0 15.1.20.5)."""
+        hidden = tuple(p for p in self.pk_parts if p.length is None)
+        keys = [self.pk_parts]
+        keys += [u.parts + hidden for u in self.uniques]
+        keys += [i.parts + hidden for i in self.indexes if i.kind in ("btree", "unique")]
+        for parts in keys:
+            head = parts[: len(cols)]
+            if len(head) == len(cols) and all(
+                p.column == c and p.length is None for p, c in zip(head, cols, strict=True)
+            ):
+                return True
+        return False
 
     def unique_keys(self) -> list[tuple[str, tuple[str, ...], str]]:
         """Every unique key as ``(name, cols, location)``: PK, UNIQUE constraints, indexes."""
@@ -213,6 +231,8 @@ class Document:
     target: Target = MYSQL8
     fk_checks_off: bool = False  # SET FOREIGN_KEY_CHECKS=0 seen: parents may come later
     order: dict[str, int] = field(default_factory=dict)  # table -> statement index created
+    #: DROP TABLE statements: (statement index, location, the tables it drops)
+    dropped_tables: list[tuple[int, str, frozenset[str]]] = field(default_factory=list)
 
     def keyspace_of(self, table: str) -> str | None:
         """The keyspace of ``table``: its own tag, else the models' one, else ``None``."""

@@ -30,6 +30,17 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
         "ADD INDEX IF NOT EXISTS",
     ),
     (re.compile(r"\bPARTITION\s+BY\s+SYSTEM_TIME\b", re.I), "PARTITION BY SYSTEM_TIME"),
+    (
+        re.compile(r"\b(?:ADD|DROP)\s+PARTITION\s+IF\s+(?:NOT\s+)?EXISTS\b", re.I),
+        "ADD/DROP PARTITION IF [NOT] EXISTS",
+    ),
+    (
+        re.compile(
+            r"^\s*ALTER\s+TABLE\b.*\bCONVERT\s+(?:PARTITION\s+\S+\s+TO\s+TABLE|TABLE\s+\S+\s+TO\s+PARTITION)\b",
+            re.I | re.S,
+        ),
+        "CONVERT PARTITION / CONVERT TABLE ... TO PARTITION",
+    ),
     (re.compile(r"\bWITH\s+SYSTEM\s+VERSIONING\b", re.I), "system-versioned tables"),
     (re.compile(r"\bNOT\s+IGNORED\b|\bIGNORED\b", re.I), "IGNORED indexes"),
     (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
@@ -91,8 +102,7 @@ def check_mysql_only(doc: Document) -> Iterator[Finding]:
                     f"generated column {name}: MariaDB takes no NULL / NOT NULL on it",
                     col.location or table.source,
                 )
-        no_options: tuple[str, ...] = ()
-        keys = [("primary key", table.pk_parts, no_options, table.pk_location)]
+        keys = [("primary key", table.pk_parts, table.pk_options, table.pk_location)]
         keys += [(f"index {i.name}", i.parts, i.options, i.location) for i in table.indexes]
         keys += [(f"unique key {u.name}", u.parts, u.options, u.location) for u in table.uniques]
         for what, parts, options, location in keys:

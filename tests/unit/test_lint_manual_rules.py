@@ -111,6 +111,31 @@ MANUAL_CASES = [
         id="LMS111",
     ),
     pytest.param(
+        "LMS112",
+        "mysql8",
+        "CREATE TABLE t (a INT) PARTITION BY LIST (a) (PARTITION p0 VALUES IN (1, 2));"
+        " INSERT INTO t VALUES (3);",
+        "CREATE TABLE t (a INT) PARTITION BY LIST (a) (PARTITION p0 VALUES IN (1, 2));"
+        " INSERT INTO t VALUES (2);",
+        id="LMS112",
+    ),
+    pytest.param(
+        "LMS213",
+        "mysql8",
+        "CREATE TABLE t (id INT, PRIMARY KEY (id) INVISIBLE);",
+        "CREATE TABLE t (id INT, k INT, PRIMARY KEY (id), KEY (k) INVISIBLE);",
+        id="LMS213",
+    ),
+    pytest.param(
+        "LMS506",
+        "mysql8",
+        f"{PARENT} CREATE TABLE c (x INT, KEY ix (x), CONSTRAINT f FOREIGN KEY (x) REFERENCES"
+        " p (id)); ALTER TABLE c DROP INDEX ix;",
+        f"{PARENT} CREATE TABLE c (x INT, KEY ix (x), CONSTRAINT f FOREIGN KEY (x) REFERENCES"
+        " p (id)); ALTER TABLE c DROP FOREIGN KEY f, DROP INDEX ix;",
+        id="LMS506",
+    ),
+    pytest.param(
         "LMS203",
         "mysql8",
         "CREATE TABLE t (a INT, b INT, KEY k (a), KEY k (b));",
