@@ -57,6 +57,10 @@ _COPY_TABLE = re.compile(
     re.I,
 )
 _DROP_TABLE = re.compile(r"^\s*DROP\s+(?:TEMPORARY\s+)?TABLES?\s+(?:IF\s+EXISTS\s+)?", re.I)
+_PARTITION_SELECTION = re.compile(
+    rf"(?:FROM|INTO|UPDATE|JOIN|TABLE|,)\s*{_NAME}\s*(?P<gone>PARTITION\s*\([^()]*\))", re.I
+)
+_EXPLAIN_EXTRA = re.compile(r"^\s*EXPLAIN\s+(?P<gone>PARTITIONS|EXTENDED)\b", re.I)
 _FK_CHECKS_OFF = re.compile(r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?:0|OFF)\b", re.I | re.S)
 _PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
 _TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
@@ -149,6 +153,14 @@ def _created_table(item: _Parsed, tables: dict[str, TableDef]) -> TableDef | Non
     return None
 
 
+def _blank(text: str, masked: str, pattern: re.Pattern[str]) -> str:
+    """``text`` with the ``gone`` group of every match of ``pattern`` (on ``masked``) blanked."""
+    for match in pattern.finditer(masked):
+        start, end = match.span("gone")
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def _stamp_foreign_keys(tdef: TableDef, pos: int) -> None:
     for fk in tdef.foreign_keys:
         if fk.order < 0:
@@ -223,6 +235,8 @@ def _parse_statement(path: str, raw: RawStatement) -> _Parsed:
         parsed.own = "alter"
     elif _CREATE_INDEX.match(masked):
         parsed.own = "index"
+    text = _blank(text, masked, _PARTITION_SELECTION)  # FROM t PARTITION (p0): sqlglot cannot
+    text = _blank(text, masked, _EXPLAIN_EXTRA)
     prefixed = _PREFIXED_INDEX.match(masked)
     if prefixed:  # CREATE FULLTEXT INDEX: same offsets, sqlglot reads a plain index
         parsed.index_kind = "fulltext"

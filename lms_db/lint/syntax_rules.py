@@ -61,6 +61,13 @@ _KNOWN_COMMANDS = re.compile(
     re.I,
 )
 
+#: Queries and session statements: unparseable ones are warnings, not errors.
+_QUERY = re.compile(
+    r"^\s*\(?\s*(?:SELECT|WITH|INSERT|REPLACE|UPDATE|DELETE|EXPLAIN|DESCRIBE|DESC|SHOW|SET|CALL|DO"
+    r"|VALUES|TABLE|HANDLER|LOAD)\b",
+    re.I,
+)
+
 #: What sqlglot returns for a statement (anything else is a bare expression: not SQL).
 _STATEMENT_TYPES: tuple[type, ...] = tuple(
     cls
@@ -170,8 +177,13 @@ def check_mysql8_syntax(doc: Document) -> Iterator[Finding]:
     for stmt in doc.statements:
         masked = mask(stmt.text)
         reasons = _not_mysql_reasons(doc, stmt, masked)
+        # a query sqlglot cannot read is not a schema problem: the server may well take it
+        soft = stmt.tree is None and _QUERY.match(masked) is not None
         for reason in reasons:
-            yield finding("LMS401", _statement_table(stmt, masked), reason, stmt.location)
+            table = _statement_table(stmt, masked)
+            if soft:
+                reason += "; check it on a server (--dev-url)"
+            yield finding("LMS401", table, reason, stmt.location, "warning" if soft else None)
         opaque = isinstance(stmt.tree, exp.Command) and not stmt.understood
         if not reasons and opaque and not _KNOWN_COMMANDS.match(masked):
             yield finding(

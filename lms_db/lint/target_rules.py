@@ -46,6 +46,10 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
     (re.compile(r"\)\s*PERSISTENT\b", re.I), "PERSISTENT generated columns (MySQL: STORED)"),
     (
+        re.compile(r"^\s*EXPLAIN\s+(?:PARTITIONS|EXTENDED)\b", re.I),
+        "EXPLAIN PARTITIONS / EXTENDED (removed in MySQL 8.0)",
+    ),
+    (
         re.compile(
             r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNIQUE\s+)?INDEX\s+IF\s+NOT\s+EXISTS\b", re.I
         ),
