@@ -61,6 +61,12 @@ def _action(cur: Cursor, tdef: TableDef, stmt: Statement, tables: dict[str, Tabl
         return
     if partition_action(cur, tdef, where, tables):
         return
+    if cur.accept("ADD", "SYSTEM", "VERSIONING"):
+        tdef.system_versioned = True
+        return
+    if cur.accept("DROP", "SYSTEM", "VERSIONING"):
+        tdef.system_versioned = False
+        return
     if cur.accept("ADD"):
         if cur.at("PERIOD"):
             cur.skip_to_item_end()

@@ -335,6 +335,8 @@ def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, w
                 col.generated, col.expression = True, cur.source(start, end)
         elif cur.accept("STORED") or cur.accept("PERSISTENT"):
             col.stored = True
+        elif cur.accept("WITH", "SYSTEM", "VERSIONING"):
+            tdef.system_versioned = True
         elif cur.accept("AUTO_INCREMENT"):
             col.auto_increment = True
         elif cur.accept("COLLATE"):
@@ -378,6 +380,8 @@ def _table_options(cur: Cursor, tdef: TableDef, stmt: Statement) -> None:
         elif cur.accept("COLLATE"):
             cur.accept("=")
             tdef.collation = cur.next().text.lower()
+        elif cur.accept("WITH", "SYSTEM", "VERSIONING"):
+            tdef.system_versioned = True
         elif cur.accept("ROW_FORMAT"):
             cur.accept("=")
             tdef.row_format = cur.next().text.upper()

@@ -52,6 +52,9 @@ def _definition_problems(table: TableDef, part: PartitionDef) -> Iterator[str]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         yield f"duplicate partition name {', '.join(dupes)}"
+    if kind == "SYSTEM_TIME":
+        yield from _system_time(table, part)
+        return
     wanted = "LESS THAN" if ranged else "IN" if listed else ""
     for entry in entries:
         if entry.operator in ("DEFAULT", "CURRENT", "HISTORY"):
@@ -64,6 +67,20 @@ def _definition_problems(table: TableDef, part: PartitionDef) -> Iterator[str]:
         yield from _range_values(table, part)
     if listed and all(e.operator in ("IN", "DEFAULT") for e in entries):
         yield from _list_values(table, part)
+
+
+def _system_time(table: TableDef, part: PartitionDef) -> Iterator[str]:
+    """MariaDB KB "System-Versioned Tables": SYSTEM_TIME partitions need a system-versioned
+    table (4124), "at least one HISTORY and exactly one last CURRENT" (4128), LIMIT > 0."""
+    if not table.system_versioned:
+        yield f"table {table.name} is not system-versioned (WITH SYSTEM VERSIONING)"
+    kinds = [e.operator for e in part.partitions]
+    if kinds and (kinds[-1] != "CURRENT" or kinds.count("CURRENT") != 1 or "HISTORY" not in kinds):
+        yield "SYSTEM_TIME partitions: at least one HISTORY and exactly one last CURRENT"
+    if not kinds and part.count is not None and part.count < 2:
+        yield "SYSTEM_TIME partitions: at least one HISTORY and one CURRENT (PARTITIONS >= 2)"
+    if re.search(r"\bLIMIT\s+0\b", part.expression, re.I):
+        yield "SYSTEM_TIME LIMIT must be positive"
 
 
 def _width(part: PartitionDef) -> int:
@@ -195,7 +212,7 @@ def check_subpartitions(doc: Document) -> Iterator[Finding]:
         problems = []
         if part.sub_kind and part.sub_kind.removeprefix("LINEAR ") not in ("HASH", "KEY"):
             problems.append(f"subpartitions use HASH or KEY, not {part.sub_kind}")
-        if part.sub_kind and not part.kind.startswith(("RANGE", "LIST")):
+        if part.sub_kind and not part.kind.startswith(("RANGE", "LIST", "SYSTEM_TIME")):
             problems.append("only RANGE or LIST partitions can be subpartitioned")
         if any(subs) and not part.sub_kind:
             problems.append("subpartitions defined without SUBPARTITION BY")

@@ -160,6 +160,7 @@ class TableDef:
     collation: str = ""
     primary_keys: int = 0  # PRIMARY KEY declarations seen (more than one is refused)
     row_format: str = ""
+    system_versioned: bool = False  # MariaDB WITH SYSTEM VERSIONING
     duplicate_columns: list[str] = field(default_factory=list)
     created_at: int = -1  # index of the statement that created it (SQL front end)
     #: (message, location) of drops that foreign keys forbid (LMS506)
