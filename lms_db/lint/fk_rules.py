@@ -51,7 +51,7 @@ def check_parent(doc: Document) -> Iterator[Finding]:
                 _where(table, fk),
             )
             continue
-        if doc.fk_checks_off or fk.ref_table == table.name:
+        if not doc.fk_checks_on(fk.order) or fk.ref_table == table.name:
             continue
         if parent is None and fk.ref_table in doc.keyspaces:
             continue  # a table of the models, created elsewhere
@@ -151,10 +151,11 @@ def check_inplace(doc: Document) -> Iterator[Finding]:
     """LMS504: ``ALTER TABLE ... ADD FOREIGN KEY ..., ALGORITHM=INPLACE`` with foreign key
     checks on: "ALGORITHM=INPLACE is supported when foreign_key_checks is disabled.
     Otherwise, only ALGORITHM=COPY is supported" (15.12.1)."""
-    if doc.fk_checks_off:
-        return
     for table in doc.tables.values():
+        orders = {fk.name: fk.order for fk in table.foreign_keys}
         for name, location in table.inplace_foreign_keys:
+            if not doc.fk_checks_on(orders.get(name, -1)):
+                continue
             yield finding(
                 "LMS504",
                 table.name,
@@ -170,9 +171,9 @@ def check_dependencies(doc: Document) -> Iterator[Finding]:
     for table in doc.tables.values():
         for message, location in table.fk_problems:
             yield finding("LMS506", table.name, message, location or table.source)
-    if doc.fk_checks_off:
-        return
     for dropped, location, names in doc.dropped_tables:
+        if not doc.fk_checks_on(dropped):
+            continue
         referrers = [
             f"{other.name}.{fk.name}"
             for other in doc.tables.values()

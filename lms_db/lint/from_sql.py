@@ -61,7 +61,9 @@ _PARTITION_SELECTION = re.compile(
     rf"(?:FROM|INTO|UPDATE|JOIN|TABLE|,)\s*{_NAME}\s*(?P<gone>PARTITION\s*\([^()]*\))", re.I
 )
 _EXPLAIN_EXTRA = re.compile(r"^\s*EXPLAIN\s+(?P<gone>PARTITIONS|EXTENDED)\b", re.I)
-_FK_CHECKS_OFF = re.compile(r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?:0|OFF)\b", re.I | re.S)
+_FK_CHECKS = re.compile(
+    r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?P<value>0|1|OFF|ON|DEFAULT|@[\w$.]+)", re.I | re.S
+)
 _PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
 _TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
 
@@ -97,8 +99,9 @@ def document_from_chunks(
     doc = Document(statements=[p.stmt for p in parsed], keyspaces=dict(keyspaces), target=target)
     for pos, item in enumerate(parsed):  # pass 1: tables, wherever they are created
         masked = mask(item.stmt.text)
-        if _FK_CHECKS_OFF.match(masked):
-            doc.fk_checks_off = True
+        switch = _FK_CHECKS.match(masked)
+        if switch:
+            doc.fk_switches.append((pos, switch.group("value").upper() not in ("0", "OFF")))
         drop = _DROP_TABLE.match(masked)
         if drop:
             rest = item.stmt.text[drop.end() :].split(",")

@@ -230,10 +230,20 @@ class Document:
     statements: list[Statement] = field(default_factory=list)
     keyspaces: dict[str, str] = field(default_factory=dict)
     target: Target = MYSQL8
-    fk_checks_off: bool = False  # SET FOREIGN_KEY_CHECKS=0 seen: parents may come later
+    #: (statement index, checks on?) of each SET FOREIGN_KEY_CHECKS, in order
+    fk_switches: list[tuple[int, bool]] = field(default_factory=list)
     order: dict[str, int] = field(default_factory=dict)  # table -> statement index created
     #: DROP TABLE statements: (statement index, location, the tables it drops)
     dropped_tables: list[tuple[int, str, frozenset[str]]] = field(default_factory=list)
+
+    def fk_checks_on(self, pos: int) -> bool:
+        """FOREIGN_KEY_CHECKS as of statement ``pos`` (on unless a SET turned it off)."""
+        on = True
+        for at, state in self.fk_switches:
+            if at > pos:
+                break
+            on = state
+        return on
 
     def keyspace_of(self, table: str) -> str | None:
         """The keyspace of ``table``: its own tag, else the models' one, else ``None``."""
