@@ -117,4 +117,36 @@ def _row_bytes(columns: list[ColumnDef]) -> int:
     return total
 
 
-CHECKS = (check_columns,)
+#: Storage engines each target has (MariaDB 10.11: the ones enabled without plugins).
+ENGINES = {
+    "mysql8": frozenset({
+        "INNODB", "MYISAM", "MEMORY", "HEAP", "CSV", "ARCHIVE", "BLACKHOLE", "MERGE",
+        "MRG_MYISAM", "FEDERATED", "NDB", "NDBCLUSTER", "EXAMPLE", "PERFORMANCE_SCHEMA",
+    }),
+    "mariadb": frozenset({
+        "INNODB", "MYISAM", "MEMORY", "HEAP", "CSV", "MERGE", "MRG_MYISAM", "ARIA",
+        "SEQUENCE", "PERFORMANCE_SCHEMA",
+    }),
+}  # fmt: skip
+
+
+def check_engines(doc: Document) -> Iterator[Finding]:
+    """LMS404: an engine the server does not have (1286, NO_ENGINE_SUBSTITUTION); a CSV
+    table with nullable columns (1178) or indexes (1069)."""
+    known = ENGINES[doc.target.name]
+    for table in doc.tables.values():
+        if not table.from_sql or not table.engine:
+            continue
+        if table.engine not in known:
+            yield finding("LMS404", table.name, f"unknown storage engine {table.engine} on "
+                          f"{doc.target.label}", table.source)  # fmt: skip
+        if table.engine == "CSV":
+            nullable = [n for n, c in table.columns.items() if c.nullable]
+            if nullable:
+                yield finding("LMS404", table.name, "the CSV engine has no nullable columns "
+                              f"({', '.join(nullable)})", table.source)  # fmt: skip
+            if table.pk_parts or table.indexes or table.uniques:
+                yield finding("LMS404", table.name, "the CSV engine has no indexes", table.source)
+
+
+CHECKS = (check_columns, check_engines)

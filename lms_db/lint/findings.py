@@ -257,6 +257,13 @@ _RULE_LIST = (
         "fractional seconds over 6, duplicate ENUM/SET values, a row over 65535 bytes.",
     ),
     Rule(
+        "LMS404",
+        "storage-engine",
+        "error",
+        "A storage engine the target does not have (MariaDB 10.11 without plugins: no "
+        "ARCHIVE, BLACKHOLE, FEDERATED), or a CSV table with nullable columns or indexes.",
+    ),
+    Rule(
         "LMS501",
         "foreign-key-parent-missing",
         "error",

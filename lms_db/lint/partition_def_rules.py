@@ -236,9 +236,19 @@ def check_unpartitionable(doc: Document) -> Iterator[Finding]:
                 f"spatial column(s) {', '.join(spatial)} cannot be in a partitioned table"
             )
         engines = {e.engine for e in part.partitions if e.engine} | ({table.engine} - {""})
-        if len(engines) > 1:
+        if engines & {"CSV", "MERGE", "MRG_MYISAM", "FEDERATED"}:
+            problems.append(f"the {', '.join(sorted(engines))} engine cannot be partitioned")
+        elif len(engines) > 1:
             problems.append(f"partitions mix storage engines ({', '.join(sorted(engines))})")
-        if not doc.target.mariadb and engines - {"INNODB", "NDB", "NDBCLUSTER"}:
+        if not doc.target.mariadb and engines - {
+            "INNODB",
+            "NDB",
+            "NDBCLUSTER",
+            "CSV",
+            "MERGE",
+            "MRG_MYISAM",
+            "FEDERATED",
+        }:
             problems.append(
                 f"MySQL 8 partitions InnoDB and NDB tables only, not {', '.join(sorted(engines))}"
             )

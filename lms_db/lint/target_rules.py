@@ -60,6 +60,10 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
 _MYSQL_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\butf8mb4_0900_\w+|\butf8mb4_ja_0900\w*", re.I), "the utf8mb4_0900 collations"),
     (re.compile(r"\bSRID\s+\d+", re.I), "the SRID column attribute"),
+    (
+        re.compile(r"\bWITH\s+PARSER\s+`?(?:ngram|mecab)\b", re.I),
+        "the ngram / MeCab FULLTEXT parsers",
+    ),
 )
 
 

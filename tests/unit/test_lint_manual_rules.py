@@ -221,6 +221,13 @@ MANUAL_CASES = [
         id="LMS403",
     ),
     pytest.param(
+        "LMS404",
+        "mariadb",
+        "CREATE TABLE t (a INT) ENGINE=ARCHIVE;",
+        "CREATE TABLE t (a INT) ENGINE=Aria;",
+        id="LMS404",
+    ),
+    pytest.param(
         "LMS501",
         "mysql8",
         "CREATE TABLE c (x INT, FOREIGN KEY (x) REFERENCES nowhere (id));",
