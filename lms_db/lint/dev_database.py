@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from lms_db.errors import ConnectionFailed, InputError
+from lms_db.errors import ConnectionFailed, InputError, OperationError
 from lms_db.lint.findings import Finding, finding
 from lms_db.lint.sources import collect_files, mask, read_chunks, split_statements
 
@@ -83,6 +83,7 @@ def verify_on_server(paths: Iterable[Path], dev_url: str) -> list[Finding]:
         warning per statement not sent because it would leave the scratch database.
     :raises InputError: a bad path or URL, or a URL naming a database that exists.
     :raises ConnectionFailed: the server cannot be reached or refuses the login.
+    :raises OperationError: the scratch database could not be dropped at the end.
     """
     files = collect_files(list(paths))
     chunks = [chunk for path in files for chunk in read_chunks(path)]
@@ -136,8 +137,14 @@ def _scratch_database(server: _Server) -> Iterator[tuple[str, _Connection, froze
                 f"{server.shown}; "
                 "lint only uses a database it creates: name a new one or none"
             )
-        others = frozenset(admin.databases())
-        admin.run(_create_sql(server, name))
+        try:
+            others = frozenset(admin.databases())
+            admin.run(_create_sql(server, name))
+        except Exception as exc:  # no privilege, a name the server refuses...
+            raise ConnectionFailed(
+                f"cannot create a scratch database {name!r} on {server.shown}: "
+                f"{_one_line(str(exc), server.url.password)}"
+            ) from exc
         log.info("lint: scratch database %s on %s", name, server.shown)
         conn: _Connection | None = None
         try:
@@ -146,10 +153,20 @@ def _scratch_database(server: _Server) -> Iterator[tuple[str, _Connection, froze
         finally:
             if conn is not None:
                 conn.close()
-            admin.run(_drop_sql(server, name))
-            log.info("lint: dropped scratch database %s", name)
+            _drop(admin, server, name)
     finally:
         admin.close()
+
+
+def _drop(admin: _Connection, server: _Server, name: str) -> None:
+    try:
+        admin.run(_drop_sql(server, name))
+    except Exception as exc:  # the server went away: say what is left behind
+        raise OperationError(
+            f"could not drop the scratch database {name!r} on {server.shown}: "
+            f"{_one_line(str(exc), server.url.password)}; drop it by hand"
+        ) from exc
+    log.info("lint: dropped scratch database %s", name)
 
 
 def _create_sql(server: _Server, name: str) -> str:
