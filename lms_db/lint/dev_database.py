@@ -128,6 +128,10 @@ def _scratch_database(server: _Server) -> Iterator[tuple[str, _Connection, froze
     """Create the scratch database, yield a connection to it and the names of the
     server's other databases, drop it (always)."""
     wanted = server.url.database
+    if wanted and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", wanted):
+        raise InputError(
+            f"--dev-url database {wanted!r}: use letters, digits and _ only (lint creates it)"
+        )
     name = wanted or f"lmsdb_lint_{uuid.uuid4().hex[:12]}"
     admin = _connect(server, "postgres" if server.kind == "postgresql" else None)
     try:

@@ -176,6 +176,13 @@ def test_unreachable_server_is_connection_failed(tmp_path: Path) -> None:
         verify_on_server([path], "postgresql://u:pw-secret@127.0.0.1:1/")
 
 
+def test_odd_database_names_are_bad_input(tmp_path: Path) -> None:
+    path = tmp_path / "t.sql"
+    path.write_text("SELECT 1;\n")
+    with pytest.raises(InputError, match="letters, digits and _ only"):
+        verify_on_server([path], "mysql+pymysql://root@127.0.0.1:1/x`; DROP DATABASE y; --")
+
+
 def test_other_servers_are_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "t.sql"
     path.write_text("SELECT 1;\n")
