@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 #: Environment variable naming the topology file when ``--topology`` is not given.
 TOPOLOGY_ENV_VAR = "LMSDB_TOPOLOGY"
+#: Environment variable giving the connect timeout when ``--connect-timeout`` is not given.
+CONNECT_TIMEOUT_ENV_VAR = "LMSDB_CONNECT_TIMEOUT"
+#: Environment variable giving ``views refresh --url`` when the option is not given.
+URL_ENV_VAR = "LMSDB_URL"
 #: Seconds to wait for a server to accept a connection.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
@@ -44,16 +48,6 @@ class Settings:
 
 def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
-
-
-def env_references(text: str) -> tuple[str, ...]:
-    """Names of the variables ``text`` refers to as ``${NAME}``, in order of appearance.
-
-    :param text: a value from a settings file.
-    """
-    return tuple(
-        m.group("name") for m in _REFERENCE.finditer(text) if m.group("name") is not None
-    )
 
 
 def is_env_reference(text: str) -> bool:
@@ -104,6 +98,35 @@ def topology_path_from_env(environ: Mapping[str, str] | None = None) -> Path | N
     return Path(value) if value else None
 
 
+def connect_timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """Seconds given by ``LMSDB_CONNECT_TIMEOUT``, or ``None`` when it is unset or empty.
+
+    :param environ: variables to use instead of the process environment (tests).
+    :raises ConfigError: the value is not a positive number of seconds.
+    """
+    value = _environ(environ).get(CONNECT_TIMEOUT_ENV_VAR, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(
+            f"{CONNECT_TIMEOUT_ENV_VAR}={value!r}: give a positive number of seconds, e.g. 5"
+        )
+    return seconds
+
+
+def url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The database URL given by ``LMSDB_URL``, or ``None`` when it is unset or empty.
+
+    :param environ: variables to use instead of the process environment (tests).
+    """
+    value = _environ(environ).get(URL_ENV_VAR, "").strip()
+    return value or None
+
+
 def resolve_settings(
     topology: Path | None = None,
     *,
@@ -115,8 +138,11 @@ def resolve_settings(
     :param topology: ``--topology`` as given, or ``None``.
     :param connect_timeout: ``--connect-timeout`` as given, or ``None``.
     :param environ: variables to use instead of the process environment (tests).
+    :raises ConfigError: ``LMSDB_CONNECT_TIMEOUT`` is not a positive number.
     """
     path = topology if topology is not None else topology_path_from_env(environ)
+    if connect_timeout is None:
+        connect_timeout = connect_timeout_from_env(environ)
     timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
     return Settings(topology_path=path, connect_timeout=timeout)
 

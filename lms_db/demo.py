@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lms_db.errors import InputError, OperationError
-from lms_db.fleet.drift import DriftReport, check_drift
 from lms_db.fleet.fanout import FanoutPolicy
-from lms_db.fleet.run import MigrateRequest, migrate_fleet
-from lms_db.inventory import FleetLoad, shard_status
-from lms_db.routing import Router, ShardRoute
+from lms_db.migrate.drift import DriftReport, check_drift
+from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.router import Router, ShardRoute
 from lms_db.sample import load_sample
-from lms_db.topology import Topology, load_topology
-from lms_db.views import refresh_view
+from lms_db.schema.views import refresh_view
+from lms_db.shards.inventory import FleetLoad, shard_status
+from lms_db.topology.spec import Topology, load_topology
 
 DEMO_SHARDS = 3
 USER_RANGE = 1_000_000

@@ -8,7 +8,6 @@ in one place and prints one line.  Our exception hierarchy::
     │   ├── ConfigError            bad settings or topology file
     │   │   └── TopologyInvalid    a topology file's problems, each naming file and field
     │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
-    │   ├── SqlParseError          SQL text that cannot be parsed
     │   ├── ConnectionFailed       unreachable server or wrong credentials
     │   └── ReplicaWritable        a "replica" URL points at a writable server
     └── OperationError (exit 1: a step failed or a check found a problem)
@@ -64,12 +63,6 @@ class UnknownObjectError(InputError):
     """A name that does not exist: table, shard, keyspace, revision or dialect."""
 
     code = "unknown_object"
-
-
-class SqlParseError(InputError):
-    """SQL text that cannot be parsed."""
-
-    code = "sql_parse_error"
 
 
 class ConnectionFailed(InputError):

@@ -8,9 +8,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from lms_db.config import require_topology_path
-from lms_db.routing import Router
+from lms_db.router import Router
 from lms_db.sample import LoadProgress, load_sample, parse_skew
-from lms_db.topology import load_topology
+from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, err_console, print_json
 
 sample_app = typer.Typer(no_args_is_help=True, help="Load realistic sample data into the shards.")

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from lms_db.config import require_topology_path
-from lms_db.id_topup import top_up_windows
-from lms_db.inventory import list_ranges, shard_status
-from lms_db.routing import Router
-from lms_db.shard_add import add_shard
-from lms_db.topology import Topology, load_topology
+from lms_db.ids.topup import top_up_windows
+from lms_db.router import Router
+from lms_db.shards.add import add_shard
+from lms_db.shards.inventory import list_ranges, shard_status
+from lms_db.topology.spec import Topology, load_topology
 from lmsdb_cli.output import console, print_json
 from lmsdb_cli.shard_render import (
     render_added,
@@ -111,8 +111,6 @@ def add(
         "--replica", help="URL of a replica of it (repeatable).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Run every check, change nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (nothing to confirm: "
-                                      "adding deletes no rows).")] = False,
     json_output: Json = False,
 ) -> None:
     """Register a new shard in the catalog, migrate it to head, copy the global tables and

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from lms_db.id_topup import TopUp
-from lms_db.inventory import FleetLoad, MapListing
-from lms_db.routing import ShardRoute
-from lms_db.shard_add import AddedShard
+from lms_db.ids.topup import TopUp
+from lms_db.router import ShardRoute
+from lms_db.shards.add import AddedShard
+from lms_db.shards.inventory import FleetLoad, MapListing
 from lmsdb_cli.output import console
 
 BAR_WIDTH = 10

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, Engine
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DEFAULT_POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED_DESIGN = REPO_ROOT.parent / "shared" / "seed" / "database-design.md"
+SEED_DESIGN = REPO_ROOT / "tests" / "fixtures" / "seed" / "database-design.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,4 +133,4 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(params=["mariadb", "postgresql", "sqlite"])
 def any_engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on a fresh database of each backend."""
-    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+    return request.getfixturevalue(f"{request.param}_engine")

@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db.engines import short_reason
 from lms_db.errors import CatalogError, ConfigError
+from lms_db.topology.engines import short_reason
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from lms_db.catalog.schema import (
 from lms_db.errors import CatalogError, UnknownObjectError
 
 if TYPE_CHECKING:
-    from lms_db.topology import Topology
+    from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

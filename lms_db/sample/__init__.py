@@ -2,7 +2,7 @@
 
 Example::
 
-    from lms_db.routing import Router
+    from lms_db.router import Router
     from lms_db.sample import load_sample
 
     with Router.from_topology(topology) as router:

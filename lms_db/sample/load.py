@@ -6,7 +6,7 @@ by ``skew`` weights) with ids from each shard's ``users`` windows, so every user
 the shard holding it; each user's enrollments, progress, attempts, payments and certificates
 follow on the same shard; courses, with modules, lessons, quizzes and questions, are spread
 over the ``course`` shards and written last, once their statistics (enrollments, ratings) are
-known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids`).
+known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids.windows`).
 
 Writing is :class:`~lms_db.sample.writer.BulkWriter`'s: on MySQL/MariaDB the rows are spooled
 to a file per shard and table and bulk-loaded at the end (``LOAD DATA``), elsewhere each
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from lms_db.errors import ConfigError, InputError
-from lms_db.ids import IdWindows
-from lms_db.routing.keys import key_table, keyspace_tables
-from lms_db.routing.router import Router
+from lms_db.ids.windows import IdWindows
+from lms_db.router.keys import key_table, keyspace_tables
+from lms_db.router.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
 from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows
@@ -154,6 +154,16 @@ class _Ids:
         self._left[(shard, table)] = iter(block)
         return block
 
+    def take_all(self, shard: str, table: str, count: int) -> list[int]:
+        """Exactly ``count`` fresh ids (:meth:`IdWindows.reserve_many`), none of them handed
+        out again by :meth:`__call__`."""
+        last = self.blocks.get((shard, table), range(0))
+        out = self.windows.reserve_many(shard, table, count, after=last[-1] if last else 0)
+        if out:
+            self.blocks[(shard, table)] = range(out[-1], out[-1] + 1)
+            self._left[(shard, table)] = iter(())
+        return out
+
     def __call__(self, shard: str, table: str) -> int:
         left = self._left.get((shard, table))
         if left is not None:
@@ -236,7 +246,7 @@ def load_sample(
         _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
                       tracker)
         counts = _spread(users, weights) if users else []
-        user_ids = {s: list(_reserve_all(ids, s, "users", n))
+        user_ids = {s: list(ids.take_all(s, "users", n))
                     for s, n in zip(user_shards, counts, strict=False)}
         for block in user_ids.values():
             for uid in (block[0], block[-1]) if block else ():
@@ -278,13 +288,6 @@ def load_sample(
                       time.perf_counter() - started)
 
 
-def _reserve_all(ids: _Ids, shard: str, table: str, count: int) -> list[int]:
-    out: list[int] = []
-    while len(out) < count:
-        out.extend(ids.take(shard, table, count - len(out)))
-    return out
-
-
 def _instructors(placed: Sequence[tuple[str, int]], courses: int
                  ) -> list[tuple[str, int, int]]:
     """``(shard, user id, index)`` of the users who teach: the first third of ``courses``."""
@@ -299,7 +302,7 @@ def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
     plans = []
     counts = _spread(courses, [1.0] * len(course_shards)) if courses else []
     for shard, n in zip(course_shards, counts, strict=False):
-        course_ids = _reserve_all(ids, shard, "courses", n)
+        course_ids = ids.take_all(shard, "courses", n)
         for key in (course_ids[0], course_ids[-1]) if course_ids else ():
             router.check_writable("course", key)
         for course_id in course_ids:

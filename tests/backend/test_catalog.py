@@ -29,9 +29,9 @@ from lms_db.catalog import (
     shard_ranges,
     shards,
 )
-from lms_db.engines import connect_check, engine_for
 from lms_db.errors import ConfigError, ConnectionFailed, UnknownObjectError
-from lms_db.topology import DatabaseRef, Topology, load_topology
+from lms_db.topology.engines import connect_check, engine_for
+from lms_db.topology.spec import DatabaseRef, Topology, load_topology
 
 SECRET = "hunter2-s3cr3t"
 CATALOG_TABLES = {"shards", "shard_ranges", "map_version", "id_windows", "journal",

@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 from lms_db import metadata
 from lms_db.catalog import open_entries, open_journal_entry
-from lms_db.compare import compare_database
-from lms_db.engines import engine_for
-from lms_db.fleet.migrate import upgrade_database
-from lms_db.topology import load_topology
+from lms_db.migrate.database import upgrade_database
+from lms_db.schema.compare import compare_database
+from lms_db.topology.engines import engine_for
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import (
     REPO_ROOT,
     add_revision,

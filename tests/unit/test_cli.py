@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli import app
-from lms_db.ddl import render_schema
+from lms_db.schema.ddl import render_schema
 from lmsdb_cli.output import reflow_help
 
 runner = CliRunner()
@@ -27,7 +27,7 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
     return out
 
 
-ALL_COMMANDS = _commands(typer.main.get_command(app))  # type: ignore[arg-type]
+ALL_COMMANDS = _commands(typer.main.get_command(app))
 
 
 def test_root_help_lists_groups() -> None:
@@ -72,7 +72,7 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
 def test_views_refresh_on_sqlite(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from lms_db.ddl import create_schema
+    from lms_db.schema.ddl import create_schema
 
     url = f"sqlite:///{tmp_path / 'shard.db'}"
     engine = sa.create_engine(url)
