@@ -9,7 +9,8 @@ import pytest
 
 from lms_db.errors import UnknownObjectError
 from lms_db.lint import has_errors
-from lms_db.lint.revisions import lint_revision_sql, lint_revisions
+from lms_db.lint.revisions import lint_revision_sql
+from lms_db.migrate.lint_gate import lint_revisions
 from tests.backend.fleet_helpers import add_revision, copy_migrations
 
 #: 0002 partitions users by a column its primary key lacks; 0003 adds a prefix on an INT.
