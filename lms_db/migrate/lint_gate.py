@@ -13,7 +13,9 @@ from pathlib import Path
 from lms_db.errors import LintFailed
 from lms_db.lint import Finding, has_errors
 from lms_db.lint.revisions import DIALECT_TARGETS, RUNNING, lint_revision_sql
+from lms_db.migrate.database import read_revision
 from lms_db.migrate.scripts import offline_sql
+from lms_db.migrate.targets import Prepared
 
 
 def lint_revisions(
@@ -76,3 +78,27 @@ def require_clean_revisions(
             "--no-lint to run it anyway"
         )
     return findings
+
+
+def gate_fleet(
+    prepared: Prepared, target: str, root: Path | None = None, *, timeout: float = 10.0
+) -> list[Finding]:
+    """Before ``migrate up``: lint, per MySQL-family primary, the revisions it will run.
+
+    Each primary's current revision is read (nothing written); one lint per distinct
+    (dialect, current revision). Warnings are returned for the caller to show.
+
+    :raises LintFailed: an error-severity finding in revisions some shard would run.
+    :raises ConnectionFailed: a primary cannot be reached.
+    """
+    wanted = prepared.revision or "base"
+    spans: set[tuple[str, str]] = set()
+    for member in prepared.members:
+        dialect = member.primary.dialect
+        if dialect in DIALECT_TARGETS:
+            current = read_revision(member.primary, timeout=timeout) or "base"
+            spans.add((dialect, current))
+    findings: list[Finding] = []
+    for dialect, current in sorted(spans):
+        findings += require_clean_revisions(target, f"{current}:{wanted}", {dialect}, root)
+    return list(dict.fromkeys(findings))
