@@ -13,7 +13,7 @@ from lms_db.lint.column_types import (
     key_part_bytes,
 )
 from lms_db.lint.findings import Finding, finding
-from lms_db.lint.schema import ColumnDef, Document
+from lms_db.lint.schema import ColumnDef, Document, TableDef
 
 MAX_ROW_BYTES = 65535
 MAX_IDENTIFIER = 64  # table, column, index and constraint names (MySQL 8.0 11.2.1)
@@ -28,6 +28,12 @@ def check_columns(doc: Document) -> Iterator[Finding]:
             continue
         for name in dict.fromkeys(table.duplicate_columns):
             yield finding("LMS403", table.name, f"duplicate column name {name}", table.source)
+        if table.columns and all(c.invisible for c in table.columns.values()):
+            yield finding(
+                "LMS403", table.name, "a table needs at least one visible column", table.source
+            )
+        if doc.target.mariadb:
+            yield from _invisible_without_default(table)
         if not table.columns:
             yield finding(
                 "LMS403",
@@ -69,6 +75,19 @@ def check_columns(doc: Document) -> Iterator[Finding]:
                 f"row size {size} bytes is more than "
                 f"{MAX_ROW_BYTES} (not counting BLOB/TEXT contents); use TEXT or BLOB",
                 table.source,
+            )
+
+
+def _invisible_without_default(table: TableDef) -> Iterator[Finding]:
+    """MariaDB: "Invisible column must have a default value" (4108) when NOT NULL."""
+    for name, col in table.columns.items():
+        required = col.invisible and not col.nullable and not col.has_default
+        if required and not (col.auto_increment or col.generated):
+            yield finding(
+                "LMS403",
+                table.name,
+                f"invisible column {name} must have a default value (MariaDB 4108)",
+                col.location or table.source,
             )
 
 

@@ -341,7 +341,13 @@ def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, w
             col.auto_increment = True
         elif cur.accept("COLLATE"):
             col.collation = cur.next().text.lower()
-        elif cur.accept("DEFAULT") or cur.accept("COMMENT") or cur.accept("ON", "UPDATE"):
+        elif cur.accept("INVISIBLE"):
+            col.invisible = True
+        elif cur.at("DEFAULT"):
+            col.has_default = True
+            cur.next()
+            _value(cur)
+        elif cur.accept("COMMENT") or cur.accept("ON", "UPDATE"):
             _value(cur)
         elif cur.at("("):
             cur.group()  # CHECK (...), a default's arguments

@@ -42,6 +42,8 @@ class ColumnDef:
     auto_increment: bool = False
     collation: str = ""
     has_length: bool = False  # a (length) was written
+    invisible: bool = False  # an INVISIBLE column (MySQL 8.0.23+, MariaDB 10.3+)
+    has_default: bool = False
     null_declared: bool = False  # NULL or NOT NULL written (MariaDB refuses it on generated)
     stored: bool = False  # a STORED (PERSISTENT) generated column; else VIRTUAL if generated
     expression: str = ""  # of a generated column

@@ -17,6 +17,16 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\s*CREATE\s+OR\s+REPLACE\s+TABLE\b", re.I), "CREATE OR REPLACE TABLE"),
     (
         re.compile(
+            r"^\s*CREATE\s+OR\s+REPLACE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\b", re.I
+        ),
+        "CREATE OR REPLACE INDEX",
+    ),
+    (
+        re.compile(r"^\s*(?:CREATE|ALTER|DROP)\b(?:(?!;).)*\b(?:WAIT\s+\d+|NOWAIT)\b", re.I | re.S),
+        "WAIT n / NOWAIT on DDL",
+    ),
+    (
+        re.compile(
             r"^\s*ALTER\s+TABLE\b.*\b(?:ADD|DROP|MODIFY|CHANGE)\s+(?:COLUMN\s+)?IF\s+(?:NOT\s+)?EXISTS\b",
             re.I | re.S,
         ),
