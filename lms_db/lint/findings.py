@@ -178,7 +178,7 @@ _RULE_LIST = (
         "blob-key-without-length",
         "error",
         "A TEXT/BLOB (or JSON) column in a key without a prefix length (MySQL 8 always; "
-        "MariaDB only in a PRIMARY KEY).",
+        "MariaDB in a PRIMARY KEY or a multi-column plain index).",
     ),
     Rule(
         "LMS207",

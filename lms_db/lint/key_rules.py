@@ -131,8 +131,9 @@ def check_prefixes(doc: Document) -> Iterator[Finding]:
 def check_blob_without_prefix(doc: Document) -> Iterator[Finding]:
     """LMS206: a TEXT/BLOB (or JSON) key part without a prefix length.
 
-    MySQL 8 refuses it (error 1170, JSON 3152); MariaDB 10.11 shortens a plain index to
-    a prefix, makes a UNIQUE one a hash key, and refuses it only in the PRIMARY KEY.
+    MySQL 8 refuses it (error 1170, JSON 3152); MariaDB 10.11 shortens a one-column plain
+    index to a prefix and makes a UNIQUE key a hash key; it refuses a PRIMARY KEY (1170) and a
+    multi-column plain index (1071, checked).
     """
     mariadb = doc.target.mariadb
     for table in _sql_tables(doc):
@@ -145,8 +146,9 @@ def check_blob_without_prefix(doc: Document) -> Iterator[Finding]:
                     continue
                 if not (needs_prefix(col) or col.type_name == "JSON"):
                     continue
-                if mariadb and index.kind != "primary":
-                    continue
+                single_plain = index.kind == "btree" and len(index.parts) == 1
+                if mariadb and (index.kind == "unique" or single_plain):
+                    continue  # shortened to a prefix, or a hash key
                 yield finding(
                     "LMS206",
                     table.name,
