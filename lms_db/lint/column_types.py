@@ -4,6 +4,35 @@ from __future__ import annotations
 
 from lms_db.lint.schema import ColumnDef
 
+#: Two-word type spellings (DDL parser), folded to one name.
+TWO_WORD_TYPES = {
+    ("DOUBLE", "PRECISION"): "DOUBLE",
+    ("CHARACTER", "VARYING"): "VARCHAR",
+    ("NATIONAL", "CHAR"): "CHAR",
+    ("NATIONAL", "VARCHAR"): "VARCHAR",
+    ("NATIONAL", "CHARACTER"): "CHAR",
+    ("NCHAR", "VARCHAR"): "VARCHAR",
+    ("LONG", "VARCHAR"): "MEDIUMTEXT",
+    ("LONG", "VARBINARY"): "MEDIUMBLOB",
+}
+TYPE_ALIASES = {
+    "CHARACTER": "CHAR",
+    "NCHAR": "CHAR",
+    "NVARCHAR": "VARCHAR",
+    "LONG": "MEDIUMTEXT",
+    "BOOL": "TINYINT",
+    "BOOLEAN": "TINYINT",
+    "INT1": "TINYINT",
+    "INT2": "SMALLINT",
+    "INT3": "MEDIUMINT",
+    "INT4": "INT",
+    "INT8": "BIGINT",
+    "MIDDLEINT": "MEDIUMINT",
+    "FLOAT4": "FLOAT",
+    "FLOAT8": "DOUBLE",
+    "REAL": "DOUBLE",
+    "FIXED": "DECIMAL",
+}
 INTEGER_TYPES = frozenset({"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "SERIAL"})
 CHAR_TYPES = frozenset({"CHAR", "VARCHAR"})
 BINARY_TYPES = frozenset({"BINARY", "VARBINARY"})

@@ -9,6 +9,7 @@ REFERENCES.  A statement it does not understand raises
 
 from __future__ import annotations
 
+from lms_db.lint.column_types import TWO_WORD_TYPES, TYPE_ALIASES
 from lms_db.lint.ddl_tokens import Cursor, DdlSyntaxError, Token, tokenize
 from lms_db.lint.partition_parser import parse_partition_by
 from lms_db.lint.schema import (
@@ -23,35 +24,6 @@ from lms_db.lint.schema import (
     normalize_type,
 )
 
-#: Two-word type spellings, folded to one name.
-_TWO_WORD_TYPES = {
-    ("DOUBLE", "PRECISION"): "DOUBLE",
-    ("CHARACTER", "VARYING"): "VARCHAR",
-    ("NATIONAL", "CHAR"): "CHAR",
-    ("NATIONAL", "VARCHAR"): "VARCHAR",
-    ("NATIONAL", "CHARACTER"): "CHAR",
-    ("NCHAR", "VARCHAR"): "VARCHAR",
-    ("LONG", "VARCHAR"): "MEDIUMTEXT",
-    ("LONG", "VARBINARY"): "MEDIUMBLOB",
-}
-_ONE_WORD_ALIASES = {
-    "CHARACTER": "CHAR",
-    "NCHAR": "CHAR",
-    "NVARCHAR": "VARCHAR",
-    "LONG": "MEDIUMTEXT",
-    "BOOL": "TINYINT",
-    "BOOLEAN": "TINYINT",
-    "INT1": "TINYINT",
-    "INT2": "SMALLINT",
-    "INT3": "MEDIUMINT",
-    "INT4": "INT",
-    "INT8": "BIGINT",
-    "MIDDLEINT": "MEDIUMINT",
-    "FLOAT4": "FLOAT",
-    "FLOAT8": "DOUBLE",
-    "REAL": "DOUBLE",
-    "FIXED": "DECIMAL",
-}
 _KEY_WORDS = frozenset({"PRIMARY", "UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL", "FOREIGN"})
 _REF_ACTIONS = ("RESTRICT", "CASCADE", "NO ACTION", "SET NULL", "SET DEFAULT")
 
@@ -301,11 +273,11 @@ def _type_name(cur: Cursor) -> str:
         raise DdlSyntaxError(f"expected a column type near {tok.text!r}")
     nxt = cur.peek()
     pair = (tok.upper, nxt.upper if nxt else "")
-    if pair in _TWO_WORD_TYPES:
+    if pair in TWO_WORD_TYPES:
         cur.next()
-        return _TWO_WORD_TYPES[pair]
+        return TWO_WORD_TYPES[pair]
     word = normalize_type(tok.upper)
-    return _ONE_WORD_ALIASES.get(word, word)
+    return TYPE_ALIASES.get(word, word)
 
 
 def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, where: str) -> None:
