@@ -287,7 +287,7 @@ def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, w
         elif cur.accept("NOT", "NULL"):
             col.nullable, col.null_declared = False, True
         elif cur.accept("NULL"):
-            col.null_declared = True
+            col.null_declared = col.explicit_null = True
         elif cur.accept("CHARACTER", "SET") or cur.accept("CHARSET"):
             col.charset = cur.next().text.lower()
         elif cur.accept("PRIMARY", "KEY") or cur.accept("KEY"):

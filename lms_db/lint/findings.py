@@ -229,6 +229,12 @@ _RULE_LIST = (
         "INVISIBLE (MySQL 8) or IGNORED (MariaDB).",
     ),
     Rule(
+        "LMS214",
+        "null-primary-key-column",
+        "error",
+        "MySQL 8: a primary key column declared NULL (MariaDB silently makes it NOT NULL).",
+    ),
+    Rule(
         "LMS301",
         "cross-keyspace-foreign-key",
         "error",

@@ -312,7 +312,23 @@ def check_hidden_primary(doc: Document) -> Iterator[Finding]:
                           f"primary key and cannot be {word}", standing_in.location)  # fmt: skip
 
 
+def check_null_primary(doc: Document) -> Iterator[Finding]:
+    """LMS214: MySQL 8: "All parts of a PRIMARY KEY must be NOT NULL; if you need NULL in a
+    key, use UNIQUE instead" (1171) for a column declared NULL; MariaDB makes it NOT NULL."""
+    if doc.target.mariadb:
+        return
+    for table in _sql_tables(doc):
+        declared = [
+            c for c in table.primary_key if c in table.columns and table.columns[c].explicit_null
+        ]
+        if declared:
+            yield finding("LMS214", table.name, f"primary key column {', '.join(declared)} is "
+                          "declared NULL; MySQL 8 wants NOT NULL (or a UNIQUE key)",
+                          table.pk_location or table.source)  # fmt: skip
+
+
 CHECKS = (
+    check_null_primary,
     check_hidden_primary,
     check_duplicate_names,
     check_duplicate_columns,

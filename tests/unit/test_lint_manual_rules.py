@@ -127,6 +127,13 @@ MANUAL_CASES = [
         id="LMS213",
     ),
     pytest.param(
+        "LMS214",
+        "mysql8",
+        "CREATE TABLE t (a INT NULL, PRIMARY KEY (a));",
+        "CREATE TABLE t (a INT, PRIMARY KEY (a));",
+        id="LMS214",
+    ),
+    pytest.param(
         "LMS506",
         "mysql8",
         f"{PARENT} CREATE TABLE c (x INT, KEY ix (x), CONSTRAINT f FOREIGN KEY (x) REFERENCES"

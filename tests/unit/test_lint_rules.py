@@ -223,7 +223,7 @@ def test_rule_registry_is_stable() -> None:
         "LMS101", "LMS102", "LMS103", "LMS104", "LMS105", "LMS106", "LMS107", "LMS108",
         "LMS109", "LMS110", "LMS111", "LMS112",
         "LMS201", "LMS202", "LMS203", "LMS204", "LMS205", "LMS206", "LMS207", "LMS208",
-        "LMS209", "LMS210", "LMS211", "LMS212", "LMS213",
+        "LMS209", "LMS210", "LMS211", "LMS212", "LMS213", "LMS214",
         "LMS301",
         "LMS401", "LMS402", "LMS403", "LMS404",
         "LMS501", "LMS502", "LMS503", "LMS504", "LMS505", "LMS506",
