@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from lms_db.errors import UnknownObjectError
 from lms_db.lint import (
     column_rules,
+    fk_data_rules,
     fk_rules,
     generated_rules,
     index_rules,
@@ -63,6 +64,7 @@ CHECKS: tuple[Check, ...] = (
     *syntax_rules.CHECKS,
     *column_rules.CHECKS,
     *fk_rules.CHECKS,
+    *fk_data_rules.CHECKS,
     *target_rules.CHECKS,
 )
 

@@ -310,6 +310,13 @@ _RULE_LIST = (
         "that serves it, or the parent table.",
     ),
     Rule(
+        "LMS507",
+        "foreign-key-violation",
+        "error",
+        "An inserted row whose foreign key value has no parent row (literal INSERT rows "
+        "against the parent rows inserted before), while FOREIGN_KEY_CHECKS=1.",
+    ),
+    Rule(
         "LMS601",
         "mariadb-only",
         "error",

@@ -15,12 +15,11 @@ import re
 from collections.abc import Iterator
 
 from lms_db.lint.column_types import INTEGER_TYPES
-from lms_db.lint.ddl_tokens import Cursor, DdlSyntaxError, tokenize
+from lms_db.lint.dml_parser import parse_insert
 from lms_db.lint.findings import Finding, finding
 from lms_db.lint.schema import Document, PartitionDef, PartitionEntry, Statement, TableDef
 from lms_db.lint.sources import mask
 
-_INSERT = re.compile(r"^\s*(?:INSERT|REPLACE)\b", re.I)
 _SELECTION = re.compile(
     r"\b(?:FROM|INTO|UPDATE|JOIN)\s+((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)"
     r"\s+PARTITION\s*\(([^)]*)\)",
@@ -35,11 +34,7 @@ def check_partition_data(doc: Document) -> Iterator[Finding]:
     for stmt in doc.statements:
         masked = mask(stmt.text)
         yield from _selections(doc, stmt, masked)
-        if _INSERT.match(masked):
-            try:
-                yield from _insert(doc, stmt)
-            except DdlSyntaxError:
-                continue
+        yield from _insert(doc, stmt)
 
 
 def _selections(doc: Document, stmt: Statement, masked: str) -> Iterator[Finding]:
@@ -68,35 +63,19 @@ def _names(part: PartitionDef) -> set[str]:
 
 
 def _insert(doc: Document, stmt: Statement) -> Iterator[Finding]:
-    cur = Cursor(tokenize(stmt.text), stmt.text)
-    cur.next()
-    ignore = False
-    while (tok := cur.peek()) is not None and tok.upper in (
-        "LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE",
-    ):  # fmt: skip
-        ignore = ignore or tok.upper == "IGNORE"
-        cur.next()
-    cur.accept("INTO")
-    table = doc.tables.get(cur.name())
-    if table is None or table.partition is None or not table.partition.parsed or ignore:
+    insert = parse_insert(stmt)
+    if insert is None or insert.rows is None or insert.ignore:
         return
-    selected: list[str] = []
-    if cur.accept("PARTITION"):
-        selected = [cur.text[a:b].strip().strip("`").lower() for a, b in cur.group_items()]
-    columns = list(table.columns)
-    if cur.at("(") and not cur.at("(", "SELECT"):
-        columns = [cur.text[a:b].strip().strip("`").lower() for a, b in cur.group_items()]
-    if not (cur.accept("VALUES") or cur.accept("VALUE")):
+    table = doc.tables.get(insert.table)
+    if table is None or table.partition is None or not table.partition.parsed:
         return
-    while cur.at("("):
-        row = [cur.text[a:b].strip() for a, b in cur.group_items()]
+    columns = list(insert.columns) or list(table.columns)
+    for row in insert.rows:
         values = dict(zip(columns, row, strict=False))
-        problem = _row_problem(table, table.partition, values, selected)
+        problem = _row_problem(table, table.partition, values, list(insert.partitions))
         if problem:
             yield finding("LMS112", table.name, problem, stmt.location)
             return
-        if not cur.accept(","):
-            break
 
 
 def _row_problem(

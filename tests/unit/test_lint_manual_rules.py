@@ -274,6 +274,15 @@ MANUAL_CASES = [
         id="LMS505",
     ),
     pytest.param(
+        "LMS507",
+        "mariadb",
+        f"{PARENT} CREATE TABLE c (x INT, FOREIGN KEY (x) REFERENCES p (id));"
+        " INSERT INTO p (id) VALUES (1); INSERT INTO c VALUES (2);",
+        f"{PARENT} CREATE TABLE c (x INT, FOREIGN KEY (x) REFERENCES p (id));"
+        " INSERT INTO p (id) VALUES (1); INSERT INTO c VALUES (1), (NULL);",
+        id="LMS507",
+    ),
+    pytest.param(
         "LMS601",
         "mysql8",
         "CREATE TABLE t (ip INET6);",

@@ -226,7 +226,7 @@ def test_rule_registry_is_stable() -> None:
         "LMS209", "LMS210", "LMS211", "LMS212", "LMS213", "LMS214",
         "LMS301",
         "LMS401", "LMS402", "LMS403", "LMS404",
-        "LMS501", "LMS502", "LMS503", "LMS504", "LMS505", "LMS506",
+        "LMS501", "LMS502", "LMS503", "LMS504", "LMS505", "LMS506", "LMS507",
         "LMS601", "LMS602",
         "LMS901", "LMS902",
     ]  # fmt: skip
