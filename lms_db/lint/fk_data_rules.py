@@ -28,7 +28,14 @@ def check_child_rows(doc: Document) -> Iterator[Finding]:
     rows: _Rows = {}
     blind = False  # after UPDATE, LOAD DATA, CALL or a trigger, parent rows are unknown
     for pos, stmt in enumerate(doc.statements):
-        blind = blind or bool(_CHANGES_ROWS.match(mask(stmt.text)))
+        masked = mask(stmt.text)
+        blind = blind or bool(_CHANGES_ROWS.match(masked))
+        delete = _DELETE.match(masked)
+        if delete and not blind:
+            refused = _delete(doc, stmt.text, delete, rows, pos)
+            if refused:
+                yield finding("LMS507", refused[0], refused[1], stmt.location)
+            continue
         insert = parse_insert(stmt)
         if insert is None or blind:
             continue
@@ -46,6 +53,79 @@ def check_child_rows(doc: Document) -> Iterator[Finding]:
             rows[table.name] = None
         else:
             known.extend(new)
+
+
+_DELETE = re.compile(
+    r"^\s*DELETE\s+(?:LOW_PRIORITY\s+|QUICK\s+|IGNORE\s+)*FROM\s+`?(?P<table>[\w$]+)`?"
+    r"\s*(?:WHERE\s+`?(?P<col>[\w$]+)`?\s*(?P<op>=|IN)\s*(?P<values>.+?))?\s*$",
+    re.I | re.S,
+)
+
+
+def _delete(
+    doc: Document, text: str, match: re.Match[str], rows: _Rows, pos: int
+) -> tuple[str, str] | None:
+    """ "Cannot delete or update a parent row" (1451) for RESTRICT / NO ACTION children;
+    the rows are removed (CASCADE children lose theirs)."""
+    name = match.group("table").lower()
+    known = rows.get(name)
+    if known is None or "IGNORE" in text[: match.start("table")].upper():
+        rows[name] = None if name in rows else rows.get(name)
+        return None
+    gone = _matching(known, match, text)
+    if gone is None:
+        rows[name] = None
+        return None
+    if doc.fk_checks_on(pos):
+        for child in doc.tables.values():
+            for fk in _active(doc, child, pos):
+                if fk.ref_table != name:
+                    continue
+                if fk.on_delete not in ("", "RESTRICT", "NO ACTION"):
+                    rows[child.name] = None  # CASCADE / SET NULL changed them: unknown now
+                    continue
+                used = _child_keys(rows.get(child.name), fk.cols)
+                ref_cols = fk.ref_cols or doc.tables[name].primary_key
+                if used is None:
+                    continue
+                hit = [r for r in gone if tuple(r.get(c) for c in ref_cols) in used]
+                if hit:
+                    return name, (
+                        f"cannot delete a parent row of {name}: {child.name} rows still "
+                        f"reference it (foreign key {fk.name}, ON DELETE "
+                        f"{fk.on_delete or 'RESTRICT'})"
+                    )
+    rows[name] = [r for r in known if r not in gone]
+    return None
+
+
+def _matching(
+    known: list[dict[str, object]], match: re.Match[str], text: str
+) -> list[dict[str, object]] | None:
+    """The known rows the DELETE's WHERE picks (``None``: a WHERE lint cannot read)."""
+    if match.group("col") is None:
+        return list(known)
+    column = match.group("col").lower()
+    raw = text[match.start("values") : match.end("values")].strip()  # match is on masked text
+    if match.group("op").upper() == "IN":
+        if not (raw.startswith("(") and raw.endswith(")")):
+            return None
+        parts = [p for p in raw[1:-1].split(",") if p.strip()]
+    else:
+        parts = [raw]
+    try:
+        wanted = {literal(p) for p in parts}
+    except ValueError:
+        return None
+    return [r for r in known if r.get(column) in wanted]
+
+
+def _child_keys(
+    child_rows: list[dict[str, object]] | None, cols: tuple[str, ...]
+) -> set[tuple[object, ...]] | None:
+    if child_rows is None:
+        return None
+    return {tuple(r.get(c) for c in cols) for r in child_rows}
 
 
 def _rows(
