@@ -313,8 +313,9 @@ _RULE_LIST = (
         "LMS507",
         "foreign-key-violation",
         "error",
-        "An inserted row whose foreign key value has no parent row (literal INSERT rows "
-        "against the parent rows inserted before), while FOREIGN_KEY_CHECKS=1.",
+        "An inserted row whose foreign key value has no parent row, or a deleted parent row "
+        "that RESTRICT children still reference (literal rows the input inserted), while "
+        "FOREIGN_KEY_CHECKS=1.",
     ),
     Rule(
         "LMS601",
