@@ -192,6 +192,8 @@ def _key_parts(cur: Cursor) -> tuple[KeyPart, ...]:
         toks = [t for t in cur.tokens if start <= t.start < end]
         while toks and toks[-1].upper in ("ASC", "DESC"):
             toks.pop()
+        if len(toks) == 3 and toks[1].upper == "WITHOUT" and toks[2].upper == "OVERLAPS":
+            continue  # MariaDB: an application-time period, not a column
         if len(toks) == 1 and toks[0].is_name:
             parts.append(KeyPart(toks[0].text.lower()))
         elif (
@@ -315,6 +317,8 @@ def _column_attributes(cur: Cursor, tdef: TableDef, col: ColumnDef, name: str, w
             col.collation = cur.next().text.lower()
         elif cur.accept("INVISIBLE"):
             col.invisible = True
+        elif cur.accept("COMPRESSED"):
+            col.compressed = True
         elif cur.at("DEFAULT"):
             col.has_default = True
             cur.next()

@@ -44,6 +44,7 @@ class ColumnDef:
     has_length: bool = False  # a (length) was written
     invisible: bool = False  # an INVISIBLE column (MySQL 8.0.23+, MariaDB 10.3+)
     has_default: bool = False
+    compressed: bool = False  # MariaDB's COMPRESSED column attribute
     null_declared: bool = False  # NULL or NOT NULL written (MariaDB refuses it on generated)
     explicit_null: bool = False  # NULL written (MySQL 8 refuses it in a primary key)
     stored: bool = False  # a STORED (PERSISTENT) generated column; else VIRTUAL if generated

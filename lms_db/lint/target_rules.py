@@ -55,6 +55,17 @@ _MARIADB_ONLY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bNOT\s+IGNORED\b|\bIGNORED\b", re.I), "IGNORED indexes"),
     (re.compile(r"\bPARTITION\s+[`\w$]+\s+DEFAULT\b", re.I), "a DEFAULT list partition"),
     (re.compile(r"\)\s*PERSISTENT\b", re.I), "PERSISTENT generated columns (MySQL: STORED)"),
+    (re.compile(r"^\s*DROP\s+INDEX\s+IF\s+EXISTS\b", re.I), "DROP INDEX IF EXISTS"),
+    (
+        re.compile(
+            r"^\s*ALTER\s+TABLE\b.*\b(?:ADD|DROP)\s+(?:INDEX|KEY|UNIQUE|FOREIGN\s+KEY|CONSTRAINT)"
+            r"\s+IF\s+(?:NOT\s+)?EXISTS\b",
+            re.I | re.S,
+        ),
+        "ADD/DROP INDEX / KEY / CONSTRAINT IF [NOT] EXISTS",
+    ),
+    (re.compile(r"\bPERIOD\s+FOR\b", re.I), "application-time periods (PERIOD FOR)"),
+    (re.compile(r"\bWITHOUT\s+OVERLAPS\b", re.I), "WITHOUT OVERLAPS keys"),
     (
         re.compile(r"^\s*EXPLAIN\s+(?:PARTITIONS|EXTENDED)\b", re.I),
         "EXPLAIN PARTITIONS / EXTENDED (removed in MySQL 8.0)",
@@ -90,6 +101,13 @@ def check_mariadb_only(doc: Document) -> Iterator[Finding]:
                 )
     for table in doc.tables.values():
         for name, col in table.columns.items():
+            if col.compressed:
+                yield finding(
+                    "LMS601",
+                    table.name,
+                    f"column {name}: COMPRESSED columns are MariaDB only",
+                    col.location or table.source,
+                )
             if col.type_name in MARIADB_TYPES:
                 yield finding(
                     "LMS601",
