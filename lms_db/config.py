@@ -1,8 +1,9 @@
 """Settings as frozen values, and the one place that reads the process environment.
 
 No other module of ``lms_db`` touches ``os.environ``: a topology file says
-``${LMS_DB_PASSWORD}`` and :func:`expand_env` alone turns it into the secret, so secrets
-never live in files, flags or the catalog.  Precedence for every setting is
+``${LMS_DB_PASSWORD}`` (or ``${file:/run/secrets/db}``, a file the user names) and
+:func:`expand_env` alone turns it into the secret, so secrets never live in topology files,
+flags or the catalog.  Precedence for every setting is
 flags > ``LMSDB_*`` environment variables > topology file > ``DEFAULT_*``.
 """
 
@@ -31,7 +32,9 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 # ``$$`` is a literal dollar; ``${NAME}`` a reference; anything else after ``$`` is kept.
 _REFERENCE = re.compile(r"\$(?:(?P<escape>\$)|\{(?P<name>[^}]*)\}|(?P<open>\{))")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ONLY_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_ONLY_REFERENCE = re.compile(r"\$\{(?:[A-Za-z_][A-Za-z0-9_]*|file:[^}]+)\}")
+#: The prefix of a reference to a file holding a secret: ``${file:/path}``.
+FILE_REFERENCE_PREFIX = "file:"
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 
 
 def is_env_reference(text: str) -> bool:
-    """Whether ``text`` is exactly one ``${NAME}`` reference (how a password must be written).
+    """Whether ``text`` is exactly one ``${NAME}`` or ``${file:PATH}`` reference (how a
+    password must be written).
 
     :param text: a value from a settings file.
     """
@@ -59,13 +63,15 @@ def is_env_reference(text: str) -> bool:
 
 
 def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace each ``${NAME}`` in ``text`` with the variable's value; ``$$`` gives ``$``.
+    """Replace each ``${NAME}`` in ``text`` with the variable's value, and each
+    ``${file:PATH}`` with the file's contents (one trailing newline dropped); ``$$`` gives ``$``.
 
     :param text: the value as written in the file.
     :param where: ``"<file>: <field>"``, the start of any error message.
     :param environ: variables to use instead of the process environment (tests).
-    :raises ConfigError: a referenced variable is not set, or a reference is malformed.
-        The message names ``where`` and the variable, never a value.
+    :raises ConfigError: a referenced variable is not set, a named file cannot be read, or a
+        reference is malformed.  The message names ``where`` and the variable or file, never
+        a value.
     """
     env = _environ(environ)
 
@@ -73,6 +79,8 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
         if match.group("escape") is not None:
             return "$"
         name = match.group("name")
+        if name is not None and name.startswith(FILE_REFERENCE_PREFIX):
+            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX):], where)
         if name is None or not _NAME.fullmatch(name):
             shown = "${" if name is None else "${" + name + "}"
             raise ConfigError(
@@ -87,6 +95,16 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
         return env[name]
 
     return _REFERENCE.sub(replace, text)
+
+
+def _read_secret_file(path_text: str, where: str) -> str:
+    path = Path(path_text).expanduser()
+    try:
+        value = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{where}: cannot read the password file {path}: {reason}") from None
+    return value[:-1] if value.endswith("\n") else value
 
 
 def topology_path_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -138,13 +156,24 @@ def resolve_settings(
     :param topology: ``--topology`` as given, or ``None``.
     :param connect_timeout: ``--connect-timeout`` as given, or ``None``.
     :param environ: variables to use instead of the process environment (tests).
-    :raises ConfigError: ``LMSDB_CONNECT_TIMEOUT`` is not a positive number.
+    :raises ConfigError: ``--connect-timeout`` or ``LMSDB_CONNECT_TIMEOUT`` is not a
+        positive number of seconds.
     """
     path = topology if topology is not None else topology_path_from_env(environ)
-    if connect_timeout is None:
+    if connect_timeout is not None:
+        connect_timeout = _check_timeout(connect_timeout, "--connect-timeout")
+    else:
         connect_timeout = connect_timeout_from_env(environ)
     timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
     return Settings(topology_path=path, connect_timeout=timeout)
+
+
+def _check_timeout(value: float, where: str) -> float:
+    # NaN fails every comparison, so "not > 0" also refuses it.
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{where} {value:g}: give a positive number of seconds (default "
+                          f"{DEFAULT_CONNECT_TIMEOUT:g})")
+    return value
 
 
 def require_topology_path(settings: Settings) -> Path:

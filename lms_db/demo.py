@@ -85,12 +85,19 @@ def run_demo(
     :param courses: sample courses to load.
     :param seed: sample data seed.
     :param on_step: called after each step (progress).
-    :raises InputError: ``workdir`` is not empty.
+    :raises InputError: ``workdir`` is not empty, is a file or cannot be created.
     :raises OperationError: a step failed.
     """
+    if workdir.exists() and not workdir.is_dir():
+        raise InputError(f"demo directory {workdir} is a file, not a directory: pass an "
+                         "empty or new directory")
     if workdir.exists() and any(workdir.iterdir()):
         raise InputError(f"demo directory {workdir} is not empty: pass an empty or new one")
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission...
+        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}"
+                         ) from None
     steps: list[DemoStep] = []
 
     def done(name: str, detail: str, started: float) -> None:

@@ -10,10 +10,14 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
+from typer.testing import CliRunner, Result
+
+from tests.secret_scan import assert_no_secret_leaked
 
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DEFAULT_POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -26,6 +30,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                                             DEFAULT_MARIADB_URL))
     parser.addoption("--postgresql-url", default=os.environ.get("LMSDB_TEST_POSTGRESQL_URL",
                                                                DEFAULT_POSTGRESQL_URL))
+
+
+@pytest.fixture(autouse=True)
+def no_password_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every CLI command of the suite: no password printed, none in the catalog."""
+    original = CliRunner.invoke
+
+    def invoke(self: CliRunner, cli: Any, args: Any = None, *rest: Any, **kwargs: Any
+               ) -> Result:
+        result = original(self, cli, args, *rest, **kwargs)
+        listed = [args] if isinstance(args, str) else list(args or [])
+        assert_no_secret_leaked([str(a) for a in listed], kwargs.get("env"), result)
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke)
 
 
 @pytest.fixture(autouse=True)

@@ -42,6 +42,7 @@ from lms_db.catalog import (
     open_journal_entry,
     seed_from_topology,
 )
+from lms_db.catalog.identity import stamp_identities
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
     LmsDbError,
@@ -236,6 +237,9 @@ def migrate_fleet(
         run = FleetRun(request.target, request.direction, prepared.revision, tuple(results),
                        seeded)
         if request.target == "oltp" and request.direction == "up":
+            done = {r.shard for r in run.results if not r.failed}
+            stamp_identities(catalog, [(m.name, m.primary) for m in prepared.members
+                                       if m.name in done], timeout=request.connect_timeout)
             run = _grant_windows(run, catalog, topology, request)
     finally:
         catalog.dispose()

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from lms_db.catalog import shards as catalog_shards
+from lms_db.catalog.identity import check_identity, read_fleet_id, read_identity
+from lms_db.catalog.schema import upgrade_if_needed
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import ConfigError, ConnectionFailed, UnknownObjectError
 from lms_db.migrate.replication import check_replica_role
@@ -67,6 +69,7 @@ def registered_members(topology: Topology, *, timeout: float = DEFAULT_CONNECT_T
     connect_check(ref, timeout)
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
+        upgrade_if_needed(engine)
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(catalog_shards.name):
                 return []
@@ -179,7 +182,59 @@ def preflight(
         for member in members:
             for replica in member.replicas:
                 check_replica_role(replica, timeout=timeout)
+    if target == "oltp":
+        check_identities(topology, members, timeout=timeout)
     return Prepared(tuple(members), script, wanted, script.get_current_head())
+
+
+def catalog_fleet_id(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+                     ) -> str | None:
+    """The fleet id of the topology's catalog (``None``: no catalog, or none recorded yet).
+
+    :raises ConnectionFailed: the catalog cannot be read.
+    """
+    ref = topology.catalog
+    if _missing_sqlite(ref):
+        return None
+    engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return read_fleet_id(conn)
+    except sa.exc.DBAPIError as exc:
+        raise ConnectionFailed(f"cannot read the catalog {ref.display}: "
+                               f"{short_reason(exc, ref.url.password)}") from exc
+    finally:
+        engine.dispose()
+
+
+def check_identities(topology: Topology, members: Sequence[Member], *,
+                     timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+    """Refuse a primary whose identity row names another shard or fleet (changes nothing).
+
+    :raises TopologyMismatch: a primary is another shard's or another fleet's database.
+    :raises ConnectionFailed: a primary cannot be read.
+    """
+    fleet_id = catalog_fleet_id(topology, timeout=timeout)
+    for member in members:
+        if _missing_sqlite(member.primary):
+            continue
+        engine = engine_for(member.primary, timeout=timeout, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                found = read_identity(conn)
+        except sa.exc.DBAPIError as exc:
+            raise ConnectionFailed(
+                f"{member.name}: cannot read {member.primary.display}: "
+                f"{short_reason(exc, member.primary.url.password)}") from exc
+        finally:
+            engine.dispose()
+        check_identity(found, fleet_id, member.name, member.primary)
+
+
+def _missing_sqlite(ref: DatabaseRef) -> bool:
+    database = ref.url.database or ""
+    return (ref.dialect == "sqlite" and bool(database) and database != ":memory:"
+            and not Path(database).exists())
 
 
 def _reach(ref: DatabaseRef, timeout: float) -> Exception | None:

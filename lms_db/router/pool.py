@@ -3,31 +3,34 @@
 A Router opens at most one engine per database URL, however many shards, keyspaces or
 threads ask for it, and disposes of all of them in :meth:`EnginePool.close`.  Shards listed
 in the topology file are found there; a shard added later with ``lmsdb shard add`` is found
-in the catalog (its URL template, expanded from the environment, and the replicas recorded
-in the journal entry of the add).
+in the catalog (its URL templates, expanded from the environment).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db.catalog import journal
 from lms_db.catalog import shards as catalog_shards
-from lms_db.config import DEFAULT_CONNECT_TIMEOUT, expand_env
+from lms_db.catalog.identity import check_locations
+from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import ConfigError
 from lms_db.topology.engines import engine_for
-from lms_db.topology.spec import SUPPORTED_DRIVERS, DatabaseRef, Topology
+from lms_db.topology.spec import Topology
+from lms_db.topology.urls import DatabaseRef, parse_database_url
 
 log = logging.getLogger(__name__)
 
 #: The journal operation that records a ``lmsdb shard add``.
 SHARD_ADD_OPERATION = "shard-add"
+#: The catalog state of a shard unregistered by ``lmsdb shard remove``.
+REMOVED_SHARD_STATE = "removed"
 
 
 @dataclass(frozen=True)
@@ -81,62 +84,75 @@ class EnginePool:
             engine.dispose()
 
 
-def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None = None
-                ) -> DatabaseRef:
+def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None = None,
+                fix: str | None = None) -> DatabaseRef:
     """A database URL stored in the catalog (``${VAR}`` kept there), ready to connect.
 
     :param template: the URL as stored (never holds a secret).
     :param field: where it came from, for messages.
     :param environ: variables to expand with instead of the process environment.
-    :raises ConfigError: a variable is not set or the URL is not usable.
+    :param fix: the command that replaces it, for messages.
+    :raises ConfigError: a variable is not set, the URL is not usable, or it holds no
+        usable password (one stored in clear by an older lmsdb was removed).
     """
-    expanded = expand_env(template, where=field, environ=environ)
-    try:
-        url = sa.engine.make_url(expanded)
-    except sa.exc.ArgumentError:
-        raise ConfigError(f"{field}: the stored URL is not a database URL") from None
-    if url.drivername not in SUPPORTED_DRIVERS:
-        raise ConfigError(f"{field}: unsupported driver {url.drivername!r}")
-    return DatabaseRef(url=url, template=template, field=field)
+    return parse_database_url(template, field=field, environ=environ, stored=True, fix=fix)
 
 
-def read_locations(conn: Connection, topology: Topology) -> dict[str, ShardLocation]:
+def read_locations(conn: Connection, topology: Topology, *,
+                   unchecked: Collection[str] = ()) -> dict[str, ShardLocation]:
     """Every shard the topology or the catalog knows, by name (topology first).
 
-    :param conn: a connection to the catalog.
+    The topology's primaries are checked against where the catalog recorded them first
+    (:func:`~lms_db.catalog.identity.check_locations`).
+
+    :param conn: a connection to the catalog (at :data:`CATALOG_SCHEMA_VERSION`).
     :param topology: the loaded topology.
+    :param unchecked: shards whose location is not compared, and left out when their stored
+        URL is unusable (``lmsdb shard set``/``remove`` is fixing them).
+    :raises TopologyMismatch: the topology points a recorded shard at another database.
     :raises ConfigError: a catalog-only shard's URL cannot be expanded.
     """
+    check_locations(conn, [(spec.name, spec.primary) for spec in topology.shards
+                           if spec.name not in unchecked])
     found = {
         spec.name: ShardLocation(spec.name, spec.primary, spec.replicas, "topology")
         for spec in topology.shards
     }
     rows = conn.execute(
-        sa.select(catalog_shards.c.name, catalog_shards.c.primary_url_template)
+        sa.select(catalog_shards.c.name, catalog_shards.c.primary_url_template,
+                  catalog_shards.c.replica_url_templates)
+        .where(catalog_shards.c.state != REMOVED_SHARD_STATE)
         .order_by(catalog_shards.c.name)
     ).all()
-    for name, template in rows:
+    for name, template, replica_templates in rows:
         if name in found:
             continue
         where = f"catalog shards.{name}"
-        primary = catalog_ref(template, field=f"{where}.primary")
-        replicas = tuple(
-            catalog_ref(t, field=f"{where}.replicas[{i}]")
-            for i, t in enumerate(_added_replicas(conn, name))
-        )
+        try:
+            primary = catalog_ref(template, field=f"{where}.primary",
+                                  fix=f"lmsdb shard set {name} --primary URL")
+            replicas = tuple(
+                catalog_ref(t, field=f"{where}.replicas[{i}]",
+                            fix=f"lmsdb shard set {name} --replica URL (or --no-replicas)")
+                for i, t in enumerate(stored_replicas(replica_templates))
+            )
+        except ConfigError:
+            if name in unchecked:
+                continue  # the URL `lmsdb shard set` is about to replace
+            raise
         found[name] = ShardLocation(name, primary, replicas, "catalog")
     return found
 
 
-def _added_replicas(conn: Connection, name: str) -> list[str]:
-    """Replica URL templates recorded by the latest finished ``shard add`` of ``name``."""
-    payload = conn.execute(
-        sa.select(journal.c.payload)
-        .where(journal.c.operation == SHARD_ADD_OPERATION, journal.c.shard == name,
-               journal.c.state == "done")
-        .order_by(journal.c.id.desc())
-        .limit(1)
-    ).scalar()
-    if isinstance(payload, dict):
-        return [str(r) for r in payload.get("replicas", [])]
-    return []
+def stored_replicas(value: str | None) -> list[str]:
+    """The replica URL templates of a catalog ``shards`` row (JSON list; NULL: none).
+
+    :param value: the ``replica_url_templates`` column.
+    """
+    if not value:
+        return []
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return []
+    return [str(r) for r in loaded] if isinstance(loaded, list) else []

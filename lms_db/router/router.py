@@ -32,7 +32,8 @@ from lms_db.catalog import (
     read_shard_map,
     seed_from_topology,
 )
-from lms_db.catalog.schema import begin
+from lms_db.catalog.identity import check_identity, read_fleet_id, read_identity
+from lms_db.catalog.schema import begin, upgrade_if_needed
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
     ConfigError,
@@ -119,7 +120,10 @@ class Router:
         self._owns_catalog = False
         self._replica_turn: dict[str, itertools.count[int]] = {}
         self._checked_at = clock()
+        self._verified: set[str] = set()
+        self.fleet_id: str | None = None
         try:
+            upgrade_if_needed(catalog)
             self._map, self._locations = self._read()
         except CatalogError as exc:
             if _has_map_tables(catalog):
@@ -171,6 +175,8 @@ class Router:
         with begin(self.catalog) as conn:
             shard_map = read_shard_map(conn)
             locations = read_locations(conn, self.topology)
+            self.fleet_id = read_fleet_id(conn)
+        self._verified = set()  # locations may have changed (shard set): check them again
         return shard_map, locations
 
     def _fresh(self) -> ShardMap:
@@ -311,7 +317,24 @@ class Router:
             turn = self._replica_turn.setdefault(shard, itertools.count())
             ref = location.replicas[next(turn) % len(location.replicas)]
             return self.pool.get(ref)
-        return self.pool.get(location.primary)
+        engine = self.pool.get(location.primary)
+        if shard not in self._verified:
+            self._verify_identity(shard, location, engine)
+        return engine
+
+    def _verify_identity(self, shard: str, location: ShardLocation, engine: Engine) -> None:
+        """Refuse a primary whose identity row names another shard or fleet (once per shard).
+
+        An unreachable primary is not checked here: the caller's own query reports it.
+        """
+        try:
+            with engine.connect() as conn:
+                found = read_identity(conn)
+        except sa.exc.DBAPIError:
+            return
+        check_identity(found, self.fleet_id, shard, location.primary)
+        with self._lock:
+            self._verified.add(shard)
 
     def analytics_engine(self) -> Engine:
         """An engine on the analytics database.

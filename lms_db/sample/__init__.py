@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from lms_db.sample.guard import open_sample_router
 from lms_db.sample.load import LoadProgress, LoadResult, load_sample, parse_skew
 
-__all__ = ["LoadProgress", "LoadResult", "load_sample", "parse_skew"]
+__all__ = ["LoadProgress", "LoadResult", "load_sample", "open_sample_router", "parse_skew"]

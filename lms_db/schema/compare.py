@@ -21,6 +21,10 @@ from sqlalchemy.engine import Connection
 from lms_db.dialects.facts import renders_on, touch_trigger_name
 from lms_db.dialects.postgresql import USER_POLICY
 
+#: Tables lmsdb itself keeps in a shard database beside the schema (the identity row of
+#: :mod:`lms_db.catalog.identity`); never drift.
+LMSDB_OWN_TABLES = ("lmsdb_identity",)
+
 _BOOL_WORDS = {"1": "true", "0": "false", "true": "true", "false": "false"}
 
 
@@ -33,6 +37,8 @@ def include_object_for(dialect_name: str) -> Any:
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
                        compare_to: Any) -> bool:
+        if type_ == "table" and reflected and name in LMSDB_OWN_TABLES:
+            return False  # lmsdb's bookkeeping, not part of the schema
         if type_ == "table" and not reflected and obj.info.get("is_view"):
             return dialect_name != "postgresql"
         if type_ == "table" and reflected and dialect_name == "postgresql" and name and (

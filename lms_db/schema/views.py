@@ -14,14 +14,16 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.dialects import quote
 from lms_db.dialects.mysql import rename_swap
-from lms_db.errors import OperationError, UnknownObjectError
+from lms_db.errors import ConfigError, ConnectionFailed, OperationError, UnknownObjectError
 from lms_db.models.popular import MATERIALIZED_VIEWS, MaterializedView
+from lms_db.topology.engines import short_reason
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +100,40 @@ REFRESHERS = {
 }
 
 
-def refresh_view(engine: Engine, name: str = "popular_courses") -> RefreshResult:
+def _check_migrated(engine: Engine, view: MaterializedView, where: str) -> None:
+    """Refuse a database without the view (not migrated), before anything is created."""
+    database = engine.url.database or ""
+    missing = engine.dialect.name == "sqlite" and database not in ("", ":memory:") and (
+        not database.startswith("file:") and not Path(database).exists())
+    if not missing:
+        with engine.connect() as conn:
+            missing = not sa.inspect(conn).has_table(view.name)
+    if missing:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise ConfigError(f"{where}{shown} has no {view.name}: the database is not migrated; "
+                          "run lmsdb migrate up first (nothing was changed)")
+
+
+def refresh_view(engine: Engine, name: str = "popular_courses", *, shard: str | None = None
+                 ) -> RefreshResult:
     """Rebuild one materialized view on one database.
 
     :param engine: the database (a shard primary).
     :param name: the view's name.
+    :param shard: the shard it is, for messages.
     :raises UnknownObjectError: unknown view.
+    :raises ConfigError: the database is not migrated (it has no such view; exit 2).
     :raises OperationError: the refresh failed (the old contents stay in place).
     """
     view = get_view(name)
     refresher, method = REFRESHERS[engine.dialect.name]
+    where = f"{shard}: " if shard else ""
+    try:
+        _check_migrated(engine, view, where)
+    except sa.exc.DBAPIError as exc:
+        raise ConnectionFailed(f"{where}cannot connect to "
+                               f"{engine.url.render_as_string(hide_password=True)}: "
+                               f"{short_reason(exc)}") from exc
     started = time.monotonic()
     try:
         refresher(view, engine)
@@ -130,4 +156,5 @@ def refresh_shards(engines: Mapping[str, Engine], name: str = "popular_courses"
     :raises OperationError: a shard's refresh failed; earlier shards keep their new rows.
     """
     get_view(name)
-    return {shard: refresh_view(engine, name) for shard, engine in engines.items()}
+    return {shard: refresh_view(engine, name, shard=shard if shard != "--url" else None)
+            for shard, engine in engines.items()}

@@ -4,17 +4,19 @@ The new shard owns no key range until a move gives it one; it gets a copy of the
 tables and id windows for every non-key table at once (``users``/``courses`` windows follow
 its first owned range).  Everything is checked before anything is written: the name is new,
 no shard or replica already uses the database, the database is reachable and empty.  The
-shard's URL is stored in the catalog as written (``${VAR}`` kept, never a secret) and its
-replicas in the journal entry of the add, so any Router finds it without a topology edit.
+shard's URLs are stored in the catalog as written (``${VAR}`` kept, never a secret: a
+literal password is refused by :mod:`lms_db.topology.urls`), so any Router finds it without a
+topology edit; its primary gets its identity row (:mod:`lms_db.catalog.identity`).
+Replicas are checked as ``migrate up`` checks them: a writable server is refused.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,15 +30,23 @@ from lms_db.catalog import (
     seed_from_topology,
 )
 from lms_db.catalog import shards as catalog_shards
-from lms_db.catalog.schema import begin, utcnow
+from lms_db.catalog.identity import (
+    check_identity,
+    read_fleet_id,
+    read_identity_of,
+    stamp_identities,
+)
+from lms_db.catalog.schema import begin, upgrade_if_needed, utcnow
 from lms_db.errors import InputError
 from lms_db.ids.windows import IdWindows
+from lms_db.migrate.replication import check_replica_role
 from lms_db.router.keys import keyspace_tables
 from lms_db.router.pool import SHARD_ADD_OPERATION, read_locations
 from lms_db.router.router import Router
+from lms_db.schema.compare import LMSDB_OWN_TABLES
 from lms_db.topology.engines import connect_check, engine_for
-from lms_db.topology.spec import DatabaseRef, Topology
-from lms_db.topology.urls import database_ref
+from lms_db.topology.spec import Topology
+from lms_db.topology.urls import DatabaseRef, database_ref
 
 log = logging.getLogger(__name__)
 
@@ -75,25 +85,6 @@ class AddedShard:
                                for w in self.windows]}
 
 
-def _identity(ref: DatabaseRef) -> tuple[Any, ...]:
-    url = ref.url
-    backend = "mysql" if url.get_backend_name() == "mariadb" else url.get_backend_name()
-    database = url.database
-    if backend == "sqlite" and database:
-        database = str(Path(database).resolve())
-    return backend, url.host, url.port or None, database
-
-
-def _absolute_sqlite(text: str, ref: DatabaseRef) -> str:
-    """A relative SQLite path, made absolute so every Router finds the same file."""
-    database = ref.url.database
-    if ref.dialect != "sqlite" or not database or database == ":memory:":
-        return text
-    if Path(database).is_absolute() or database.startswith("file:"):
-        return text
-    return f"sqlite:///{Path(database).resolve()}"
-
-
 def _default_migrate(ref: DatabaseRef) -> str:
     from lms_db.migrate.database import upgrade_database
 
@@ -129,17 +120,24 @@ def add_shard(
         raise InputError(f"shard name {name!r} is invalid: use 1-64 letters, digits, '.', '_' "
                          "or '-'")
     primary_ref = database_ref(primary, field="--primary")
-    template = _absolute_sqlite(primary, primary_ref)
+    template = primary_ref.template  # references kept, SQLite paths made absolute
     replica_refs = [database_ref(r, field=f"--replica[{i}]") for i, r in enumerate(replicas)]
-    replica_templates = [_absolute_sqlite(r, ref) for r, ref in zip(replicas, replica_refs,
-                                                                     strict=True)]
+    replica_templates = [ref.template for ref in replica_refs]
     catalog = engine_for(topology.catalog, timeout=connect_timeout)
     try:
         if not dry_run:
             seed_from_topology(catalog, topology)
+        else:
+            upgrade_if_needed(catalog)  # an older catalog cannot be read as it is
         resuming = _check_new(catalog, topology, name, template, primary_ref, replica_refs)
         for ref in (primary_ref, *replica_refs):
             connect_check(ref, connect_timeout)
+        for ref in replica_refs:  # the same checks migrate up makes
+            check_replica_role(ref, timeout=connect_timeout)
+        with begin(catalog) as conn:
+            fleet_id = read_fleet_id(conn)
+        check_identity(read_identity_of(primary_ref, timeout=connect_timeout), fleet_id, name,
+                       primary_ref)
         if not resuming:
             _check_empty(primary_ref, connect_timeout)
         if dry_run:
@@ -153,9 +151,12 @@ def add_shard(
             copied = _copy_globals(router, primary_ref, connect_timeout)
         with begin(catalog) as conn:
             conn.execute(catalog_shards.insert().values(
-                name=name, primary_url_template=template, state="active", created_at=utcnow()))
+                name=name, primary_url_template=template,
+                replica_url_templates=json.dumps(replica_templates), state="active",
+                created_at=utcnow()))
             version = bump_map_version(conn)
             close_journal_entry(conn, entry, step="registered", payload=payload)
+        stamp_identities(catalog, [(name, primary_ref)], timeout=connect_timeout)
         with Router(catalog, topology, max_staleness=0,
                     connect_timeout=connect_timeout) as router:
             granted = IdWindows(router).ensure_windows(name)
@@ -171,20 +172,25 @@ def _check_new(catalog: sa.Engine, topology: Topology, name: str, template: str,
     """Refuse a known name or a database in use; the id of an unfinished add to resume."""
     with begin(catalog) as conn:
         locations = read_locations(conn, topology)
+        removed = conn.execute(sa.select(catalog_shards.c.name).where(
+            catalog_shards.c.name == name, catalog_shards.c.state == "removed")).first()
+    if removed is not None:
+        raise InputError(f"shard name {name!r} belonged to a removed shard (its id windows "
+                         "stay reserved); choose another name")
     if name in locations:
         raise InputError(f"shard {name!r} already exists ({locations[name].primary.display}); "
                          "choose another name")
     used = {}
     for location in locations.values():
-        used[_identity(location.primary)] = f"the primary of {location.name}"
+        used[_location(location.primary)] = f"the primary of {location.name}"
         for ref in location.replicas:
-            used[_identity(ref)] = f"a replica of {location.name}"
-    used[_identity(topology.catalog)] = "the catalog"
+            used[_location(ref)] = f"a replica of {location.name}"
+    used[_location(topology.catalog)] = "the catalog"
     if topology.analytics is not None:
-        used[_identity(topology.analytics)] = "the analytics database"
+        used[_location(topology.analytics)] = "the analytics database"
     seen = set()
     for ref in (primary, *replicas):
-        key = _identity(ref)
+        key = _location(ref)
         if key in used:
             raise InputError(f"{ref.field}: {ref.display} is already {used[key]}; "
                              "a new shard needs its own empty database")
@@ -197,10 +203,15 @@ def _check_new(catalog: sa.Engine, topology: Topology, name: str, template: str,
     return None
 
 
+def _location(ref: DatabaseRef) -> tuple[object, ...]:
+    return ref.location
+
+
 def _check_empty(ref: DatabaseRef, timeout: float) -> None:
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
-        tables = sa.inspect(engine).get_table_names()
+        tables = [t for t in sa.inspect(engine).get_table_names()
+                  if t not in LMSDB_OWN_TABLES]
     finally:
         engine.dispose()
     if tables:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -18,7 +18,9 @@ from sqlalchemy.engine import URL, Engine
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ConnectionFailed
-from lms_db.topology.spec import DatabaseRef
+
+if TYPE_CHECKING:  # the URL module uses these engines: no import cycle at run time
+    from lms_db.topology.urls import DatabaseRef
 
 log = logging.getLogger(__name__)
 

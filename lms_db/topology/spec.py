@@ -12,8 +12,9 @@ database and every shard's primary, replicas and initial key ranges::
     replicas = []
     ranges = { user = [0, 1000000], course = [0, 10000] }    # [lo, hi)
 
-Passwords come from environment variables (expanded by :mod:`lms_db.config`), never from
-the file.  The ranges only seed the catalog: once seeded, the catalog is the truth.
+Passwords come from environment variables or files the user names (``${VAR}``,
+``${file:/path}``), never from the file itself: :mod:`lms_db.topology.urls` parses every URL.
+The ranges only seed the catalog: once seeded, the catalog is the truth.
 Every validation problem is reported as ``<file>: <field>: <problem>``.
 """
 
@@ -28,59 +29,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-
-from lms_db.config import expand_env, is_env_reference
 from lms_db.errors import ConfigError, TopologyInvalid, UnknownObjectError
+from lms_db.topology.urls import SUPPORTED_DRIVERS, DatabaseRef, location_key, parse_database_url
 
 log = logging.getLogger(__name__)
 
 #: Keyspaces whose rows are spread over shards by key range.
 SHARDED_KEYSPACES = ("user", "course")
-#: SQLAlchemy drivers lmsdb is tested with.
-SUPPORTED_DRIVERS = ("mysql+pymysql", "mariadb+pymysql", "postgresql+psycopg", "sqlite")
-_DRIVER_HINTS = {
-    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql", "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg", "postgresql+psycopg2": "postgresql+psycopg",
-    "sqlite+pysqlite": "sqlite",
-}
+__all__ = ["SHARDED_KEYSPACES", "SUPPORTED_DRIVERS", "DatabaseRef", "ShardSpec", "Topology",
+           "load_topology"]
 _TOP_KEYS = ("catalog", "analytics", "shards")
 _DATABASE_KEYS = ("url",)
 _SHARD_KEYS = ("name", "primary", "replicas", "ranges")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_SECRET_QUERY_KEYS = ("password", "passwd")
 _MAX_KEY = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class DatabaseRef:
-    """One database a topology names.
-
-    :param url: the URL to connect with, password expanded from the environment.
-    :param template: the URL as written in the file (``${VAR}`` kept, never the secret).
-    :param field: where in the file it was written (``shards[1].primary``).
-    """
-
-    url: URL
-    template: str
-    field: str = ""
-
-    @property
-    def display(self) -> str:
-        """The URL with the password masked as ``***``: the only form ever printed."""
-        return self.url.render_as_string(hide_password=True)
-
-    @property
-    def dialect(self) -> str:
-        """The backend name: ``mysql``, ``mariadb``, ``postgresql`` or ``sqlite``."""
-        return self.url.get_backend_name()
-
-    def __repr__(self) -> str:
-        return f"DatabaseRef({self.display!r})"
-
-    def __str__(self) -> str:
-        return self.display
 
 
 @dataclass(frozen=True)
@@ -291,70 +253,12 @@ class _Loader:
         return found
 
     def database(self, raw: Any, where: str) -> DatabaseRef | None:
-        if not isinstance(raw, str):
-            self.problem(where, "must be a URL string")
-            return None
         try:
-            template = make_url(raw)
-        except (ArgumentError, ValueError):
-            self.problem(
-                where,
-                "not a valid database URL; expected driver://user:${VAR}@host:port/database",
-            )
-            return None
-        driver = template.drivername
-        if driver not in SUPPORTED_DRIVERS:
-            hint = f"; did you mean {_DRIVER_HINTS[driver]}?" if driver in _DRIVER_HINTS else ""
-            self.problem(
-                where,
-                f"unknown driver {driver!r}{hint} (supported: {', '.join(SUPPORTED_DRIVERS)})",
-            )
-            return None
-        secrets = [template.password] + [
-            v for k, v in template.query.items() if k in _SECRET_QUERY_KEYS
-        ]
-        for secret in secrets:
-            if isinstance(secret, str) and secret and not is_env_reference(secret):
-                self.problem(
-                    where,
-                    "the URL holds a literal password; put the password in an environment "
-                    "variable and write ${LMS_DB_PASSWORD} in its place",
-                )
-                return None
-        if driver != "sqlite" and not template.host:
-            self.problem(where, "the URL names no host")
-            return None
-        if driver != "sqlite" and not template.database:
-            self.problem(where, "the URL names no database")
-            return None
-        try:
-            url = self.expand(template, where)
+            return parse_database_url(raw, field=where, where=f"{self.path}: {where}",
+                                      base_dir=self.path.parent, environ=self.environ)
         except ConfigError as exc:
             self.problems.append(exc.message)
             return None
-        return DatabaseRef(url=url, template=raw, field=where)
-
-    def expand(self, template: URL, where: str) -> URL:
-        """Expand ``${VAR}`` inside each part, so a secret needs no URL escaping."""
-        def ex(value: str | None) -> str | None:
-            if value is None:
-                return None
-            return expand_env(value, where=f"{self.path}: {where}", environ=self.environ)
-
-        query = {
-            k: tuple(ex(x) or "" for x in v) if isinstance(v, tuple) else ex(v) or ""
-            for k, v in template.query.items()
-        }
-        database = ex(template.database)
-        if template.drivername == "sqlite" and database and _is_relative_file(database):
-            database = str((self.path.parent / database).resolve())
-        return template.set(
-            username=ex(template.username),
-            password=ex(template.password),
-            host=ex(template.host),
-            database=database,
-            query=query,
-        )
 
     def check_distinct_databases(self, catalog: DatabaseRef | None,
                                  analytics: DatabaseRef | None,
@@ -367,9 +271,7 @@ class _Loader:
         for ref in refs:
             if ref is None:
                 continue
-            url = ref.url
-            backend = "mysql" if url.get_backend_name() == "mariadb" else url.get_backend_name()
-            key = (backend, url.host, url.port, url.database)
+            key = location_key(ref.url)
             if key in seen:
                 self.problem(
                     ref.field,
@@ -405,9 +307,3 @@ class _Loader:
                 )
             if hi > end:
                 end, end_name = hi, name
-
-
-def _is_relative_file(database: str) -> bool:
-    if database == ":memory:" or database.startswith("file:"):
-        return False
-    return not Path(database).is_absolute()

@@ -23,7 +23,8 @@ TOPOLOGY_TEMPLATE = """\
 # URLs: driver://user:${LMS_DB_PASSWORD}@host:port/database
 #   drivers: mysql+pymysql, mariadb+pymysql, postgresql+psycopg, sqlite
 #   Secrets never go in this file: write ${NAME} where a password belongs and export NAME
-#   before running lmsdb.  lmsdb refuses a URL holding a literal password.  $$ is a literal $.
+#   before running lmsdb, or ${file:/path/to/secret} to read it from a file.  lmsdb refuses a
+#   URL holding a literal password.  $$ is a literal $.
 #
 # Use it:  export LMSDB_TOPOLOGY=<this file>  (or pass --topology <this file>)
 

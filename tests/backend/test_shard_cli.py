@@ -114,7 +114,7 @@ def test_list_load_status_route(fleet: Fleet) -> None:
     (["shard", "status", "--shard", "nope"], "unknown shard 'nope'"),
     (["shard", "add", "bad name!", "--primary", "sqlite:///x.db"], "shard name"),
     (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
-    (["shard", "add", "new", "--primary", "oracle://h/db"], "unsupported driver"),
+    (["shard", "add", "new", "--primary", "oracle://h/db"], "unknown driver 'oracle'"),
     (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
     (["shard", "grant-windows", "--shard", "nope"], "unknown shard 'nope'"),
     (["shard", "grant-windows", "--table", "nope"], "'nope' draws no ids from windows"),
