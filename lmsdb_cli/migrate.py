@@ -14,6 +14,7 @@ from lms_db.fleet.fanout import DEFAULT_PARALLEL, FanoutPolicy
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
 from lms_db.migrate.autogen import new_revision, shard_primary
 from lms_db.migrate.database import Direction
+from lms_db.migrate.lint_gate import gate_fleet, require_clean_revisions
 from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT
 from lms_db.migrate.run import (
     MigrateRequest,
@@ -60,6 +61,8 @@ ReplicaTimeout = Annotated[float, typer.Option(
     min=0, help="Seconds to wait for each replica to reach its primary's revision.")]
 LockTimeout = Annotated[float, typer.Option(
     min=0, help="Seconds to wait when another run holds a database's migration lock.")]
+NoLint = Annotated[bool, typer.Option(
+    "--no-lint", help="Do not lint the revisions' MySQL/MariaDB DDL first (see docs/lint.md).")]
 
 
 def _topology(ctx: typer.Context) -> Topology:
@@ -70,7 +73,8 @@ def _timeout(ctx: typer.Context) -> float:
     return float(ctx.obj["settings"].connect_timeout)
 
 
-def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run: bool) -> None:
+def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run: bool,
+         lint: bool = False) -> None:
     check_request(request)
     topology = _topology(ctx)
     if dry_run:
@@ -82,6 +86,8 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
     prepared = preflight(topology, target=request.target, revision=request.revision,
                          shards=request.shards, root=request.root,
                          timeout=request.connect_timeout)
+    if lint:  # before anything changes: LintFailed is exit 1, nothing migrated
+        gate_fleet(prepared, request.target, request.root, timeout=request.connect_timeout)
     with fleet_progress(len(prepared.members), enabled=not json_output) as on_event:
         run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
     if json_output and run.ok:
@@ -125,14 +131,16 @@ def up(
     fail_fast: FailFast = False, dry_run: DryRun = False,
     no_canary: NoCanary = False, replica_timeout: ReplicaTimeout = DEFAULT_REPLICA_TIMEOUT,
     lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT, json_output: Json = False,
-    scripts: Scripts = None,
+    scripts: Scripts = None, no_lint: NoLint = False,
 ) -> None:
     """Upgrade every shard primary to REVISION (default head), then wait for its replicas.
 
     Checks first (topology, shard names, revision, every primary reachable: exit 2, nothing
-    changed), creates/seeds the catalog, migrates the first shard alone (the canary), then the
-    others PARALLEL at a time, each under its database lock, one revision per step. Ends with
-    a per-shard summary; exit 1 if any shard failed. A rerun resumes where each shard stopped.
+    changed), lints the DDL of the revisions each MySQL/MariaDB primary is about to run
+    (an error-severity finding: exit 1, nothing changed; --no-lint skips it), creates/seeds
+    the catalog, migrates the first shard alone (the canary), then the others PARALLEL at a
+    time, each under its database lock, one revision per step. Ends with a per-shard
+    summary; exit 1 if any shard failed. A rerun resumes where each shard stopped.
 
     Example:
 
@@ -144,7 +152,7 @@ def up(
     request = _request(ctx, revision, "up", target=target, shard=shard, parallel=parallel,
                        fail_fast=fail_fast, no_canary=no_canary, scripts=scripts,
                        replica_timeout=replica_timeout, lock_timeout=lock_timeout)
-    _run(ctx, request, json_output, dry_run)
+    _run(ctx, request, json_output, dry_run, lint=not no_lint)
 
 
 @migrate_app.command()
@@ -255,16 +263,23 @@ def sql(
         metavar="FROM:TO", help="Revisions, e.g. base:head or 0001:head (TO alone: base:TO).")],
     dialect: Annotated[str, typer.Option(
         "--dialect", "-d", help="mysql, mariadb, postgresql or sqlite.")] = "mysql",
-    target: Target = "oltp", scripts: Scripts = None,
+    target: Target = "oltp", scripts: Scripts = None, no_lint: NoLint = False,
 ) -> None:
     """Print the SQL a range of revisions would run, for review (offline: no database).
+
+    For mysql and mariadb the upgrade's DDL is linted first (as MySQL 8 / MariaDB 10.11):
+    an error-severity finding prints one line and exits 1 with nothing on stdout;
+    --no-lint skips it.
 
     Example:
 
         lmsdb migrate sql base:head --dialect mariadb > review.sql
         lmsdb migrate sql head:base --dialect postgresql     # the downgrade
     """
-    typer.echo(offline_sql(target, revision_range, dialect, scripts), nl=False)
+    text = offline_sql(target, revision_range, dialect, scripts)
+    if not no_lint:
+        require_clean_revisions(target, revision_range, {dialect}, scripts)
+    typer.echo(text, nl=False)
 
 
 @migrate_app.command()
