@@ -272,3 +272,15 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def split_where(text: str) -> tuple[str, str, str]:
+    """``"COLUMN OP VALUE"`` (one ``--where`` argument) -> its three parts.
+
+    :raises InputError: fewer than three parts.
+    """
+    parts = text.strip().split(None, 2)
+    if len(parts) != 3:
+        raise InputError(f"--where {text!r}: use \"COLUMN OP VALUE\", e.g. --where "
+                         "\"total_watch_time_seconds >= 3600\"")
+    return parts[0], parts[1], parts[2]

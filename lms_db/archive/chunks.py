@@ -1,0 +1,162 @@
+"""Reading one chunk of an archive group, and the guarded delete of exactly those rows.
+
+A chunk is up to ``chunk_size`` parent rows in primary-key order that pass the filter and
+have no blocking child (``skip_if``), plus every row of the children archived with them.
+:func:`guarded_delete` runs in ONE transaction: lock those rows (``SELECT ... FOR UPDATE``;
+SQLite: ``BEGIN IMMEDIATE``), read them again, compare count and digest with what was
+uploaded, check no blocking child appeared, delete children then parents and check every
+row count.  Any difference rolls back and leaves every row in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lms_db.archive.codec import Chunk, Row
+from lms_db.archive.filters import RowFilter
+from lms_db.archive.hooks import pause_point
+from lms_db.archive.tables import ArchiveGroup, select_rows
+from lms_db.errors import OperationError
+
+#: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766).
+IN_LIST = 5_000
+
+
+def _in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), IN_LIST):
+        yield ids[start:start + IN_LIST]
+
+
+def candidate_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str,
+                    after: int | None) -> sa.Select[Any]:
+    """Parent rows eligible for archiving after primary key ``after`` (pk order)."""
+    parent = group.parent
+    pk = parent.c[group.pk]
+    query = select_rows(parent, dialect).where(*row_filter.clauses(parent, dialect))
+    if after is not None:
+        query = query.where(pk > after)
+    for blocker in group.blockers:
+        query = query.where(~sa.exists().where(blocker.table.c[blocker.column] == pk))
+    return query.order_by(pk)
+
+
+def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> sa.Select[Any]:
+    """How many parent rows pass the filter but are kept by a blocking child."""
+    parent = group.parent
+    pk = parent.c[group.pk]
+    if not group.blockers:
+        return sa.select(sa.literal(0))
+    blocked = sa.or_(*(sa.exists().where(b.table.c[b.column] == pk) for b in group.blockers))
+    return sa.select(sa.func.count()).select_from(parent).where(
+        *row_filter.clauses(parent, dialect), blocked)
+
+
+def read_chunk(conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *,
+               lock: bool = False) -> Chunk:
+    """The chunk made of ``parents`` and their children's rows (children in pk order)."""
+    dialect = conn.dialect.name
+    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+    rows: dict[str, list[Row]] = {group.parent.name: list(parents)}
+    pk_index = columns[group.parent.name].index(group.pk)
+    ids = [int(r[pk_index]) for r in parents]
+    for child in group.children:
+        table = child.table
+        child_pk = next(iter(table.primary_key.columns))
+        found: list[Row] = []
+        for batch in _in_batches(ids):
+            query = select_rows(table, dialect).where(table.c[child.column].in_(batch))
+            if lock and dialect != "sqlite":
+                query = query.with_for_update()
+            found.extend(tuple(r) for r in conn.execute(query.order_by(child_pk)))
+        position = columns[table.name].index(child_pk.name)
+        found.sort(key=lambda r: r[position])
+        rows[table.name] = found
+    return Chunk(columns, rows)
+
+
+def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:
+    index = chunk.columns[group.parent.name].index(group.pk)
+    return [int(r[index]) for r in chunk.rows[group.parent.name]]
+
+
+def read_parents_by_id(conn: Connection, group: ArchiveGroup, ids: Sequence[int], *,
+                       lock: bool = False) -> list[Row]:
+    parent = group.parent
+    pk = parent.c[group.pk]
+    found: list[Row] = []
+    for batch in _in_batches(ids):
+        query = select_rows(parent, conn.dialect.name).where(pk.in_(batch))
+        if lock and conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        found.extend(tuple(r) for r in conn.execute(query.order_by(pk)))
+    found.sort(key=lambda r: int(r[[c.name for c in parent.columns].index(group.pk)]))
+    return found
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction; on SQLite ``BEGIN IMMEDIATE`` so no writer slips in after the read."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        else:
+            with conn.begin():
+                yield conn
+
+
+class RowCountMismatch(OperationError):
+    """A DELETE removed another number of rows than were locked: rolled back."""
+
+    code = "row_count_mismatch"
+
+
+def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
+                   digest: str, counts: dict[str, int]) -> bool:
+    """Delete the chunk's rows if they are exactly what was archived.
+
+    :returns: ``True`` if deleted; ``False`` if any row changed (nothing deleted).
+    :raises RowCountMismatch: a DELETE's row count differed (rolled back).
+    """
+    with write_transaction(engine) as conn:
+        parents = read_parents_by_id(conn, group, ids, lock=True)
+        current = read_chunk(conn, group, parents, lock=True)
+        if current.counts() != counts or current.digest() != digest:
+            return False  # the transaction ends with nothing written
+        for blocker in group.blockers:
+            column = blocker.table.c[blocker.column]
+            for batch in _in_batches(ids):
+                held = conn.execute(sa.select(sa.func.count()).select_from(blocker.table)
+                                    .where(column.in_(batch))).scalar_one()
+                if held:
+                    return False
+        for child in reversed(group.children):
+            deleted = 0
+            for batch in _in_batches(ids):
+                deleted += conn.execute(sa.delete(child.table).where(
+                    child.table.c[child.column].in_(batch))).rowcount
+            _check(deleted, counts[child.table.name], child.table.name)
+        pause_point("delete:children")
+        pk = group.parent.c[group.pk]
+        deleted = 0
+        for batch in _in_batches(ids):
+            deleted += conn.execute(sa.delete(group.parent).where(pk.in_(batch))).rowcount
+        _check(deleted, len(ids), group.parent.name)
+    pause_point("delete:committed")
+    return True
+
+
+def _check(deleted: int, expected: int, table: str) -> None:
+    if deleted != expected:
+        raise RowCountMismatch(f"{table}: the delete removed {deleted} rows, expected "
+                               f"{expected}; rolled back, nothing deleted")
