@@ -18,7 +18,8 @@ from lmsdb_cli.output import console, err_console
 
 @contextmanager
 def chunk_progress(enabled: bool) -> Iterator[Callable[[ChunkEvent], None]]:
-    """Rows archived per shard, on stderr (nothing with ``--json``)."""
+    """Rows archived per shard, on stderr (nothing with ``--json``).  The display starts
+    with the first chunk, so a run refused up front prints its one error line only."""
     if not enabled:
         yield lambda _event: None
         return
@@ -30,6 +31,8 @@ def chunk_progress(enabled: bool) -> Iterator[Callable[[ChunkEvent], None]]:
 
     def on_chunk(event: ChunkEvent) -> None:
         with lock:
+            if not tasks:
+                progress.start()
             if event.shard not in tasks:
                 tasks[event.shard] = progress.add_task(event.shard)
             if event.state != "superseded":
@@ -38,8 +41,11 @@ def chunk_progress(enabled: bool) -> Iterator[Callable[[ChunkEvent], None]]:
                 f"{event.shard}: chunk {event.chunk} {event.state}, "
                 f"{totals.get(event.shard, 0)} rows"))
 
-    with progress:
+    try:
         yield on_chunk
+    finally:
+        if tasks:
+            progress.stop()
 
 
 def _rows(rows: dict[str, int]) -> str:

@@ -3,13 +3,15 @@
 With ``LMSDB_PAUSE_AT=<point>`` (or ``<point>@<n>`` for its n-th pass) a process reaching
 that point writes the file named by ``LMSDB_PAUSE_FILE`` and sleeps until it is killed; the
 test waits for the file, then kills the whole process group.  Unset (always, in
-production), a pause point costs one dictionary lookup.  The points are listed in
-:data:`PAUSE_POINTS` and in docs/archive.md.
+production), a pause point costs one dictionary lookup.  With ``LMSDB_PAUSE_MODE=stop`` the
+process stops itself (SIGSTOP) instead, so a test can change the world and then let it go on
+(SIGCONT).  The points are listed in :data:`PAUSE_POINTS` and in docs/archive.md.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -48,5 +50,9 @@ def pause_point(name: str) -> None:
     marker = os.environ.get("LMSDB_PAUSE_FILE")
     if marker:
         Path(marker).write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
+    if os.environ.get("LMSDB_PAUSE_MODE") == "stop":
+        # Stopped, not asleep: the test changes something, then lets the run go on (SIGCONT).
+        os.kill(os.getpid(), signal.SIGSTOP)
+        return
     while True:  # until the test kills the process group
         time.sleep(3600)

@@ -292,6 +292,8 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 
 _EXPLAINED = {
     "AccessDenied": "access denied (check the credentials and the bucket policy)",
+    "403": "access denied (check the credentials and the bucket policy)",
+    "Forbidden": "access denied (check the credentials and the bucket policy)",
     "NoSuchBucket": "the bucket does not exist",
     "InvalidAccessKeyId": "the AWS access key id is not known to the store",
     "SignatureDoesNotMatch": "the AWS secret key does not match the access key id",

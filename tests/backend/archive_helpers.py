@@ -183,3 +183,23 @@ def kill_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str
         proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+def stop_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str,
+            marker: Path, timeout: float = 60) -> subprocess.Popen[str]:
+    """Start the CLI and return once it has stopped itself (SIGSTOP) at ``point``."""
+    env = {**env, "LMSDB_PAUSE_AT": point, "LMSDB_PAUSE_FILE": str(marker),
+           "LMSDB_PAUSE_MODE": "stop"}
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "cli.py"), "--topology",
+                             str(topology), *args], cwd=REPO_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"never reached {point}: {proc.communicate()}")
+        time.sleep(0.05)
+    time.sleep(0.2)  # the marker is written just before the SIGSTOP
+    return proc
