@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from lms_db.archive.filters import split_where
+from lms_db.archive.forget import forget_user
 from lms_db.archive.restore import restore_run
 from lms_db.archive.runner import ArchiveRequest, run_archive
 from lms_db.archive.runs import list_runs, verify_run
@@ -15,7 +16,13 @@ from lms_db.config import require_topology_path
 from lms_db.errors import InputError
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
 from lms_db.topology import Topology, load_topology
-from lmsdb_cli.archive_render import chunk_progress, render_report, render_restore, render_rows
+from lmsdb_cli.archive_render import (
+    chunk_progress,
+    render_forget,
+    render_report,
+    render_restore,
+    render_rows,
+)
 from lmsdb_cli.output import print_json
 
 archive_app = typer.Typer(
@@ -202,3 +209,36 @@ def restore(
         render_restore(report)
     if report.conflicts:
         raise typer.Exit(code=1)
+
+
+@archive_app.command()
+def forget(
+    ctx: typer.Context,
+    user: Annotated[int, typer.Option("--user", min=0, help="The user id to erase.",
+                                      show_default=False)],
+    lock_timeout: Annotated[float, typer.Option(
+        min=0, help="Seconds to wait for each shard's lock.")] = DEFAULT_LOCK_TIMEOUT,
+    yes: Yes = False,
+    json_output: Json = False,
+) -> None:
+    """Erase one user's rows from every archive run (the right to erasure): each object
+    holding them is rewritten without them and verified, the manifest switched to it, then
+    the old object deleted. Journaled; rerun after a crash to finish.
+
+    It does not touch the live tables. GLACIER/DEEP_ARCHIVE objects are first asked back
+    from cold storage: rerun once they are available (the command lists them as pending).
+
+    Example:
+
+        lmsdb -t shards/local-mariadb.toml archive forget --user 1042 --yes
+    """
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InputError("archive forget deletes archived rows for good: pass --yes")
+        typer.confirm(f"Erase every archived row of user {user}?", abort=True)
+    report = forget_user(_topology(ctx), user, lock_timeout=lock_timeout,
+                         timeout=_timeout(ctx))
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        render_forget(report)

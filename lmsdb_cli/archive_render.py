@@ -10,6 +10,7 @@ from typing import Any
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from lms_db.archive.forget import ForgetReport
 from lms_db.archive.protocol import ChunkEvent
 from lms_db.archive.restore import RestoreReport
 from lms_db.archive.runner import ArchiveReport
@@ -98,3 +99,15 @@ def render_restore(report: RestoreReport) -> None:
         console.print(f"{report.pending} object(s) are being restored from cold storage "
                       "(Glacier Standard: 3-5 hours, Deep Archive: up to 12 hours); run the "
                       "same command again later, or pass --wait", markup=False, highlight=False)
+
+
+def render_forget(report: ForgetReport) -> None:
+    removed = _rows(report.removed_rows)
+    console.print(f"user {report.user}: removed {removed} from the archive; "
+                  f"{len(report.rewritten)} object(s) rewritten, {len(report.emptied)} emptied "
+                  f"and deleted, {len(report.orphans_deleted)} leftover object(s) deleted",
+                  markup=False, highlight=False)
+    if report.pending:
+        console.print(f"{len(report.pending)} cold object(s) are being restored first; run "
+                      "the same command again once they are available", markup=False,
+                      highlight=False)

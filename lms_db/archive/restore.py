@@ -36,7 +36,7 @@ from lms_db.archive.tables import archive_group, insert_statement, select_rows, 
 from lms_db.catalog import open_journal_entry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import engine_for, short_reason
-from lms_db.errors import OperationError, UnknownObjectError
+from lms_db.errors import LmsDbError, OperationError, UnknownObjectError
 from lms_db.fleet.targets import registered_members, select_members
 from lms_db.topology import Topology
 
@@ -101,30 +101,46 @@ def restore_run(
         row_filter = RowFilter(tuple(parse_condition(group.parent, *w) for w in where))
         members = {m.name: m for m in select_members(
             topology, "oltp", registered=registered_members(topology, timeout=timeout))}
-        entry = open_journal_entry(catalog, operation=journal.RESTORE_OPERATION,
-                                   step="start", payload={"run": run, "where": list(where),
-                                                          "done": []})
-        report = RestoreReport(run)
+        journal.close_stale(catalog, journal.RESTORE_OPERATION)
         payload: dict[str, Any] = {"run": run, "where": [list(w) for w in where], "done": []}
-        for part in parts:
-            member = members.get(part.shard)
-            if member is None:
-                raise UnknownObjectError(f"run {run}: shard {part.shard} is not in the "
-                                         "topology or the catalog any more")
-            engine = utc_sessions(engine_for(member.primary, timeout=timeout))
-            try:
-                report.shards.append(_restore_shard(
-                    engine, store, part, row_filter, wait=wait, wait_timeout=wait_timeout,
-                    poll_seconds=poll_seconds, tier=tier,
-                    on_done=lambda key: _journal_done(catalog, entry, payload, key),
-                    on_chunk=on_chunk))
-            finally:
-                engine.dispose()
+        entry = open_journal_entry(catalog, operation=journal.RESTORE_OPERATION,
+                                   step="start", payload=payload)
+        report = RestoreReport(run)
+        try:
+            _restore_parts(catalog, store, parts, members, row_filter, report, payload, entry,
+                           wait=wait, wait_timeout=wait_timeout, poll_seconds=poll_seconds,
+                           tier=tier, timeout=timeout, on_chunk=on_chunk)
+        except LmsDbError as exc:
+            journal.finish(catalog, entry, {**payload, "error": exc.message}, state="failed",
+                           step="failed")
+            raise
         journal.finish(catalog, entry, payload,
                        step="pending" if report.pending else "done")
         return report
     finally:
         catalog.dispose()
+
+
+def _restore_parts(catalog: Engine, store: Store, parts: list[ShardRun], members: dict[str, Any],
+                   row_filter: RowFilter, report: RestoreReport, payload: dict[str, Any],
+                   entry: int, *, wait: bool, wait_timeout: float, poll_seconds: float,
+                   tier: str, timeout: float, on_chunk: Callable[[str, int], None] | None
+                   ) -> None:
+    run = report.run
+    for part in parts:
+        member = members.get(part.shard)
+        if member is None:
+            raise UnknownObjectError(f"run {run}: shard {part.shard} is not in the "
+                                     "topology or the catalog any more")
+        engine = utc_sessions(engine_for(member.primary, timeout=timeout))
+        try:
+            report.shards.append(_restore_shard(
+                engine, store, part, row_filter, wait=wait, wait_timeout=wait_timeout,
+                poll_seconds=poll_seconds, tier=tier,
+                on_done=lambda key: _journal_done(catalog, entry, payload, key),
+                on_chunk=on_chunk))
+        finally:
+            engine.dispose()
 
 
 def _journal_done(catalog: Engine, entry: int, payload: dict[str, Any], key: str) -> None:

@@ -255,7 +255,7 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
         with locked_connection(member.primary, lock_timeout=request.lock_timeout,
                                timeout=request.connect_timeout) as lock_conn:
             busy = [e for e in open_entries(catalog, member.name)
-                    if e.operation not in (journal.OPERATION,)]
+                    if not e.operation.startswith(journal.OPERATION)]
             if busy:
                 raise ShardBusy(f"{member.name}: journal entry {busy[0].id} "
                                 f"({busy[0].operation}) is open; archive after it finishes")

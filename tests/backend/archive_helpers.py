@@ -203,3 +203,35 @@ def stop_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str
         time.sleep(0.05)
     time.sleep(0.2)  # the marker is written just before the SIGSTOP
     return proc
+
+
+def checksums_without_user(url: URL, tables: Sequence[str], user: int) -> dict[str, str]:
+    """Like ``table_checksums`` over the rows of every user but ``user``."""
+    import hashlib
+
+    engine = sa.create_engine(url)
+    out = {}
+    try:
+        with engine.connect() as conn:
+            md = sa.MetaData()
+            for name in tables:
+                table = sa.Table(name, md, autoload_with=conn)
+                digest = hashlib.sha256()
+                query = sa.select(table).where(table.c.user_id != user).order_by(*table.columns)
+                for row in conn.execute(query):
+                    digest.update(repr(tuple(row)).encode())
+                out[name] = digest.hexdigest()
+    finally:
+        engine.dispose()
+    return out
+
+
+def user_rows_in_objects(client: Any, bucket: str, user: int) -> int:
+    """Rows with ``user_id == user`` in any chunk object of the bucket."""
+    count = 0
+    for key in chunk_keys(client, bucket):
+        chunk = decode_chunk(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        for table, names in chunk.columns.items():
+            index = names.index("user_id")
+            count += sum(1 for r in chunk.rows[table] if r[index] == user)
+    return count
