@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -54,9 +54,12 @@ class ArchiveFormatError(OperationError):
     code = "archive_format_error"
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def encode_value(value: Any) -> Any:
     """One column value as JSON-ready data (see the module's table)."""
-    if value is None or isinstance(value, str | bool | int | float):
+    if type(value) in _PLAIN or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, Decimal):
         return {"$d": str(value)}
@@ -126,12 +129,15 @@ class Chunk:
     columns: dict[str, list[str]]
     rows: dict[str, list[Row]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    _lines: list[bytes] | None = field(default=None, repr=False, compare=False)
 
-    def lines(self) -> Iterator[bytes]:
-        """Row lines, tables in ``columns`` order (parents first)."""
-        for table in self.columns:
-            for row in self.rows.get(table, ()):
-                yield row_line(table, row)
+    def lines(self) -> list[bytes]:
+        """Row lines, tables in ``columns`` order (parents first); rendered once (a chunk's
+        rows do not change after it is built)."""
+        if self._lines is None:
+            self._lines = [row_line(table, row) for table in self.columns
+                           for row in self.rows.get(table, ())]
+        return self._lines
 
     def digest(self) -> str:
         """:func:`rows_digest` of every row: what the guarded delete compares."""
@@ -191,9 +197,3 @@ def same_row(a: Sequence[Any], b: Sequence[Any]) -> bool:
     """Two rows are equal value for value, as archived (``1 == True`` is not enough)."""
     return encode_row(a) == encode_row(b) and all(
         type(x) is type(y) or x is None or y is None for x, y in zip(a, b, strict=True))
-
-
-def chunk_from_mapping(columns: Mapping[str, Sequence[str]], rows: Mapping[str, Sequence[Row]],
-                       meta: Mapping[str, Any]) -> Chunk:
-    return Chunk({t: list(c) for t, c in columns.items()},
-                 {t: list(r) for t, r in rows.items()}, dict(meta))
