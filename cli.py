@@ -21,6 +21,7 @@ from lmsdb_cli.output import LmsdbGroup
 from lmsdb_cli.sample import sample_app
 from lmsdb_cli.schema import schema_app
 from lmsdb_cli.shard import shard_app
+from lmsdb_cli.shard_verify import verify as _shard_verify  # noqa: F401 - registers it
 from lmsdb_cli.views import views_app
 
 app = typer.Typer(

@@ -133,3 +133,18 @@ def require_topology_path(settings: Settings) -> Path:
             "(lmsdb init writes a commented one)"
         )
     return settings.topology_path
+
+
+#: Test hook (crash tests): the step point at which a process pauses, e.g. ``copy:chunk``.
+PAUSE_AT_ENV_VAR = "LMSDB_TEST_PAUSE_AT"
+#: Test hook: the marker file the paused process writes before it sleeps.
+PAUSE_FILE_ENV_VAR = "LMSDB_TEST_PAUSE_FILE"
+
+
+def pause_hook_point(environ: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """``(point, marker file)`` of the crash-test pause hook (both unset outside tests).
+
+    :param environ: variables to use instead of the process environment (tests).
+    """
+    env = _environ(environ)
+    return env.get(PAUSE_AT_ENV_VAR) or None, env.get(PAUSE_FILE_ENV_VAR) or None

@@ -21,7 +21,10 @@ in one place and prints one line.  Our exception hierarchy::
         ├── FleetFailed            at least one database of a fleet run failed
         ├── CatalogError           the catalog database failed a read or a write
         ├── RangeFrozen            a write to a frozen key range (retryable: try again soon)
-        └── IdWindowExhausted      no id window left for a shard and table
+        ├── IdWindowExhausted      no id window left for a shard and table
+        ├── MapMismatch            the shard map no longer shows what a move expects
+        ├── FreezeTimeout          a move's freeze waited too long for open transactions
+        └── VerifyMismatch         a move's verify found chunks that differ (no switch)
 """
 
 from __future__ import annotations
@@ -219,3 +222,35 @@ class CatalogError(OperationError):
     """The catalog database failed a read or a write; the message names it (masked URL)."""
 
     code = "catalog_error"
+
+
+class MapMismatch(OperationError):
+    """The shard map no longer shows what a move expects: it was changed outside the move."""
+
+    code = "map_mismatch"
+
+
+class FreezeTimeout(OperationError):
+    """A move's freeze waited longer than its timeout for open transactions on the source.
+
+    The freeze was undone (the range serves writes again); ``--resume`` tries again.
+    """
+
+    code = "freeze_timeout"
+    retryable = True
+
+
+class VerifyMismatch(OperationError):
+    """A move's verify found chunks whose row count or digest differ; nothing was switched.
+
+    :param chunks: readable names of the chunks that differ.
+    """
+
+    code = "verify_mismatch"
+
+    def __init__(self, message: str, chunks: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.chunks = chunks or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "chunks": self.chunks}

@@ -177,3 +177,12 @@ def grant_windows(
         print_json({"dry_run": dry_run, "windows": [t.to_dict() for t in top_ups]})
     else:
         render_top_ups(top_ups, dry_run=dry_run)
+
+
+def _register_moves() -> None:
+    from lmsdb_cli.shard_move import register
+
+    register(shard_app)
+
+
+_register_moves()
