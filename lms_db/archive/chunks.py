@@ -2,9 +2,10 @@
 
 A chunk is up to ``chunk_size`` parent rows in primary-key order that pass the filter and
 have no blocking child (``skip_if``), plus every row of the children archived with them.
-:func:`guarded_delete` runs in ONE transaction: lock those rows (``SELECT ... FOR UPDATE``;
-SQLite: ``BEGIN IMMEDIATE``), read them again, compare count and digest with what was
-uploaded, check no blocking child appeared, delete children then parents and check every
+They are read, and checksummed per table (count + 128-bit digest, the moves' checksum), in
+one snapshot.  :func:`guarded_delete` runs in ONE transaction: lock those rows
+(``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), checksum them again, compare with
+the read's, check no blocking child appeared, delete children then parents and check every
 row count.  Any difference rolls back and leaves every row in place.
 """
 
@@ -22,8 +23,10 @@ from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
+from lms_db.moves.checksum import PkBounds, checksum_chunks
 
-#: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766).
+#: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766: a chunk
+#: stays below it, see ``MAX_CHUNK`` in the runner).
 IN_LIST = 5_000
 
 
@@ -84,18 +87,19 @@ def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:
     return [int(r[index]) for r in chunk.rows[group.parent.name]]
 
 
-def read_parents_by_id(conn: Connection, group: ArchiveGroup, ids: Sequence[int], *,
-                       lock: bool = False) -> list[Row]:
-    parent = group.parent
-    pk = parent.c[group.pk]
-    found: list[Row] = []
-    for batch in _in_batches(ids):
-        query = select_rows(parent, conn.dialect.name).where(pk.in_(batch))
-        if lock and conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        found.extend(tuple(r) for r in conn.execute(query.order_by(pk)))
-    found.sort(key=lambda r: int(r[[c.name for c in parent.columns].index(group.pk)]))
-    return found
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction with one snapshot for all its reads (REPEATABLE READ; SQLite:
+    a deferred transaction), so the rows read and their checksum describe the same state."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 @contextmanager
@@ -121,17 +125,54 @@ class RowCountMismatch(OperationError):
     code = "row_count_mismatch"
 
 
+def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]
+               ) -> sa.ColumnElement[bool]:
+    """The chunk's rows of ``table``: parents by primary key, children by their link."""
+    if table is group.parent:
+        column = table.c[group.pk]
+    else:
+        column = table.c[next(c.column for c in group.children if c.table is table)]
+    return sa.or_(*(column.in_(batch) for batch in _in_batches(ids)))
+
+
+def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]
+                 ) -> dict[str, list[Any]]:
+    """Row count and digest of the chunk's rows in every table of the group.
+
+    The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
+    MySQL/MariaDB and PostgreSQL (one row per table crosses the network), in Python on
+    SQLite.  Taken in the read's snapshot and again under the delete's locks.
+    """
+    checks: dict[str, list[Any]] = {}
+    for table in group.tables:
+        [digest] = checksum_chunks(conn, table, _member_of(group, table, ids),
+                                   [PkBounds(None, None)])
+        checks[table.name] = [digest.rows, digest.digest, digest.method]
+    return checks
+
+
+def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None:
+    """``SELECT ... FOR UPDATE`` the chunk's keys in every table (SQLite: BEGIN IMMEDIATE
+    already holds the database).  A writer adding a child must wait: its foreign-key check
+    needs the parent row we hold."""
+    if conn.dialect.name == "sqlite":
+        return
+    for table in group.tables:
+        pk = next(iter(table.primary_key.columns))
+        conn.execute(sa.select(pk).where(_member_of(group, table, ids)).with_for_update()).all()
+
+
 def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
-                   digest: str, counts: dict[str, int]) -> bool:
+                   checks: dict[str, list[Any]]) -> bool:
     """Delete the chunk's rows if they are exactly what was archived.
 
+    :param checks: :func:`table_checks` taken when the chunk was read.
     :returns: ``True`` if deleted; ``False`` if any row changed (nothing deleted).
     :raises RowCountMismatch: a DELETE's row count differed (rolled back).
     """
     with write_transaction(engine) as conn:
-        parents = read_parents_by_id(conn, group, ids, lock=True)
-        current = read_chunk(conn, group, parents, lock=True)
-        if current.counts() != counts or current.digest() != digest:
+        lock_rows(conn, group, ids)
+        if table_checks(conn, group, ids) != checks:
             return False  # the transaction ends with nothing written
         for blocker in group.blockers:
             column = blocker.table.c[blocker.column]
@@ -145,7 +186,7 @@ def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
             for batch in _in_batches(ids):
                 deleted += conn.execute(sa.delete(child.table).where(
                     child.table.c[child.column].in_(batch))).rowcount
-            _check(deleted, counts[child.table.name], child.table.name)
+            _check(deleted, int(checks[child.table.name][0]), child.table.name)
         pause_point("delete:children")
         pk = group.parent.c[group.pk]
         deleted = 0

@@ -36,7 +36,8 @@ from lms_db.archive.chunks import (
     guarded_delete,
     parent_ids,
     read_chunk,
-    read_parents_by_id,
+    snapshot,
+    table_checks,
 )
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
@@ -44,6 +45,7 @@ from lms_db.archive.hooks import pause_point
 from lms_db.archive.manifest import MANIFEST_FORMAT, Manifest, chunk_key
 from lms_db.archive.s3 import Encryption, Store
 from lms_db.archive.tables import ArchiveGroup
+from lms_db.errors import OperationError
 
 log = logging.getLogger(__name__)
 
@@ -136,26 +138,30 @@ class ShardArchiver:
         if self.payload.get("inflight"):
             self._recover(self.payload["inflight"])
         while True:
-            chunk = self._read_next()
-            if chunk is None:
+            read = self._read_next()
+            if read is None:
                 break
-            self._archive(chunk)
+            self._archive(*read)
         self.manifest.data["state"] = "complete"
         self.manifest.data["updated_at"] = _now()
         self._write_manifest()
         journal.finish(self.catalog, self.entry_id, self.payload)
 
-    def _read_next(self) -> Chunk | None:
-        with self.engine.connect() as conn:
+    def _read_next(self) -> tuple[Chunk, dict[str, list[Any]]] | None:
+        with snapshot(self.engine) as conn:
             query = candidate_query(self.group, self.options.row_filter, self.dialect,
                                     self.payload["cursor"]).limit(self.options.chunk_size)
             parents = [tuple(r) for r in conn.execute(query)]
             if not parents:
                 return None
             chunk = read_chunk(conn, self.group, parents)
-        return chunk
+            checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
+        if {t: c[0] for t, c in checks.items()} != chunk.counts():
+            raise OperationError(f"{self.shard}: the checksum counted other rows than were "
+                                 "read in the same snapshot; nothing archived")
+        return chunk, checks
 
-    def _archive(self, chunk: Chunk) -> None:
+    def _archive(self, chunk: Chunk, checks: dict[str, list[Any]]) -> None:
         number = int(self.payload["next_chunk"])
         key = chunk_key(self.options.prefix, self.group.parent.name, self.shard,
                         self.payload["run"], number)
@@ -167,6 +173,7 @@ class ShardArchiver:
         inflight = {"chunk": number, "key": key, "step": "read", "ids": ids,
                     "lo": ids[0], "hi": ids[-1], "counts": chunk.counts(),
                     "digest": chunk.digest(), "bytes": len(blob), "sha256": None,
+                    "checks": checks,
                     "keys": self._shard_keys(chunk)}
         self.payload["inflight"] = inflight
         journal.save(self.catalog, self.entry_id, f"chunk {number}:read", self.payload)
@@ -187,7 +194,7 @@ class ShardArchiver:
             self._finish(inflight, "copied")
             return
         deleted = guarded_delete(self.engine, self.group, inflight["ids"],
-                                 digest=inflight["digest"], counts=inflight["counts"])
+                                 checks=inflight["checks"])
         self._finish(inflight, "archived" if deleted else "superseded")
 
     # -- recovery ---------------------------------------------------------------------------
@@ -206,13 +213,11 @@ class ShardArchiver:
             journal.save(self.catalog, self.entry_id,
                          f"chunk {inflight['chunk']}:discarded", self.payload)
             return
-        with self.engine.connect() as conn:
-            present = read_parents_by_id(conn, self.group, inflight["ids"])
-            current = read_chunk(conn, self.group, present) if present else None
-        if not present:
+        with snapshot(self.engine) as conn:
+            current = table_checks(conn, self.group, inflight["ids"])
+        if current[self.group.parent.name][0] == 0:
             self._finish(inflight, "archived")  # the delete had committed
-        elif current is not None and current.digest() == inflight["digest"] \
-                and current.counts() == inflight["counts"]:
+        elif current == inflight["checks"]:
             self._delete_and_finish(inflight)  # verified, not deleted: delete now
         else:
             self._finish(inflight, "superseded")

@@ -47,7 +47,8 @@ from lms_db.topology import Topology
 log = logging.getLogger(__name__)
 
 FORMATS = ("jsonl", "parquet")
-MAX_CHUNK = 100_000
+#: Parent rows per chunk at most (keeps every IN list under SQLite's variable limit).
+MAX_CHUNK = 20_000
 
 
 @dataclass(frozen=True)
