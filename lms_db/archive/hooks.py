@@ -1,11 +1,12 @@
-"""Named pause points for crash tests: a deterministic place to ``kill -9`` a run.
+"""Named pause points of the archive, for crash tests: the fleet's step hook, plus a stop.
 
-With ``LMSDB_PAUSE_AT=<point>`` (or ``<point>@<n>`` for its n-th pass) a process reaching
-that point writes the file named by ``LMSDB_PAUSE_FILE`` and sleeps until it is killed; the
-test waits for the file, then kills the whole process group.  Unset (always, in
-production), a pause point costs one dictionary lookup.  With ``LMSDB_PAUSE_MODE=stop`` the
-process stops itself (SIGSTOP) instead, so a test can change the world and then let it go on
-(SIGCONT).  The points are listed in :data:`PAUSE_POINTS` and in docs/archive.md.
+The points go through :func:`lms_db.fleet.steps.hit`, the hook range moves use too: with
+``LMSDB_TEST_PAUSE_AT=<point>`` (or ``<point>#<n>`` for its n-th pass) a process reaching
+that point writes the file named by ``LMSDB_TEST_PAUSE_FILE`` and sleeps until the test
+kills its process group.  With ``LMSDB_TEST_PAUSE_MODE=stop`` the process stops itself
+(SIGSTOP) instead, so a test can change the world and then let it go on (SIGCONT).  Unset
+(always, in production), a pause point costs one environment lookup.  The points are
+listed in :data:`PAUSE_POINTS` and in docs/archive.md.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections import Counter
 from pathlib import Path
+
+from lms_db.config import pause_hook_point
+from lms_db.fleet.steps import hit
+
+#: ``LMSDB_TEST_PAUSE_MODE=stop``: SIGSTOP at the point instead of sleeping there.
+PAUSE_MODE_ENV_VAR = "LMSDB_TEST_PAUSE_MODE"
 
 #: Every pause point, in the order a run meets them.
 PAUSE_POINTS = (
@@ -35,24 +41,20 @@ _lock = threading.Lock()
 
 
 def pause_point(name: str) -> None:
-    """Sleep forever here if ``LMSDB_PAUSE_AT`` names this point (and pass)."""
-    wanted = os.environ.get("LMSDB_PAUSE_AT")
+    """Pause here if the crash-test hook names this point (and pass)."""
+    if os.environ.get(PAUSE_MODE_ENV_VAR) != "stop":
+        hit(name)
+        return
+    wanted, marker = pause_hook_point()
     if not wanted:
         return
-    point, _, nth = wanted.partition("@")
+    point, _, nth = wanted.partition("#")
     if point != name:
         return
     with _lock:
         _passes[name] += 1
-        hit = _passes[name] == (int(nth) if nth else 1)
-    if not hit:
-        return
-    marker = os.environ.get("LMSDB_PAUSE_FILE")
+        if _passes[name] != (int(nth) if nth.isdigit() else 1):
+            return
     if marker:
         Path(marker).write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
-    if os.environ.get("LMSDB_PAUSE_MODE") == "stop":
-        # Stopped, not asleep: the test changes something, then lets the run go on (SIGCONT).
-        os.kill(os.getpid(), signal.SIGSTOP)
-        return
-    while True:  # until the test kills the process group
-        time.sleep(3600)
+    os.kill(os.getpid(), signal.SIGSTOP)

@@ -46,6 +46,7 @@ from lms_db.archive.manifest import MANIFEST_FORMAT, Manifest, chunk_key
 from lms_db.archive.s3 import Encryption, Store
 from lms_db.archive.tables import ArchiveGroup
 from lms_db.errors import OperationError
+from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,22 @@ class ShardArchiver:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Archive every eligible row after the cursor, then mark the manifest complete."""
+    def run(self, journal_step: str = "start") -> None:
+        """Archive every eligible row after the cursor, then mark the manifest complete.
+
+        Two journaled steps of the fleet's step runner (:mod:`lms_db.fleet.steps`, shared
+        with range moves): ``chunks`` (resumable from its own state: cursor and the chunk in
+        flight) and ``complete``.
+
+        :param journal_step: the entry's ``step`` column (where a crashed run stopped).
+        """
+        self._ctx = StepContext(self.catalog, self.entry_id, self.payload)
+        steps = [Step("chunks", lambda _ctx: self._chunks()),
+                 Step("complete", lambda _ctx: self._complete())]
+        run_steps(self._ctx, remaining_steps(steps, journal_step))
+        journal.finish(self.catalog, self.entry_id, self.payload)
+
+    def _chunks(self) -> None:
         if self.payload.get("inflight"):
             self._recover(self.payload["inflight"])
         while True:
@@ -142,10 +157,16 @@ class ShardArchiver:
             if read is None:
                 break
             self._archive(*read)
+
+    def _complete(self) -> None:
         self.manifest.data["state"] = "complete"
         self.manifest.data["updated_at"] = _now()
         self._write_manifest()
-        journal.finish(self.catalog, self.entry_id, self.payload)
+
+    def _save(self, progress: str) -> None:
+        """Journal the chunk loop's state (the ``chunks`` step's own progress)."""
+        self.payload["progress"] = progress
+        self._ctx.save()
 
     def _read_next(self) -> tuple[Chunk, dict[str, list[Any]]] | None:
         with snapshot(self.engine) as conn:
@@ -176,7 +197,7 @@ class ShardArchiver:
                     "checks": checks,
                     "keys": self._shard_keys(chunk)}
         self.payload["inflight"] = inflight
-        journal.save(self.catalog, self.entry_id, f"chunk {number}:read", self.payload)
+        self._save(f"chunk {number}:read")
         pause_point("chunk:read")
         sha = self.store.put(
             key, blob, storage_class=self.options.storage_class,
@@ -185,7 +206,7 @@ class ShardArchiver:
         pause_point("upload:done")
         self.store.verify(key, size=len(blob), sha256=sha)
         inflight["step"] = "verified"
-        journal.save(self.catalog, self.entry_id, f"chunk {number}:verified", self.payload)
+        self._save(f"chunk {number}:verified")
         pause_point("verify:done")
         self._delete_and_finish(inflight)
 
@@ -210,8 +231,7 @@ class ShardArchiver:
             # Nothing was deleted: the object, if stored at all, is dropped and re-made.
             self.store.delete(inflight["key"])
             self.payload["inflight"] = None
-            journal.save(self.catalog, self.entry_id,
-                         f"chunk {inflight['chunk']}:discarded", self.payload)
+            self._save(f"chunk {inflight['chunk']}:discarded")
             return
         with snapshot(self.engine) as conn:
             current = table_checks(conn, self.group, inflight["ids"])
@@ -240,7 +260,7 @@ class ShardArchiver:
         self.payload["cursor"] = inflight["hi"]
         self.payload["next_chunk"] = number + 1
         self.payload["inflight"] = None
-        journal.save(self.catalog, self.entry_id, f"chunk {number}:{state}", self.payload)
+        self._save(f"chunk {number}:{state}")
         pause_point("manifest:write")
         self._write_manifest()
         if self.on_chunk is not None:

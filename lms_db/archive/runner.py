@@ -274,7 +274,7 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
             try:
                 ShardArchiver(engine=engine, catalog=catalog, store=store, options=options,
                               shard=member.name, entry_id=entry_id, payload=payload,
-                              on_chunk=on_chunk).run()
+                              on_chunk=on_chunk).run(entry.step if entry else "start")
             finally:
                 engine.dispose()
     except LockTimeout as exc:

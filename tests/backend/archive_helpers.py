@@ -162,7 +162,7 @@ def run_cli(topology: Path, args: Sequence[str], env: dict[str, str],
 def kill_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str,
             marker: Path, timeout: float = 60) -> None:
     """Run the CLI until it reaches pause ``point``, then SIGKILL its whole process group."""
-    env = {**env, "LMSDB_PAUSE_AT": point, "LMSDB_PAUSE_FILE": str(marker)}
+    env = {**env, "LMSDB_TEST_PAUSE_AT": point, "LMSDB_TEST_PAUSE_FILE": str(marker)}
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "cli.py"), "--topology",
                              str(topology), *args], cwd=REPO_ROOT, env=env, text=True,
@@ -188,8 +188,8 @@ def kill_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str
 def stop_at(topology: Path, args: Sequence[str], env: dict[str, str], point: str,
             marker: Path, timeout: float = 60) -> subprocess.Popen[str]:
     """Start the CLI and return once it has stopped itself (SIGSTOP) at ``point``."""
-    env = {**env, "LMSDB_PAUSE_AT": point, "LMSDB_PAUSE_FILE": str(marker),
-           "LMSDB_PAUSE_MODE": "stop"}
+    env = {**env, "LMSDB_TEST_PAUSE_AT": point, "LMSDB_TEST_PAUSE_FILE": str(marker),
+           "LMSDB_TEST_PAUSE_MODE": "stop"}
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "cli.py"), "--topology",
                              str(topology), *args], cwd=REPO_ROOT, env=env, text=True,

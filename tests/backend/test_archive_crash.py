@@ -70,7 +70,7 @@ def _live_keys(client: Any, bucket: str) -> set[str]:
 
 @pytest.mark.parametrize("point", [
     "chunk:read", "upload:sending", "upload:done", "verify:done", "delete:children",
-    "delete:committed", "manifest:write", "chunk:read@3", "delete:committed@4",
+    "delete:committed", "manifest:write", "chunk:read#3", "delete:committed#4", "before:complete",
 ])
 def test_kill_at_any_step_then_rerun_loses_and_duplicates_nothing(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, point: str
@@ -114,7 +114,7 @@ def test_kill_during_restore_then_rerun_restores_exactly(
     done = run_cli(fleet.path, _args(bucket), env)
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)["run"]
-    kill_at(fleet.path, ["archive", "restore", run], env, "restore:chunk@2",
+    kill_at(fleet.path, ["archive", "restore", run], env, "restore:chunk#2",
             tmp_path / "paused")
     partial = _table_ids(fleet)
     assert len(partial["enrollments"]) < len(original["enrollments"])  # stopped halfway
