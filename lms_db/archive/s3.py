@@ -169,6 +169,10 @@ class Store:
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreInputError(f"{self.url()}: {_short(exc)}") from exc
 
+    def create_bucket(self) -> None:
+        """Create the bucket (the demo's local endpoint; production buckets exist already)."""
+        self._call("CreateBucket", "", lambda: self._client.create_bucket(Bucket=self.bucket))
+
     # -- objects ----------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes, *, storage_class: str = "STANDARD",
