@@ -236,7 +236,8 @@ def main() -> None:
         server.stop()
     lms = results["lmsdb"]
     rate = lms["rows"] / lms["seconds"]
-    print(f"lmsdb / bare DELETE rate: {rate / (results['delete']['rows'] / results['delete']['seconds']):.2f}x")
+    floor = results["delete"]["rows"] / results["delete"]["seconds"]
+    print(f"lmsdb / bare DELETE rate: {rate / floor:.2f}x")
     if "pt-archiver" in results:
         pt = results["pt-archiver"]
         print(f"lmsdb / pt-archiver rate: {rate / (pt['rows'] / pt['seconds']):.2f}x; "
