@@ -84,6 +84,12 @@ def run(
         "--allow-unencrypted-pii", help="Archive a table with personal data without --sse.")
     ] = False,
     parallel: Annotated[int, typer.Option(min=1, help="Shards archived at once.")] = 4,
+    max_replica_lag: Annotated[float | None, typer.Option(
+        min=0, help="Before each chunk, wait while a replica of the shard lags more than this "
+        "many seconds (unknown lag counts as lagging).", show_default=False)] = None,
+    replica_wait: Annotated[float, typer.Option(
+        min=0, help="With --max-replica-lag: seconds of lag after which the shard stops.")
+    ] = 600.0,
     lock_timeout: Annotated[float, typer.Option(
         min=0, help="Seconds to wait for a shard's lock (held by migrate or another run).")
     ] = DEFAULT_LOCK_TIMEOUT,
@@ -112,6 +118,7 @@ def run(
         shards=tuple(shard or ()), chunk_size=chunk_size, storage_class=storage_class,
         sse=sse, kms_key_id=kms_key_id, format=format_, dry_run=dry_run, no_delete=no_delete,
         allow_unencrypted_pii=allow_unencrypted_pii, parallel=parallel,
+        max_replica_lag=max_replica_lag, replica_wait=replica_wait,
         lock_timeout=lock_timeout, connect_timeout=_timeout(ctx))
     topology = _topology(ctx)
     if not dry_run and not no_delete and not yes:

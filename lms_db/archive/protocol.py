@@ -45,6 +45,7 @@ from lms_db.archive.hooks import pause_point
 from lms_db.archive.manifest import MANIFEST_FORMAT, Manifest, chunk_key
 from lms_db.archive.s3 import Encryption, Store
 from lms_db.archive.tables import ArchiveGroup
+from lms_db.archive.throttle import LagThrottle
 from lms_db.errors import OperationError
 from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
 
@@ -119,7 +120,8 @@ class ShardArchiver:
 
     def __init__(self, *, engine: Engine, catalog: Engine, store: Store, options: ArchiveOptions,
                  shard: str, entry_id: int, payload: dict[str, Any],
-                 on_chunk: Callable[[ChunkEvent], None] | None = None) -> None:
+                 on_chunk: Callable[[ChunkEvent], None] | None = None,
+                 throttle: LagThrottle | None = None) -> None:
         self.engine = engine
         self.catalog = catalog
         self.store = store
@@ -130,6 +132,7 @@ class ShardArchiver:
         self.payload = payload
         self.manifest = Manifest(payload["manifest"])
         self.on_chunk = on_chunk
+        self.throttle = throttle
         self.dialect = engine.dialect.name
 
     # -- the loop ---------------------------------------------------------------------------
@@ -153,6 +156,8 @@ class ShardArchiver:
         if self.payload.get("inflight"):
             self._recover(self.payload["inflight"])
         while True:
+            if self.throttle is not None:
+                self.throttle.before_chunk()
             read = self._read_next()
             if read is None:
                 break

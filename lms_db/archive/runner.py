@@ -34,6 +34,7 @@ from lms_db.archive.protocol import (
 )
 from lms_db.archive.s3 import SSE_MODES, STORAGE_CLASSES, Encryption, Store, StoreSettings
 from lms_db.archive.tables import ArchiveGroup, archive_group, utc_sessions
+from lms_db.archive.throttle import LagThrottle
 from lms_db.catalog import JournalEntry, ensure_catalog, open_entries
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import engine_for
@@ -71,6 +72,8 @@ class ArchiveRequest:
     no_delete: bool = False
     allow_unencrypted_pii: bool = False
     parallel: int = 4
+    max_replica_lag: float | None = None
+    replica_wait: float = 600.0
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
 
@@ -164,6 +167,8 @@ def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
                              "use --format jsonl") from None
         raise InputError("--format parquet is not supported by this lmsdb yet; use --format "
                          "jsonl")
+    if request.max_replica_lag is not None and request.max_replica_lag < 0:
+        raise InputError("--max-replica-lag must be 0 or more seconds")
     if not 1 <= request.chunk_size <= MAX_CHUNK:
         raise InputError(f"--chunk-size {request.chunk_size}: use 1 to {MAX_CHUNK}")
     pii = group.pii_columns()
@@ -271,10 +276,15 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
                                                   payload["manifest"]["filter"])
                 options = ArchiveOptions(**{**vars(options), "row_filter": resumed_filter})
             engine = utc_sessions(engine_for(member.primary, timeout=request.connect_timeout))
+            throttle = None
+            if request.max_replica_lag is not None and member.replicas:
+                throttle = LagThrottle(member.replicas, request.max_replica_lag,
+                                       request.replica_wait, request.connect_timeout)
             try:
                 ShardArchiver(engine=engine, catalog=catalog, store=store, options=options,
                               shard=member.name, entry_id=entry_id, payload=payload,
-                              on_chunk=on_chunk).run(entry.step if entry else "start")
+                              on_chunk=on_chunk, throttle=throttle
+                              ).run(entry.step if entry else "start")
             finally:
                 engine.dispose()
     except LockTimeout as exc:

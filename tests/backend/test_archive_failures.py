@@ -235,3 +235,26 @@ def test_archive_and_migrate_exclude_each_other(
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
+
+
+def test_max_replica_lag_stops_a_shard_whose_replica_cannot_say(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
+    fleet = make_fleet(request, tmp_path, "sqlite")
+    seed_learning(fleet, per_shard=4)
+    copy = tmp_path / "shard0-copy.sqlite"
+    copy.write_bytes(Path(fleet.shard_urls[0].database or "").read_bytes())
+    text = fleet.path.read_text(encoding="utf-8")
+    first = text.index('name = "shard-0"')
+    end = text.index("\n", text.index("primary =", first))
+    fleet.path.write_text(text[:end] + f'\nreplicas = ["sqlite:///{copy}"]' + text[end:],
+                          encoding="utf-8")
+    before = ids_in(fleet.shard_urls[0], "enrollments")
+    result = run_cli(fleet.path, _run_args(bucket, "--max-replica-lag", "5",
+                                           "--replica-wait", "0"), cli_env(s3.url))
+    assert result.returncode == 1, result.stdout + result.stderr
+    shards = {s["shard"]: s for s in json.loads(result.stdout)["shards"]}
+    assert shards["shard-0"]["state"] == "failed"
+    assert "lag unknown" in shards["shard-0"]["error"]
+    assert shards["shard-1"]["state"] == "done"  # no replica to wait for
+    assert ids_in(fleet.shard_urls[0], "enrollments") == before
