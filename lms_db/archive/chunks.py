@@ -155,11 +155,18 @@ def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None
     """``SELECT ... FOR UPDATE`` the chunk's keys in every table (SQLite: BEGIN IMMEDIATE
     already holds the database).  A writer adding a child must wait: its foreign-key check
     needs the parent row we hold."""
-    if conn.dialect.name == "sqlite":
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
         return
     for table in group.tables:
-        pk = next(iter(table.primary_key.columns))
-        conn.execute(sa.select(pk).where(_member_of(group, table, ids)).with_for_update()).all()
+        where = _member_of(group, table, ids)
+        if dialect in ("mysql", "mariadb"):
+            # InnoDB locks every row a locking read scans, aggregate or not: one row back.
+            conn.execute(sa.select(sa.func.count()).select_from(table).where(where)
+                         .with_for_update()).scalar_one()
+        else:  # PostgreSQL refuses FOR UPDATE with an aggregate
+            pk = next(iter(table.primary_key.columns))
+            conn.execute(sa.select(pk).where(where).with_for_update()).all()
 
 
 def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,

@@ -76,7 +76,7 @@ def test_kill_at_any_step_then_rerun_loses_and_duplicates_nothing(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, point: str
 ) -> None:
     fleet = make_fleet(request, tmp_path, "mariadb")
-    seed_learning(fleet)
+    seed_learning(fleet, per_shard=8)
     original = _table_ids(fleet)
     before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
     env = cli_env(s3.url)
@@ -107,7 +107,7 @@ def test_kill_during_restore_then_rerun_restores_exactly(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
 ) -> None:
     fleet = make_fleet(request, tmp_path, "postgresql")
-    seed_learning(fleet)
+    seed_learning(fleet, per_shard=8)
     original = _table_ids(fleet)
     before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
     env = cli_env(s3.url)
@@ -129,7 +129,7 @@ def test_kill_then_rerun_on_sqlite(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, point: str
 ) -> None:
     fleet = make_fleet(request, tmp_path, "sqlite")
-    seed_learning(fleet)
+    seed_learning(fleet, per_shard=8)
     original = _table_ids(fleet)
     before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
     env = cli_env(s3.url)

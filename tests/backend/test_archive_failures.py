@@ -17,6 +17,7 @@ from lms_db.fleet.locks import migration_lock
 from lms_db.topology import load_topology
 from tests.backend.archive_helpers import (
     TABLES,
+    TWO_SHARDS,
     archived_rows,
     chunk_keys,
     cli_env,
@@ -26,7 +27,8 @@ from tests.backend.archive_helpers import (
     seed_learning,
     stop_at,
 )
-from tests.backend.router_helpers import table_checksums
+from tests.backend.fleet_helpers import lmsdb
+from tests.backend.router_helpers import Fleet, build_fleet, sqlite_maker, table_checksums
 from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3, start_endpoint  # noqa: F401
 
 FILTER = ["--older-than", "2y", "--date-column", "completed_at", "--status", "completed"]
@@ -35,6 +37,18 @@ FILTER = ["--older-than", "2y", "--date-column", "completed_at", "--status", "co
 def _run_args(bucket: str, *extra: str) -> list[str]:
     return ["archive", "run", "enrollments", "--to", f"s3://{bucket}/f", *FILTER,
             "--chunk-size", "2", "--parallel", "1", "--yes", "--json", *extra]
+
+
+@pytest.fixture(scope="module")
+def shared_fleet(tmp_path_factory: pytest.TempPathFactory, s3: S3Endpoint) -> Fleet:
+    """One small SQLite fleet for the refusals (none of them may change it)."""
+    tmp = tmp_path_factory.mktemp("refusals")
+    fleet = build_fleet(tmp, "sqlite", sqlite_maker(tmp), shards=2, ranges=TWO_SHARDS)
+    text = fleet.path.read_text(encoding="utf-8")
+    fleet.path.write_text(f'[archive]\nendpoint_url = "{s3.url}"\nregion = "us-east-1"\n\n'
+                          + text, encoding="utf-8")
+    seed_learning(fleet, per_shard=4)
+    return fleet
 
 
 @pytest.mark.parametrize("args", [
@@ -56,15 +70,13 @@ def _run_args(bucket: str, *extra: str) -> list[str]:
     ["--shard", "shard-9"],
 ])
 def test_bad_options_exit_2_and_touch_nothing(
-    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str,
-    args: list[str]
+    shared_fleet: Fleet, s3: S3Endpoint, bucket: str, args: list[str]
 ) -> None:
-    fleet = make_fleet(request, tmp_path, "sqlite")
-    seed_learning(fleet, per_shard=4)
+    fleet = shared_fleet
     before = [table_checksums(url, TABLES) for url in fleet.shard_urls]
-    result = run_cli(fleet.path, ["archive", "run", "enrollments", "--to", f"s3://{bucket}/x",
-                                  "--yes", *args], cli_env(s3.url))
-    assert result.returncode == 2, result.stdout + result.stderr
+    result = lmsdb(fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/x",
+                   "--yes", *args)
+    assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr
     assert [table_checksums(url, TABLES) for url in fleet.shard_urls] == before
