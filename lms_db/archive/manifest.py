@@ -25,6 +25,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lms_db.archive.codec import ArchiveFormatError
+
 MANIFEST_FORMAT = "lmsdb-archive-manifest/1"
 #: Chunk states whose objects hold rows to restore.
 LIVE_STATES = ("archived", "copied")
@@ -92,8 +94,6 @@ class Manifest:
 
     @classmethod
     def decode(cls, blob: bytes, where: str) -> Manifest:
-        from lms_db.archive.codec import ArchiveFormatError
-
         try:
             data = json.loads(blob)
         except ValueError as exc:

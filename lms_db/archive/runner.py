@@ -37,7 +37,7 @@ from lms_db.archive.tables import ArchiveGroup, archive_group, utc_sessions
 from lms_db.archive.throttle import LagThrottle
 from lms_db.catalog import JournalEntry, ensure_catalog, open_entries
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for
+from lms_db.engines import engine_for, short_reason
 from lms_db.errors import InputError, LmsDbError, LockTimeout, ShardBusy
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
@@ -294,8 +294,6 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
     except LmsDbError as exc:
         return ShardOutcome(member.name, run, "failed", error=exc.message)
     except sa.exc.DBAPIError as exc:
-        from lms_db.engines import short_reason
-
         return ShardOutcome(member.name, run, "failed",
                             error=f"{member.primary.display}: "
                                   f"{short_reason(exc, member.primary.url.password)}")
