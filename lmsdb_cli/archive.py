@@ -80,6 +80,10 @@ def run(
     ] = False,
     no_delete: Annotated[bool, typer.Option(
         "--no-delete", help="Copy to the store and verify; delete nothing.")] = False,
+    to_table: Annotated[str | None, typer.Option(
+        "--to-table", help="Move the rows into this archive table on the same shard instead "
+        "of the store (e.g. enrollments_archive); parents with child rows are kept.",
+        show_default=False)] = None,
     allow_unencrypted_pii: Annotated[bool, typer.Option(
         "--allow-unencrypted-pii", help="Archive a table with personal data without --sse.")
     ] = False,
@@ -111,6 +115,8 @@ def run(
             --status completed --storage-class GLACIER --sse AES256 --dry-run
         lmsdb archive run audit_logs --to s3://lms-archive/oltp --older-than 1y \\
             --date-column created_at --sse aws:kms --kms-key-id alias/lms --yes
+        lmsdb archive run enrollments --to-table enrollments_archive --older-than 2y \\
+            --date-column completed_at --status completed --yes
     """
     request = ArchiveRequest(
         table=table, destination=to, older_than=older_than, date_column=date_column,
@@ -118,7 +124,7 @@ def run(
         shards=tuple(shard or ()), chunk_size=chunk_size, storage_class=storage_class,
         sse=sse, kms_key_id=kms_key_id, format=format_, dry_run=dry_run, no_delete=no_delete,
         allow_unencrypted_pii=allow_unencrypted_pii, parallel=parallel,
-        max_replica_lag=max_replica_lag, replica_wait=replica_wait,
+        max_replica_lag=max_replica_lag, replica_wait=replica_wait, to_table=to_table,
         lock_timeout=lock_timeout, connect_timeout=_timeout(ctx))
     topology = _topology(ctx)
     if not dry_run and not no_delete and not yes:

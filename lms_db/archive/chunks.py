@@ -30,7 +30,7 @@ from lms_db.moves.checksum import PkBounds, checksum_chunks
 IN_LIST = 5_000
 
 
-def _in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+def in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), IN_LIST):
         yield ids[start:start + IN_LIST]
 
@@ -71,7 +71,7 @@ def read_chunk(conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *,
         table = child.table
         child_pk = next(iter(table.primary_key.columns))
         found: list[Row] = []
-        for batch in _in_batches(ids):
+        for batch in in_batches(ids):
             query = select_rows(table, dialect).where(table.c[child.column].in_(batch))
             if lock and dialect != "sqlite":
                 query = query.with_for_update()
@@ -132,7 +132,7 @@ def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]
         column = table.c[group.pk]
     else:
         column = table.c[next(c.column for c in group.children if c.table is table)]
-    return sa.or_(*(column.in_(batch) for batch in _in_batches(ids)))
+    return sa.or_(*(column.in_(batch) for batch in in_batches(ids)))
 
 
 def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]
@@ -183,28 +183,28 @@ def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
             return False  # the transaction ends with nothing written
         for blocker in group.blockers:
             column = blocker.table.c[blocker.column]
-            for batch in _in_batches(ids):
+            for batch in in_batches(ids):
                 held = conn.execute(sa.select(sa.func.count()).select_from(blocker.table)
                                     .where(column.in_(batch))).scalar_one()
                 if held:
                     return False
         for child in reversed(group.children):
             deleted = 0
-            for batch in _in_batches(ids):
+            for batch in in_batches(ids):
                 deleted += conn.execute(sa.delete(child.table).where(
                     child.table.c[child.column].in_(batch))).rowcount
-            _check(deleted, int(checks[child.table.name][0]), child.table.name)
+            check_count(deleted, int(checks[child.table.name][0]), child.table.name)
         pause_point("delete:children")
         pk = group.parent.c[group.pk]
         deleted = 0
-        for batch in _in_batches(ids):
+        for batch in in_batches(ids):
             deleted += conn.execute(sa.delete(group.parent).where(pk.in_(batch))).rowcount
-        _check(deleted, len(ids), group.parent.name)
+        check_count(deleted, len(ids), group.parent.name)
     pause_point("delete:committed")
     return True
 
 
-def _check(deleted: int, expected: int, table: str) -> None:
+def check_count(deleted: int, expected: int, table: str) -> None:
     if deleted != expected:
         raise RowCountMismatch(f"{table}: the delete removed {deleted} rows, expected "
                                f"{expected}; rolled back, nothing deleted")

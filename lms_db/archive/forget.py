@@ -67,7 +67,8 @@ def forget_user(topology: Topology, user_id: int, *,
     report = ForgetReport(user_id)
     catalog = catalog_engine(topology, timeout)
     try:
-        entries = [e for e in journal.archive_entries(catalog) if e.payload]
+        entries = [e for e in journal.archive_entries(catalog)
+                   if e.payload and not e.payload["manifest"].get("to_table")]
         unfinished = [e for e in entries if e.state == "open"]
         if unfinished:
             # Its chunk in flight is in no manifest yet: it could hold the user's rows, and

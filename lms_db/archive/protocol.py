@@ -65,6 +65,7 @@ class ArchiveOptions:
     chunk_size: int = 1000
     no_delete: bool = False
     signature: dict[str, Any] = field(default_factory=dict)
+    to_table: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def new_payload(options: ArchiveOptions, run: str, shard: str, revision: str | N
         "storage_class": options.storage_class, "encryption": options.encryption.mode,
         "kms_key_id": options.encryption.kms_key_id, "filter": options.row_filter.to_dict(),
         "no_delete": options.no_delete, "shard_key": group.shard_key, "pk": group.pk,
+        "to_table": options.to_table,
         "state": "running", "created_at": _now(), "chunks": [],
     }
     return {"run": run, "table": group.parent.name, "signature": options.signature,

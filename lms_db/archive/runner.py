@@ -35,6 +35,7 @@ from lms_db.archive.protocol import (
 from lms_db.archive.s3 import SSE_MODES, STORAGE_CLASSES, Encryption, Store, StoreSettings
 from lms_db.archive.tables import ArchiveGroup, archive_group, utc_sessions
 from lms_db.archive.throttle import LagThrottle
+from lms_db.archive.to_table import TableMover, table_group
 from lms_db.catalog import JournalEntry, ensure_catalog, open_entries
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import engine_for, short_reason
@@ -70,6 +71,7 @@ class ArchiveRequest:
     format: str = "jsonl"
     dry_run: bool = False
     no_delete: bool = False
+    to_table: str | None = None
     allow_unencrypted_pii: bool = False
     parallel: int = 4
     max_replica_lag: float | None = None
@@ -172,7 +174,7 @@ def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
     if not 1 <= request.chunk_size <= MAX_CHUNK:
         raise InputError(f"--chunk-size {request.chunk_size}: use 1 to {MAX_CHUNK}")
     pii = group.pii_columns()
-    if pii and sse is None and not request.allow_unencrypted_pii:
+    if pii and sse is None and not request.allow_unencrypted_pii and not request.to_table:
         raise ArchiveRefused(
             f"{group.parent.name}: holds personal data ({', '.join(pii)}); pass --sse AES256 "
             "or --sse aws:kms, or --allow-unencrypted-pii")
@@ -183,11 +185,12 @@ def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
                  "storage_class": storage_class, "sse": sse, "kms_key_id": kms,
                  "no_delete": request.no_delete, "format": request.format,
                  "older_than": request.older_than, "date_column": request.date_column,
-                 "status": request.status, "where": [list(w) for w in request.where]}
+                 "status": request.status, "where": [list(w) for w in request.where],
+                 "to_table": request.to_table}
     return ArchiveOptions(group=group, row_filter=row_filter, bucket=bucket, prefix=prefix,
                           storage_class=storage_class, encryption=Encryption(sse, kms),
                           chunk_size=request.chunk_size, no_delete=request.no_delete,
-                          signature=signature)
+                          signature=signature, to_table=request.to_table)
 
 
 def run_archive(topology: Topology, request: ArchiveRequest,
@@ -199,20 +202,34 @@ def run_archive(topology: Topology, request: ArchiveRequest,
     :raises ArchiveRefused: the table cannot be archived safely as asked.
     """
     group = archive_group(request.table)
-    store, prefix = store_for(topology, request.destination)
+    target = None
+    if request.to_table is not None:
+        if request.destination is not None or request.no_delete:
+            raise InputError("--to-table moves rows inside the shard: it takes neither --to "
+                             "nor --no-delete")
+        group, target = table_group(group, request.to_table)
+        store, prefix = Store(StoreSettings("")), ""
+        destination = f"table {target.name}"
+    else:
+        store, prefix = store_for(topology, request.destination)
+        destination = store.url(prefix)
     options = _options(request, topology, group, store.bucket, prefix)
     prepared = preflight(topology, shards=request.shards, timeout=request.connect_timeout,
                          check_replicas=False)
     members = list(prepared.members)
-    store.check_bucket()
+    if target is None:
+        store.check_bucket()
     catalog = engine_for(topology.catalog, timeout=request.connect_timeout)
     try:
         ensure_catalog(catalog)
-        report = ArchiveReport("", group.parent.name, store.url(prefix), request.dry_run)
+        report = ArchiveReport("", group.parent.name, destination, request.dry_run)
         if group.blockers:
+            names = ", ".join(b.table.name for b in group.blockers)
             report.blocked_reason = (
-                f"rows with {', '.join(b.table.name for b in group.blockers)} are kept "
-                "(those tables do not cascade: their rows must outlive the parent)")
+                f"rows with {names} are kept (the archive table has no child tables; "
+                "archive those to S3 instead)" if target is not None else
+                f"rows with {names} are kept (those tables do not cascade: their rows must "
+                "outlive the parent)")
         if request.dry_run:
             report.plan = [_plan(m, group, options, request) for m in members]
             return report
@@ -221,7 +238,7 @@ def run_archive(topology: Topology, request: ArchiveRequest,
 
         def work(member: Member) -> ShardOutcome:
             return _archive_shard(member, run, resumable.get(member.name), catalog, store,
-                                  options, request, on_chunk)
+                                  options, request, on_chunk, target)
 
         policy = FanoutPolicy(parallel=max(1, request.parallel), canary=False)
         report.shards = fan_out(members, work, policy=policy,
@@ -253,8 +270,8 @@ def _find_run(catalog: sa.Engine, members: Sequence[Member], options: ArchiveOpt
 
 def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
                    catalog: sa.Engine, store: Store, options: ArchiveOptions,
-                   request: ArchiveRequest, on_chunk: Callable[[ChunkEvent], None] | None
-                   ) -> ShardOutcome:
+                   request: ArchiveRequest, on_chunk: Callable[[ChunkEvent], None] | None,
+                   target: sa.Table | None = None) -> ShardOutcome:
     if entry is not None and entry.state != "open":
         return ShardOutcome(member.name, run, "skipped", error="already done in this run")
     try:
@@ -281,6 +298,11 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
                 throttle = LagThrottle(member.replicas, request.max_replica_lag,
                                        request.replica_wait, request.connect_timeout)
             try:
+                if target is not None:
+                    TableMover(engine=engine, catalog=catalog, options=options, target=target,
+                               shard=member.name, entry_id=entry_id, payload=payload,
+                               on_chunk=on_chunk).run(entry.step if entry else "start")
+                    return _moved_outcome(member.name, payload, resumed)
                 ShardArchiver(engine=engine, catalog=catalog, store=store, options=options,
                               shard=member.name, entry_id=entry_id, payload=payload,
                               on_chunk=on_chunk, throttle=throttle
@@ -300,6 +322,16 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
     outcome = outcome_from_payload(member.name, payload)
     outcome.resumed = resumed
     return outcome
+
+
+def _moved_outcome(shard: str, payload: dict[str, Any], resumed: bool) -> ShardOutcome:
+    chunks = payload["manifest"]["chunks"]
+    table = payload["table"]
+    moved = [c for c in chunks if c["state"] == "moved"]
+    return ShardOutcome(shard, payload["run"], chunks=len(moved),
+                        rows={table: sum(int(c["rows"][table]) for c in moved)},
+                        superseded_rows=sum(1 for c in chunks if c["state"] == "superseded"),
+                        resumed=resumed)
 
 
 def _plan(member: Member, group: ArchiveGroup, options: ArchiveOptions,

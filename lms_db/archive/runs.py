@@ -21,7 +21,7 @@ from lms_db.archive.s3 import Store, StoreSettings
 from lms_db.catalog import JournalEntry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.engines import engine_for
-from lms_db.errors import LmsDbError, UnknownObjectError
+from lms_db.errors import InputError, LmsDbError, UnknownObjectError
 from lms_db.topology import Topology
 
 
@@ -56,6 +56,10 @@ def run_parts(topology: Topology, catalog: sa.Engine, run: str) -> tuple[Store, 
                if (e.payload or {}).get("run") == run]
     if not entries:
         raise UnknownObjectError(f"no archive run {run!r} in the catalog (see lmsdb archive list)")
+    moved_to = entries[0].payload["manifest"].get("to_table")
+    if moved_to:
+        raise InputError(f"run {run} moved its rows into table {moved_to} on each shard; "
+                         "there is no object to read")
     store = store_of(topology, entries[0].payload["manifest"]["bucket"])
     parts = []
     for entry in entries:
@@ -100,14 +104,25 @@ def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
             data = manifest.data
             summary = runs[manifest.run] = RunSummary(
                 manifest.run, manifest.table, "complete", [], {}, 0, data["storage_class"],
+                f"table {data['to_table']}" if data.get("to_table") else
                 f"s3://{data['bucket']}/{data['prefix']}", str(data.get("created_at")))
         summary.shards.append(manifest.shard)
         if entry.state != "done":
             summary.state = "unfinished"
-        for table, count in manifest.totals().items():
+        for table, count in _totals(manifest).items():
             summary.rows[table] = summary.rows.get(table, 0) + count
         summary.bytes += manifest.total_bytes()
     return list(runs.values())
+
+
+def _totals(manifest: Manifest) -> dict[str, int]:
+    if not manifest.data.get("to_table"):
+        return manifest.totals()
+    rows: dict[str, int] = {}
+    for chunk in manifest.chunks:
+        for table, count in chunk["rows"].items():
+            rows[table] = rows.get(table, 0) + int(count)
+    return rows
 
 
 @dataclass
