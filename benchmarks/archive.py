@@ -46,7 +46,7 @@ CUTOFF = "2023-01-01"
 
 def build(db: str, enrollments: int, share: float) -> int:
     """A shard database with the schema and the data; returns the parent rows to archive."""
-    from lms_db.ddl import create_schema
+    from lms_db.schema.ddl import create_schema
 
     admin = sa.create_engine(f"{SERVER}/mysql")
     with admin.begin() as conn:
@@ -96,7 +96,7 @@ def drop(*dbs: str) -> None:
 def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
     from lms_db.archive.runner import ArchiveRequest, run_archive
     from lms_db.catalog import seed_from_topology
-    from lms_db.topology import load_topology
+    from lms_db.topology.spec import load_topology
 
     work = Path(tempfile.mkdtemp())
     catalog = f"{db}_cat"

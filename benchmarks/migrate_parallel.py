@@ -39,9 +39,9 @@ from alembic import command
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lms_db.fleet.fanout import FanoutPolicy
-from lms_db.fleet.run import MigrateRequest, migrate_fleet
-from lms_db.fleet.scripts import alembic_config
-from lms_db.topology import load_topology
+from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.migrate.scripts import alembic_config
+from lms_db.topology.spec import load_topology
 from tests.backend.servers import start_mariadbd
 
 PREFIX = "lmsdb_bench"

@@ -32,10 +32,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lms_db.catalog import seed_from_topology
-from lms_db.ddl import create_schema
-from lms_db.routing import Router
+from lms_db.router import Router
 from lms_db.sample import load_sample
-from lms_db.topology import load_topology
+from lms_db.schema.ddl import create_schema
+from lms_db.topology.spec import load_topology
 
 SHARDS = 4
 USER_RANGE, COURSE_RANGE = 1_000_000, 10_000

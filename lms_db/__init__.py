@@ -21,7 +21,7 @@ from lms_db.errors import (
     UnknownObjectError,
 )
 from lms_db.models import analytics_metadata, metadata
-from lms_db.routing import Router, ShardRoute
+from lms_db.router import Router, ShardRoute
 
 __all__ = [
     "ConfigError",

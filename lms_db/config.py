@@ -1,8 +1,9 @@
 """Settings as frozen values, and the one place that reads the process environment.
 
 No other module of ``lms_db`` touches ``os.environ``: a topology file says
-``${LMS_DB_PASSWORD}`` and :func:`expand_env` alone turns it into the secret, so secrets
-never live in files, flags or the catalog.  Precedence for every setting is
+``${LMS_DB_PASSWORD}`` (or ``${file:/run/secrets/db}``, a file the user names) and
+:func:`expand_env` alone turns it into the secret, so secrets never live in topology files,
+flags or the catalog.  Precedence for every setting is
 flags > ``LMSDB_*`` environment variables > topology file > ``DEFAULT_*``.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +23,19 @@ log = logging.getLogger(__name__)
 
 #: Environment variable naming the topology file when ``--topology`` is not given.
 TOPOLOGY_ENV_VAR = "LMSDB_TOPOLOGY"
+#: Environment variable giving the connect timeout when ``--connect-timeout`` is not given.
+CONNECT_TIMEOUT_ENV_VAR = "LMSDB_CONNECT_TIMEOUT"
+#: Environment variable giving ``views refresh --url`` when the option is not given.
+URL_ENV_VAR = "LMSDB_URL"
 #: Seconds to wait for a server to accept a connection.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
 # ``$$`` is a literal dollar; ``${NAME}`` a reference; anything else after ``$`` is kept.
 _REFERENCE = re.compile(r"\$(?:(?P<escape>\$)|\{(?P<name>[^}]*)\}|(?P<open>\{))")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ONLY_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_ONLY_REFERENCE = re.compile(r"\$\{(?:[A-Za-z_][A-Za-z0-9_]*|file:[^}]+)\}")
+#: The prefix of a reference to a file holding a secret: ``${file:/path}``.
+FILE_REFERENCE_PREFIX = "file:"
 
 
 @dataclass(frozen=True)
@@ -46,18 +54,9 @@ def _environ(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if environ is None else environ
 
 
-def env_references(text: str) -> tuple[str, ...]:
-    """Names of the variables ``text`` refers to as ``${NAME}``, in order of appearance.
-
-    :param text: a value from a settings file.
-    """
-    return tuple(
-        m.group("name") for m in _REFERENCE.finditer(text) if m.group("name") is not None
-    )
-
-
 def is_env_reference(text: str) -> bool:
-    """Whether ``text`` is exactly one ``${NAME}`` reference (how a password must be written).
+    """Whether ``text`` is exactly one ``${NAME}`` or ``${file:PATH}`` reference (how a
+    password must be written).
 
     :param text: a value from a settings file.
     """
@@ -65,13 +64,15 @@ def is_env_reference(text: str) -> bool:
 
 
 def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = None) -> str:
-    """Replace each ``${NAME}`` in ``text`` with the variable's value; ``$$`` gives ``$``.
+    """Replace each ``${NAME}`` in ``text`` with the variable's value, and each
+    ``${file:PATH}`` with the file's contents (one trailing newline dropped); ``$$`` gives ``$``.
 
     :param text: the value as written in the file.
     :param where: ``"<file>: <field>"``, the start of any error message.
     :param environ: variables to use instead of the process environment (tests).
-    :raises ConfigError: a referenced variable is not set, or a reference is malformed.
-        The message names ``where`` and the variable, never a value.
+    :raises ConfigError: a referenced variable is not set, a named file cannot be read, or a
+        reference is malformed.  The message names ``where`` and the variable or file, never
+        a value.
     """
     env = _environ(environ)
 
@@ -79,6 +80,8 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
         if match.group("escape") is not None:
             return "$"
         name = match.group("name")
+        if name is not None and name.startswith(FILE_REFERENCE_PREFIX):
+            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX):], where)
         if name is None or not _NAME.fullmatch(name):
             shown = "${" if name is None else "${" + name + "}"
             raise ConfigError(
@@ -95,6 +98,16 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
     return _REFERENCE.sub(replace, text)
 
 
+def _read_secret_file(path_text: str, where: str) -> str:
+    path = Path(path_text).expanduser()
+    try:
+        value = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{where}: cannot read the password file {path}: {reason}") from None
+    return value[:-1] if value.endswith("\n") else value
+
+
 def topology_path_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     """The topology file named by ``LMSDB_TOPOLOGY``, or ``None`` when it is unset or empty.
 
@@ -102,6 +115,35 @@ def topology_path_from_env(environ: Mapping[str, str] | None = None) -> Path | N
     """
     value = _environ(environ).get(TOPOLOGY_ENV_VAR, "").strip()
     return Path(value) if value else None
+
+
+def connect_timeout_from_env(environ: Mapping[str, str] | None = None) -> float | None:
+    """Seconds given by ``LMSDB_CONNECT_TIMEOUT``, or ``None`` when it is unset or empty.
+
+    :param environ: variables to use instead of the process environment (tests).
+    :raises ConfigError: the value is not a positive number of seconds.
+    """
+    value = _environ(environ).get(CONNECT_TIMEOUT_ENV_VAR, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(
+            f"{CONNECT_TIMEOUT_ENV_VAR}={value!r}: give a positive number of seconds, e.g. 5"
+        )
+    return seconds
+
+
+def url_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The database URL given by ``LMSDB_URL``, or ``None`` when it is unset or empty.
+
+    :param environ: variables to use instead of the process environment (tests).
+    """
+    value = _environ(environ).get(URL_ENV_VAR, "").strip()
+    return value or None
 
 
 def resolve_settings(
@@ -115,10 +157,24 @@ def resolve_settings(
     :param topology: ``--topology`` as given, or ``None``.
     :param connect_timeout: ``--connect-timeout`` as given, or ``None``.
     :param environ: variables to use instead of the process environment (tests).
+    :raises ConfigError: ``--connect-timeout`` or ``LMSDB_CONNECT_TIMEOUT`` is not a
+        positive number of seconds.
     """
     path = topology if topology is not None else topology_path_from_env(environ)
+    if connect_timeout is not None:
+        connect_timeout = _check_timeout(connect_timeout, "--connect-timeout")
+    else:
+        connect_timeout = connect_timeout_from_env(environ)
     timeout = DEFAULT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
     return Settings(topology_path=path, connect_timeout=timeout)
+
+
+def _check_timeout(value: float, where: str) -> float:
+    # NaN fails every comparison, so "not > 0" also refuses it.
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{where} {value:g}: give a positive number of seconds (default "
+                          f"{DEFAULT_CONNECT_TIMEOUT:g})")
+    return value
 
 
 def require_topology_path(settings: Settings) -> Path:
@@ -148,3 +204,26 @@ def pause_hook_point(environ: Mapping[str, str] | None = None) -> tuple[str | No
     """
     env = _environ(environ)
     return env.get(PAUSE_AT_ENV_VAR) or None, env.get(PAUSE_FILE_ENV_VAR) or None
+
+
+#: ``LMSDB_TEST_PAUSE_MODE=stop``: a pause point stops the process (SIGSTOP) instead of sleeping.
+PAUSE_MODE_ENV_VAR = "LMSDB_TEST_PAUSE_MODE"
+
+
+def pause_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """The crash-test pause mode (``stop`` or unset)."""
+    return _environ(environ).get(PAUSE_MODE_ENV_VAR) or None
+
+
+@contextmanager
+def environment_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables of ``values`` that the environment lacks, for the block only (the
+    demo's dummy credentials for its local S3 endpoint); real settings are never replaced."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+

@@ -21,14 +21,14 @@ from lms_db.archive.restore import RestoreReport, restore_run
 from lms_db.archive.runner import ArchiveReport, ArchiveRequest, run_archive
 from lms_db.archive.s3 import Store, StoreSettings
 from lms_db.errors import InputError, OperationError
-from lms_db.fleet.drift import DriftReport, check_drift
 from lms_db.fleet.fanout import FanoutPolicy
-from lms_db.fleet.run import MigrateRequest, migrate_fleet
-from lms_db.inventory import FleetLoad, shard_status
-from lms_db.routing import Router, ShardRoute
+from lms_db.migrate.drift import DriftReport, check_drift
+from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.router import Router, ShardRoute
 from lms_db.sample import load_sample
-from lms_db.topology import Topology, load_topology
-from lms_db.views import refresh_view
+from lms_db.schema.views import refresh_view
+from lms_db.shards.inventory import FleetLoad, shard_status
+from lms_db.topology.spec import Topology, load_topology
 
 DEMO_SHARDS = 3
 USER_RANGE = 1_000_000
@@ -96,12 +96,19 @@ def run_demo(
     :param courses: sample courses to load.
     :param seed: sample data seed.
     :param on_step: called after each step (progress).
-    :raises InputError: ``workdir`` is not empty.
+    :raises InputError: ``workdir`` is not empty, is a file or cannot be created.
     :raises OperationError: a step failed.
     """
+    if workdir.exists() and not workdir.is_dir():
+        raise InputError(f"demo directory {workdir} is a file, not a directory: pass an "
+                         "empty or new directory")
     if workdir.exists() and any(workdir.iterdir()):
         raise InputError(f"demo directory {workdir} is not empty: pass an empty or new one")
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission...
+        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}"
+                         ) from None
     steps: list[DemoStep] = []
 
     def done(name: str, detail: str, started: float) -> None:

@@ -6,10 +6,13 @@ in one place and prints one line.  Our exception hierarchy::
     LmsDbError
     ├── InputError (exit 2: bad input, nothing was changed)
     │   ├── ConfigError            bad settings or topology file
-    │   │   └── TopologyInvalid    a topology file's problems, each naming file and field
+    │   │   ├── TopologyInvalid    a topology file's problems, each naming file and field
+    │   │   ├── LiteralPassword    a database URL holds a password in clear
+    │   │   ├── TopologyMismatch   the topology and the catalog disagree about a shard
+    │   │   └── CatalogTooNew      the catalog was upgraded by a newer lmsdb
     │   ├── UnknownObjectError     unknown table, shard, keyspace, revision, dialect
-    │   ├── SqlParseError          SQL text that cannot be parsed
     │   ├── ConnectionFailed       unreachable server or wrong credentials
+    │   ├── AlreadyLoaded          sample data is there already (sample load)
     │   └── ReplicaWritable        a "replica" URL points at a writable server
     └── OperationError (exit 1: a step failed or a check found a problem)
         ├── LintFailed             lint findings at error severity
@@ -67,12 +70,6 @@ class UnknownObjectError(InputError):
     """A name that does not exist: table, shard, keyspace, revision or dialect."""
 
     code = "unknown_object"
-
-
-class SqlParseError(InputError):
-    """SQL text that cannot be parsed."""
-
-    code = "sql_parse_error"
 
 
 class ConnectionFailed(InputError):
@@ -254,3 +251,28 @@ class VerifyMismatch(OperationError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "chunks": self.chunks}
+
+
+class LiteralPassword(ConfigError):
+    """A database URL holds a password in clear: only ``${VAR}`` or ``${file:PATH}``."""
+
+    code = "literal_password"
+
+
+class TopologyMismatch(ConfigError):
+    """The topology points a shard at another database than the one the catalog recorded,
+    or a shard database carries another shard's (or fleet's) identity."""
+
+    code = "topology_mismatch"
+
+
+class CatalogTooNew(ConfigError):
+    """The catalog's schema version is newer than this lmsdb understands."""
+
+    code = "catalog_too_new"
+
+
+class AlreadyLoaded(InputError):
+    """``sample load`` found sample data already there (pass ``--add`` to add more)."""
+
+    code = "already_loaded"

@@ -15,7 +15,7 @@ from lms_db.archive.runs import list_runs, verify_run
 from lms_db.config import require_topology_path
 from lms_db.errors import InputError
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.topology import Topology, load_topology
+from lms_db.topology.spec import Topology, load_topology
 from lmsdb_cli.archive_render import (
     chunk_progress,
     render_forget,

@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from lms_db.config import require_topology_path
-from lms_db.fleet.drift import DriftReport, check_drift
-from lms_db.topology import load_topology
+from lms_db.migrate.drift import DriftReport, check_drift
+from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, print_json
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer import Argument, Option
 
-from lms_db.topology_template import write_topology_template
+from lms_db.topology.template import write_topology_template
 from lmsdb_cli.output import console
 
 

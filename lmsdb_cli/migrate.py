@@ -10,17 +10,17 @@ import typer
 
 from lms_db.config import require_topology_path
 from lms_db.errors import FleetFailed, InputError, OperationError
-from lms_db.fleet.autogen import new_revision
 from lms_db.fleet.fanout import DEFAULT_PARALLEL, FanoutPolicy
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.fleet.migrate import Direction
-from lms_db.fleet.replication import DEFAULT_REPLICA_TIMEOUT
-from lms_db.fleet.run import MigrateRequest, migrate_fleet
-from lms_db.fleet.scripts import history as read_history
-from lms_db.fleet.scripts import offline_sql
-from lms_db.fleet.status import ShardPlan, fleet_status, plan_fleet
-from lms_db.fleet.targets import preflight
-from lms_db.topology import Topology, load_topology
+from lms_db.migrate.autogen import new_revision
+from lms_db.migrate.database import Direction
+from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT
+from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.migrate.scripts import history as read_history
+from lms_db.migrate.scripts import offline_sql
+from lms_db.migrate.status import ShardPlan, fleet_status, plan_fleet
+from lms_db.migrate.targets import preflight
+from lms_db.topology.spec import Topology, load_topology
 from lmsdb_cli.migrate_render import (
     fleet_progress,
     render_history,
@@ -113,7 +113,7 @@ def up(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Revision to reach.")] = "head",
     shard: Shard = None, target: Target = "oltp", parallel: Parallel = DEFAULT_PARALLEL,
-    fail_fast: FailFast = False, dry_run: DryRun = False, yes: Yes = False,
+    fail_fast: FailFast = False, dry_run: DryRun = False,
     no_canary: NoCanary = False, replica_timeout: ReplicaTimeout = DEFAULT_REPLICA_TIMEOUT,
     lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT, json_output: Json = False,
     scripts: Scripts = None,
@@ -132,7 +132,6 @@ def up(
         lmsdb migrate up --dry-run                  # what would run where
         lmsdb migrate up --target analytics
     """
-    del yes  # upgrades delete nothing: nothing to confirm
     request = _request(ctx, revision, "up", target=target, shard=shard, parallel=parallel,
                        fail_fast=fail_fast, no_canary=no_canary, scripts=scripts,
                        replica_timeout=replica_timeout, lock_timeout=lock_timeout)

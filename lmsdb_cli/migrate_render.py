@@ -17,11 +17,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from lms_db.fleet.migrate import show_revision
-from lms_db.fleet.replication import ReplicaState
-from lms_db.fleet.run import FleetEvent, FleetRun
-from lms_db.fleet.scripts import RevisionInfo
-from lms_db.fleet.status import ShardPlan, ShardStatus
+from lms_db.migrate.database import show_revision
+from lms_db.migrate.replication import ReplicaState
+from lms_db.migrate.run import FleetEvent, FleetRun
+from lms_db.migrate.scripts import RevisionInfo
+from lms_db.migrate.status import ShardPlan, ShardStatus
 from lmsdb_cli.output import console, err_console
 
 _RESULT_STYLE = {

@@ -7,10 +7,11 @@ from typing import Annotated, cast
 
 import typer
 
-from lms_db.ddl import Target, render_schema, write_sql_files
 from lms_db.dialects import DIALECTS
 from lms_db.errors import UnknownObjectError
-from lms_db.reference import render_reference
+from lms_db.schema.ddl import Target, render_schema, write_sql_files
+from lms_db.schema.project import find_project
+from lms_db.schema.reference import render_reference
 from lmsdb_cli.check import check
 from lmsdb_cli.lint import lint
 from lmsdb_cli.output import console
@@ -20,7 +21,8 @@ schema_app = typer.Typer(
     help="Render the schema's DDL per dialect and lint schemas (models or SQL files).",
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_HELP = ("Project to write into (default: the lmsdb checkout containing the current "
+                "directory).")
 
 schema_app.command("lint")(lint)
 schema_app.command("check")(check)
@@ -49,6 +51,9 @@ def sql(
         bool,
         typer.Option("--write", help="Regenerate every committed sql/<dialect>/*.sql file."),
     ] = False,
+    project: Annotated[
+        Path | None, typer.Option("--project", help=PROJECT_HELP, show_default=False)
+    ] = None,
 ) -> None:
     """Print the complete DDL (tables, indexes, partitions, views, policies) in dependency order.
 
@@ -57,10 +62,12 @@ def sql(
         lmsdb schema sql --dialect postgresql > schema.sql
         lmsdb schema sql --dialect mysql --partition users   # opt into a seed scheme
         lmsdb schema sql --write                             # refresh sql/<dialect>/
+        lmsdb schema sql --write --project ~/src/lmsdb       # ... of that checkout
     """
     if write:
-        for path in write_sql_files(REPO_ROOT):
-            console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+        root = find_project(project, Path.cwd())
+        for path in write_sql_files(root):
+            console.print(f"wrote {path.relative_to(root)}")
         return
     if target not in ("oltp", "analytics"):
         raise UnknownObjectError(f"unknown target {target!r}: choose oltp or analytics")
@@ -76,17 +83,22 @@ def sql(
 @schema_app.command("docs")
 def docs(
     write: Annotated[bool, typer.Option("--write", help="Rewrite docs/schema.md.")] = False,
+    project: Annotated[
+        Path | None, typer.Option("--project", help=PROJECT_HELP, show_default=False)
+    ] = None,
 ) -> None:
     """Print the schema reference (tables by keyspace, indexes, partitions) as Markdown.
 
     Example:
 
-        lmsdb schema docs --write     # refresh docs/schema.md
+        lmsdb schema docs --write     # refresh docs/schema.md of this checkout
     """
     text = render_reference()
     if write:
-        path = REPO_ROOT / "docs" / "schema.md"
+        root = find_project(project, Path.cwd())
+        path = root / "docs" / "schema.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        console.print(f"wrote {path.relative_to(REPO_ROOT)}")
+        console.print(f"wrote {path.relative_to(root)}")
     else:
         typer.echo(text, nl=False)

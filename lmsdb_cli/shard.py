@@ -1,20 +1,25 @@
-"""``lmsdb shard``: the shard map, each shard's load, where a key lives, adding a shard."""
+"""``lmsdb shard``: the shard map, each shard's load, where a key lives, adding, changing
+and removing a shard."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from lms_db.config import require_topology_path
-from lms_db.id_topup import top_up_windows
-from lms_db.inventory import list_ranges, shard_status
-from lms_db.routing import Router
-from lms_db.shard_add import add_shard
-from lms_db.topology import Topology, load_topology
+from lms_db.errors import InputError
+from lms_db.ids.topup import top_up_windows
+from lms_db.router import Router
+from lms_db.shards.add import add_shard
+from lms_db.shards.edit import remove_shard, set_shard
+from lms_db.shards.inventory import list_ranges, shard_status
+from lms_db.topology.spec import Topology, load_topology
 from lmsdb_cli.output import console, print_json
 from lmsdb_cli.shard_render import (
     render_added,
+    render_change,
     render_listing,
     render_route,
     render_status,
@@ -23,8 +28,8 @@ from lmsdb_cli.shard_render import (
 
 shard_app = typer.Typer(
     no_args_is_help=True,
-    help="The live shard map: list ranges, show each shard's load, route a key, add a shard, "
-    "grant id windows.",
+    help="The live shard map: list ranges, show each shard's load, route a key, add, change or "
+    "remove a shard, grant id windows.",
 )
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -81,7 +86,8 @@ def status(
         raise typer.Exit(code=1)
 
 
-@shard_app.command()
+# A negative key (`shard route user -1`) is a bad key, not an unknown option.
+@shard_app.command(context_settings={"ignore_unknown_options": True})
 def route(
     ctx: typer.Context,
     keyspace: Annotated[str, typer.Argument(help="user or course.")],
@@ -111,8 +117,6 @@ def add(
         "--replica", help="URL of a replica of it (repeatable).", show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Run every check, change nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (nothing to confirm: "
-                                      "adding deletes no rows).")] = False,
     json_output: Json = False,
 ) -> None:
     """Register a new shard in the catalog, migrate it to head, copy the global tables and
@@ -177,6 +181,85 @@ def grant_windows(
         print_json({"dry_run": dry_run, "windows": [t.to_dict() for t in top_ups]})
     else:
         render_top_ups(top_ups, dry_run=dry_run)
+
+
+@shard_app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The shard to change, e.g. shard-4.")],
+    primary: Annotated[str | None, typer.Option(
+        "--primary", help="Its new primary's URL; write ${VAR} or ${file:/path} for the "
+        "password.", show_default=False)] = None,
+    replica: Annotated[list[str] | None, typer.Option(
+        "--replica", help="Its replicas' URLs (repeatable; replaces the list).",
+        show_default=False)] = None,
+    no_replicas: Annotated[bool, typer.Option(
+        "--no-replicas", help="It has no replicas.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Run every check, change nothing.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Point a shard at another primary or other replicas: fixes a shard added with the wrong
+    URL, or records a shard that moved to another server.
+
+    Checked like shard add and migrate up (nothing changed on failure, exit 2): the URL rule,
+    the server answers, a replica really is a read-only replica, the new primary is not
+    another shard's database (its identity row).  Journaled; every Router sees the change
+    through the map version.  A shard listed in the topology file gets its replicas from
+    there: edit the file.
+
+    Example:
+
+        lmsdb -t shards/production.toml shard set shard-4 --no-replicas
+        lmsdb shard set shard-4 \\
+            --replica 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4-r.db.internal/lms'
+    """
+    if no_replicas and replica:
+        raise InputError("give --replica URL or --no-replicas, not both")
+    replicas = [] if no_replicas else replica
+    change = set_shard(_topology(ctx), name, primary=primary, replicas=replicas,
+                       connect_timeout=_timeout(ctx), dry_run=dry_run)
+    print_json(change.to_dict()) if json_output else render_change(change)
+
+
+@shard_app.command()
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The shard to unregister.")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Unregister it even though it holds rows (or cannot be reached to "
+        "count them); its database is left as it is.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
+                   ] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Run every check, change nothing.")] = False,
+    json_output: Json = False,
+) -> None:
+    """Unregister a shard from the catalog: only one that owns no key range and holds no rows
+    (rows: only with --force).  Its databases are not touched.
+
+    Asks for confirmation on a terminal, and refuses in a non-interactive run without --yes.
+    The name stays reserved (and so do its id windows).  Remove it from the topology file
+    first if it is listed there.
+
+    Example:
+
+        lmsdb -t shards/production.toml shard remove shard-4 --dry-run
+        lmsdb shard remove shard-4 --yes
+    """
+    topology, timeout = _topology(ctx), _timeout(ctx)
+    if not dry_run and not yes:
+        remove_shard(topology, name, force=force, connect_timeout=timeout, dry_run=True)
+        if not sys.stdin.isatty():
+            raise InputError(f"shard remove {name}: pass --yes to confirm (or --dry-run)")
+        typer.confirm(f"Unregister shard {name}?", abort=True)
+    change = remove_shard(topology, name, force=force, connect_timeout=timeout,
+                          dry_run=dry_run)
+    print_json(change.to_dict()) if json_output else render_change(change)
+
+
+def _timeout(ctx: typer.Context) -> float:
+    return float(ctx.obj["settings"].connect_timeout)
 
 
 def _register_moves() -> None:

@@ -32,8 +32,8 @@ from lms_db.moves.plan import (
     plan_move,
     split_range,
 )
-from lms_db.routing import Router
-from lms_db.topology import load_topology
+from lms_db.router import Router
+from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, print_json
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from lms_db.id_topup import TopUp
-from lms_db.inventory import FleetLoad, MapListing
-from lms_db.routing import ShardRoute
-from lms_db.shard_add import AddedShard
+from lms_db.ids.topup import TopUp
+from lms_db.router import ShardRoute
+from lms_db.shards.add import AddedShard
+from lms_db.shards.edit import ShardChange
+from lms_db.shards.inventory import FleetLoad, MapListing
 from lmsdb_cli.output import console
 
 BAR_WIDTH = 10
@@ -138,3 +139,22 @@ def render_top_ups(top_ups: list[TopUp], *, dry_run: bool) -> None:
         new = ", ".join(f"[{w.lo:,}, {w.hi:,})" for w in t.granted) or "-"
         table.add_row(t.shard, t.table, left, new)
     console.print(table)
+
+
+def render_change(change: ShardChange) -> None:
+    """One line for ``shard set``/``shard remove``, then what is left to do."""
+    replicas = ", ".join(change.replicas) or "none"
+    verb = "would be" if change.dry_run else "now"
+    if change.action == "remove":
+        rows = "" if change.rows is None else f", {change.rows:,} rows left in its database"
+        verb = "would be unregistered" if change.dry_run else "unregistered"
+        what = f"{change.name} {verb} (at {change.primary}{rows})"
+    else:
+        what = f"{change.name} {verb} at {change.primary}, replicas: {replicas}"
+    if change.dry_run:
+        what = f"dry run: {what}; nothing changed"
+    else:
+        what += f" (map version {change.map_version})"
+    console.print(what, highlight=False, markup=False, soft_wrap=True)
+    for note in change.notes:
+        console.print(f"next: {note}", highlight=False, markup=False, soft_wrap=True)

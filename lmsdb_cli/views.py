@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lms_db.config import require_topology_path
-from lms_db.db import create_engine_checked
-from lms_db.routing import Router
-from lms_db.topology import load_topology
-from lms_db.views import refresh_shards
+from lms_db.config import URL_ENV_VAR, require_topology_path, url_from_env
+from lms_db.router import Router
+from lms_db.schema.views import refresh_shards
+from lms_db.topology.spec import load_topology
+from lms_db.topology.urls import create_engine_checked
 from lmsdb_cli.output import console, print_json
 
 views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views.")
@@ -21,8 +21,9 @@ views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views."
 def refresh(
     ctx: typer.Context,
     url: Annotated[str | None, typer.Option(
-        "--url", envvar="LMSDB_URL", show_default=False,
-        help="One database instead of the topology's shards; write a password as ${VAR}.")
+        "--url", show_default=False,
+        help="One database instead of the topology's shards (default: $LMSDB_URL); write a "
+        "password as ${VAR}.")
     ] = None,
     shard: Annotated[list[str] | None, typer.Option(
         "--shard", "-s", help="Only this shard (repeatable); default: every shard.",
@@ -39,8 +40,11 @@ def refresh(
         lmsdb -t shards/local-mariadb.toml views refresh
         lmsdb views refresh --url 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@db1/lms_shard_0'
     """
+    field = "--url"
+    if url is None:
+        url, field = url_from_env(), URL_ENV_VAR
     if url is not None:
-        engine = create_engine_checked(url)
+        engine = create_engine_checked(url, field=field)
         try:
             results = refresh_shards({"--url": engine}, view)
         finally:

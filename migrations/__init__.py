@@ -1,4 +1,4 @@
-"""lmsdb's Alembic environments, shipped as package data.
+"""lmsdb's Alembic environments; a wheel ships them as lms_db/migrations/ (see setup.py).
 
 Each subdirectory is one Alembic script location with its own version history:
 
@@ -7,7 +7,7 @@ Each subdirectory is one Alembic script location with its own version history:
 
 The catalog database has its own small versioned schema, created and upgraded by
 :func:`lms_db.catalog.ensure_catalog` rather than by Alembic.  lmsdb finds these directories
-through :func:`lms_db.fleet.scripts.migrations_root`, from a checkout or an installed wheel.
+through :func:`lms_db.migrate.scripts.migrations_root`, from a checkout or an installed wheel.
 """
 
 from __future__ import annotations

@@ -10,15 +10,19 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
+from typer.testing import CliRunner, Result
+
+from tests.secret_scan import assert_no_secret_leaked
 
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DEFAULT_POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SEED_DESIGN = REPO_ROOT.parent / "shared" / "seed" / "database-design.md"
+SEED_DESIGN = REPO_ROOT / "tests" / "fixtures" / "seed" / "database-design.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,6 +30,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                                                             DEFAULT_MARIADB_URL))
     parser.addoption("--postgresql-url", default=os.environ.get("LMSDB_TEST_POSTGRESQL_URL",
                                                                DEFAULT_POSTGRESQL_URL))
+
+
+@pytest.fixture(autouse=True)
+def no_password_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every CLI command of the suite: no password printed, none in the catalog."""
+    original = CliRunner.invoke
+
+    def invoke(self: CliRunner, cli: Any, args: Any = None, *rest: Any, **kwargs: Any
+               ) -> Result:
+        result = original(self, cli, args, *rest, **kwargs)
+        listed = [args] if isinstance(args, str) else list(args or [])
+        assert_no_secret_leaked([str(a) for a in listed], kwargs.get("env"), result)
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke)
 
 
 @pytest.fixture(autouse=True)
@@ -133,4 +152,4 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture(params=["mariadb", "postgresql", "sqlite"])
 def any_engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on a fresh database of each backend."""
-    return request.getfixturevalue(f"{request.param}_engine")  # type: ignore[no-any-return]
+    return request.getfixturevalue(f"{request.param}_engine")

@@ -37,9 +37,9 @@ from lms_db.catalog import JournalEntry, open_journal_entry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import LmsDbError, OperationError, ShardBusy
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.fleet.migrate import locked_connection
-from lms_db.fleet.targets import registered_members, select_members
-from lms_db.topology import Topology
+from lms_db.migrate.database import locked_connection
+from lms_db.migrate.targets import registered_members, select_members
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from lms_db.config import pause_hook_point
+from lms_db.config import pause_hook_point, pause_mode
 from lms_db.fleet.steps import hit
-
-#: ``LMSDB_TEST_PAUSE_MODE=stop``: SIGSTOP at the point instead of sleeping there.
-PAUSE_MODE_ENV_VAR = "LMSDB_TEST_PAUSE_MODE"
 
 #: Every pause point, in the order a run meets them.
 PAUSE_POINTS = (
@@ -42,7 +39,7 @@ _lock = threading.Lock()
 
 def pause_point(name: str) -> None:
     """Pause here if the crash-test hook names this point (and pass)."""
-    if os.environ.get(PAUSE_MODE_ENV_VAR) != "stop":
+    if pause_mode() != "stop":
         hit(name)
         return
     wanted, marker = pause_hook_point()

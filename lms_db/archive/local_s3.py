@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from lms_db.config import environment_defaults
 from lms_db.errors import InputError
 
 _DUMMY = {"AWS_ACCESS_KEY_ID": "lmsdb-demo", "AWS_SECRET_ACCESS_KEY": "lmsdb-demo",
@@ -37,15 +37,12 @@ def local_s3() -> Iterator[str]:
     quiet = logging.getLogger("werkzeug")  # moto's server logs every request there
     level = quiet.level
     quiet.setLevel(logging.ERROR)
-    added = {k: v for k, v in _DUMMY.items() if k not in os.environ}
-    os.environ.update(added)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        with environment_defaults(_DUMMY):
+            host, port = server.get_host_and_port()
+            yield f"http://{host}:{port}"
     finally:
         server.stop()
-        for key in added:
-            os.environ.pop(key, None)
         quiet.setLevel(level)

@@ -35,10 +35,10 @@ from lms_db.archive.s3 import Store, sha256_hex
 from lms_db.archive.tables import archive_group, insert_statement, select_rows, utc_sessions
 from lms_db.catalog import open_journal_entry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for, short_reason
 from lms_db.errors import LmsDbError, OperationError, UnknownObjectError
-from lms_db.fleet.targets import registered_members, select_members
-from lms_db.topology import Topology
+from lms_db.migrate.targets import registered_members, select_members
+from lms_db.topology.engines import engine_for, short_reason
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

@@ -38,13 +38,13 @@ from lms_db.archive.throttle import LagThrottle
 from lms_db.archive.to_table import TableMover, table_group
 from lms_db.catalog import JournalEntry, ensure_catalog, open_entries
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for, short_reason
 from lms_db.errors import InputError, LmsDbError, LockTimeout, ShardBusy
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
-from lms_db.fleet.migrate import current_revision, locked_connection
-from lms_db.fleet.targets import Member, preflight
-from lms_db.topology import Topology
+from lms_db.migrate.database import current_revision, locked_connection
+from lms_db.migrate.targets import Member, preflight
+from lms_db.topology.engines import engine_for, short_reason
+from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 

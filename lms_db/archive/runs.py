@@ -20,9 +20,9 @@ from lms_db.archive.manifest import Manifest
 from lms_db.archive.s3 import Store, StoreSettings
 from lms_db.catalog import JournalEntry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
-from lms_db.engines import engine_for
 from lms_db.errors import InputError, LmsDbError, UnknownObjectError
-from lms_db.topology import Topology
+from lms_db.topology.engines import engine_for
+from lms_db.topology.spec import Topology
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import OperationError
-from lms_db.fleet.replication import read_replica
-from lms_db.topology import DatabaseRef
+from lms_db.migrate.replication import read_replica
+from lms_db.topology.spec import DatabaseRef
 
 #: Seconds between two looks at a lagging replica.
 POLL_SECONDS = 1.0

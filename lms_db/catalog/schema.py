@@ -18,13 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db.engines import short_reason
-from lms_db.errors import CatalogError, ConfigError
+from lms_db.errors import CatalogError, CatalogTooNew
+from lms_db.topology.engines import short_reason
 
 log = logging.getLogger(__name__)
 
-#: Version of the catalog tables this lmsdb writes and understands.
-CATALOG_SCHEMA_VERSION = 1
+#: Version of the catalog tables this lmsdb writes and understands.  Raising it means
+#: adding an upgrade step to :data:`lms_db.catalog.upgrades.UPGRADE_STEPS` (see there).
+CATALOG_SCHEMA_VERSION = 2
+#: The version a brand-new catalog is recorded at before the upgrade steps run over it:
+#: every catalog, new or old, goes through the same (idempotent) steps.
+BASE_CATALOG_VERSION = 1
 #: States of a range in the shard map.
 RANGE_STATES = ("serving", "moving", "frozen")
 #: States of a journal entry.
@@ -62,6 +66,8 @@ shards = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     # As written in the topology (``${VAR}`` kept): the catalog never stores a secret.
     sa.Column("primary_url_template", sa.String(1024), nullable=False),
+    # v2: the replicas' URL templates as a JSON list; NULL: those of the topology file.
+    sa.Column("replica_url_templates", sa.Text(), nullable=True),
     sa.Column("state", sa.String(16), nullable=False, default=DEFAULT_SHARD_STATE),
     sa.Column("created_at", sa.DateTime(), nullable=False),
     **_TABLE_OPTIONS,
@@ -123,6 +129,17 @@ journal = sa.Table(
     **_TABLE_OPTIONS,
 )
 
+#: v2: one row naming this fleet; each shard database carries the id (its identity row).
+fleet = sa.Table(
+    "fleet",
+    catalog_metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("fleet_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+    **_TABLE_OPTIONS,
+)
+
 catalog_schema = sa.Table(
     "catalog_schema",
     catalog_metadata,
@@ -166,29 +183,66 @@ def begin(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 def ensure_catalog(engine: Engine) -> int:
-    """Create the catalog tables that are missing and record the schema version.
+    """Create the catalog tables that are missing, then bring the catalog to this version.
 
-    Idempotent, and safe when several processes run it at once on a new catalog.
+    Idempotent, and safe when several processes run it at once (new catalog or upgrade):
+    the upgrade steps (:mod:`lms_db.catalog.upgrades`) run under the catalog's upgrade lock.
 
     :param engine: the catalog database.
     :returns: the catalog schema version (:data:`CATALOG_SCHEMA_VERSION`).
-    :raises ConfigError: the catalog was written by a newer lmsdb.
+    :raises CatalogTooNew: the catalog was written by a newer lmsdb (exit 2).
     :raises CatalogError: the database failed.
     """
+    from lms_db.catalog.upgrades import upgrade_catalog
+
+    version = read_catalog_version(engine)
+    if version is not None and version > CATALOG_SCHEMA_VERSION:
+        raise_too_new(engine, version)
+    if version == CATALOG_SCHEMA_VERSION:
+        return version
     _create_tables(engine)
     _insert_once(engine, sa.select(catalog_schema.c.version),
-                 catalog_schema.insert().values(version=CATALOG_SCHEMA_VERSION))
+                 catalog_schema.insert().values(version=BASE_CATALOG_VERSION))
     _insert_once(engine, sa.select(map_version.c.id),
                  map_version.insert().values(id=1, version=0, updated_at=utcnow()))
-    with begin(engine) as conn:
-        version = int(conn.execute(sa.select(sa.func.max(catalog_schema.c.version))).scalar_one())
-    if version > CATALOG_SCHEMA_VERSION:
-        shown = engine.url.render_as_string(hide_password=True)
-        raise ConfigError(
-            f"catalog {shown}: schema version {version} is newer than this lmsdb understands "
-            f"({CATALOG_SCHEMA_VERSION}); upgrade lmsdb"
-        )
-    return version
+    return upgrade_catalog(engine)
+
+
+def upgrade_if_needed(engine: Engine) -> None:
+    """Upgrade a catalog that exists but is older than this lmsdb; create nothing new.
+
+    :param engine: the catalog database.
+    :raises CatalogTooNew: the catalog is newer than this lmsdb.
+    :raises CatalogError: the database failed.
+    """
+    version = read_catalog_version(engine)
+    if version is not None and version != CATALOG_SCHEMA_VERSION:
+        ensure_catalog(engine)
+
+
+def read_catalog_version(bind: Engine | Connection) -> int | None:
+    """The catalog's schema version; ``None`` when it has no ``catalog_schema`` table yet.
+
+    :param bind: the catalog engine or a connection.
+    :raises CatalogError: the database failed.
+    """
+    with begin(bind) as conn:
+        if not sa.inspect(conn).has_table(catalog_schema.name):
+            return None
+        value = conn.execute(sa.select(sa.func.max(catalog_schema.c.version))).scalar()
+    return None if value is None else int(value)
+
+
+def raise_too_new(bind: Engine | Connection, version: int) -> None:
+    """Refuse a catalog upgraded by a newer lmsdb.
+
+    :raises CatalogTooNew: always.
+    """
+    shown = bind.engine.url.render_as_string(hide_password=True)
+    raise CatalogTooNew(
+        f"catalog {shown}: schema version {version} is newer than this lmsdb understands "
+        f"({CATALOG_SCHEMA_VERSION}); upgrade lmsdb (pip install -U lmsdb) before using it"
+    )
 
 
 def _create_tables(engine: Engine, attempts: int = 5) -> None:

@@ -27,7 +27,7 @@ from lms_db.catalog.schema import (
 from lms_db.errors import CatalogError, UnknownObjectError
 
 if TYPE_CHECKING:
-    from lms_db.topology import Topology
+    from lms_db.topology.spec import Topology
 
 log = logging.getLogger(__name__)
 
@@ -111,16 +111,20 @@ def seed_from_topology(engine: Engine, topology: Topology) -> bool:
     with begin(engine) as conn:
         # The map_version row lock serializes two operators seeding at once.
         conn.execute(sa.select(map_version.c.version).with_for_update()).scalar_one()
-        if conn.execute(sa.select(sa.func.count()).select_from(shard_ranges)).scalar():
-            return False
         known = set(conn.execute(sa.select(shards.c.name)).scalars())
         now = utcnow()
+        # Every topology shard gets a row: it records where the shard is (the location
+        # check of lms_db.catalog.identity compares later topologies with it).
         new_shards = [
             {"name": s.name, "primary_url_template": s.primary.template,
              "state": "active", "created_at": now}
             for s in topology.shards
             if s.name not in known
         ]
+        if conn.execute(sa.select(sa.func.count()).select_from(shard_ranges)).scalar():
+            if new_shards:
+                conn.execute(shards.insert(), new_shards)
+            return False
         ranges = [
             (keyspace, lo, hi, spec.name)
             for spec in topology.shards

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
-from lms_db.errors import UnknownObjectError
+from lms_db.dialects.facts import (
+    DIALECTS,
+    MYSQL_FAMILY,
+    get_dialect,
+    is_mysql_family,
+    quote,
+    renders_on,
+    touch_trigger_name,
+)
 
-DIALECTS = ("mysql", "mariadb", "postgresql", "sqlite")
-
-
-def get_dialect(name: str) -> Dialect:
-    """A SQLAlchemy dialect instance by lmsdb dialect name.
-
-    :param name: one of :data:`DIALECTS`.
-    :raises UnknownObjectError: for any other name.
-    """
-    if name not in DIALECTS:
-        raise UnknownObjectError(f"unknown dialect {name!r}: choose one of {', '.join(DIALECTS)}")
-    dialect: Dialect = sa.engine.make_url(f"{name}://").get_dialect()()
-    return dialect
-
-
-def quote(dialect: Dialect, identifier: str) -> str:
-    """Quote an identifier for ``dialect`` (the one helper every raw statement uses)."""
-    return str(dialect.identifier_preparer.quote_identifier(identifier))
+__all__ = [
+    "DIALECTS",
+    "MYSQL_FAMILY",
+    "get_dialect",
+    "is_mysql_family",
+    "quote",
+    "renders_on",
+    "run_statement",
+    "touch_trigger_name",
+]
 
 
 def run_statement(conn: sa.Connection, statement: str) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
-from lms_db.partitions import PartitionSpec
+from lms_db.dialects.facts import MYSQL_FAMILY, quote
+from lms_db.models.partitions import PartitionSpec
 
 
-@compiles(CreateColumn, "mysql", "mariadb")
+@compiles(CreateColumn, *MYSQL_FAMILY)
 def _create_column_on_update(element: CreateColumn, compiler: Any, **kw: Any) -> str:
     text: str = compiler.visit_create_column(element, **kw)
     if element.element.info.get("on_update_now"):
@@ -39,9 +40,10 @@ def partition_clause(spec: PartitionSpec) -> str:
 
 def alter_partition(table: str, spec: PartitionSpec) -> str:
     """``ALTER TABLE t PARTITION BY ...`` (how the seed applies its schemes)."""
-    return f"ALTER TABLE {table} {partition_clause(spec)}"
+    return f"ALTER TABLE {quote('mysql', table)} {partition_clause(spec)}"
 
 
 def rename_swap(live: str, shadow: str, old: str) -> str:
     """One atomic ``RENAME TABLE`` that puts ``shadow`` in place of ``live``."""
+    live, shadow, old = (quote("mysql", name) for name in (live, shadow, old))
     return f"RENAME TABLE {live} TO {old}, {shadow} TO {live}"

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
-from lms_db.partitions import PartitionSpec
+from lms_db.dialects.facts import quote, touch_trigger_name
+from lms_db.models.partitions import PartitionSpec
 
 TOUCH_FUNCTION = "lmsdb_touch_updated_at"
 
@@ -17,7 +18,7 @@ TOUCH_FUNCTION = "lmsdb_touch_updated_at"
 def _create_table_partitioned(element: CreateTable, compiler: Any, **kw: Any) -> str:
     text: str = compiler.visit_create_table(element, **kw)
     spec: PartitionSpec | None = element.element.info.get("partition")
-    # A TimescaleDB hypertable must start as a plain table: lms_db.ddl passes hypertable=True.
+    # A TimescaleDB hypertable must start as a plain table: schema.ddl passes hypertable=True.
     if spec is not None and spec.applied and not kw.get("hypertable"):
         key = spec.postgresql_expression or spec.expression
         text = text.rstrip() + f" PARTITION BY {spec.kind.split()[0]} ({key})\n\n"
@@ -39,27 +40,38 @@ def touch_function() -> str:
 
 def touch_trigger(table: sa.Table) -> str:
     """``BEFORE UPDATE`` trigger on ``table`` using :func:`touch_function`."""
+    name = quote("postgresql", table.name)
+    trigger = quote("postgresql", touch_trigger_name(table.name))
     return (
-        f"CREATE TRIGGER trg_{table.name}_updated_at BEFORE UPDATE ON {table.name} "
+        f"CREATE TRIGGER {trigger} BEFORE UPDATE ON {name} "
         f"FOR EACH ROW EXECUTE FUNCTION {TOUCH_FUNCTION}()"
     )
 
 
 def default_partition(table: sa.Table) -> str:
     """A DEFAULT partition so inserts never fail before time partitions are created."""
-    return f"CREATE TABLE {table.name}_default PARTITION OF {table.name} DEFAULT"
+    default = quote("postgresql", f"{table.name}_default")
+    return f"CREATE TABLE {default} PARTITION OF {quote('postgresql', table.name)} DEFAULT"
 
 
 #: The seed's ``user_data_policy``: a user sees their own row, an admin sees all.  The seed's
 #: ``CURRENT_USER_ID()``/``CURRENT_USER_ROLE()`` become session settings the app sets with
 #: ``SET lmsdb.current_user_id = ...`` (owners and superusers bypass RLS, as always).
-USER_POLICY = (
-    "CREATE POLICY user_data_policy ON users FOR SELECT USING ("
+USER_POLICY = "user_data_policy"
+USER_POLICY_USING = (
     "id = NULLIF(current_setting('lmsdb.current_user_id', true), '')::bigint "
-    "OR current_setting('lmsdb.current_user_role', true) = 'admin')"
+    "OR current_setting('lmsdb.current_user_role', true) = 'admin'"
 )
 
 
-def row_level_security() -> list[str]:
-    """Statements that enable the seed's row-level security on ``users``."""
-    return ["ALTER TABLE users ENABLE ROW LEVEL SECURITY", USER_POLICY]
+def row_level_security(table: sa.Table) -> list[str]:
+    """Statements that enable the seed's row-level security on ``table``.
+
+    The models say which tables have it (``Table.info["row_level_security"]``, on ``users``):
+    the policy lets a user see their own row and an admin see all.
+    """
+    name = quote("postgresql", table.name)
+    return [
+        f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY {USER_POLICY} ON {name} FOR SELECT USING ({USER_POLICY_USING})",
+    ]

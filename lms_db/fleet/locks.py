@@ -26,8 +26,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import LockTimeout
-from lms_db.topology import DatabaseRef
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def migration_lock(
     :raises LockTimeout: the lock was still held after ``timeout`` seconds.
     """
     backend = conn.dialect.name
-    if backend in ("mysql", "mariadb"):
+    if is_mysql_family(backend):
         with _mysql_lock(conn, ref, timeout, on_wait):
             yield
     elif backend == "postgresql":

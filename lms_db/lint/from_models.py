@@ -20,7 +20,7 @@ from lms_db.lint.schema import (
     UniqueKey,
     normalize_type,
 )
-from lms_db.partitions import PartitionSpec
+from lms_db.models.partitions import PartitionSpec
 
 MODEL_LOCATION = "model"
 _MYSQL = mysql.dialect()

@@ -10,8 +10,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lms_db.models.base import AnalyticsBase, table_args
+from lms_db.models.partitions import PartitionSpec
 from lms_db.models.types import Json
-from lms_db.partitions import PartitionSpec
 
 USER_EVENTS_PARTITION = PartitionSpec(
     kind="RANGE",

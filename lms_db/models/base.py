@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
 
+from lms_db.dialects.facts import MYSQL_FAMILY
 from lms_db.models.types import Timestamp
 
 KEYSPACES = ("user", "course", "global", "analytics")
@@ -99,7 +100,7 @@ def created_at() -> MappedColumn[Any]:
 def updated_at() -> MappedColumn[Any]:
     """``updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP``.
 
-    MySQL renders the ``ON UPDATE`` clause; PostgreSQL and SQLite get a trigger (lms_db.ddl).
+    MySQL renders the ``ON UPDATE`` clause; PostgreSQL and SQLite get a trigger (lms_db.schema.ddl).
     """
     return mapped_column(
         Timestamp,
@@ -128,7 +129,7 @@ def fulltext_index(name: str, table: str, *columns: str) -> list[sa.Index]:
     mysql_index = sa.Index(
         name, *columns, mysql_prefix="FULLTEXT", mariadb_prefix="FULLTEXT",
         info={"fulltext": True, "table": table},
-    ).ddl_if(dialect=("mysql", "mariadb"))  # type: ignore[arg-type]  # tuples are accepted
+    ).ddl_if(dialect=MYSQL_FAMILY)  # type: ignore[arg-type]  # tuples are accepted
     pg_index = sa.Index(
         f"{name}_tsv",
         sa.text(f"to_tsvector('simple', {document})"),

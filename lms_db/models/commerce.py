@@ -17,8 +17,8 @@ from lms_db.models.base import (
     timestamp_null,
     updated_at,
 )
+from lms_db.models.partitions import yearly_range
 from lms_db.models.types import BigUnsigned, Enum, IntUnsigned, Json, Timestamp
-from lms_db.partitions import yearly_range
 
 PAYMENTS_PARTITION = yearly_range(
     "YEAR(created_at)",

@@ -18,6 +18,7 @@ from lms_db.models.base import (
     timestamp_null,
     updated_at,
 )
+from lms_db.models.partitions import Partition, PartitionSpec
 from lms_db.models.types import (
     BigUnsigned,
     Enum,
@@ -27,7 +28,6 @@ from lms_db.models.types import (
     LongText,
     TinyUnsigned,
 )
-from lms_db.partitions import Partition, PartitionSpec
 
 COURSES_PARTITION = PartitionSpec(
     kind="LIST COLUMNS",

@@ -22,8 +22,8 @@ from lms_db.models.base import (
     timestamp_null,
     updated_at,
 )
+from lms_db.models.partitions import yearly_range
 from lms_db.models.types import BigUnsigned, Enum, IntUnsigned, Json, Timestamp
-from lms_db.partitions import yearly_range
 
 ENROLLMENTS_PARTITION = yearly_range(
     "YEAR(enrolled_at)",

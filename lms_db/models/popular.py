@@ -3,7 +3,7 @@
 PostgreSQL gets a native materialized view (plus the unique index that
 ``REFRESH ... CONCURRENTLY`` needs).  MySQL/MariaDB and SQLite have none, so the same
 columns live in a backing table (``info["is_view"]``) that ``lmsdb views refresh`` rebuilds
-(see :mod:`lms_db.views`).  It is per shard: the courses of one shard's course range.
+(see :mod:`lms_db.schema.views`).  It is per shard: the courses of one shard's course range.
 """
 
 from __future__ import annotations

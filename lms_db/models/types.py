@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.types import TypeEngine
 
-MYSQL_DIALECTS = ("mysql", "mariadb")
+from lms_db.dialects.facts import MYSQL_FAMILY
 
 
 def _integer(base: TypeEngine[int], mysql_type: TypeEngine[int]) -> TypeEngine[int]:
-    return base.with_variant(mysql_type, *MYSQL_DIALECTS).with_variant(sa.Integer(), "sqlite")
+    return base.with_variant(mysql_type, *MYSQL_FAMILY).with_variant(sa.Integer(), "sqlite")
 
 
 #: ``BIGINT UNSIGNED`` (PostgreSQL ``BIGINT``).
@@ -30,10 +30,10 @@ TinyUnsigned: TypeEngine[int] = _integer(sa.SmallInteger(), mysql.TINYINT(unsign
 #: Plain signed ``INT``.
 Int: TypeEngine[int] = sa.Integer()
 #: ``LONGTEXT`` (``TEXT`` elsewhere).
-LongText: TypeEngine[str] = sa.Text().with_variant(mysql.LONGTEXT(), *MYSQL_DIALECTS)
+LongText: TypeEngine[str] = sa.Text().with_variant(mysql.LONGTEXT(), *MYSQL_FAMILY)
 #: ``TIMESTAMP`` on MySQL (stored as UTC), ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL.
 Timestamp: TypeEngine[Any] = sa.DateTime(timezone=True).with_variant(
-    mysql.TIMESTAMP(), *MYSQL_DIALECTS
+    mysql.TIMESTAMP(), *MYSQL_FAMILY
 )
 #: ``JSON`` (``JSONB`` on PostgreSQL: indexable, and what the seed's analytics table uses).
 Json: TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -52,4 +52,4 @@ def Enum(column: str, *values: str) -> TypeEngine[str]:
         create_constraint=True,
         length=max(len(v) for v in values),
     )
-    return base.with_variant(mysql.ENUM(*values), *MYSQL_DIALECTS)
+    return base.with_variant(mysql.ENUM(*values), *MYSQL_FAMILY)

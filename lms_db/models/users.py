@@ -17,8 +17,8 @@ from lms_db.models.base import (
     timestamp_null,
     updated_at,
 )
+from lms_db.models.partitions import yearly_range
 from lms_db.models.types import BigUnsigned, Enum, IntUnsigned, Json, Timestamp
-from lms_db.partitions import yearly_range
 
 USERS_PARTITION = yearly_range(
     "YEAR(created_at)",
@@ -44,6 +44,7 @@ class User(Base):
         shard_key="id",
         partition=USERS_PARTITION,
         redundant_seed_indexes={"idx_email": "UNIQUE (email) uq_users_email"},
+        row_level_security=True,  # PostgreSQL: a user sees their own row, an admin all
     )
 
     id: Mapped[int] = mapped_column(BigUnsigned, primary_key=True, autoincrement=True)

@@ -24,9 +24,9 @@ from lms_db.catalog import ShardMap
 from lms_db.errors import LmsDbError
 from lms_db.moves.range_verify import shard_connection
 from lms_db.moves.scope import TableScope, keyspace_scopes
-from lms_db.routing.keys import check_keyspace
-from lms_db.routing.router import Router
-from lms_db.topology import SHARDED_KEYSPACES
+from lms_db.router.keys import check_keyspace
+from lms_db.router.router import Router
+from lms_db.topology.spec import SHARDED_KEYSPACES
 
 log = logging.getLogger(__name__)
 

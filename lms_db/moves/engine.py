@@ -32,14 +32,14 @@ from lms_db.errors import (
     VerifyMismatch,
 )
 from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
-from lms_db.id_topup import top_up_windows
+from lms_db.ids.topup import top_up_windows
 from lms_db.moves import mapping, phases
 from lms_db.moves.fences import lift_destination_fences
 from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
 from lms_db.moves.scope import TableScope, insert_order
 from lms_db.moves.verify import verify_range
-from lms_db.routing.router import Router
+from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from lms_db.moves import triggers as trg
 from lms_db.moves.phases import data_connection
 from lms_db.moves.plan import MOVE_OPERATION
 from lms_db.moves.scope import insert_order
-from lms_db.routing.router import Router
+from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from lms_db.engines import short_reason
 from lms_db.errors import FreezeTimeout, OperationError
 from lms_db.moves import triggers as trg
 from lms_db.moves.rows import (
@@ -32,6 +31,7 @@ from lms_db.moves.rows import (
     utc_session,
 )
 from lms_db.moves.scope import TableScope
+from lms_db.topology.engines import short_reason
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ import sqlalchemy as sa
 
 from lms_db.catalog import open_entries
 from lms_db.catalog.schema import begin
-from lms_db.engines import connect_check, short_reason
 from lms_db.errors import ConnectionFailed, InputError, LmsDbError
-from lms_db.fleet.migrate import current_revision, show_revision
-from lms_db.fleet.scripts import head_revision, script_directory
+from lms_db.migrate.database import current_revision, show_revision
+from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.moves.mapping import owner_of
 from lms_db.moves.rows import count_range
 from lms_db.moves.scope import TableScope, insert_order
-from lms_db.routing.keys import MAX_KEY, check_keyspace, parse_key
-from lms_db.routing.router import Router
+from lms_db.router.keys import MAX_KEY, check_keyspace, parse_key
+from lms_db.router.router import Router
+from lms_db.topology.engines import connect_check, short_reason
 
 log = logging.getLogger(__name__)
 

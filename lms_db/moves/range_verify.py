@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.catalog import open_entries
-from lms_db.engines import short_reason
 from lms_db.errors import ConnectionFailed, InputError, OperationError
 from lms_db.moves.checksum import (
     DEFAULT_CHUNK_ROWS,
@@ -40,8 +39,9 @@ from lms_db.moves.checksum import (
 )
 from lms_db.moves.plan import MOVE_OPERATION
 from lms_db.moves.scope import TableScope, keyspace_scopes
-from lms_db.routing.keys import check_keyspace
-from lms_db.routing.router import Router
+from lms_db.router.keys import check_keyspace
+from lms_db.router.router import Router
+from lms_db.topology.engines import short_reason
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lms_db.engines import short_reason
 from lms_db.errors import OperationError
-from lms_db.fleet.replication import replication_info
+from lms_db.migrate.replication import replication_info
 from lms_db.moves.rows import count_range
 from lms_db.moves.scope import TableScope
-from lms_db.routing.router import Router
-from lms_db.topology import DatabaseRef
+from lms_db.router.router import Router
+from lms_db.topology.engines import short_reason
+from lms_db.topology.spec import DatabaseRef
 
 log = logging.getLogger(__name__)
 

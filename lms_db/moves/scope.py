@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from lms_db.errors import InputError
 from lms_db.models import metadata
-from lms_db.routing.keys import check_keyspace, keyspace_tables
+from lms_db.router.keys import check_keyspace, keyspace_tables
 
 log = logging.getLogger(__name__)
 

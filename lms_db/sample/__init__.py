@@ -2,7 +2,7 @@
 
 Example::
 
-    from lms_db.routing import Router
+    from lms_db.router import Router
     from lms_db.sample import load_sample
 
     with Router.from_topology(topology) as router:
@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from lms_db.sample.guard import open_sample_router
 from lms_db.sample.load import LoadProgress, LoadResult, load_sample, parse_skew
 
-__all__ = ["LoadProgress", "LoadResult", "load_sample", "parse_skew"]
+__all__ = ["LoadProgress", "LoadResult", "load_sample", "open_sample_router", "parse_skew"]

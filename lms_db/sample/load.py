@@ -6,7 +6,7 @@ by ``skew`` weights) with ids from each shard's ``users`` windows, so every user
 the shard holding it; each user's enrollments, progress, attempts, payments and certificates
 follow on the same shard; courses, with modules, lessons, quizzes and questions, are spread
 over the ``course`` shards and written last, once their statistics (enrollments, ratings) are
-known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids`).
+known, followed by the reviews.  Every id comes from an id window (:mod:`lms_db.ids.windows`).
 
 Writing is :class:`~lms_db.sample.writer.BulkWriter`'s: on MySQL/MariaDB the rows are spooled
 to a file per shard and table and bulk-loaded at the end (``LOAD DATA``), elsewhere each
@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from lms_db.errors import ConfigError, InputError
-from lms_db.ids import IdWindows
-from lms_db.routing.keys import key_table, keyspace_tables
-from lms_db.routing.router import Router
+from lms_db.ids.windows import IdWindows
+from lms_db.router.keys import key_table, keyspace_tables
+from lms_db.router.router import Router
 from lms_db.sample import courses as course_gen
 from lms_db.sample import users as user_gen
+from lms_db.sample.guard import load_guard
 from lms_db.sample.writer import Batch, BulkWriter, Rows, TextRows
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,16 @@ class _Ids:
         self._left[(shard, table)] = iter(block)
         return block
 
+    def take_all(self, shard: str, table: str, count: int) -> list[int]:
+        """Exactly ``count`` fresh ids (:meth:`IdWindows.reserve_many`), none of them handed
+        out again by :meth:`__call__`."""
+        last = self.blocks.get((shard, table), range(0))
+        out = self.windows.reserve_many(shard, table, count, after=last[-1] if last else 0)
+        if out:
+            self.blocks[(shard, table)] = range(out[-1], out[-1] + 1)
+            self._left[(shard, table)] = iter(())
+        return out
+
     def __call__(self, shard: str, table: str) -> int:
         left = self._left.get((shard, table))
         if left is not None:
@@ -186,6 +197,7 @@ def load_sample(
     progress: Callable[[LoadProgress], None] | None = None,
     batch_users: int = DEFAULT_BATCH_USERS,
     windows: IdWindows | None = None,
+    add: bool = False,
 ) -> LoadResult:
     """Generate and write sample data; the same seed on the same map gives the same rows.
 
@@ -198,7 +210,11 @@ def load_sample(
         (:class:`LoadProgress`).
     :param batch_users: users per round.
     :param windows: the id windows to draw from (default: the Router's, default sizes).
-    :raises InputError: negative counts, courses without users, bad skew.
+    :param add: the fleet may hold sample data already: add more (new ids, new random
+        stream) instead of refusing.
+    :raises InputError: negative counts, courses without users, bad skew, another load
+        running.
+    :raises AlreadyLoaded: the fleet holds users and ``add`` is false (nothing written).
     :raises ConfigError: no shard owns a needed range, or a shard has no schema.
     :raises RangeFrozen: a range the load would write to is frozen.
     :raises OperationError: a write failed (each batch, or each spooled table file on
@@ -222,67 +238,62 @@ def load_sample(
     if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
         raise ConfigError("the analytics database has no user_events table: migrate it first")
 
-    started = time.perf_counter()
-    rng = random.Random(seed)
-    ids = _Ids(windows or IdWindows(router), router)
-    written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    tracker = _Tracker(progress, users * ROWS_PER_USER + courses * ROWS_PER_COURSE)
-    engines = {s: router.engine_for_shard(s) for s in all_shards}
-    if events:
-        engines["analytics"] = router.analytics_engine()
-    writer = BulkWriter(engines, on_written=tracker.committed)
-    try:
-        writer.open(list(engines))  # connects to every database at once
-        _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
-                      tracker)
-        counts = _spread(users, weights) if users else []
-        user_ids = {s: list(_reserve_all(ids, s, "users", n))
-                    for s, n in zip(user_shards, counts, strict=False)}
-        for block in user_ids.values():
-            for uid in (block[0], block[-1]) if block else ():
-                router.check_writable("user", uid)
-        order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
-        rng.shuffle(order)
-        cursor = {s: iter(v) for s, v in user_ids.items()}
-        placed = [(s, next(cursor[s])) for s in order]
-        # One block per shard and table before any batch is written: reserving moves the
-        # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
-        for keyspace, shards in (("user", user_shards if users else ()),
-                                 ("course", course_shards if courses else ())):
-            for shard in shards:
-                for table in keyspace_tables(keyspace):
-                    if table.name in ids.windows.table_names and key_table(table) is None:
-                        ids.take(shard, table.name)
-        plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
-        tracker.phase = "users"
-        published = [p for p in plans if p.published] or plans
-        instructors = {uid for _, uid, _ in _instructors(placed, courses)}
-        reviews: dict[str, Rows] = {}
-        for start in range(0, len(placed), batch_users):
-            out = _RoundRows(writer)
-            for shard, uid in placed[start:start + batch_users]:
-                role = "instructor" if uid in instructors else "student"
-                user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
-            for key, tables in out.items():
-                # Reviews live on the course's shard, after the courses (written last).
-                _gather(reviews, key, tables.pop("course_reviews", None))
-                _submit(writer, written, key, tables, tracker)
-        tracker.phase = "courses"
-        _write_courses(writer, written, plans, reviews, tracker)
-        tracker.writing()
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
-                      time.perf_counter() - started)
-
-
-def _reserve_all(ids: _Ids, shard: str, table: str, count: int) -> list[int]:
-    out: list[int] = []
-    while len(out) < count:
-        out.extend(ids.take(shard, table, count - len(out)))
-    return out
+    with load_guard(router, add=add) as existing:
+        started = time.perf_counter()
+        # A second load (--add) draws its own random stream: uuids and codes never repeat.
+        rng = random.Random(f"{seed}:{existing}" if existing else seed)
+        ids = _Ids(windows or IdWindows(router), router)
+        written: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        tracker = _Tracker(progress, users * ROWS_PER_USER + courses * ROWS_PER_COURSE)
+        engines = {s: router.engine_for_shard(s) for s in all_shards}
+        if events:
+            engines["analytics"] = router.analytics_engine()
+        writer = BulkWriter(engines, on_written=tracker.committed)
+        try:
+            writer.open(list(engines))  # connects to every database at once
+            _load_globals(rng, writer, written, [s for s in all_shards if not has_globals[s]],
+                          tracker)
+            counts = _spread(users, weights) if users else []
+            user_ids = {s: list(ids.take_all(s, "users", n))
+                        for s, n in zip(user_shards, counts, strict=False)}
+            for block in user_ids.values():
+                for uid in (block[0], block[-1]) if block else ():
+                    router.check_writable("user", uid)
+            order = [s for s, n in zip(user_shards, counts, strict=False) for _ in range(n)]
+            rng.shuffle(order)
+            cursor = {s: iter(v) for s, v in user_ids.items()}
+            placed = [(s, next(cursor[s])) for s in order]
+            # One block per shard and table before any batch is written: reserving moves the
+            # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
+            for keyspace, shards in (("user", user_shards if users else ()),
+                                     ("course", course_shards if courses else ())):
+                for shard in shards:
+                    for table in keyspace_tables(keyspace):
+                        if table.name in ids.windows.table_names and key_table(table) is None:
+                            ids.take(shard, table.name)
+            plans = _plan_courses(rng, router, ids, courses, course_shards, placed)
+            tracker.phase = "users"
+            published = [p for p in plans if p.published] or plans
+            instructors = {uid for _, uid, _ in _instructors(placed, courses)}
+            reviews: dict[str, Rows] = {}
+            for start in range(0, len(placed), batch_users):
+                out = _RoundRows(writer)
+                for shard, uid in placed[start:start + batch_users]:
+                    role = "instructor" if uid in instructors else "student"
+                    user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
+                for key, tables in out.items():
+                    # Reviews live on the course's shard, after the courses (written last).
+                    _gather(reviews, key, tables.pop("course_reviews", None))
+                    _submit(writer, written, key, tables, tracker)
+            tracker.phase = "courses"
+            _write_courses(writer, written, plans, reviews, tracker)
+            tracker.writing()
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
+                          time.perf_counter() - started)
 
 
 def _instructors(placed: Sequence[tuple[str, int]], courses: int
@@ -299,7 +310,7 @@ def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
     plans = []
     counts = _spread(courses, [1.0] * len(course_shards)) if courses else []
     for shard, n in zip(course_shards, counts, strict=False):
-        course_ids = _reserve_all(ids, shard, "courses", n)
+        course_ids = ids.take_all(shard, "courses", n)
         for key in (course_ids[0], course_ids[-1]) if course_ids else ():
             router.check_writable("course", key)
         for course_id in course_ids:

@@ -48,8 +48,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects import quote
-from lms_db.engines import connect_args_for, short_reason
+from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import OperationError
+from lms_db.topology.engines import connect_args_for, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ MYSQL_ROWS_PER_STATEMENT = 4_000
 #: A spool file is loaded once it holds this many rows (bounds the disk it takes, and the
 #: size of one transaction; later files of a table load into a non-empty table, row by row).
 SEGMENT_ROWS = 500_000
-MYSQL_FAMILY = ("mysql", "mariadb")
 
 
 def _escape_words(text: str) -> str:
@@ -141,7 +141,7 @@ def write_batch(conn: Connection, batch: Batch) -> int:
             continue
         if isinstance(rows, TextRows):
             raise TypeError(f"{table}: text rows go to a database that takes text only")
-        if name in MYSQL_FAMILY:
+        if is_mysql_family(name):
             head = _insert_sql(conn, table, columns)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -219,7 +219,7 @@ def loader_engine(engine: Engine) -> Engine | None:
 
     :param engine: a shard's (or the analytics database's) engine.
     """
-    if engine.dialect.name not in MYSQL_FAMILY or engine.dialect.driver != "pymysql":
+    if not is_mysql_family(engine.dialect.name) or engine.dialect.driver != "pymysql":
         return None
     args = {**connect_args_for(engine.url, DEFAULT_CONNECT_TIMEOUT), "local_infile": True}
     return sa.create_engine(engine.url, connect_args=args, poolclass=sa.pool.NullPool)
@@ -474,7 +474,7 @@ def bulk_session(conn: Connection, *, bulk: bool) -> None:
     :param conn: a connection to a shard.
     :param bulk: ``True`` before the load, ``False`` after it.
     """
-    if conn.dialect.name in MYSQL_FAMILY:
+    if is_mysql_family(conn.dialect.name):
         value = 0 if bulk else 1
         # The generated timestamps are UTC; '+00:00' also spares the server the SYSTEM time
         # zone conversion of every TIMESTAMP value.

@@ -1,11 +1,11 @@
 """Alembic environment of the analytics schema (``user_events``), ``--target analytics``.
 
-The body is shared with the other histories: :mod:`lms_db.fleet.alembic_env`.
+The body is shared with the other histories: :mod:`lms_db.migrate.alembic_env`.
 """
 
 from __future__ import annotations
 
 import lms_db
-from lms_db.fleet.alembic_env import run_environment
+from lms_db.migrate.alembic_env import run_environment
 
 run_environment(lms_db.analytics_metadata)

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner, Result
 
 from cli import app
-from lms_db.fleet.scripts import migrations_root
+from lms_db.migrate.scripts import migrations_root
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

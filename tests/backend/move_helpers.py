@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from lms_db.fleet.scripts import head_revision, script_directory
+from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.models import metadata
 from lms_db.moves.rows import read_chunk, utc_session
 from lms_db.moves.scope import insert_order

@@ -1,7 +1,7 @@
 """Fleets for the Router, id-window, sample and ``lmsdb shard`` tests.
 
 A fleet is a topology file in ``tmp_path`` (catalog + shards on real servers), every shard
-built with :func:`lms_db.ddl.create_schema`, the catalog seeded from the file.
+built with :func:`lms_db.schema.ddl.create_schema`, the catalog seeded from the file.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db.catalog import seed_from_topology
-from lms_db.ddl import create_schema
-from lms_db.topology import Topology, load_topology
+from lms_db.schema.ddl import create_schema
+from lms_db.topology.spec import Topology, load_topology
 from tests.backend.servers import MariaDBServer, binaries_available, start_mariadbd
 
 #: Ranges of a three-shard fleet: [lo, hi) per keyspace.

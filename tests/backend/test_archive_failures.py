@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from lms_db.archive.protocol import ChunkEvent
 from lms_db.archive.runner import ArchiveRequest, run_archive
 from lms_db.fleet.locks import migration_lock
-from lms_db.topology import load_topology
+from lms_db.topology.spec import load_topology
 from tests.backend.archive_helpers import (
     TABLES,
     TWO_SHARDS,

@@ -11,15 +11,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 
 from lms_db.catalog import read_id_windows
-from lms_db.ids import IdWindows
+from lms_db.ids.windows import IdWindows
 from lms_db.models.audit import AuditLog
 from lms_db.models.users import User
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_fleet,
@@ -29,7 +30,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
 
 SHARDS = ("shard-0", "shard-1", "shard-2")
 TABLES = ["audit_logs", "users"]
-audit, users = AuditLog.__table__, User.__table__
+audit, users = cast(sa.Table, AuditLog.__table__), cast(sa.Table, User.__table__)
 serial = itertools.count(1)
 
 

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db import metadata
-from lms_db.compare import compare_database
-from lms_db.fleet.autogen import new_revision
-from lms_db.topology import load_topology
+from lms_db.migrate.autogen import new_revision
+from lms_db.schema.compare import compare_database
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import (
     add_revision,
     copy_migrations,

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db import analytics_metadata, metadata
-from lms_db.compare import compare_database
 from lms_db.fleet.locks import _advisory_key
-from lms_db.topology import load_topology
+from lms_db.schema.compare import compare_database
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import (
     execute,
     lmsdb,

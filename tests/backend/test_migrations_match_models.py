@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lms_db import analytics_metadata, metadata
-from lms_db.compare import compare_database
-from lms_db.fleet.migrate import upgrade_database
-from lms_db.topology import DatabaseRef
+from lms_db.migrate.database import upgrade_database
+from lms_db.schema.compare import compare_database
+from lms_db.topology.spec import DatabaseRef
 
 
 def _ref(engine: Engine) -> DatabaseRef:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from lms_db.moves.engine import start_move
 from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.moves.triggers import existing_triggers
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     fixture_make_second_database,

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from lms_db.catalog import bump_map_version, read_shard_map, shard_ranges
 from lms_db.errors import InputError, RangeFrozen, UnknownObjectError
-from lms_db.routing import Router
+from lms_db.router import Router
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_make_second_database,

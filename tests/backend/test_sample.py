@@ -15,16 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from lms_db import metadata
-from lms_db.ddl import create_schema
 from lms_db.errors import InputError, OperationError
-from lms_db.routing import Router
-from lms_db.routing.keys import id_tables, keyspace_tables
+from lms_db.router import Router
+from lms_db.router.keys import id_tables, keyspace_tables
 from lms_db.sample import courses as course_gen
 from lms_db.sample import load_sample, parse_skew
 from lms_db.sample import users as user_gen
 from lms_db.sample.courses import fast_draws
 from lms_db.sample.load import COLUMNS
 from lms_db.sample.writer import BulkWriter, TextRows, render_tsv
+from lms_db.schema.ddl import create_schema
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     _fleet_for,
@@ -80,12 +80,12 @@ def test_sample_load_keeps_every_invariant(backend: str, request: pytest.Fixture
         result = load_sample(router, users=USERS, courses=COURSES, seed=SEED)
         assert result.total_rows > 20 * USERS and result.users == USERS
         ids: dict[str, Counter[int]] = {t.name: Counter() for t in id_tables()}
-        users_per_shard = {}
+        users_per_shard: dict[str, int] = {}
         for shard in SHARDS:
             with router.engine_for_shard(shard).connect() as conn:
                 _check_shard(router, conn, shard, result.rows.get(shard, {}), ids)
                 users_per_shard[shard] = conn.execute(sa.text("SELECT COUNT(*) FROM users")
-                                                      ).scalar()
+                                                      ).scalar_one()
         assert sum(users_per_shard.values()) == USERS
         assert max(users_per_shard.values()) - min(users_per_shard.values()) <= 1  # even
         for table, counter in ids.items():
@@ -116,13 +116,13 @@ def _check_shard(router: Router, conn: sa.Connection, shard: str, written: dict[
         orphans = scalar(f"SELECT COUNT(*) FROM {child} c LEFT JOIN {parent} p "
                          f"ON p.id = c.{column} WHERE c.{column} IS NOT NULL AND p.id IS NULL")
         assert orphans == 0, (shard, child, column)
-    for table in ("lesson_progress", "quiz_attempts", "certificates"):
-        assert scalar(f"SELECT COUNT(*) FROM {table} t JOIN enrollments e "
+    for name in ("lesson_progress", "quiz_attempts", "certificates"):
+        assert scalar(f"SELECT COUNT(*) FROM {name} t JOIN enrollments e "
                       "ON e.id = t.enrollment_id WHERE e.user_id <> t.user_id") == 0
-    for table, column, allowed in _enum_columns():
+    for name, column, allowed in _enum_columns():
         found = {v for (v,) in conn.execute(sa.text(
-            f"SELECT DISTINCT {column} FROM {table} WHERE {column} IS NOT NULL"))}
-        assert found <= allowed, (table, column, found - allowed)
+            f"SELECT DISTINCT {column} FROM {name} WHERE {column} IS NOT NULL"))}
+        assert found <= allowed, (name, column, found - allowed)
     assert scalar("SELECT COUNT(*) FROM course_reviews WHERE rating NOT BETWEEN 1 AND 5") == 0
     for (uid,) in conn.execute(sa.text("SELECT id FROM users")):
         assert router.shard_for("user", uid).shard == shard

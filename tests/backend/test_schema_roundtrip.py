@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from lms_db import analytics_metadata, metadata
-from lms_db.compare import compare_database
-from lms_db.ddl import create_schema
+from lms_db.schema.compare import compare_database
+from lms_db.schema.ddl import create_schema
 
 
 def test_oltp_schema_matches_models(any_engine: Engine) -> None:
@@ -106,7 +106,7 @@ def test_invariants_are_enforced(any_engine: Engine, statement: str) -> None:
 def test_mariadb_has_fulltext_and_on_update(mariadb_engine: Engine) -> None:
     with mariadb_engine.begin() as conn:
         create_schema(conn)
-        kinds = dict(conn.execute(sa.text(
+        kinds: dict[str, str] = dict(conn.execute(sa.text(
             "SELECT INDEX_NAME, INDEX_TYPE FROM information_schema.STATISTICS "
             "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_TYPE = 'FULLTEXT'")).all())
         extra = conn.execute(sa.text(

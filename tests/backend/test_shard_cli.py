@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from cli import app
 from lms_db.catalog import read_id_windows, read_map_version, shards
-from lms_db.ddl import create_schema
-from lms_db.routing import Router
-from lms_db.routing.keys import ROUTED_KEYSPACES, keyspace_tables
-from lms_db.topology import load_topology
+from lms_db.router import Router
+from lms_db.router.keys import ROUTED_KEYSPACES, keyspace_tables
+from lms_db.schema.ddl import create_schema
+from lms_db.topology.spec import load_topology
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_fleet,
@@ -114,7 +114,7 @@ def test_list_load_status_route(fleet: Fleet) -> None:
     (["shard", "status", "--shard", "nope"], "unknown shard 'nope'"),
     (["shard", "add", "bad name!", "--primary", "sqlite:///x.db"], "shard name"),
     (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
-    (["shard", "add", "new", "--primary", "oracle://h/db"], "unsupported driver"),
+    (["shard", "add", "new", "--primary", "oracle://h/db"], "unknown driver 'oracle'"),
     (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
     (["shard", "grant-windows", "--shard", "nope"], "unknown shard 'nope'"),
     (["shard", "grant-windows", "--table", "nope"], "'nope' draws no ids from windows"),

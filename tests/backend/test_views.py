@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lms_db.ddl import create_schema
 from lms_db.errors import UnknownObjectError
-from lms_db.views import refresh_view
+from lms_db.schema.ddl import create_schema
+from lms_db.schema.views import refresh_view
 
 COURSES = 150
 

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from lms_db.errors import UnknownObjectError
-from lms_db.fleet.blocking import blocking_statements, split_statements
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
-from lms_db.fleet.scripts import (
+from lms_db.migrate.blocking import blocking_statements, split_statements
+from lms_db.migrate.scripts import (
     downgrade_steps,
     resolve_revision,
     script_directory,

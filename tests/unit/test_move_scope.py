@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lms_db.ddl import create_schema
 from lms_db.models import metadata
 from lms_db.moves.scope import delete_order, insert_order, keyspace_scopes, table_scope
+from lms_db.schema.ddl import create_schema
 
 
 def _engine() -> sa.Engine:

@@ -17,7 +17,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, check=False)
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None and _run("ruff", "--version").returncode,
+@pytest.mark.skipif(shutil.which("ruff") is None and bool(_run("ruff", "--version").returncode),
                     reason="ruff not installed")
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", ".")

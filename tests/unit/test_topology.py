@@ -11,15 +11,14 @@ from typer.testing import CliRunner
 from lms_db.config import (
     DEFAULT_CONNECT_TIMEOUT,
     Settings,
-    env_references,
     expand_env,
     require_topology_path,
     resolve_settings,
     topology_path_from_env,
 )
-from lms_db.errors import ConfigError, UnknownObjectError
-from lms_db.topology import TopologyInvalid, load_topology
-from lms_db.topology_template import TOPOLOGY_TEMPLATE, write_topology_template
+from lms_db.errors import ConfigError, TopologyInvalid, UnknownObjectError
+from lms_db.topology.spec import load_topology
+from lms_db.topology.template import TOPOLOGY_TEMPLATE, write_topology_template
 from lmsdb_cli.init import init
 from lmsdb_cli.output import LmsdbGroup
 
@@ -343,7 +342,6 @@ def test_topology_lookups(tmp_path: Path) -> None:
 
 def test_expand_env() -> None:
     assert expand_env("a${X}b$$c$d", where="f: g", environ={"X": "1"}) == "a1b$c$d"
-    assert env_references("${A}-${B}$${C}") == ("A", "B")
     with pytest.raises(ConfigError, match=r"^f: g: environment variable Y is not set"):
         expand_env("${Y}", where="f: g", environ={})
     with pytest.raises(ConfigError, match="malformed variable reference"):

@@ -1,6 +1,6 @@
 """Analytics schema: user_events, natively partitioned by time (a hypertable on TimescaleDB).
 
-The statements are those ``lms_db.ddl.schema_statements(dialect, target="analytics")``
+The statements are those ``lms_db.schema.ddl.schema_statements(dialect, target="analytics")``
 rendered when this revision was written, frozen in ``a001_user_events/``; on PostgreSQL
 with the timescaledb extension installed the table becomes a hypertable.
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lms_db.fleet.schema_ops import SchemaSnapshot, create_schema_objects, drop_schema_objects
+from lms_db.migrate.schema_ops import SchemaSnapshot, create_schema_objects, drop_schema_objects
 
 # revision identifiers, used by Alembic.
 revision: str = "a001"

@@ -1,6 +1,6 @@
 """Initial OLTP schema: every table, index, trigger, view and policy of lms_db.metadata.
 
-The statements are those ``lms_db.ddl.schema_statements(dialect)`` rendered when this
+The statements are those ``lms_db.schema.ddl.schema_statements(dialect)`` rendered when this
 revision was written (what ``lmsdb schema sql`` printed then), frozen in
 ``0001_initial_schema/<dialect>.sql``: a model change needs a new revision, and a test fails
 until the migrations' head matches the models again (docs/migrations.md, "Writing revisions").
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lms_db.fleet.schema_ops import SchemaSnapshot, create_schema_objects, drop_schema_objects
+from lms_db.migrate.schema_ops import SchemaSnapshot, create_schema_objects, drop_schema_objects
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
