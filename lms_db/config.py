@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,3 +206,26 @@ def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str, s
     env = _environ(environ)
     return (env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or ".",
             env.get(PAUSE_FILE_ENV, ""))
+
+
+#: ``LMSDB_TEST_PAUSE_MODE=stop``: a pause point stops the process (SIGSTOP) instead of sleeping.
+PAUSE_MODE_ENV_VAR = "LMSDB_TEST_PAUSE_MODE"
+
+
+def pause_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """The crash-test pause mode (``stop`` or unset)."""
+    return _environ(environ).get(PAUSE_MODE_ENV_VAR) or None
+
+
+@contextmanager
+def environment_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables of ``values`` that the environment lacks, for the block only (the
+    demo's dummy credentials for its local S3 endpoint); real settings are never replaced."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+

@@ -294,6 +294,7 @@ class VerifyMismatch(OperationError):
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "chunks": self.chunks}
 
+
 class LiteralPassword(ConfigError):
     """A database URL holds a password in clear: only ``${VAR}`` or ``${file:PATH}``."""
 

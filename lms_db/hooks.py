@@ -12,6 +12,10 @@ theirs the same way).  Nothing happens unless the process environment asks for i
 ``LMSDB_TEST_PAUSE_FILE=<path>``
     an exact marker path instead of the directory (the journaled steps' tests use it).
 
+``LMSDB_TEST_PAUSE_MODE=stop``
+    the process stops itself (SIGSTOP) after writing the marker instead of waiting, so a
+    test can change the world and then let it go on (SIGCONT).
+
 A paused process waits until it is killed, until the test deletes its marker file (it then
 carries on: "the server died while we were paused"), or until SIGINT/SIGTERM asks it to
 stop (:mod:`lms_db.interrupts`); it then returns, so the caller's interrupt check stops it
@@ -23,12 +27,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from collections import Counter
 from pathlib import Path
 
 import lms_db.interrupts as interrupts
-from lms_db.config import pause_request
+from lms_db.config import pause_mode, pause_request
 
 log = logging.getLogger(__name__)
 
@@ -61,5 +66,8 @@ def pause_point(step: str) -> None:
     marker = Path(marker_path) if marker_path else Path(directory) / f"{os.getpid()}.paused"
     marker.write_text(f"{step}@{_seen[step]}\n", encoding="utf-8")
     log.warning("paused at %s (pid %d) for a test", step, os.getpid())
+    if pause_mode() == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
+        return
     while marker.exists() and not interrupts.stop_requested():
         time.sleep(0.02)

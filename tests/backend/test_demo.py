@@ -19,8 +19,9 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
                                  "--courses", "9"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     for step in ("topology", "migrate", "sample load", "views refresh", "route", "split",
-                 "status", "schema check"):
+                 "status", "archive", "restore", "schema check"):
         assert f"✓ {step}" in result.output
+    assert "(GLACIER, AES256" in result.output  # moto is a test dependency: archiving runs
     assert "every database matches the models" in result.output
     users = 0
     for n in range(4):  # the split moved part of shard-0's users to the new shard-3
@@ -37,6 +38,8 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
     owners = {r["shard"] for r in json.loads(listed.stdout)["ranges"]}
     assert "shard-3" in owners
     topology = str(workdir / "topology.toml")
+    runs = runner.invoke(app, ["-t", topology, "archive", "list", "--json"])
+    assert runs.exit_code == 0 and '"table": "enrollments"' in runs.stdout
     listed = runner.invoke(app, ["-t", topology, "shard", "list"])
     assert listed.exit_code == 0 and "shard-2" in listed.output
     refreshed = runner.invoke(app, ["-t", topology, "views", "refresh", "--json"],
