@@ -22,8 +22,12 @@ class BuildPyWithMigrations(build_py):  # type: ignore[misc]  # setuptools is un
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the checkout's migrations/ in place
         target = Path(self.build_lib) / "lms_db" / "migrations"
-        shutil.copytree(HERE / "migrations", target, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            HERE / "migrations",
+            target,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
 
 
 setup(cmdclass={"build_py": BuildPyWithMigrations})

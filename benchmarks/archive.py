@@ -61,26 +61,31 @@ def build(db: str, enrollments: int, share: float) -> int:
         conn.exec_driver_sql(
             f"INSERT INTO users (id, uuid, email, password_hash, first_name, last_name) "
             f"SELECT seq, LPAD(seq, 36, '0'), CONCAT('u', seq, '@example.com'), 'x', "
-            f"'Zoë', 'L' FROM seq_1_to_{enrollments}")
+            f"'Zoë', 'L' FROM seq_1_to_{enrollments}"
+        )
         conn.exec_driver_sql(
             f"INSERT INTO enrollments (id, user_id, course_id, status, progress_percentage, "
             f"completed_at, enrolled_at, total_watch_time_seconds) "
             f"SELECT seq, seq, 1, IF(seq %% {period} < {cut}, 'completed', 'active'), 99.50, "
             f"IF(seq %% {period} < {cut}, '2021-01-01' + INTERVAL (seq %% 10000) MINUTE, NULL), "
-            f"'2020-06-01', seq * 7 FROM seq_1_to_{enrollments}")
+            f"'2020-06-01', seq * 7 FROM seq_1_to_{enrollments}"
+        )
         conn.exec_driver_sql(
             "INSERT INTO lesson_progress (id, user_id, lesson_id, enrollment_id, status, "
             "progress_percentage, user_notes, completed_at) "
             "SELECT e.id * 2 + k.seq, e.user_id, k.seq + 1, e.id, 'completed', 100.00, "
-            "'notes \U0001F680 ∑', e.completed_at FROM enrollments e JOIN seq_0_to_1 k")
+            "'notes \U0001f680 ∑', e.completed_at FROM enrollments e JOIN seq_0_to_1 k"
+        )
         conn.exec_driver_sql(
             "INSERT INTO quiz_attempts (id, quiz_id, user_id, enrollment_id, attempt_number, "
             "answers, total_points, earned_points, passed, started_at) "
-            "SELECT id, 7, user_id, id, 1, '[{\"q\": 1, \"a\": \"\U0001F600\", \"pts\": 1.5}]', "
-            "10.00, 7.25, 1, '2021-01-01' FROM enrollments")
+            'SELECT id, 7, user_id, id, 1, \'[{"q": 1, "a": "\U0001f600", "pts": 1.5}]\', '
+            "10.00, 7.25, 1, '2021-01-01' FROM enrollments"
+        )
         total = conn.exec_driver_sql(
             f"SELECT COUNT(*) FROM enrollments WHERE status = 'completed' "
-            f"AND completed_at < '{CUTOFF}'").scalar_one()
+            f"AND completed_at < '{CUTOFF}'"
+        ).scalar_one()
     engine.dispose()
     return int(total)
 
@@ -105,18 +110,28 @@ def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
         conn.exec_driver_sql(f"CREATE DATABASE {catalog}")
     admin.dispose()
     path = work / "topology.toml"
-    path.write_text(f'[archive]\nendpoint_url = "{s3_url}"\nregion = "us-east-1"\n\n'
-                    f'[catalog]\nurl = "{SERVER}/{catalog}"\n\n[[shards]]\nname = "shard-0"\n'
-                    f'primary = "{SERVER}/{db}"\nranges = {{ user = [0, 100000000], '
-                    f'course = [0, 100000] }}\n', encoding="utf-8")
+    path.write_text(
+        f'[archive]\nendpoint_url = "{s3_url}"\nregion = "us-east-1"\n\n'
+        f'[catalog]\nurl = "{SERVER}/{catalog}"\n\n[[shards]]\nname = "shard-0"\n'
+        f'primary = "{SERVER}/{db}"\nranges = {{ user = [0, 100000000], '
+        f"course = [0, 100000] }}\n",
+        encoding="utf-8",
+    )
     topology = load_topology(path)
     engine = sa.create_engine(topology.catalog.url)
     seed_from_topology(engine, topology)
     engine.dispose()
     start = time.perf_counter()
-    report = run_archive(topology, ArchiveRequest(
-        table="enrollments", destination=f"s3://{bucket}/bench", status="completed",
-        where=(("completed_at", "<", CUTOFF),), chunk_size=chunk))
+    report = run_archive(
+        topology,
+        ArchiveRequest(
+            table="enrollments",
+            destination=f"s3://{bucket}/bench",
+            status="completed",
+            where=(("completed_at", "<", CUTOFF),),
+            chunk_size=chunk,
+        ),
+    )
     seconds = time.perf_counter() - start
     drop(catalog)
     shutil.rmtree(work)
@@ -129,17 +144,35 @@ def leg_pt_archiver(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, 
     import boto3
 
     work = Path(tempfile.mkdtemp())
-    parents = (f"status = 'completed' AND completed_at < '{CUTOFF}'")
+    parents = f"status = 'completed' AND completed_at < '{CUTOFF}'"
     children = f"enrollment_id IN (SELECT id FROM enrollments WHERE {parents})"
     rows = 0
     start = time.perf_counter()
-    for table, where in (("lesson_progress", children), ("quiz_attempts", children),
-                         ("enrollments", parents)):
+    for table, where in (
+        ("lesson_progress", children),
+        ("quiz_attempts", children),
+        ("enrollments", parents),
+    ):
         out = subprocess.run(
-            ["pt-archiver", "--source", f"h=127.0.0.1,P=3306,u=root,D={db},t={table},A=utf8mb4",
-             "--file", str(work / "%D.%t.tsv"), "--where", where, "--limit", str(chunk),
-             "--commit-each", "--bulk-delete", "--statistics", "--no-safe-auto-increment"],
-            capture_output=True, text=True, check=True)
+            [
+                "pt-archiver",
+                "--source",
+                f"h=127.0.0.1,P=3306,u=root,D={db},t={table},A=utf8mb4",
+                "--file",
+                str(work / "%D.%t.tsv"),
+                "--where",
+                where,
+                "--limit",
+                str(chunk),
+                "--commit-each",
+                "--bulk-delete",
+                "--statistics",
+                "--no-safe-auto-increment",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         for line in out.stdout.splitlines():
             if line.startswith("DELETE "):
                 rows += int(line.split()[1])
@@ -160,13 +193,15 @@ def leg_delete(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
     with engine.connect() as conn:
         counted = conn.exec_driver_sql(
             f"SELECT (SELECT COUNT(*) FROM enrollments WHERE status = 'completed' AND "
-            f"completed_at < '{CUTOFF}') * 4").scalar_one()
+            f"completed_at < '{CUTOFF}') * 4"
+        ).scalar_one()
         conn.commit()
         while True:
             with conn.begin():
                 deleted = conn.exec_driver_sql(
                     f"DELETE FROM enrollments WHERE status = 'completed' AND completed_at < "
-                    f"'{CUTOFF}' ORDER BY id LIMIT {chunk}").rowcount
+                    f"'{CUTOFF}' ORDER BY id LIMIT {chunk}"
+                ).rowcount
             if not deleted:
                 break
             rows += deleted
@@ -178,15 +213,33 @@ def leg_delete(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
 LEGS = {"lmsdb": leg_lmsdb, "pt-archiver": leg_pt_archiver, "delete": leg_delete}
 
 
-def run_leg(leg: str, enrollments: int, share: float, chunk: int, s3_url: str,
-            bucket: str) -> dict[str, Any]:
+def run_leg(
+    leg: str, enrollments: int, share: float, chunk: int, s3_url: str, bucket: str
+) -> dict[str, Any]:
     db = f"lmsdb_bench_arch_{uuid.uuid4().hex[:8]}"
     try:
         build(db, enrollments, share)
-        out = subprocess.run([sys.executable, __file__, "--leg", leg, "--db", db, "--s3", s3_url,
-                              "--bucket", bucket, "--chunk-size", str(chunk)],
-                             capture_output=True, text=True, cwd=ROOT, check=False,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--leg",
+                leg,
+                "--db",
+                db,
+                "--s3",
+                s3_url,
+                "--bucket",
+                bucket,
+                "--chunk-size",
+                str(chunk),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         if out.returncode != 0:
             raise SystemExit(f"{leg} failed: {out.stderr[-2000:]}")
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -226,12 +279,16 @@ def main() -> None:
     results = {}
     try:
         for leg in legs:
-            results[leg] = run_leg(leg, args.enrollments, args.share, args.chunk_size, s3_url,
-                                   bucket)
+            results[leg] = run_leg(
+                leg, args.enrollments, args.share, args.chunk_size, s3_url, bucket
+            )
             r = results[leg]
-            print(f"{leg:12} {r['rows']:>9} rows {r['seconds']:8.2f} s "
-                  f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
-                  f"peak RSS {r['max_rss_mib']:.0f} MiB", flush=True)
+            print(
+                f"{leg:12} {r['rows']:>9} rows {r['seconds']:8.2f} s "
+                f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
+                f"peak RSS {r['max_rss_mib']:.0f} MiB",
+                flush=True,
+            )
     finally:
         server.stop()
     lms = results["lmsdb"]
@@ -240,8 +297,10 @@ def main() -> None:
     print(f"lmsdb / bare DELETE rate: {rate / floor:.2f}x")
     if "pt-archiver" in results:
         pt = results["pt-archiver"]
-        print(f"lmsdb / pt-archiver rate: {rate / (pt['rows'] / pt['seconds']):.2f}x; "
-              f"bytes stored lmsdb / pt-archiver TSV: {lms['bytes'] / pt['bytes']:.3f}")
+        print(
+            f"lmsdb / pt-archiver rate: {rate / (pt['rows'] / pt['seconds']):.2f}x; "
+            f"bytes stored lmsdb / pt-archiver TSV: {lms['bytes'] / pt['bytes']:.3f}"
+        )
     else:
         print("pt-archiver: not installed (apt-get install percona-toolkit), leg skipped")
 

@@ -141,16 +141,20 @@ def run_backend(backend: str, url: sa.URL, rows: int, chunk_rows: int, repeat: i
             ]
 
         legs: list[tuple[str, str, Callable[[], object]]] = [
-            ("boundaries", "lmsdb chunk_boundaries",
-             lambda: chunk_boundaries(conn, submissions, None, chunk_rows)),
+            (
+                "boundaries",
+                "lmsdb chunk_boundaries",
+                lambda: chunk_boundaries(conn, submissions, None, chunk_rows),
+            ),
         ]
         if backend == "mariadb":
-            legs += [("crc32", "BIT_XOR(CRC32) (pt-table-checksum)", lambda: raw(CRC32)),
-                     ("md5", "BIT_XOR(MD5->64), one lane", lambda: raw(MD5_ONE_LANE))]
+            legs += [
+                ("crc32", "BIT_XOR(CRC32) (pt-table-checksum)", lambda: raw(CRC32)),
+                ("md5", "BIT_XOR(MD5->64), one lane", lambda: raw(MD5_ONE_LANE)),
+            ]
         if backend != "sqlite":
             legs.append(("lmsdb", "lmsdb checksum_chunks (server-side)", lmsdb))
-        legs.append(("python", "lmsdb checksum_chunks method=python",
-                     lambda: lmsdb(METHOD_PYTHON)))
+        legs.append(("python", "lmsdb checksum_chunks method=python", lambda: lmsdb(METHOD_PYTHON)))
         results = {key: timed(label, rows, fn, repeat) for key, label, fn in legs}
         # Bounded memory of the streamed path: Python's peak allocation while it runs.
         tracemalloc.start()
@@ -196,8 +200,7 @@ def main() -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {name}")
         try:
-            run_backend(backend, server.set(database=name), args.rows, args.chunk_rows,
-                        args.repeat)
+            run_backend(backend, server.set(database=name), args.rows, args.chunk_rows, args.repeat)
         finally:
             with admin.connect() as conn:
                 force = " WITH (FORCE)" if backend == "postgresql" else ""

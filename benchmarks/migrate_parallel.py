@@ -52,8 +52,9 @@ def _names(count: int) -> list[str]:
 
 
 def _admin(server: sa.URL) -> sa.Engine:
-    return sa.create_engine(server._replace(database=None), isolation_level="AUTOCOMMIT",
-                            poolclass=sa.pool.NullPool)
+    return sa.create_engine(
+        server._replace(database=None), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
 
 
 def recreate(urls: list[sa.URL]) -> None:
@@ -61,8 +62,9 @@ def recreate(urls: list[sa.URL]) -> None:
     for url in urls:
         with _admin(url).connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {url.database}")
-            conn.exec_driver_sql(f"CREATE DATABASE {url.database} CHARACTER SET utf8mb4 "
-                                 "COLLATE utf8mb4_unicode_ci")
+            conn.exec_driver_sql(
+                f"CREATE DATABASE {url.database} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
 
 
 def drop(urls: list[sa.URL]) -> None:
@@ -75,9 +77,13 @@ def write_topology(catalog: sa.URL, shards: list[sa.URL], directory: Path) -> Pa
     step = 1_000_000
     lines = ["[catalog]", f'url = "{catalog.render_as_string(hide_password=False)}"', ""]
     for i, url in enumerate(shards):
-        lines += ["[[shards]]", f'name = "shard-{i:02d}"',
-                  f'primary = "{url.render_as_string(hide_password=False)}"',
-                  f"ranges = {{ user = [{i * step}, {(i + 1) * step}] }}", ""]
+        lines += [
+            "[[shards]]",
+            f'name = "shard-{i:02d}"',
+            f'primary = "{url.render_as_string(hide_password=False)}"',
+            f"ranges = {{ user = [{i * step}, {(i + 1) * step}] }}",
+            "",
+        ]
     path = directory / f"bench-{len(shards)}.toml"
     path.write_text("\n".join(lines))
     return path
@@ -141,19 +147,32 @@ def report(title: str, legs: dict[str, float], shards: int, parallel: int) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306",
-                        help="MariaDB service URL (no database)")
+    parser.add_argument(
+        "--url",
+        default="mysql+pymysql://root@127.0.0.1:3306",
+        help="MariaDB service URL (no database)",
+    )
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--parallel", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run each leg this many times (interleaved); report the median")
-    parser.add_argument("--servers", type=int, default=4,
-                        help="extra mariadbd servers for the second layout (0: skip it)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each leg this many times (interleaved); report the median",
+    )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=4,
+        help="extra mariadbd servers for the second layout (0: skip it)",
+    )
     args = parser.parse_args()
     service = sa.make_url(args.url)
     catalog = service.set(database=f"{PREFIX}_catalog")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; command: {' '.join(sys.argv)}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; command: {' '.join(sys.argv)}"
+    )
     with tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         # Warm-up (imports, the worker-process server) outside the timings.
@@ -163,19 +182,29 @@ def main() -> None:
         drop([catalog, *warm])
         one_server = [service.set(database=n) for n in _names(args.shards)]
         legs = measure(catalog, one_server, args.parallel, tmp, args.repeat)
-        report(f"{args.shards} shard databases on one MariaDB server ({service})", legs,
-               args.shards, args.parallel)
+        report(
+            f"{args.shards} shard databases on one MariaDB server ({service})",
+            legs,
+            args.shards,
+            args.parallel,
+        )
         if args.servers > 0:
             servers = []
             for i in range(args.servers):
                 server = start_mariadbd(tmp, f"server{i}", 100 + i, primary=True)
                 stack.callback(server.stop)
                 servers.append(server)
-            spread = [servers[i % len(servers)].url(name)
-                      for i, name in enumerate(_names(args.shards))]
+            spread = [
+                servers[i % len(servers)].url(name) for i, name in enumerate(_names(args.shards))
+            ]
             legs = measure(catalog, spread, args.parallel, tmp, args.repeat)
-            report(f"{args.shards} shards spread over {args.servers} mariadbd servers "
-                   "(started here, same machine)", legs, args.shards, args.parallel)
+            report(
+                f"{args.shards} shards spread over {args.servers} mariadbd servers "
+                "(started here, same machine)",
+                legs,
+                args.shards,
+                args.parallel,
+            )
 
 
 if __name__ == "__main__":

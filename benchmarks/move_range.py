@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,31 +61,57 @@ def _where(table: str, lo: int, hi: int) -> str:
 
 def _count(engine: sa.Engine, lo: int, hi: int) -> int:
     with engine.connect() as conn:
-        return sum(int(conn.exec_driver_sql(
-            f"SELECT COUNT(*) FROM {s.name} WHERE {_where(s.name, lo, hi)}").scalar_one())
-            for s in insert_order("user"))
+        return sum(
+            int(
+                conn.exec_driver_sql(
+                    f"SELECT COUNT(*) FROM {s.name} WHERE {_where(s.name, lo, hi)}"
+                ).scalar_one()
+            )
+            for s in insert_order("user")
+        )
 
 
 def _server_move(admin: sa.Engine, src: str, dst: str, lo: int, hi: int) -> None:
     with admin.begin() as conn:
         conn.exec_driver_sql("SET foreign_key_checks = 0")
         for s in insert_order("user"):
-            conn.exec_driver_sql(f"INSERT INTO {dst}.{s.name} SELECT * FROM {src}.{s.name} "
-                                 f"WHERE {_where(s.name, lo, hi)}")
+            conn.exec_driver_sql(
+                f"INSERT INTO {dst}.{s.name} SELECT * FROM {src}.{s.name} "
+                f"WHERE {_where(s.name, lo, hi)}"
+            )
         for s in delete_order("user"):
             conn.exec_driver_sql(f"DELETE FROM {src}.{s.name} WHERE {_where(s.name, lo, hi)}")
 
 
 def _dump_move(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
-    base = ["-h", url.host or "127.0.0.1", "-P", str(url.port or 3306), "-u",
-            url.username or "root"]
+    base = [
+        "-h",
+        url.host or "127.0.0.1",
+        "-P",
+        str(url.port or 3306),
+        "-u",
+        url.username or "root",
+    ]
     for s in insert_order("user"):
         dump = subprocess.Popen(
-            ["mysqldump", *base, "--no-create-info", "--skip-triggers", "--single-transaction",
-             "--default-character-set=utf8mb4", f"--where={_where(s.name, lo, hi)}", src,
-             s.name], stdout=subprocess.PIPE)
-        subprocess.run(["mariadb", *base, "--default-character-set=utf8mb4", dst],
-                       stdin=dump.stdout, check=True)
+            [
+                "mysqldump",
+                *base,
+                "--no-create-info",
+                "--skip-triggers",
+                "--single-transaction",
+                "--default-character-set=utf8mb4",
+                f"--where={_where(s.name, lo, hi)}",
+                src,
+                s.name,
+            ],
+            stdout=subprocess.PIPE,
+        )
+        subprocess.run(
+            ["mariadb", *base, "--default-character-set=utf8mb4", dst],
+            stdin=dump.stdout,
+            check=True,
+        )
         dump.wait()
     engine = sa.create_engine(url.set(database=src))
     with engine.begin() as conn:
@@ -98,11 +125,28 @@ def _pt_archiver(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
     dsn = f"h={url.host or '127.0.0.1'},P={url.port or 3306},u={url.username or 'root'}"
     for s in insert_order("user"):
         subprocess.run(
-            ["pt-archiver", "--source", f"{dsn},D={src},t={s.name}", "--dest",
-             f"{dsn},D={dst},t={s.name}", "--where", _where(s.name, lo, hi), "--bulk-insert",
-             "--bulk-delete", "--limit", "1000", "--commit-each", "--no-check-charset",
-             "--set-vars", "foreign_key_checks=0", "--charset", "utf8", "--quiet"],
-            check=True)
+            [
+                "pt-archiver",
+                "--source",
+                f"{dsn},D={src},t={s.name}",
+                "--dest",
+                f"{dsn},D={dst},t={s.name}",
+                "--where",
+                _where(s.name, lo, hi),
+                "--bulk-insert",
+                "--bulk-delete",
+                "--limit",
+                "1000",
+                "--commit-each",
+                "--no-check-charset",
+                "--set-vars",
+                "foreign_key_checks=0",
+                "--charset",
+                "utf8",
+                "--quiet",
+            ],
+            check=True,
+        )
 
 
 def run(url_text: str, users: int) -> dict[str, Any]:
@@ -119,8 +163,9 @@ def run(url_text: str, users: int) -> dict[str, Any]:
             engine = sa.create_engine(url.set(database=names[key]))
             with engine.begin() as conn:
                 create_schema(conn)
-                conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) "
-                                     "NOT NULL PRIMARY KEY)")
+                conn.exec_driver_sql(
+                    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+                )
                 conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
             engine.dispose()
         u = url.render_as_string(hide_password=False)
@@ -128,7 +173,8 @@ def run(url_text: str, users: int) -> dict[str, Any]:
             f'[catalog]\nurl = "{u}/{names["cat"]}"\n\n[[shards]]\nname = "shard-0"\n'
             f'primary = "{u}/{names["s0"]}"\nranges = {{ user = [0, {KEYS}], '
             f'course = [0, {KEYS}] }}\n\n[[shards]]\nname = "shard-1"\n'
-            f'primary = "{u}/{names["s1"]}"\nranges = {{ }}\n')
+            f'primary = "{u}/{names["s1"]}"\nranges = {{ }}\n'
+        )
         topology = load_topology(tmp / "t.toml")
         catalog = sa.create_engine(topology.catalog.url)
         seed_from_topology(catalog, topology)
@@ -149,12 +195,15 @@ def run(url_text: str, users: int) -> dict[str, Any]:
         # The moves leave fences on their sources; the other tools must not meet them.
         with admin.begin() as conn:
             for trigger, schema in conn.exec_driver_sql(
-                    "SELECT TRIGGER_NAME, TRIGGER_SCHEMA FROM information_schema.TRIGGERS "
-                    f"WHERE TRIGGER_SCHEMA IN ('{names['s0']}', '{names['s1']}') "
-                    "AND TRIGGER_NAME LIKE 'lmsdb%%'").all():
+                "SELECT TRIGGER_NAME, TRIGGER_SCHEMA FROM information_schema.TRIGGERS "
+                f"WHERE TRIGGER_SCHEMA IN ('{names['s0']}', '{names['s1']}') "
+                "AND TRIGGER_NAME LIKE 'lmsdb%%'"
+            ).all():
                 conn.exec_driver_sql(f"DROP TRIGGER {schema}.{trigger}")
-        ways = {"insert_select": lambda: _server_move(admin, names["s0"], names["s1"], lo, hi),
-                "mysqldump": lambda: _dump_move(url, names["s0"], names["s1"], lo, hi)}
+        ways: dict[str, Callable[[], object]] = {
+            "insert_select": lambda: _server_move(admin, names["s0"], names["s1"], lo, hi),
+            "mysqldump": lambda: _dump_move(url, names["s0"], names["s1"], lo, hi),
+        }
         if shutil.which("pt-archiver"):
             ways["pt_archiver"] = lambda: _pt_archiver(url, names["s0"], names["s1"], lo, hi)
         for name, way in ways.items():
@@ -191,8 +240,10 @@ def main() -> None:
     for name in ("lmsdb", "pt_archiver", "mysqldump", "insert_select"):
         if name in results:
             seconds = results[name]
-            print(f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
-                  f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling")
+            print(
+                f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
+                f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling"
+            )
     print(f"  lmsdb freeze-to-switch: {results['lmsdb_frozen_seconds']} s")
 
 

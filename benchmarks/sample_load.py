@@ -70,10 +70,13 @@ def run_once(url: str, users: int, courses: int, seed: int) -> dict[str, Any]:
         lines = ["[catalog]", f'url = "{base.set(database=names[-1])}?charset=utf8mb4"']
         for i, name in enumerate(names[:SHARDS]):
             shard_url = base.set(database=name).render_as_string(hide_password=False)
-            lines += ["[[shards]]", f'name = "shard-{i}"',
-                      f'primary = "{shard_url}?charset=utf8mb4"',
-                      f"ranges = {{ user = [{i * USER_RANGE}, {(i + 1) * USER_RANGE}], "
-                      f"course = [{i * COURSE_RANGE}, {(i + 1) * COURSE_RANGE}] }}"]
+            lines += [
+                "[[shards]]",
+                f'name = "shard-{i}"',
+                f'primary = "{shard_url}?charset=utf8mb4"',
+                f"ranges = {{ user = [{i * USER_RANGE}, {(i + 1) * USER_RANGE}], "
+                f"course = [{i * COURSE_RANGE}, {(i + 1) * COURSE_RANGE}] }}",
+            ]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "bench.toml"
             path.write_text("\n".join(lines) + "\n")
@@ -99,8 +102,10 @@ def run_once(url: str, users: int, courses: int, seed: int) -> dict[str, Any]:
         for table, n in tables.items():
             per_table[table] = per_table.get(table, 0) + n
     return {
-        "server": f"MariaDB {version}", "rows": result.total_rows,
-        "seconds": round(result.seconds, 2), "rows_per_second": round(result.rows_per_second),
+        "server": f"MariaDB {version}",
+        "rows": result.total_rows,
+        "seconds": round(result.seconds, 2),
+        "rows_per_second": round(result.rows_per_second),
         "rows_per_table": dict(sorted(per_table.items(), key=lambda kv: -kv[1])),
     }
 
@@ -109,25 +114,48 @@ def run_baseline(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One run of ``tree``'s own copy of this script (its code, in a process of its own)."""
     script = tree / "benchmarks" / "sample_load.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--json", "--url", args.url, "--users", str(args.users),
-         "--courses", str(args.courses), "--seed", str(args.seed)],
-        capture_output=True, text=True, check=True, cwd=tree)
+        [
+            sys.executable,
+            str(script),
+            "--json",
+            "--url",
+            args.url,
+            "--users",
+            str(args.users),
+            "--courses",
+            str(args.courses),
+            "--seed",
+            str(args.seed),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tree,
+    )
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306",
-                        help="MariaDB server URL (no database)")
+    parser.add_argument(
+        "--url",
+        default="mysql+pymysql://root@127.0.0.1:3306",
+        help="MariaDB server URL (no database)",
+    )
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--courses", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1, help="loads to make (median reported)")
-    parser.add_argument("--baseline", type=Path, metavar="DIR",
-                        help="another lmsdb source tree to measure in turns with this one")
-    parser.add_argument("--pause", type=float, default=3.0,
-                        help="seconds to let the server settle between loads")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="another lmsdb source tree to measure in turns with this one",
+    )
+    parser.add_argument(
+        "--pause", type=float, default=3.0, help="seconds to let the server settle between loads"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.baseline is not None and not (args.baseline / "benchmarks").is_dir():
@@ -147,24 +175,33 @@ def main() -> int:
 
     last = runs[-1]
     report: dict[str, Any] = {
-        "command": " ".join(["python", *sys.argv]), "machine": machine(),
-        "server": last["server"], "shards": SHARDS, "users": args.users,
-        "courses": args.courses, "rows": last["rows"],
-        "seconds": last["seconds"], "rows_per_second": last["rows_per_second"],
+        "command": " ".join(["python", *sys.argv]),
+        "machine": machine(),
+        "server": last["server"],
+        "shards": SHARDS,
+        "users": args.users,
+        "courses": args.courses,
+        "rows": last["rows"],
+        "seconds": last["seconds"],
+        "rows_per_second": last["rows_per_second"],
         "rows_per_table": last["rows_per_table"],
     }
     if len(runs) > 1 or baseline:
-        report["runs"] = [{"seconds": r["seconds"], "rows_per_second": r["rows_per_second"]}
-                          for r in runs]
+        report["runs"] = [
+            {"seconds": r["seconds"], "rows_per_second": r["rows_per_second"]} for r in runs
+        ]
         report["median_rows_per_second"] = round(
-            statistics.median(r["rows_per_second"] for r in runs))
+            statistics.median(r["rows_per_second"] for r in runs)
+        )
     if baseline:
         report["baseline"] = {
             "tree": str(args.baseline),
-            "runs": [{"seconds": r["seconds"], "rows_per_second": r["rows_per_second"]}
-                     for r in baseline],
+            "runs": [
+                {"seconds": r["seconds"], "rows_per_second": r["rows_per_second"]} for r in baseline
+            ],
             "median_rows_per_second": round(
-                statistics.median(r["rows_per_second"] for r in baseline)),
+                statistics.median(r["rows_per_second"] for r in baseline)
+            ),
         }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -184,8 +221,10 @@ def main() -> int:
         cells += [f"{run['seconds']:.2f}", f"{run['rows_per_second']:,}"]
         print("| " + " | ".join(cells) + " |")
     if baseline:
-        print(f"median: baseline {report['baseline']['median_rows_per_second']:,} rows/s, "
-              f"this tree {report['median_rows_per_second']:,} rows/s")
+        print(
+            f"median: baseline {report['baseline']['median_rows_per_second']:,} rows/s, "
+            f"this tree {report['median_rows_per_second']:,} rows/s"
+        )
     else:
         print(f"median: {report['median_rows_per_second']:,} rows/s")
     return 0

@@ -81,7 +81,7 @@ def expand_env(text: str, *, where: str, environ: Mapping[str, str] | None = Non
             return "$"
         name = match.group("name")
         if name is not None and name.startswith(FILE_REFERENCE_PREFIX):
-            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX):], where)
+            return _read_secret_file(name[len(FILE_REFERENCE_PREFIX) :], where)
         if name is None or not _NAME.fullmatch(name):
             shown = "${" if name is None else "${" + name + "}"
             raise ConfigError(
@@ -172,8 +172,10 @@ def resolve_settings(
 def _check_timeout(value: float, where: str) -> float:
     # NaN fails every comparison, so "not > 0" also refuses it.
     if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{where} {value:g}: give a positive number of seconds (default "
-                          f"{DEFAULT_CONNECT_TIMEOUT:g})")
+        raise ConfigError(
+            f"{where} {value:g}: give a positive number of seconds (default "
+            f"{DEFAULT_CONNECT_TIMEOUT:g})"
+        )
     return value
 
 
@@ -204,8 +206,7 @@ def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str, s
     for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``) and an exact marker path
     (``LMSDB_TEST_PAUSE_FILE``, ``""``: none)."""
     env = _environ(environ)
-    return (env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or ".",
-            env.get(PAUSE_FILE_ENV, ""))
+    return (env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or ".", env.get(PAUSE_FILE_ENV, ""))
 
 
 #: ``LMSDB_TEST_PAUSE_MODE=stop``: a pause point stops the process (SIGSTOP) instead of sleeping.
@@ -228,4 +229,3 @@ def environment_defaults(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
-

@@ -74,14 +74,24 @@ class DemoReport:
 
 def demo_topology_text() -> str:
     """The demo's topology: three SQLite shards, catalog and analytics beside the file."""
-    lines = ['[catalog]', 'url = "sqlite:///catalog.db"', '',
-             '[analytics]', 'url = "sqlite:///analytics.db"']
+    lines = [
+        "[catalog]",
+        'url = "sqlite:///catalog.db"',
+        "",
+        "[analytics]",
+        'url = "sqlite:///analytics.db"',
+    ]
     for n in range(DEMO_SHARDS):
         users = [n * USER_RANGE, (n + 1) * USER_RANGE]
         courses = [n * COURSE_RANGE, (n + 1) * COURSE_RANGE]
-        lines += ['', '[[shards]]', f'name = "shard-{n}"', f'primary = "sqlite:///shard-{n}.db"',
-                  'replicas = []',
-                  f'ranges = {{ user = {users}, course = {courses} }}']
+        lines += [
+            "",
+            "[[shards]]",
+            f'name = "shard-{n}"',
+            f'primary = "sqlite:///shard-{n}.db"',
+            "replicas = []",
+            f"ranges = {{ user = {users}, course = {courses} }}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -104,15 +114,15 @@ def run_demo(
     :raises OperationError: a step failed.
     """
     if workdir.exists() and not workdir.is_dir():
-        raise InputError(f"demo directory {workdir} is a file, not a directory: pass an "
-                         "empty or new directory")
+        raise InputError(
+            f"demo directory {workdir} is a file, not a directory: pass an empty or new directory"
+        )
     if workdir.exists() and any(workdir.iterdir()):
         raise InputError(f"demo directory {workdir} is not empty: pass an empty or new one")
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, no permission...
-        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}"
-                         ) from None
+        raise InputError(f"cannot create the demo directory {workdir}: {exc.strerror}") from None
     steps: list[DemoStep] = []
 
     def done(name: str, detail: str, started: float) -> None:
@@ -131,8 +141,9 @@ def run_demo(
     revisions = []
     for target in ("oltp", "analytics"):
         # One shard at a time: SQLite has one writer per file, and the demo is small.
-        run = migrate_fleet(topology, MigrateRequest(target=target,
-                                                     policy=FanoutPolicy(parallel=1)))
+        run = migrate_fleet(
+            topology, MigrateRequest(target=target, policy=FanoutPolicy(parallel=1))
+        )
         if not run.ok:
             failed = "; ".join(f"{r.shard}: {r.error}" for r in run.results if r.failed)
             raise OperationError(f"demo: migrating {target} failed: {failed}")
@@ -142,18 +153,29 @@ def run_demo(
     with Router.from_topology(topology, seed=True) as router:
         started = time.monotonic()
         loaded = load_sample(router, users=users, courses=courses, seed=seed)
-        done("sample load", f"{loaded.total_rows:,} rows ({users} users, {courses} courses)",
-             started)
+        done(
+            "sample load", f"{loaded.total_rows:,} rows ({users} users, {courses} courses)", started
+        )
 
         started = time.monotonic()
         refreshed = [refresh_view(router.engine_for_shard(s)) for s in router.shards("course")]
-        done("views refresh", "popular_courses: " + ", ".join(
-            f"{s} {r.rows} rows" for s, r in zip(router.shards("course"), refreshed, strict=True)),
-            started)
+        done(
+            "views refresh",
+            "popular_courses: "
+            + ", ".join(
+                f"{s} {r.rows} rows"
+                for s, r in zip(router.shards("course"), refreshed, strict=True)
+            ),
+            started,
+        )
 
         started = time.monotonic()
-        keys = [("user", 1), ("user", USER_RANGE + 1), ("user", 2 * USER_RANGE + 5),
-                ("course", COURSE_RANGE + 3)]
+        keys = [
+            ("user", 1),
+            ("user", USER_RANGE + 1),
+            ("user", 2 * USER_RANGE + 5),
+            ("course", COURSE_RANGE + 3),
+        ]
         routes = tuple((k, key, router.shard_for(k, key)) for k, key in keys)
         done("route", ", ".join(f"{k} {key} -> {r.shard}" for k, key, r in routes), started)
 
@@ -165,8 +187,12 @@ def run_demo(
         lo, hi = split_range(router, "user", at)
         moved = start_move(router, MoveRequest("user", lo, hi, new_shard))
         frozen = f"{moved.frozen_seconds:.2f}s" if moved.frozen_seconds is not None else "-"
-        done("split", f"user [{lo}, {hi}) shard-0 -> {new_shard}: {moved.rows_copied:,} rows "
-             f"copied and verified, frozen {frozen}, map version {moved.map_version}", started)
+        done(
+            "split",
+            f"user [{lo}, {hi}) shard-0 -> {new_shard}: {moved.rows_copied:,} rows "
+            f"copied and verified, frozen {frozen}, map version {moved.map_version}",
+            started,
+        )
 
         started = time.monotonic()
         status = shard_status(router)
@@ -191,41 +217,60 @@ def _median_user(router: Router) -> int:
     users = metadata.tables["users"]
     with router.engine_for_shard("shard-0").connect() as conn:
         count = int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
-        median = conn.execute(sa.select(users.c.id).order_by(users.c.id)
-                              .offset(count // 2).limit(1)).scalar()
+        median = conn.execute(
+            sa.select(users.c.id).order_by(users.c.id).offset(count // 2).limit(1)
+        ).scalar()
     return int(median) if median is not None else USER_RANGE // 2
 
 
-def _archive_and_restore(topology: Topology, done: Callable[[str, str, float], None]
-                         ) -> tuple[ArchiveReport | None, RestoreReport | None]:
+def _archive_and_restore(
+    topology: Topology, done: Callable[[str, str, float], None]
+) -> tuple[ArchiveReport | None, RestoreReport | None]:
     """Archive old completed enrollments to a local S3 endpoint, then restore the run."""
     started = time.monotonic()
     if not moto_available():
-        done("archive", "skipped: pip install 'lmsdb[demo]' for the local S3 endpoint (moto)",
-             started)
+        done(
+            "archive",
+            "skipped: pip install 'lmsdb[demo]' for the local S3 endpoint (moto)",
+            started,
+        )
         return None, None
     with local_s3() as endpoint:
-        demo_topology = replace(topology, archive={"endpoint_url": endpoint,
-                                                   "region": "us-east-1"})
-        Store(StoreSettings(DEMO_BUCKET, endpoint_url=endpoint,
-                            region="us-east-1")).create_bucket()
-        archived = run_archive(demo_topology, ArchiveRequest(
-            table="enrollments", destination=f"s3://{DEMO_BUCKET}/lms", older_than="1y",
-            date_column="completed_at", status="completed", storage_class="GLACIER",
-            sse="AES256", chunk_size=200, parallel=1))
+        demo_topology = replace(topology, archive={"endpoint_url": endpoint, "region": "us-east-1"})
+        Store(StoreSettings(DEMO_BUCKET, endpoint_url=endpoint, region="us-east-1")).create_bucket()
+        archived = run_archive(
+            demo_topology,
+            ArchiveRequest(
+                table="enrollments",
+                destination=f"s3://{DEMO_BUCKET}/lms",
+                older_than="1y",
+                date_column="completed_at",
+                status="completed",
+                storage_class="GLACIER",
+                sse="AES256",
+                chunk_size=200,
+                parallel=1,
+            ),
+        )
         if archived.failed:
             failed = "; ".join(f"{s.shard}: {s.error}" for s in archived.shards if s.error)
             raise OperationError(f"demo: archiving failed: {failed}")
         rows = sum(s.rows.get("enrollments", 0) for s in archived.shards)
-        children = sum(n for s in archived.shards for t, n in s.rows.items()
-                       if t != "enrollments")
+        children = sum(n for s in archived.shards for t, n in s.rows.items() if t != "enrollments")
         stored = sum(s.bytes for s in archived.shards)
-        done("archive", f"run {archived.run}: {rows} enrollments completed over a year ago and "
-             f"{children} progress/attempt rows -> {archived.destination} (GLACIER, AES256, "
-             f"{stored:,} bytes); the rows left the shards", started)
+        done(
+            "archive",
+            f"run {archived.run}: {rows} enrollments completed over a year ago and "
+            f"{children} progress/attempt rows -> {archived.destination} (GLACIER, AES256, "
+            f"{stored:,} bytes); the rows left the shards",
+            started,
+        )
         started = time.monotonic()
         restored = restore_run(demo_topology, archived.run)
         back = sum(n for s in restored.shards for n in s.inserted.values())
-        done("restore", f"run {archived.run}: Glacier restore requested, {back} rows back on "
-             "their shards", started)
+        done(
+            "restore",
+            f"run {archived.run}: Glacier restore requested, {back} rows back on their shards",
+            started,
+        )
     return archived, restored

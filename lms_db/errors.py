@@ -60,8 +60,13 @@ class LmsDbError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The error for ``--json``: code, message, retryable, exit code and any details."""
-        return {**(self.details or {}), "code": self.code, "message": self.message,
-                "retryable": self.retryable, "exit_code": self.exit_code}
+        return {
+            **(self.details or {}),
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "exit_code": self.exit_code,
+        }
 
 
 class InputError(LmsDbError):
@@ -110,8 +115,13 @@ class DriftDetected(OperationError):
 
     code = "drift_detected"
 
-    def __init__(self, message: str, diffs: dict[str, list[str]] | None = None, *,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        diffs: dict[str, list[str]] | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, details=details)
         self.diffs = diffs or {}
 
@@ -169,8 +179,9 @@ class FleetFailed(OperationError):
 
     code = "fleet_failed"
 
-    def __init__(self, message: str, results: Any = None, *,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, results: Any = None, *, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message, details=details)
         self.results = results
 
@@ -200,8 +211,13 @@ class RangeFrozen(OperationError):
         self.retry_after = retry_after
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "keyspace": self.keyspace, "key": self.key,
-                "shard": self.shard, "retry_after": self.retry_after}
+        return {
+            **super().to_dict(),
+            "keyspace": self.keyspace,
+            "key": self.key,
+            "shard": self.shard,
+            "retry_after": self.retry_after,
+        }
 
 
 class IdWindowExhausted(OperationError):
@@ -255,8 +271,14 @@ class Interrupted(OperationError):
     code = "interrupted"
     retryable = True
 
-    def __init__(self, message: str, *, revision: str | None = None,
-                 applied: tuple[str, ...] = (), details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        revision: str | None = None,
+        applied: tuple[str, ...] = (),
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, details=details)
         #: Where a database stopped (a migration: its revision now) and what was done.
         self.revision = revision

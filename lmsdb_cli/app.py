@@ -60,24 +60,29 @@ def root(
         typer.Option(
             "--topology",
             "-t",
-            help="Shard topology file (TOML); default: $LMSDB_TOPOLOGY. "
-            "`lmsdb init` writes one.",
+            help="Shard topology file (TOML); default: $LMSDB_TOPOLOGY. `lmsdb init` writes one.",
             show_default=False,
         ),
     ] = None,
     connect_timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds to wait for each server (default 5, $LMSDB_CONNECT_TIMEOUT).",
-                     show_default=False),
+        typer.Option(
+            help="Seconds to wait for each server (default 5, $LMSDB_CONNECT_TIMEOUT).",
+            show_default=False,
+        ),
     ] = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Also print the traceback of an error (the exit "
-                           "code stays the same).")
+        bool,
+        typer.Option(
+            "--debug", help="Also print the traceback of an error (the exit code stays the same)."
+        ),
     ] = False,
 ) -> None:
     """Schema, migrations and shard management for the LMS database."""
-    ctx.obj = {"debug": debug,
-               "settings": resolve_settings(topology, connect_timeout=connect_timeout)}
+    ctx.obj = {
+        "debug": debug,
+        "settings": resolve_settings(topology, connect_timeout=connect_timeout),
+    }
 
 
 def main() -> None:

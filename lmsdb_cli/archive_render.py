@@ -25,8 +25,9 @@ def chunk_progress(enabled: bool) -> Iterator[Callable[[ChunkEvent], None]]:
         yield lambda _event: None
         return
     lock = threading.Lock()
-    progress = Progress(TextColumn("{task.description}"), TimeElapsedColumn(),
-                        console=err_console, transient=False)
+    progress = Progress(
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=False
+    )
     tasks: dict[str, TaskID] = {}
     totals: dict[str, int] = {}
 
@@ -38,9 +39,13 @@ def chunk_progress(enabled: bool) -> Iterator[Callable[[ChunkEvent], None]]:
                 tasks[event.shard] = progress.add_task(event.shard)
             if event.state != "superseded":
                 totals[event.shard] = totals.get(event.shard, 0) + event.rows
-            progress.update(tasks[event.shard], description=(
-                f"{event.shard}: chunk {event.chunk} {event.state}, "
-                f"{totals.get(event.shard, 0)} rows"))
+            progress.update(
+                tasks[event.shard],
+                description=(
+                    f"{event.shard}: chunk {event.chunk} {event.state}, "
+                    f"{totals.get(event.shard, 0)} rows"
+                ),
+            )
 
     try:
         yield on_chunk
@@ -59,8 +64,12 @@ def render_report(report: ArchiveReport) -> None:
         for column in ("shard", "would archive", "kept (blocked)", "first ids"):
             table.add_column(column)
         for plan in report.plan:
-            table.add_row(plan.shard, str(plan.eligible), str(plan.blocked),
-                          ", ".join(map(str, plan.sample_ids)) or "-")
+            table.add_row(
+                plan.shard,
+                str(plan.eligible),
+                str(plan.blocked),
+                ", ".join(map(str, plan.sample_ids)) or "-",
+            )
         console.print(table)
         if report.blocked_reason:
             console.print(f"kept: {report.blocked_reason}", markup=False, highlight=False)
@@ -72,9 +81,11 @@ def render_report(report: ArchiveReport) -> None:
         note = shard.error or ("resumed" if shard.resumed else "")
         if shard.superseded_rows:
             note = (note + "; " if note else "") + (
-                f"{shard.superseded_rows} rows changed during the run, left in place")
-        table.add_row(shard.shard, shard.state, str(shard.chunks), _rows(shard.rows),
-                      str(shard.bytes), note)
+                f"{shard.superseded_rows} rows changed during the run, left in place"
+            )
+        table.add_row(
+            shard.shard, shard.state, str(shard.chunks), _rows(shard.rows), str(shard.bytes), note
+        )
     console.print(table)
 
 
@@ -88,26 +99,47 @@ def render_rows(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]
 
 
 def render_restore(report: RestoreReport) -> None:
-    render_rows(f"archive restore {report.run}", ("shard", "chunks", "inserted", "identical",
-                                                   "conflicts", "pending"),
-                [(s.shard, s.chunks, _rows(s.inserted), _rows(s.identical), len(s.conflicts),
-                  len(s.pending)) for s in report.shards])
+    render_rows(
+        f"archive restore {report.run}",
+        ("shard", "chunks", "inserted", "identical", "conflicts", "pending"),
+        [
+            (
+                s.shard,
+                s.chunks,
+                _rows(s.inserted),
+                _rows(s.identical),
+                len(s.conflicts),
+                len(s.pending),
+            )
+            for s in report.shards
+        ],
+    )
     for shard in report.shards:
         for conflict in shard.conflicts[:20]:
             console.print(f"conflict: {shard.shard}: {conflict}", markup=False, highlight=False)
     if report.pending:
-        console.print(f"{report.pending} object(s) are being restored from cold storage "
-                      "(Glacier Standard: 3-5 hours, Deep Archive: up to 12 hours); run the "
-                      "same command again later, or pass --wait", markup=False, highlight=False)
+        console.print(
+            f"{report.pending} object(s) are being restored from cold storage "
+            "(Glacier Standard: 3-5 hours, Deep Archive: up to 12 hours); run the "
+            "same command again later, or pass --wait",
+            markup=False,
+            highlight=False,
+        )
 
 
 def render_forget(report: ForgetReport) -> None:
     removed = _rows(report.removed_rows)
-    console.print(f"user {report.user}: removed {removed} from the archive; "
-                  f"{len(report.rewritten)} object(s) rewritten, {len(report.emptied)} emptied "
-                  f"and deleted, {len(report.orphans_deleted)} leftover object(s) deleted",
-                  markup=False, highlight=False)
+    console.print(
+        f"user {report.user}: removed {removed} from the archive; "
+        f"{len(report.rewritten)} object(s) rewritten, {len(report.emptied)} emptied "
+        f"and deleted, {len(report.orphans_deleted)} leftover object(s) deleted",
+        markup=False,
+        highlight=False,
+    )
     if report.pending:
-        console.print(f"{len(report.pending)} cold object(s) are being restored first; run "
-                      "the same command again once they are available", markup=False,
-                      highlight=False)
+        console.print(
+            f"{len(report.pending)} cold object(s) are being restored first; run "
+            "the same command again once they are available",
+            markup=False,
+            highlight=False,
+        )

@@ -16,11 +16,18 @@ from lmsdb_cli.output import console, print_json
 
 def check(
     ctx: typer.Context,
-    shard: Annotated[list[str] | None, typer.Option(
-        "--shard", "-s", help="Only this shard (repeatable); default: every shard and the "
-        "analytics database.", show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print the per-database report as JSON, nothing else.")] = False,
+    shard: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shard",
+            "-s",
+            help="Only this shard (repeatable); default: every shard and the analytics database.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the per-database report as JSON, nothing else.")
+    ] = False,
 ) -> None:
     """Compare every live shard primary, replica and the analytics database with the models.
 

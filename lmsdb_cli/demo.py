@@ -14,9 +14,15 @@ from lmsdb_cli.shard_render import render_status
 
 
 def demo(
-    directory: Annotated[Path | None, typer.Option(
-        "--dir", help="Keep the demo's databases here (an empty or new directory); "
-        "default: a temporary directory, removed afterwards.", show_default=False)] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            help="Keep the demo's databases here (an empty or new directory); "
+            "default: a temporary directory, removed afterwards.",
+            show_default=False,
+        ),
+    ] = None,
     users: Annotated[int, typer.Option(min=1, help="Sample users.")] = DEFAULT_USERS,
     courses: Annotated[int, typer.Option(min=1, help="Sample courses.")] = DEFAULT_COURSES,
     seed: Annotated[int, typer.Option(help="Sample data seed.")] = 7,
@@ -38,8 +44,10 @@ def demo(
     """
 
     def show(step: DemoStep) -> None:
-        console.print(f"[green]✓[/green] {step.name:<13} {step.detail} "
-                      f"[dim]({step.seconds:.1f}s)[/dim]", highlight=False)
+        console.print(
+            f"[green]✓[/green] {step.name:<13} {step.detail} [dim]({step.seconds:.1f}s)[/dim]",
+            highlight=False,
+        )
 
     if directory is not None:
         report = run_demo(directory, users=users, courses=courses, seed=seed, on_step=show)
@@ -49,8 +57,11 @@ def demo(
     console.print()
     render_status(report.status, windows=False)
     if directory is not None:
-        console.print(f"\nThe demo's databases are in {directory}; try:\n"
-                      f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
-                      f"  lmsdb -t {directory / 'topology.toml'} migrate status\n"
-                      f"  lmsdb -t {directory / 'topology.toml'} archive list",
-                      highlight=False, markup=False)
+        console.print(
+            f"\nThe demo's databases are in {directory}; try:\n"
+            f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
+            f"  lmsdb -t {directory / 'topology.toml'} migrate status\n"
+            f"  lmsdb -t {directory / 'topology.toml'} archive list",
+            highlight=False,
+            markup=False,
+        )

@@ -35,22 +35,48 @@ def _render(ops: list[OpenOperation]) -> None:
         console.print("no open operation", highlight=False, markup=False)
         return
     table = Table(title="open operations", title_justify="left")
-    for column in ("id", "operation", "shard", "step", "holder", "age", "idle", "holder is",
-                   "next"):
+    for column in (
+        "id",
+        "operation",
+        "shard",
+        "step",
+        "holder",
+        "age",
+        "idle",
+        "holder is",
+        "next",
+    ):
         table.add_column(column, overflow="fold")
     for op in ops:
-        alive = {True: Text("alive", "green"), False: Text("gone (stale)", "red"),
-                 None: Text("unknown", "yellow")}[op.alive]
+        alive = {
+            True: Text("alive", "green"),
+            False: Text("gone (stale)", "red"),
+            None: Text("unknown", "yellow"),
+        }[op.alive]
         e = op.entry
-        table.add_row(str(e.id), e.operation, e.shard or "(fleet)", e.step, e.holder,
-                      _age(op.age_seconds), _age(op.idle_seconds), alive, op.next_step)
+        table.add_row(
+            str(e.id),
+            e.operation,
+            e.shard or "(fleet)",
+            e.step,
+            e.holder,
+            _age(op.age_seconds),
+            _age(op.idle_seconds),
+            alive,
+            op.next_step,
+        )
     console.print(table)
 
 
 @journal_app.command("list")
-def list_(ctx: typer.Context, shard: Annotated[str | None, typer.Option(
-        "--shard", "-s", help="Only entries holding this shard.", show_default=False)] = None,
-        json_output: Json = False) -> None:
+def list_(
+    ctx: typer.Context,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", "-s", help="Only entries holding this shard.", show_default=False),
+    ] = None,
+    json_output: Json = False,
+) -> None:
     """List every open operation: holder (host:pid), age, last step, whether the holder
     process still runs (stale: it is gone) and the command that resumes or releases it.
 
@@ -69,8 +95,11 @@ def list_(ctx: typer.Context, shard: Annotated[str | None, typer.Option(
 
 
 @journal_app.command("show")
-def show_(ctx: typer.Context, entry: Annotated[int, typer.Argument(help="Journal entry id.")],
-          json_output: Json = False) -> None:
+def show_(
+    ctx: typer.Context,
+    entry: Annotated[int, typer.Argument(help="Journal entry id.")],
+    json_output: Json = False,
+) -> None:
     """Show one journal entry (any state) with its payload: progress, error, outcome.
 
     Example:
@@ -84,16 +113,23 @@ def show_(ctx: typer.Context, entry: Annotated[int, typer.Argument(help="Journal
         print_json(op.to_dict())
         return
     _render([op])
-    console.print(f"state: {op.entry.state}; payload: {op.entry.payload}", highlight=False,
-                  markup=False)
+    console.print(
+        f"state: {op.entry.state}; payload: {op.entry.payload}", highlight=False, markup=False
+    )
 
 
 @journal_app.command("release")
 def release_(
-    ctx: typer.Context, entry: Annotated[int, typer.Argument(help="Journal entry id.")],
-    force: Annotated[bool, typer.Option(
-        "--force", help="Release even when the holder may still run (you checked it is "
-        "gone, e.g. on another host).")] = False,
+    ctx: typer.Context,
+    entry: Annotated[int, typer.Argument(help="Journal entry id.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Release even when the holder may still run (you checked it is "
+            "gone, e.g. on another host).",
+        ),
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """Close an open entry whose holder is gone, so its shard can be worked on again.
@@ -113,6 +149,9 @@ def release_(
     if json_output:
         print_json({"released": op.entry.id, "holder": op.entry.holder})
     else:
-        console.print(f"released journal entry {op.entry.id} ({op.entry.operation} on "
-                      f"{op.entry.shard or 'the fleet'}, held by {op.entry.holder})",
-                      highlight=False, markup=False)
+        console.print(
+            f"released journal entry {op.entry.id} ({op.entry.operation} on "
+            f"{op.entry.shard or 'the fleet'}, held by {op.entry.holder})",
+            highlight=False,
+            markup=False,
+        )

@@ -25,8 +25,14 @@ from lms_db.migrate.status import ShardPlan, ShardStatus
 from lmsdb_cli.output import console, err_console
 
 _RESULT_STYLE = {
-    "migrated": "green", "current": "green", "failed": "red", "locked": "red",
-    "refused": "red", "replica-timeout": "red", "error": "red", "skipped": "yellow",
+    "migrated": "green",
+    "current": "green",
+    "failed": "red",
+    "locked": "red",
+    "refused": "red",
+    "replica-timeout": "red",
+    "error": "red",
+    "skipped": "yellow",
     "interrupted": "yellow",
 }
 
@@ -43,8 +49,12 @@ def fleet_progress(total: int, enabled: bool) -> Iterator[Callable[[FleetEvent],
         return
     lock = threading.Lock()
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=err_console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
     )
     overall = progress.add_task("shards", total=total)
     tasks: dict[str, TaskID] = {}
@@ -62,8 +72,14 @@ def fleet_progress(total: int, enabled: bool) -> Iterator[Callable[[FleetEvent],
                 progress.update(task, description=f"  {event.shard}: waiting for replicas")
             elif event.kind == "finish" and event.result is not None:
                 result = event.result
-                progress.update(task, total=1, completed=1, description=(
-                    f"  {event.shard}: {result.result} at {show_revision(result.to_revision)}"))
+                progress.update(
+                    task,
+                    total=1,
+                    completed=1,
+                    description=(
+                        f"  {event.shard}: {result.result} at {show_revision(result.to_revision)}"
+                    ),
+                )
                 progress.advance(overall)
 
     with progress:
@@ -80,17 +96,23 @@ def _replica_text(states: tuple[ReplicaState, ...]) -> str:
 
 def render_run(run: FleetRun) -> None:
     """The per-shard summary: shard, from, to, result, replicas, error."""
-    table = Table(title=f"migrate {run.direction} ({run.target}) to "
-                        f"{show_revision(run.revision)}", header_style="bold", expand=True)
+    table = Table(
+        title=f"migrate {run.direction} ({run.target}) to {show_revision(run.revision)}",
+        header_style="bold",
+        expand=True,
+    )
     for column in ("shard", "from", "to", "result", "replicas", "seconds"):
         table.add_column(column, no_wrap=column != "replicas")
     table.add_column("error", overflow="fold", ratio=1)
     for r in run.results:
         style = _RESULT_STYLE.get(r.result, "")
         table.add_row(
-            r.shard, show_revision(r.from_revision) if r.known else "-",
+            r.shard,
+            show_revision(r.from_revision) if r.known else "-",
             show_revision(r.to_revision) if r.known else "-",
-            Text(r.result, style=style), _replica_text(r.replicas), f"{r.seconds:.1f}",
+            Text(r.result, style=style),
+            _replica_text(r.replicas),
+            f"{r.seconds:.1f}",
             Text(r.error or ""),
         )
     console.print(table)
@@ -98,11 +120,20 @@ def render_run(run: FleetRun) -> None:
         shards = sorted({t.shard for t in run.windows})
         granted = sum(t.granted is not None for t in run.windows)
         moved = sum(t.moved and t.granted is None for t in run.windows)
-        console.print(f"id windows: {granted} granted, {moved} counter(s) moved into their "
-                      f"window on {', '.join(shards)}", highlight=False, markup=False)
+        console.print(
+            f"id windows: {granted} granted, {moved} counter(s) moved into their "
+            f"window on {', '.join(shards)}",
+            highlight=False,
+            markup=False,
+        )
     if run.windows_error:
-        console.print(Text.assemble(("error: ", "red"), run.windows_error,
-                                    " (rerun migrate up, or lmsdb shard grant-windows)"))
+        console.print(
+            Text.assemble(
+                ("error: ", "red"),
+                run.windows_error,
+                " (rerun migrate up, or lmsdb shard grant-windows)",
+            )
+        )
     failed = sum(r.failed for r in run.results)
     verdict = "[red]FAILED[/red]" if not run.ok else "[green]ok[/green]"
     if run.interrupted:
@@ -119,8 +150,13 @@ def render_status(statuses: list[ShardStatus]) -> None:
     table.add_column("error", overflow="fold", ratio=1)
     for s in statuses:
         revision = Text(show_revision(s.revision), style="green" if s.at_head else "yellow")
-        table.add_row(s.shard, revision, _replica_text(s.replicas),
-                      ", ".join(s.pending) or "-", Text(s.error or ""))
+        table.add_row(
+            s.shard,
+            revision,
+            _replica_text(s.replicas),
+            ", ".join(s.pending) or "-",
+            Text(s.error or ""),
+        )
     console.print(table)
 
 
@@ -133,8 +169,12 @@ def render_plan(plans: list[ShardPlan]) -> None:
     table.add_column("may block writes", overflow="fold", ratio=1)
     for p in plans:
         table.add_row(
-            p.shard, p.dialect, show_revision(p.current), show_revision(p.target),
-            " ".join(p.steps) or "nothing to do", "\n".join(p.replicas) or "-",
+            p.shard,
+            p.dialect,
+            show_revision(p.current),
+            show_revision(p.target),
+            " ".join(p.steps) or "nothing to do",
+            "\n".join(p.replicas) or "-",
             Text("\n".join(p.warnings) or "-", style="yellow" if p.warnings else ""),
         )
     console.print(table)

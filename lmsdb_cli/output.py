@@ -31,7 +31,8 @@ def print_json(data: Any) -> None:
 # Click's UsageError, found through a public class: newer Typer vendors click as a private
 # module, older Typer depends on click itself.
 _UsageError: type[Exception] = next(
-    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 
 
 def _is_help_request(exc: Exception) -> bool:
@@ -97,8 +98,9 @@ def _usage_error(exc: Exception) -> NoReturn:
     where = getattr(getattr(exc, "ctx", None), "command_path", None) or "lmsdb"
     format_message = getattr(exc, "format_message", None)
     message = format_message() if callable(format_message) else str(exc)
-    err_console.print(Text.assemble(("error: ", "red"), f"{message} (see {where} --help)"),
-                      soft_wrap=True)
+    err_console.print(
+        Text.assemble(("error: ", "red"), f"{message} (see {where} --help)"), soft_wrap=True
+    )
     raise typer.Exit(code=2) from None
 
 

@@ -21,9 +21,23 @@ def render_reference() -> str:
     """The Markdown reference of ``lmsdb`` (from ``typer cli.py utils docs``), unescaped."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cli.md"
-        subprocess.run([sys.executable, "-m", "typer", "cli.py", "utils", "docs", "--name",
-                        "lmsdb", "--output", str(out)], cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "typer",
+                "cli.py",
+                "utils",
+                "docs",
+                "--name",
+                "lmsdb",
+                "--output",
+                str(out),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         return html.unescape(out.read_text(encoding="utf-8"))
 
 

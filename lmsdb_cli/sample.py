@@ -20,16 +20,23 @@ def load(
     ctx: typer.Context,
     users: Annotated[int, typer.Option(min=0, help="Users to create.")],
     courses: Annotated[int, typer.Option(min=0, help="Courses to create.")],
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")
-                    ] = 0,
-    skew: Annotated[str | None, typer.Option(
-        help="User weights per user shard: '4,1,1' (sorted shard order) or 'shard-0=4'; "
-        "default: even.", show_default=False)] = None,
-    add: Annotated[bool, typer.Option(
-        "--add", help="The fleet holds sample data already: add more (new ids) instead of "
-        "refusing.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")
-                           ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 0,
+    skew: Annotated[
+        str | None,
+        typer.Option(
+            help="User weights per user shard: '4,1,1' (sorted shard order) or 'shard-0=4'; "
+            "default: even.",
+            show_default=False,
+        ),
+    ] = None,
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add",
+            help="The fleet holds sample data already: add more (new ids) instead of refusing.",
+        ),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable summary.")] = False,
 ) -> None:
     """Generate users (with profiles, sessions, oauth links), courses (modules, lessons,
     quizzes, questions), enrollments, progress, attempts, payments, certificates, reviews,
@@ -46,12 +53,19 @@ def load(
         lmsdb -t shards/local-sqlite.toml sample load --users 500 --courses 20 --skew 4,1,1
     """
     topology = load_topology(require_topology_path(ctx.obj["settings"]))
-    with open_sample_router(topology,
-                            connect_timeout=ctx.obj["settings"].connect_timeout) as router:
+    with open_sample_router(
+        topology, connect_timeout=ctx.obj["settings"].connect_timeout
+    ) as router:
         weights = parse_skew(skew, router.shards("user"))
-        bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                       TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn(),
-                       TimeRemainingColumn(), console=err_console, disable=json_output)
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f} rows"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=json_output,
+        )
         task = bar.add_task("sample load", total=None)
 
         def show(p: LoadProgress) -> None:
@@ -59,16 +73,34 @@ def load(
             bar.update(task, completed=p.rows, total=p.expected, description=p.phase)
 
         try:
-            result = load_sample(router, users=users, courses=courses, seed=seed, skew=weights,
-                                 progress=show, add=add)
+            result = load_sample(
+                router,
+                users=users,
+                courses=courses,
+                seed=seed,
+                skew=weights,
+                progress=show,
+                add=add,
+            )
         finally:
             bar.stop()
     if json_output:
-        print_json({"seed": result.seed, "users": result.users, "courses": result.courses,
-                    "rows": result.rows, "total_rows": result.total_rows,
-                    "seconds": round(result.seconds, 3),
-                    "rows_per_second": round(result.rows_per_second)})
+        print_json(
+            {
+                "seed": result.seed,
+                "users": result.users,
+                "courses": result.courses,
+                "rows": result.rows,
+                "total_rows": result.total_rows,
+                "seconds": round(result.seconds, 3),
+                "rows_per_second": round(result.rows_per_second),
+            }
+        )
         return
-    console.print(f"loaded {result.total_rows:,} rows ({result.users:,} users, "
-                  f"{result.courses:,} courses, seed {result.seed}) in {result.seconds:.1f}s: "
-                  f"{result.rows_per_second:,.0f} rows/s", highlight=False, markup=False)
+    console.print(
+        f"loaded {result.total_rows:,} rows ({result.users:,} users, "
+        f"{result.courses:,} courses, seed {result.seed}) in {result.seconds:.1f}s: "
+        f"{result.rows_per_second:,.0f} rows/s",
+        highlight=False,
+        markup=False,
+    )

@@ -21,8 +21,9 @@ schema_app = typer.Typer(
     help="Render the schema's DDL per dialect and lint schemas (models or SQL files).",
 )
 
-PROJECT_HELP = ("Project to write into (default: the lmsdb checkout containing the current "
-                "directory).")
+PROJECT_HELP = (
+    "Project to write into (default: the lmsdb checkout containing the current directory)."
+)
 
 schema_app.command("lint")(lint)
 schema_app.command("check")(check)

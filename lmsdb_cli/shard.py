@@ -64,8 +64,10 @@ def list_(ctx: typer.Context, json_output: Json = False) -> None:
 @shard_app.command()
 def status(
     ctx: typer.Context,
-    shard: Annotated[list[str] | None, typer.Option(
-        "--shard", "-s", help="Only this shard (repeatable).", show_default=False)] = None,
+    shard: Annotated[
+        list[str] | None,
+        typer.Option("--shard", "-s", help="Only this shard (repeatable).", show_default=False),
+    ] = None,
     json_output: Json = False,
 ) -> None:
     """Show each shard's rows and bytes per keyspace, its share of all rows as a bar, id-window
@@ -112,13 +114,21 @@ def route(
 def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The new shard's name, e.g. shard-4.")],
-    primary: Annotated[str, typer.Option(
-        "--primary", help="URL of an empty database; write ${VAR} for the password.",
-        show_default=False)],
-    replica: Annotated[list[str] | None, typer.Option(
-        "--replica", help="URL of a replica of it (repeatable).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Run every check, change nothing.")] = False,
+    primary: Annotated[
+        str,
+        typer.Option(
+            "--primary",
+            help="URL of an empty database; write ${VAR} for the password.",
+            show_default=False,
+        ),
+    ],
+    replica: Annotated[
+        list[str] | None,
+        typer.Option("--replica", help="URL of a replica of it (repeatable).", show_default=False),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run every check, change nothing.")
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """Register a new shard in the catalog, migrate it to head, copy the global tables and
@@ -138,13 +148,17 @@ def add(
             --replica 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@shard4-r.db.internal/lms'
     """
     timeout = float(ctx.obj["settings"].connect_timeout)
-    added = add_shard(_topology(ctx), name, primary, replica or (), connect_timeout=timeout,
-                      dry_run=dry_run)
+    added = add_shard(
+        _topology(ctx), name, primary, replica or (), connect_timeout=timeout, dry_run=dry_run
+    )
     if json_output:
         print_json(added.to_dict())
     elif dry_run:
-        console.print(f"dry run: {name} at {added.primary} passes every check; nothing changed",
-                      highlight=False, markup=False)
+        console.print(
+            f"dry run: {name} at {added.primary} passes every check; nothing changed",
+            highlight=False,
+            markup=False,
+        )
     else:
         render_added(added)
 
@@ -152,16 +166,28 @@ def add(
 @shard_app.command("grant-windows")
 def grant_windows(
     ctx: typer.Context,
-    shard: Annotated[list[str] | None, typer.Option(
-        "--shard", "-s", help="Only this shard (repeatable).", show_default=False)] = None,
-    table: Annotated[list[str] | None, typer.Option(
-        "--table", help="Only this table (repeatable), e.g. enrollments.",
-        show_default=False)] = None,
-    min_remaining: Annotated[int | None, typer.Option(
-        min=1, help="Grant where fewer ids than this are left (default: where less than 10% "
-        "of the current window is left).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Show what would be granted; change nothing.")] = False,
+    shard: Annotated[
+        list[str] | None,
+        typer.Option("--shard", "-s", help="Only this shard (repeatable).", show_default=False),
+    ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table", help="Only this table (repeatable), e.g. enrollments.", show_default=False
+        ),
+    ] = None,
+    min_remaining: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Grant where fewer ids than this are left (default: where less than 10% "
+            "of the current window is left).",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be granted; change nothing.")
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """Put every id counter inside its shard's live windows: grant a new window wherever a
@@ -183,13 +209,15 @@ def grant_windows(
         lmsdb shard grant-windows --shard shard-1 --table enrollments --min-remaining 5000000
     """
     with _router(ctx) as router:
-        run = top_up_windows(router, shard or (), table or (), min_remaining=min_remaining,
-                             dry_run=dry_run)
+        run = top_up_windows(
+            router, shard or (), table or (), min_remaining=min_remaining, dry_run=dry_run
+        )
     if not json_output:
         render_top_ups(run)
     if not run.ok:  # with --json the boundary prints the whole run with the error
-        raise OperationError(f"{len(run.errors)} problem(s): {run.errors[0]}",
-                             details=run.to_dict())
+        raise OperationError(
+            f"{len(run.errors)} problem(s): {run.errors[0]}", details=run.to_dict()
+        )
     if json_output:
         print_json(run.to_dict())
 
@@ -198,16 +226,26 @@ def grant_windows(
 def set_(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The shard to change, e.g. shard-4.")],
-    primary: Annotated[str | None, typer.Option(
-        "--primary", help="Its new primary's URL; write ${VAR} or ${file:/path} for the "
-        "password.", show_default=False)] = None,
-    replica: Annotated[list[str] | None, typer.Option(
-        "--replica", help="Its replicas' URLs (repeatable; replaces the list).",
-        show_default=False)] = None,
-    no_replicas: Annotated[bool, typer.Option(
-        "--no-replicas", help="It has no replicas.")] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Run every check, change nothing.")] = False,
+    primary: Annotated[
+        str | None,
+        typer.Option(
+            "--primary",
+            help="Its new primary's URL; write ${VAR} or ${file:/path} for the password.",
+            show_default=False,
+        ),
+    ] = None,
+    replica: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replica",
+            help="Its replicas' URLs (repeatable; replaces the list).",
+            show_default=False,
+        ),
+    ] = None,
+    no_replicas: Annotated[bool, typer.Option("--no-replicas", help="It has no replicas.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run every check, change nothing.")
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """Point a shard at another primary or other replicas: fixes a shard added with the wrong
@@ -228,8 +266,14 @@ def set_(
     if no_replicas and replica:
         raise InputError("give --replica URL or --no-replicas, not both")
     replicas = [] if no_replicas else replica
-    change = set_shard(_topology(ctx), name, primary=primary, replicas=replicas,
-                       connect_timeout=_timeout(ctx), dry_run=dry_run)
+    change = set_shard(
+        _topology(ctx),
+        name,
+        primary=primary,
+        replicas=replicas,
+        connect_timeout=_timeout(ctx),
+        dry_run=dry_run,
+    )
     print_json(change.to_dict()) if json_output else render_change(change)
 
 
@@ -237,13 +281,18 @@ def set_(
 def remove(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The shard to unregister.")],
-    force: Annotated[bool, typer.Option(
-        "--force", help="Unregister it even though it holds rows (or cannot be reached to "
-        "count them); its database is left as it is.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")
-                   ] = False,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Run every check, change nothing.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Unregister it even though it holds rows (or cannot be reached to "
+            "count them); its database is left as it is.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Run every check, change nothing.")
+    ] = False,
     json_output: Json = False,
 ) -> None:
     """Unregister a shard from the catalog: only one that owns no key range and holds no rows
@@ -264,8 +313,7 @@ def remove(
         if not sys.stdin.isatty():
             raise InputError(f"shard remove {name}: pass --yes to confirm (or --dry-run)")
         typer.confirm(f"Unregister shard {name}?", abort=True)
-    change = remove_shard(topology, name, force=force, connect_timeout=timeout,
-                          dry_run=dry_run)
+    change = remove_shard(topology, name, force=force, connect_timeout=timeout, dry_run=dry_run)
     print_json(change.to_dict()) if json_output else render_change(change)
 
 

@@ -40,20 +40,35 @@ from lms_db.topology.spec import load_topology
 from lmsdb_cli.output import console, print_json
 
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-To = Annotated[str | None, typer.Option("--to", help="The shard that will serve the range.",
-                                        show_default=False)]
+To = Annotated[
+    str | None,
+    typer.Option("--to", help="The shard that will serve the range.", show_default=False),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-ChunkSize = Annotated[int, typer.Option("--chunk-size", min=1,
-                                        help="Rows per copy, verify and delete chunk.")]
-MaxLag = Annotated[float | None, typer.Option(
-    "--max-replica-lag", min=0, show_default=False,
-    help="Pause while a replica of either shard lags more than this many seconds.")]
-Throttle = Annotated[float, typer.Option("--throttle", min=0,
-                                         help="Seconds to sleep after each chunk.")]
-FreezeTimeout = Annotated[float, typer.Option(
-    "--freeze-timeout", min=0.1,
-    help="Seconds the freeze waits for open transactions on the source before it gives up.")]
+ChunkSize = Annotated[
+    int, typer.Option("--chunk-size", min=1, help="Rows per copy, verify and delete chunk.")
+]
+MaxLag = Annotated[
+    float | None,
+    typer.Option(
+        "--max-replica-lag",
+        min=0,
+        show_default=False,
+        help="Pause while a replica of either shard lags more than this many seconds.",
+    ),
+]
+Throttle = Annotated[
+    float, typer.Option("--throttle", min=0, help="Seconds to sleep after each chunk.")
+]
+FreezeTimeout = Annotated[
+    float,
+    typer.Option(
+        "--freeze-timeout",
+        min=0.1,
+        help="Seconds the freeze waits for open transactions on the source before it gives up.",
+    ),
+]
 
 
 def _router(ctx: typer.Context) -> Router:
@@ -66,8 +81,10 @@ def _confirm(what: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise InputError(f"{what} copies and deletes rows: pass --yes to run it "
-                         "non-interactively (or --dry-run to see the plan)")
+        raise InputError(
+            f"{what} copies and deletes rows: pass --yes to run it "
+            "non-interactively (or --dry-run to see the plan)"
+        )
     typer.confirm(f"{what}?", abort=True)
 
 
@@ -85,10 +102,16 @@ def _bars(enabled: bool, totals: dict[str, int]) -> Iterator[Callable[[MoveProgr
     if not enabled:
         yield lambda _p: None
         return
-    progress = Progress(TextColumn("{task.description:<28}"), BarColumn(),
-                        MofNCompleteColumn(), RowsPerSecond(),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                        transient=False)
+    progress = Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RowsPerSecond(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
     tasks: dict[tuple[str, str | None], TaskID] = {}
 
     def report(p: MoveProgress) -> None:
@@ -107,37 +130,54 @@ def _bars(enabled: bool, totals: dict[str, int]) -> Iterator[Callable[[MoveProgr
 
 def _render_plan(plan: MovePlan) -> None:
     r = plan.request
-    console.print(f"plan: {r.keyspace} [{r.lo}, {r.hi}) {plan.source} -> {r.dest} "
-                  f"(map version {plan.map_version}), chunks of {r.chunk_size} rows",
-                  highlight=False, markup=False)
+    console.print(
+        f"plan: {r.keyspace} [{r.lo}, {r.hi}) {plan.source} -> {r.dest} "
+        f"(map version {plan.map_version}), chunks of {r.chunk_size} rows",
+        highlight=False,
+        markup=False,
+    )
     table = Table("table (insert order)", "rows", "chunks")
     for t in plan.tables:
         table.add_row(t.table, str(t.rows), str(t.chunks))
     console.print(table)
     console.print("servers: " + ", ".join(plan.servers), highlight=False, markup=False)
-    console.print("steps: prepare, capture (changelog triggers), copy, catchup, freeze "
-                  "(fence), final_delta, verify, switch, dest_windows, delete, "
-                  "source_windows, cleanup", highlight=False, markup=False)
+    console.print(
+        "steps: prepare, capture (changelog triggers), copy, catchup, freeze "
+        "(fence), final_delta, verify, switch, dest_windows, delete, "
+        "source_windows, cleanup",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _render_result(result: MoveResult) -> None:
     where = f"{result.keyspace} [{result.lo}, {result.hi})"
     if result.state == "aborted":
-        console.print(f"aborted move {result.move_id}: {where} serves from {result.source} "
-                      f"again; {result.rows_deleted} copied rows removed from {result.dest}",
-                      highlight=False, markup=False)
+        console.print(
+            f"aborted move {result.move_id}: {where} serves from {result.source} "
+            f"again; {result.rows_deleted} copied rows removed from {result.dest}",
+            highlight=False,
+            markup=False,
+        )
         return
-    frozen = ("" if result.frozen_seconds is None
-              else f"; writes refused for {result.frozen_seconds:.3f} s (freeze to switch)")
-    console.print(f"moved {where} {result.source} -> {result.dest} (move {result.move_id}): "
-                  f"{result.rows_copied} rows copied, {result.changes_applied} changes caught "
-                  f"up, {result.rows_deleted} deleted from the source{frozen}; map version "
-                  f"{result.map_version}; {result.seconds:.1f} s", highlight=False,
-                  markup=False)
+    frozen = (
+        ""
+        if result.frozen_seconds is None
+        else f"; writes refused for {result.frozen_seconds:.3f} s (freeze to switch)"
+    )
+    console.print(
+        f"moved {where} {result.source} -> {result.dest} (move {result.move_id}): "
+        f"{result.rows_copied} rows copied, {result.changes_applied} changes caught "
+        f"up, {result.rows_deleted} deleted from the source{frozen}; map version "
+        f"{result.map_version}; {result.seconds:.1f} s",
+        highlight=False,
+        markup=False,
+    )
 
 
-def _run_move(ctx: typer.Context, request: MoveRequest, what: str, dry_run: bool, yes: bool,
-              json_output: bool) -> None:
+def _run_move(
+    ctx: typer.Context, request: MoveRequest, what: str, dry_run: bool, yes: bool, json_output: bool
+) -> None:
     with _router(ctx) as router:
         plan = plan_move(router, request)
         if dry_run:
@@ -152,8 +192,9 @@ def _run_move(ctx: typer.Context, request: MoveRequest, what: str, dry_run: bool
     print_json(result.to_dict()) if json_output else _render_result(result)
 
 
-def _run_existing(ctx: typer.Context, move_id: int, abort: bool, yes: bool,
-                  json_output: bool) -> None:
+def _run_existing(
+    ctx: typer.Context, move_id: int, abort: bool, yes: bool, json_output: bool
+) -> None:
     _confirm(f"{'Abort' if abort else 'Resume'} move {move_id}", yes)
     with _router(ctx) as router, _bars(not json_output and console.is_terminal, {}) as report:
         result = (abort_move if abort else resume_move)(router, move_id, on_progress=report)
@@ -163,16 +204,27 @@ def _run_existing(ctx: typer.Context, move_id: int, abort: bool, yes: bool,
 def move(
     ctx: typer.Context,
     keyspace: Annotated[str | None, typer.Argument(help="user or course.")] = None,
-    key_range: Annotated[str | None, typer.Argument(
-        metavar="LO:HI", help="The keys to move: LO <= key < HI, inside one shard's range.")
+    key_range: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="LO:HI", help="The keys to move: LO <= key < HI, inside one shard's range."
+        ),
     ] = None,
     to: To = None,
-    resume: Annotated[int | None, typer.Option(
-        "--resume", help="Finish the interrupted move with this journal id.",
-        show_default=False)] = None,
-    abort: Annotated[int | None, typer.Option(
-        "--abort", help="Roll back the unfinished move with this id (before its switch).",
-        show_default=False)] = None,
+    resume: Annotated[
+        int | None,
+        typer.Option(
+            "--resume", help="Finish the interrupted move with this journal id.", show_default=False
+        ),
+    ] = None,
+    abort: Annotated[
+        int | None,
+        typer.Option(
+            "--abort",
+            help="Roll back the unfinished move with this id (before its switch).",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRun = False,
     yes: Yes = False,
     chunk_size: ChunkSize = DEFAULT_CHUNK_SIZE,
@@ -200,17 +252,25 @@ def move(
         if resume is not None and abort is not None:
             raise InputError("pass --resume or --abort, not both")
         if keyspace or key_range or to:
-            raise InputError("--resume/--abort take the move's id only (no KEYSPACE, LO:HI "
-                             "or --to)")
-        _run_existing(ctx, int(resume if resume is not None else abort or 0),
-                      abort is not None, yes, json_output)
+            raise InputError(
+                "--resume/--abort take the move's id only (no KEYSPACE, LO:HI or --to)"
+            )
+        _run_existing(
+            ctx,
+            int(resume if resume is not None else abort or 0),
+            abort is not None,
+            yes,
+            json_output,
+        )
         return
     if keyspace is None or key_range is None or to is None:
-        raise InputError("usage: lmsdb shard move KEYSPACE LO:HI --to SHARD "
-                         "(or --resume ID / --abort ID)")
+        raise InputError(
+            "usage: lmsdb shard move KEYSPACE LO:HI --to SHARD (or --resume ID / --abort ID)"
+        )
     lo, hi = parse_range(key_range)
-    request = MoveRequest(keyspace, lo, hi, to, chunk_size, max_replica_lag, throttle,
-                          freeze_timeout)
+    request = MoveRequest(
+        keyspace, lo, hi, to, chunk_size, max_replica_lag, throttle, freeze_timeout
+    )
     _run_move(ctx, request, f"Move {keyspace} [{lo}, {hi}) to {to}", dry_run, yes, json_output)
 
 
@@ -218,8 +278,10 @@ def split(
     ctx: typer.Context,
     keyspace: Annotated[str, typer.Argument(help="user or course.")],
     at: Annotated[str, typer.Argument(help="The first key of the part that moves.")],
-    to: Annotated[str, typer.Option("--to", help="The shard that will serve the upper part.",
-                                    show_default=False)],
+    to: Annotated[
+        str,
+        typer.Option("--to", help="The shard that will serve the upper part.", show_default=False),
+    ],
     dry_run: DryRun = False,
     yes: Yes = False,
     chunk_size: ChunkSize = DEFAULT_CHUNK_SIZE,
@@ -238,10 +300,17 @@ def split(
     """
     with _router(ctx) as router:
         lo, hi = split_range(router, keyspace, at)
-    request = MoveRequest(keyspace, lo, hi, to, chunk_size, max_replica_lag, throttle,
-                          freeze_timeout)
-    _run_move(ctx, request, f"Split {keyspace} at {lo}: move [{lo}, {hi}) to {to}", dry_run,
-              yes, json_output)
+    request = MoveRequest(
+        keyspace, lo, hi, to, chunk_size, max_replica_lag, throttle, freeze_timeout
+    )
+    _run_move(
+        ctx,
+        request,
+        f"Split {keyspace} at {lo}: move [{lo}, {hi}) to {to}",
+        dry_run,
+        yes,
+        json_output,
+    )
 
 
 def moves(ctx: typer.Context, json_output: Json = False) -> None:
@@ -263,8 +332,15 @@ def moves(ctx: typer.Context, json_output: Json = False) -> None:
     table = Table("id", "range", "from", "to", "step", "held by", "resume / abort")
     for m in found:
         commands = m.resume + (f"\n{m.abort}" if m.abort else "\n(switched: resume only)")
-        table.add_row(str(m.move_id), f"{m.keyspace} [{m.lo}, {m.hi})", m.source, m.dest,
-                      m.step, m.holder, commands)
+        table.add_row(
+            str(m.move_id),
+            f"{m.keyspace} [{m.lo}, {m.hi})",
+            m.source,
+            m.dest,
+            m.step,
+            m.holder,
+            commands,
+        )
     console.print(table)
 
 

@@ -106,8 +106,9 @@ def rebalance(
         if resume is not None:
             _confirm(f"Resume rebalance {resume}", yes)
             with _bars(not json_output and console.is_terminal, {}) as report:
-                done = resume_rebalance(router, resume, on_progress=report,
-                                        on_move=None if json_output else _announce)
+                done = resume_rebalance(
+                    router, resume, on_progress=report, on_move=None if json_output else _announce
+                )
             print_json(done.to_dict()) if json_output else render_run(done)
             return
         plan = plan_fleet(router, keyspace=keyspace, by=by, tolerance=tolerance, buckets=buckets)

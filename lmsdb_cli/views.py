@@ -20,14 +20,24 @@ views_app = typer.Typer(no_args_is_help=True, help="Refresh materialized views."
 @views_app.command("refresh")
 def refresh(
     ctx: typer.Context,
-    url: Annotated[str | None, typer.Option(
-        "--url", show_default=False,
-        help="One database instead of the topology's shards (default: $LMSDB_URL); write a "
-        "password as ${VAR}.")
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            show_default=False,
+            help="One database instead of the topology's shards (default: $LMSDB_URL); write a "
+            "password as ${VAR}.",
+        ),
     ] = None,
-    shard: Annotated[list[str] | None, typer.Option(
-        "--shard", "-s", help="Only this shard (repeatable); default: every shard.",
-        show_default=False)] = None,
+    shard: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shard",
+            "-s",
+            help="Only this shard (repeatable); default: every shard.",
+            show_default=False,
+        ),
+    ] = None,
     view: Annotated[str, typer.Option(help="The view to refresh.")] = "popular_courses",
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -26,10 +26,13 @@ SEED_DESIGN = REPO_ROOT / "tests" / "fixtures" / "seed" / "database-design.md"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--mariadb-url", default=os.environ.get("LMSDB_TEST_MARIADB_URL",
-                                                            DEFAULT_MARIADB_URL))
-    parser.addoption("--postgresql-url", default=os.environ.get("LMSDB_TEST_POSTGRESQL_URL",
-                                                               DEFAULT_POSTGRESQL_URL))
+    parser.addoption(
+        "--mariadb-url", default=os.environ.get("LMSDB_TEST_MARIADB_URL", DEFAULT_MARIADB_URL)
+    )
+    parser.addoption(
+        "--postgresql-url",
+        default=os.environ.get("LMSDB_TEST_POSTGRESQL_URL", DEFAULT_POSTGRESQL_URL),
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +40,7 @@ def no_password_leaks(monkeypatch: pytest.MonkeyPatch) -> None:
     """After every CLI command of the suite: no password printed, none in the catalog."""
     original = CliRunner.invoke
 
-    def invoke(self: CliRunner, cli: Any, args: Any = None, *rest: Any, **kwargs: Any
-               ) -> Result:
+    def invoke(self: CliRunner, cli: Any, args: Any = None, *rest: Any, **kwargs: Any) -> Result:
         result = original(self, cli, args, *rest, **kwargs)
         listed = [args] if isinstance(args, str) else list(args or [])
         assert_no_secret_leaked([str(a) for a in listed], kwargs.get("env"), result)
@@ -96,8 +98,9 @@ def make_mariadb_database(mariadb_server_url: URL) -> Iterator[Callable[[], URL]
     def make() -> URL:
         name = _unique("lmsdb_t")
         with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 "
-                                 "COLLATE utf8mb4_unicode_ci")
+            conn.exec_driver_sql(
+                f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
         names.append(name)
         return mariadb_server_url.set(database=name)
 

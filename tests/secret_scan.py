@@ -26,8 +26,7 @@ def secrets_of(env: Mapping[str, str | None] | None) -> set[str]:
     found = {PLANTED_PASSWORD}
     for source in (env or {}, os.environ):
         for key, value in source.items():
-            if value and len(value) >= 6 and any(w in key.upper()
-                                                  for w in ("PASSWORD", "SECRET")):
+            if value and len(value) >= 6 and any(w in key.upper() for w in ("PASSWORD", "SECRET")):
                 found.add(value)
     return found
 
@@ -63,8 +62,9 @@ def catalog_rows(url: sa.URL) -> Iterable[tuple[str, str]]:
     return out
 
 
-def assert_no_secret_leaked(args: Sequence[str], env: Mapping[str, str | None] | None,
-                            result: Any) -> None:
+def assert_no_secret_leaked(
+    args: Sequence[str], env: Mapping[str, str | None] | None, result: Any
+) -> None:
     """Fail when a planted password is in the command's output or anywhere in its catalog."""
     from lms_db.errors import LmsDbError
     from lms_db.topology.spec import load_topology
@@ -84,4 +84,5 @@ def assert_no_secret_leaked(args: Sequence[str], env: Mapping[str, str | None] |
     for table, text in catalog_rows(topology.catalog.url):
         for secret in secrets:
             assert secret not in text, (
-                f"catalog table {table} holds a password after lmsdb {' '.join(args)}")
+                f"catalog table {table} holds a password after lmsdb {' '.join(args)}"
+            )

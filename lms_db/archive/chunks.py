@@ -32,11 +32,12 @@ IN_LIST = 5_000
 
 def in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), IN_LIST):
-        yield ids[start:start + IN_LIST]
+        yield ids[start : start + IN_LIST]
 
 
-def candidate_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str,
-                    after: int | None) -> sa.Select[Any]:
+def candidate_query(
+    group: ArchiveGroup, row_filter: RowFilter, dialect: str, after: int | None
+) -> sa.Select[Any]:
     """Parent rows eligible for archiving after primary key ``after`` (pk order)."""
     parent = group.parent
     pk = parent.c[group.pk]
@@ -55,12 +56,16 @@ def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> s
     if not group.blockers:
         return sa.select(sa.literal(0))
     blocked = sa.or_(*(sa.exists().where(b.table.c[b.column] == pk) for b in group.blockers))
-    return sa.select(sa.func.count()).select_from(parent).where(
-        *row_filter.clauses(parent, dialect), blocked)
+    return (
+        sa.select(sa.func.count())
+        .select_from(parent)
+        .where(*row_filter.clauses(parent, dialect), blocked)
+    )
 
 
-def read_chunk(conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *,
-               lock: bool = False) -> Chunk:
+def read_chunk(
+    conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *, lock: bool = False
+) -> Chunk:
     """The chunk made of ``parents`` and their children's rows (children in pk order)."""
     dialect = conn.dialect.name
     columns = {t.name: [c.name for c in t.columns] for t in group.tables}
@@ -125,8 +130,7 @@ class RowCountMismatch(OperationError):
     code = "row_count_mismatch"
 
 
-def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]
-               ) -> sa.ColumnElement[bool]:
+def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """The chunk's rows of ``table``: parents by primary key, children by their link."""
     if table is group.parent:
         column = table.c[group.pk]
@@ -135,8 +139,7 @@ def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]
     return sa.or_(*(column.in_(batch) for batch in in_batches(ids)))
 
 
-def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]
-                 ) -> dict[str, list[Any]]:
+def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
     """Row count and digest of the chunk's rows in every table of the group.
 
     The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
@@ -145,8 +148,9 @@ def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]
     """
     checks: dict[str, list[Any]] = {}
     for table in group.tables:
-        [digest] = checksum_chunks(conn, table, _member_of(group, table, ids),
-                                   [PkBounds(None, None)])
+        [digest] = checksum_chunks(
+            conn, table, _member_of(group, table, ids), [PkBounds(None, None)]
+        )
         checks[table.name] = [digest.rows, digest.digest, digest.method]
     return checks
 
@@ -162,15 +166,17 @@ def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None
         where = _member_of(group, table, ids)
         if dialect in ("mysql", "mariadb"):
             # InnoDB locks every row a locking read scans, aggregate or not: one row back.
-            conn.execute(sa.select(sa.func.count()).select_from(table).where(where)
-                         .with_for_update()).scalar_one()
+            conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(where).with_for_update()
+            ).scalar_one()
         else:  # PostgreSQL refuses FOR UPDATE with an aggregate
             pk = next(iter(table.primary_key.columns))
             conn.execute(sa.select(pk).where(where).with_for_update()).all()
 
 
-def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
-                   checks: dict[str, list[Any]]) -> bool:
+def guarded_delete(
+    engine: Engine, group: ArchiveGroup, ids: Sequence[int], *, checks: dict[str, list[Any]]
+) -> bool:
     """Delete the chunk's rows if they are exactly what was archived.
 
     :param checks: :func:`table_checks` taken when the chunk was read.
@@ -184,15 +190,17 @@ def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
         for blocker in group.blockers:
             column = blocker.table.c[blocker.column]
             for batch in in_batches(ids):
-                held = conn.execute(sa.select(sa.func.count()).select_from(blocker.table)
-                                    .where(column.in_(batch))).scalar_one()
+                held = conn.execute(
+                    sa.select(sa.func.count()).select_from(blocker.table).where(column.in_(batch))
+                ).scalar_one()
                 if held:
                     return False
         for child in reversed(group.children):
             deleted = 0
             for batch in in_batches(ids):
-                deleted += conn.execute(sa.delete(child.table).where(
-                    child.table.c[child.column].in_(batch))).rowcount
+                deleted += conn.execute(
+                    sa.delete(child.table).where(child.table.c[child.column].in_(batch))
+                ).rowcount
             check_count(deleted, int(checks[child.table.name][0]), child.table.name)
         pause_point("delete:children")
         pk = group.parent.c[group.pk]
@@ -206,5 +214,7 @@ def guarded_delete(engine: Engine, group: ArchiveGroup, ids: Sequence[int], *,
 
 def check_count(deleted: int, expected: int, table: str) -> None:
     if deleted != expected:
-        raise RowCountMismatch(f"{table}: the delete removed {deleted} rows, expected "
-                               f"{expected}; rolled back, nothing deleted")
+        raise RowCountMismatch(
+            f"{table}: the delete removed {deleted} rows, expected "
+            f"{expected}; rolled back, nothing deleted"
+        )

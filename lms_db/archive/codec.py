@@ -104,8 +104,9 @@ def encode_row(row: Sequence[Any]) -> list[Any]:
 
 def row_line(table: str, row: Sequence[Any]) -> bytes:
     """One row's line (no newline): compact, keys sorted, non-ASCII kept as UTF-8."""
-    return json.dumps([table, encode_row(row)], ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
+    return json.dumps(
+        [table, encode_row(row)], ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
 
 
 def rows_digest(lines: Iterable[bytes]) -> str:
@@ -135,8 +136,9 @@ class Chunk:
         """Row lines, tables in ``columns`` order (parents first); rendered once (a chunk's
         rows do not change after it is built)."""
         if self._lines is None:
-            self._lines = [row_line(table, row) for table in self.columns
-                           for row in self.rows.get(table, ())]
+            self._lines = [
+                row_line(table, row) for table in self.columns for row in self.rows.get(table, ())
+            ]
         return self._lines
 
     def digest(self) -> str:
@@ -154,10 +156,14 @@ class Chunk:
 
 def encode_chunk(chunk: Chunk) -> bytes:
     """The chunk as one zstd-compressed JSON Lines object."""
-    header = {"format": FORMAT, "columns": chunk.columns, "counts": chunk.counts(),
-              "digest": chunk.digest(), **chunk.meta}
-    lines = [json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8"),
-             *chunk.lines()]
+    header = {
+        "format": FORMAT,
+        "columns": chunk.columns,
+        "counts": chunk.counts(),
+        "digest": chunk.digest(),
+        **chunk.meta,
+    }
+    lines = [json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8"), *chunk.lines()]
     return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(b"\n".join(lines) + b"\n")
 
 
@@ -196,4 +202,5 @@ def decode_chunk(blob: bytes, *, where: str = "object") -> Chunk:
 def same_row(a: Sequence[Any], b: Sequence[Any]) -> bool:
     """Two rows are equal value for value, as archived (``1 == True`` is not enough)."""
     return encode_row(a) == encode_row(b) and all(
-        type(x) is type(y) or x is None or y is None for x, y in zip(a, b, strict=True))
+        type(x) is type(y) or x is None or y is None for x, y in zip(a, b, strict=True)
+    )

@@ -27,8 +27,14 @@ from lms_db.errors import InputError
 #: Comparison operators ``--where`` accepts.
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "like", "in", "is")
 _AGE = re.compile(r"^(\d{1,4})([dwmy])$")
-_OPS = {"=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-        ">": operator.gt, ">=": operator.ge}
+_OPS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 _TRUE = ("1", "true", "yes")
 _FALSE = ("0", "false", "no")
 
@@ -50,8 +56,14 @@ class Condition:
             return column.in_([_for_dialect(v, dialect) for v in value])
         if self.op == "like":
             return column.like(value)
-        return {"=": column.__eq__, "!=": column.__ne__, "<": column.__lt__,
-                "<=": column.__le__, ">": column.__gt__, ">=": column.__ge__}[self.op](value)
+        return {
+            "=": column.__eq__,
+            "!=": column.__ne__,
+            "<": column.__lt__,
+            "<=": column.__le__,
+            ">": column.__gt__,
+            ">=": column.__ge__,
+        }[self.op](value)
 
     def matches(self, record: dict[str, Any]) -> bool:
         """Whether an archived row satisfies the condition (restore ``--where``)."""
@@ -68,8 +80,9 @@ class Condition:
         return _compare(have, self.op, self.value)
 
     def to_dict(self) -> dict[str, Any]:
-        shown = [_show(v) for v in self.value] if isinstance(self.value, list) else \
-            _show(self.value)
+        shown = (
+            [_show(v) for v in self.value] if isinstance(self.value, list) else _show(self.value)
+        )
         return {"column": self.column, "op": self.op, "value": shown}
 
 
@@ -116,13 +129,14 @@ def build_filter(
             raise InputError("--older-than needs --date-column (e.g. --date-column completed_at)")
         column = _column(table, date_column, "--date-column")
         if not isinstance(column.type, sa.DateTime | sa.Date) and not isinstance(
-                getattr(column.type, "impl", None), sa.DateTime):
-            raise InputError(f"--date-column {date_column}: not a date or time column of "
-                             f"{table.name}")
+            getattr(column.type, "impl", None), sa.DateTime
+        ):
+            raise InputError(
+                f"--date-column {date_column}: not a date or time column of {table.name}"
+            )
         cutoff = _cutoff(older_than, now or datetime.now(UTC))
         conditions.append(Condition(date_column, "<", cutoff))
-        described.update(older_than=older_than, date_column=date_column,
-                         cutoff=cutoff.isoformat())
+        described.update(older_than=older_than, date_column=date_column, cutoff=cutoff.isoformat())
     elif date_column is not None:
         raise InputError("--date-column needs --older-than (e.g. --older-than 2y)")
     if status is not None:
@@ -140,8 +154,9 @@ def parse_condition(table: sa.Table, name: str, op: str, text: str) -> Condition
     _column(table, name, "--where")
     op = op.lower()
     if op not in OPERATORS:
-        raise InputError(f"--where {name} {op}: unknown operator; use one of "
-                         f"{', '.join(OPERATORS)}")
+        raise InputError(
+            f"--where {name} {op}: unknown operator; use one of {', '.join(OPERATORS)}"
+        )
     if op == "is":
         if text.lower() != "null":
             raise InputError(f"--where {name} is {text!r}: only 'is null' is supported")
@@ -167,8 +182,9 @@ def convert(table: sa.Table, name: str, text: str) -> Any:
     try:
         if isinstance(kind, sa.Enum):
             if text not in kind.enums:
-                raise InputError(f"{table.name}.{name}: {text!r} is not one of "
-                                 f"{', '.join(kind.enums)}")
+                raise InputError(
+                    f"{table.name}.{name}: {text!r} is not one of {', '.join(kind.enums)}"
+                )
             return text
         if isinstance(kind, sa.Boolean):
             lowered = text.lower()
@@ -186,14 +202,15 @@ def convert(table: sa.Table, name: str, text: str) -> Any:
             return date.fromisoformat(text)
         if isinstance(kind, sa.String):
             if kind.length is not None and len(text) > kind.length:
-                raise InputError(f"{table.name}.{name}: value longer than {kind.length} "
-                                 "characters")
+                raise InputError(f"{table.name}.{name}: value longer than {kind.length} characters")
             return text
     except (ValueError, InvalidOperation) as exc:
-        raise InputError(f"{table.name}.{name}: {text!r} is not a valid "
-                         f"{type(kind).__name__.lower()} value") from exc
-    raise InputError(f"{table.name}.{name}: filtering on a {type(kind).__name__} column is "
-                     "not supported")
+        raise InputError(
+            f"{table.name}.{name}: {text!r} is not a valid {type(kind).__name__.lower()} value"
+        ) from exc
+    raise InputError(
+        f"{table.name}.{name}: filtering on a {type(kind).__name__} column is not supported"
+    )
 
 
 def _column(table: sa.Table, name: str, option: str) -> sa.Column[Any]:
@@ -257,13 +274,17 @@ def filter_from_dict(table: sa.Table, data: dict[str, Any]) -> RowFilter:
         if op == "is":
             conditions.append(Condition(item["column"], op, None))
         elif op == "in":
-            conditions.append(Condition(item["column"], op,
-                                        [convert(table, item["column"], str(v)) for v in value]))
+            conditions.append(
+                Condition(
+                    item["column"], op, [convert(table, item["column"], str(v)) for v in value]
+                )
+            )
         elif op == "like":
             conditions.append(Condition(item["column"], op, value))
         else:
-            conditions.append(Condition(item["column"], op,
-                                        convert(table, item["column"], _text(value))))
+            conditions.append(
+                Condition(item["column"], op, convert(table, item["column"], _text(value)))
+            )
     described = {k: v for k, v in data.items() if k != "conditions"}
     return RowFilter(tuple(conditions), described)
 
@@ -281,6 +302,8 @@ def split_where(text: str) -> tuple[str, str, str]:
     """
     parts = text.strip().split(None, 2)
     if len(parts) != 3:
-        raise InputError(f"--where {text!r}: use \"COLUMN OP VALUE\", e.g. --where "
-                         "\"total_watch_time_seconds >= 3600\"")
+        raise InputError(
+            f'--where {text!r}: use "COLUMN OP VALUE", e.g. --where '
+            '"total_watch_time_seconds >= 3600"'
+        )
     return parts[0], parts[1], parts[2]

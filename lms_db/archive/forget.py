@@ -57,9 +57,13 @@ class ForgetReport:
         return dict(vars(self))
 
 
-def forget_user(topology: Topology, user_id: int, *,
-                lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                timeout: float = DEFAULT_CONNECT_TIMEOUT) -> ForgetReport:
+def forget_user(
+    topology: Topology,
+    user_id: int,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    timeout: float = DEFAULT_CONNECT_TIMEOUT,
+) -> ForgetReport:
     """Remove every archived row of ``user_id`` from every run's objects.
 
     :raises ShardBusy: an archive run is unfinished on a shard holding the user's rows.
@@ -67,57 +71,101 @@ def forget_user(topology: Topology, user_id: int, *,
     report = ForgetReport(user_id)
     catalog = catalog_engine(topology, timeout)
     try:
-        entries = [e for e in journal.archive_entries(catalog)
-                   if e.payload and not e.payload["manifest"].get("to_table")]
+        entries = [
+            e
+            for e in journal.archive_entries(catalog)
+            if e.payload and not e.payload["manifest"].get("to_table")
+        ]
         unfinished = [e for e in entries if e.state == "open"]
         if unfinished:
             # Its chunk in flight is in no manifest yet: it could hold the user's rows, and
             # the orphan sweep must never delete it.
             first = unfinished[0]
-            raise ShardBusy(f"{first.shard}: archive run {first.payload['run']} is unfinished; "
-                            "finish it (rerun archive run with its options), then forget")
-        members = {m.name: m for m in select_members(
-            topology, "oltp", registered=registered_members(topology, timeout=timeout))}
+            raise ShardBusy(
+                f"{first.shard}: archive run {first.payload['run']} is unfinished; "
+                "finish it (rerun archive run with its options), then forget"
+            )
+        members = {
+            m.name: m
+            for m in select_members(
+                topology, "oltp", registered=registered_members(topology, timeout=timeout)
+            )
+        }
         journal.close_stale(catalog, journal.FORGET_OPERATION)
-        forget_entry = open_journal_entry(catalog, operation=journal.FORGET_OPERATION,
-                                          step="start", payload={"user": user_id})
+        forget_entry = open_journal_entry(
+            catalog, operation=journal.FORGET_OPERATION, step="start", payload={"user": user_id}
+        )
         try:
-            _forget_everywhere(topology, catalog, entries, members, user_id, report,
-                               forget_entry, lock_timeout, timeout)
+            _forget_everywhere(
+                topology,
+                catalog,
+                entries,
+                members,
+                user_id,
+                report,
+                forget_entry,
+                lock_timeout,
+                timeout,
+            )
         except LmsDbError as exc:
-            journal.finish(catalog, forget_entry, {"user": user_id, "error": exc.message},
-                           state="failed", step="failed")
+            journal.finish(
+                catalog,
+                forget_entry,
+                {"user": user_id, "error": exc.message},
+                state="failed",
+                step="failed",
+            )
             raise
-        journal.finish(catalog, forget_entry, {"user": user_id, **{
-            k: v for k, v in report.to_dict().items() if k != "user"}},
-            step="pending" if report.pending else "done")
+        journal.finish(
+            catalog,
+            forget_entry,
+            {"user": user_id, **{k: v for k, v in report.to_dict().items() if k != "user"}},
+            step="pending" if report.pending else "done",
+        )
     finally:
         catalog.dispose()
     return report
 
 
-def _forget_everywhere(topology: Topology, catalog: sa.Engine, entries: list[JournalEntry],
-                       members: dict[str, Any], user_id: int, report: ForgetReport,
-                       forget_entry: int, lock_timeout: float, timeout: float) -> None:
+def _forget_everywhere(
+    topology: Topology,
+    catalog: sa.Engine,
+    entries: list[JournalEntry],
+    members: dict[str, Any],
+    user_id: int,
+    report: ForgetReport,
+    forget_entry: int,
+    lock_timeout: float,
+    timeout: float,
+) -> None:
     stores: dict[str, Store] = {}
     for entry in entries:
         fallback = Manifest(entry.payload["manifest"])
-        store = stores.setdefault(fallback.data["bucket"],
-                                  store_of(topology, fallback.data["bucket"]))
+        store = stores.setdefault(
+            fallback.data["bucket"], store_of(topology, fallback.data["bucket"])
+        )
         member = members.get(fallback.shard)
         if member is None:
             continue
         with locked_connection(member.primary, lock_timeout=lock_timeout, timeout=timeout):
             # Read under the shard's lock: another forget may have rewritten it.
             stored = store.head(fallback.key)
-            manifest = Manifest.decode(store.get(fallback.key), store.url(fallback.key)) \
-                if stored is not None else fallback
-            _forget_in_run(catalog, store, ShardRun(entry, manifest), user_id, report,
-                           forget_entry)
+            manifest = (
+                Manifest.decode(store.get(fallback.key), store.url(fallback.key))
+                if stored is not None
+                else fallback
+            )
+            _forget_in_run(catalog, store, ShardRun(entry, manifest), user_id, report, forget_entry)
 
 
-def _forget_in_run(catalog: sa.Engine, store: Store, part: ShardRun, user_id: int,
-                   report: ForgetReport, forget_entry: int) -> None:
+def _forget_in_run(
+    catalog: sa.Engine,
+    store: Store,
+    part: ShardRun,
+    user_id: int,
+    report: ForgetReport,
+    forget_entry: int,
+) -> None:
     manifest = part.manifest
     group = archive_group(manifest.table)
     encryption = Encryption(manifest.data.get("encryption"), manifest.data.get("kms_key_id"))
@@ -134,39 +182,57 @@ def _forget_in_run(catalog: sa.Engine, store: Store, part: ShardRun, user_id: in
             continue
         blob = store.get(chunk["key"])
         if sha256_hex(blob) != chunk["sha256"]:
-            raise OperationError(f"{store.url(chunk['key'])}: differs from the manifest's "
-                                 "SHA-256; not rewritten")
+            raise OperationError(
+                f"{store.url(chunk['key'])}: differs from the manifest's SHA-256; not rewritten"
+            )
         old = decode_chunk(blob, where=store.url(chunk["key"]))
         kept, removed = _without_user(group, old, user_id)
         version = int(chunk.get("version", 1)) + 1
         old_key = chunk["key"]
         if any(kept.rows.values()):
-            new_key = chunk_key(manifest.data["prefix"], manifest.table, manifest.shard,
-                                manifest.run, int(chunk["chunk"]), version)
+            new_key = chunk_key(
+                manifest.data["prefix"],
+                manifest.table,
+                manifest.shard,
+                manifest.run,
+                int(chunk["chunk"]),
+                version,
+            )
             new_blob = encode_chunk(kept)
-            sha = store.put(new_key, new_blob, storage_class=stored.storage_class,
-                            encryption=encryption)
+            sha = store.put(
+                new_key, new_blob, storage_class=stored.storage_class, encryption=encryption
+            )
             store.verify(new_key, size=len(new_blob), sha256=sha)
-            chunk.update(key=new_key, bytes=len(new_blob), sha256=sha, digest=kept.digest(),
-                         rows=kept.counts(), version=version,
-                         keys=[k for k in chunk["keys"] if k != user_id])
+            chunk.update(
+                key=new_key,
+                bytes=len(new_blob),
+                sha256=sha,
+                digest=kept.digest(),
+                rows=kept.counts(),
+                version=version,
+                keys=[k for k in chunk["keys"] if k != user_id],
+            )
             report.rewritten.append(old_key)
         else:
-            chunk.update(key=None, state="forgotten", rows=kept.counts(), bytes=0,
-                         keys=[], version=version)
+            chunk.update(
+                key=None, state="forgotten", rows=kept.counts(), bytes=0, keys=[], version=version
+            )
             report.emptied.append(old_key)
         for table, count in removed.items():
             report.removed_rows[table] = report.removed_rows.get(table, 0) + count
         _save_manifest(catalog, store, part.entry, manifest, encryption)
-        journal.save(catalog, forget_entry, f"chunk {chunk['chunk']} of {manifest.run}",
-                     {"user": user_id, "old": old_key, "new": chunk["key"]})
+        journal.save(
+            catalog,
+            forget_entry,
+            f"chunk {chunk['chunk']} of {manifest.run}",
+            {"user": user_id, "old": old_key, "new": chunk["key"]},
+        )
         pause_point("forget:rewritten")
         store.delete(old_key)
     _sweep_orphans(store, manifest, report)
 
 
-def _without_user(group: ArchiveGroup, chunk: Chunk, user_id: int
-                  ) -> tuple[Chunk, dict[str, int]]:
+def _without_user(group: ArchiveGroup, chunk: Chunk, user_id: int) -> tuple[Chunk, dict[str, int]]:
     key = group.shard_key
     parent = group.parent.name
     dropped_parents: set[Any] = set()
@@ -191,8 +257,13 @@ def _without_user(group: ArchiveGroup, chunk: Chunk, user_id: int
     return Chunk(chunk.columns, rows, dict(chunk.meta)), removed
 
 
-def _save_manifest(catalog: sa.Engine, store: Store, entry: JournalEntry, manifest: Manifest,
-                   encryption: Encryption) -> None:
+def _save_manifest(
+    catalog: sa.Engine,
+    store: Store,
+    entry: JournalEntry,
+    manifest: Manifest,
+    encryption: Encryption,
+) -> None:
     store.put(manifest.key, manifest.encode(), encryption=encryption)
     payload = dict(entry.payload)
     payload["manifest"] = manifest.data

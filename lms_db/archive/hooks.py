@@ -15,16 +15,17 @@ from lms_db.fleet.steps import hit
 
 #: Every pause point, in the order a run meets them.
 PAUSE_POINTS = (
-    "chunk:read",          # rows read and encoded, nothing uploaded
-    "upload:sending",      # half the object's body handed to the HTTP client
-    "upload:done",         # object stored, not yet verified
-    "verify:done",         # object verified and journaled, rows not yet deleted
-    "delete:children",     # delete transaction open: children deleted, parents not yet
-    "delete:committed",    # rows deleted and committed, not yet journaled
-    "manifest:write",      # chunk journaled, manifest object not yet rewritten
-    "restore:chunk",       # one chunk re-inserted and committed, not yet journaled
-    "forget:rewritten",    # rewritten object stored and in the manifest, old not deleted
+    "chunk:read",  # rows read and encoded, nothing uploaded
+    "upload:sending",  # half the object's body handed to the HTTP client
+    "upload:done",  # object stored, not yet verified
+    "verify:done",  # object verified and journaled, rows not yet deleted
+    "delete:children",  # delete transaction open: children deleted, parents not yet
+    "delete:committed",  # rows deleted and committed, not yet journaled
+    "manifest:write",  # chunk journaled, manifest object not yet rewritten
+    "restore:chunk",  # one chunk re-inserted and committed, not yet journaled
+    "forget:rewritten",  # rewritten object stored and in the manifest, old not deleted
 )
+
 
 def pause_point(name: str) -> None:
     """Pause here if the crash-test hook names this point: :func:`lms_db.fleet.steps.hit`."""

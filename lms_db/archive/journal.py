@@ -42,24 +42,34 @@ def archive_entries(catalog: Engine, operation: str = OPERATION) -> list[Journal
 
 
 def open_shard_run(catalog: Engine, shard: str, payload: dict[str, Any]) -> int:
-    return open_journal_entry(catalog, operation=OPERATION, step="start", shard=shard,
-                              payload=payload)
+    return open_journal_entry(
+        catalog, operation=OPERATION, step="start", shard=shard, payload=payload
+    )
 
 
 def save(catalog: Engine, entry_id: int, step: str, payload: dict[str, Any]) -> None:
     advance_journal_entry(catalog, entry_id, step=step, payload=payload)
 
 
-def finish(catalog: Engine, entry_id: int, payload: dict[str, Any], *,
-           state: str = "done", step: str = "done") -> None:
+def finish(
+    catalog: Engine,
+    entry_id: int,
+    payload: dict[str, Any],
+    *,
+    state: str = "done",
+    step: str = "done",
+) -> None:
     close_journal_entry(catalog, entry_id, state=state, step=step, payload=payload)
 
 
 def replace_payload(catalog: Engine, entry_id: int, payload: dict[str, Any]) -> None:
     """Rewrite a closed entry's payload (``forget`` updates a finished run's manifest copy)."""
     with begin(catalog) as conn:
-        conn.execute(journal.update().where(journal.c.id == entry_id)
-                     .values(payload=payload, updated_at=utcnow()))
+        conn.execute(
+            journal.update()
+            .where(journal.c.id == entry_id)
+            .values(payload=payload, updated_at=utcnow())
+        )
 
 
 def close_stale(catalog: Engine, operation: str) -> list[int]:

@@ -16,8 +16,11 @@ from contextlib import contextmanager
 from lms_db.config import environment_defaults
 from lms_db.errors import InputError
 
-_DUMMY = {"AWS_ACCESS_KEY_ID": "lmsdb-demo", "AWS_SECRET_ACCESS_KEY": "lmsdb-demo",
-          "AWS_DEFAULT_REGION": "us-east-1"}
+_DUMMY = {
+    "AWS_ACCESS_KEY_ID": "lmsdb-demo",
+    "AWS_SECRET_ACCESS_KEY": "lmsdb-demo",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def moto_available() -> bool:

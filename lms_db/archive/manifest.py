@@ -38,8 +38,7 @@ def run_prefix(prefix: str, table: str, shard: str, run: str) -> str:
     return f"{head}{table}/{shard}/{run}/"
 
 
-def chunk_key(prefix: str, table: str, shard: str, run: str, chunk: int,
-              version: int = 1) -> str:
+def chunk_key(prefix: str, table: str, shard: str, run: str, chunk: int, version: int = 1) -> str:
     """The deterministic key of a chunk (``version`` > 1: rewritten by ``forget``)."""
     suffix = "" if version == 1 else f".v{version}"
     return f"{run_prefix(prefix, table, shard, run)}chunk-{chunk:06d}{suffix}.jsonl.zst"

@@ -93,37 +93,72 @@ class ShardOutcome:
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"shard": self.shard, "run": self.run, "state": self.state,
-                "chunks": self.chunks, "rows": self.rows, "bytes": self.bytes,
-                "superseded_rows": self.superseded_rows, "resumed": self.resumed,
-                "error": self.error}
+        return {
+            "shard": self.shard,
+            "run": self.run,
+            "state": self.state,
+            "chunks": self.chunks,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "superseded_rows": self.superseded_rows,
+            "resumed": self.resumed,
+            "error": self.error,
+        }
 
 
-def new_payload(options: ArchiveOptions, run: str, shard: str, revision: str | None
-                ) -> dict[str, Any]:
+def new_payload(
+    options: ArchiveOptions, run: str, shard: str, revision: str | None
+) -> dict[str, Any]:
     """A fresh journal payload for ``run`` on ``shard``."""
     group = options.group
     manifest = {
-        "format": MANIFEST_FORMAT, "run": run, "table": group.parent.name,
-        "tables": [t.name for t in group.tables], "shard": shard, "bucket": options.bucket,
-        "prefix": options.prefix, "schema_revision": revision,
-        "storage_class": options.storage_class, "encryption": options.encryption.mode,
-        "kms_key_id": options.encryption.kms_key_id, "filter": options.row_filter.to_dict(),
-        "no_delete": options.no_delete, "shard_key": group.shard_key, "pk": group.pk,
+        "format": MANIFEST_FORMAT,
+        "run": run,
+        "table": group.parent.name,
+        "tables": [t.name for t in group.tables],
+        "shard": shard,
+        "bucket": options.bucket,
+        "prefix": options.prefix,
+        "schema_revision": revision,
+        "storage_class": options.storage_class,
+        "encryption": options.encryption.mode,
+        "kms_key_id": options.encryption.kms_key_id,
+        "filter": options.row_filter.to_dict(),
+        "no_delete": options.no_delete,
+        "shard_key": group.shard_key,
+        "pk": group.pk,
         "to_table": options.to_table,
-        "state": "running", "created_at": _now(), "chunks": [],
+        "state": "running",
+        "created_at": _now(),
+        "chunks": [],
     }
-    return {"run": run, "table": group.parent.name, "signature": options.signature,
-            "cursor": None, "next_chunk": 1, "inflight": None, "manifest": manifest}
+    return {
+        "run": run,
+        "table": group.parent.name,
+        "signature": options.signature,
+        "cursor": None,
+        "next_chunk": 1,
+        "inflight": None,
+        "manifest": manifest,
+    }
 
 
 class ShardArchiver:
     """Runs (or resumes) the archive of one shard; the caller holds the shard's lock."""
 
-    def __init__(self, *, engine: Engine, catalog: Engine, store: Store, options: ArchiveOptions,
-                 shard: str, entry_id: int, payload: dict[str, Any],
-                 on_chunk: Callable[[ChunkEvent], None] | None = None,
-                 throttle: LagThrottle | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        catalog: Engine,
+        store: Store,
+        options: ArchiveOptions,
+        shard: str,
+        entry_id: int,
+        payload: dict[str, Any],
+        on_chunk: Callable[[ChunkEvent], None] | None = None,
+        throttle: LagThrottle | None = None,
+    ) -> None:
         self.engine = engine
         self.catalog = catalog
         self.store = store
@@ -149,8 +184,10 @@ class ShardArchiver:
         :param journal_step: the entry's ``step`` column (where a crashed run stopped).
         """
         self._ctx = StepContext(self.catalog, self.entry_id, self.payload)
-        steps = [Step("chunks", lambda _ctx: self._chunks()),
-                 Step("complete", lambda _ctx: self._complete())]
+        steps = [
+            Step("chunks", lambda _ctx: self._chunks()),
+            Step("complete", lambda _ctx: self._complete()),
+        ]
         run_steps(self._ctx, remaining_steps(steps, journal_step))
         journal.finish(self.catalog, self.entry_id, self.payload)
 
@@ -177,38 +214,59 @@ class ShardArchiver:
 
     def _read_next(self) -> tuple[Chunk, dict[str, list[Any]]] | None:
         with snapshot(self.engine) as conn:
-            query = candidate_query(self.group, self.options.row_filter, self.dialect,
-                                    self.payload["cursor"]).limit(self.options.chunk_size)
+            query = candidate_query(
+                self.group, self.options.row_filter, self.dialect, self.payload["cursor"]
+            ).limit(self.options.chunk_size)
             parents = [tuple(r) for r in conn.execute(query)]
             if not parents:
                 return None
             chunk = read_chunk(conn, self.group, parents)
             checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
         if {t: c[0] for t, c in checks.items()} != chunk.counts():
-            raise OperationError(f"{self.shard}: the checksum counted other rows than were "
-                                 "read in the same snapshot; nothing archived")
+            raise OperationError(
+                f"{self.shard}: the checksum counted other rows than were "
+                "read in the same snapshot; nothing archived"
+            )
         return chunk, checks
 
     def _archive(self, chunk: Chunk, checks: dict[str, list[Any]]) -> None:
         number = int(self.payload["next_chunk"])
-        key = chunk_key(self.options.prefix, self.group.parent.name, self.shard,
-                        self.payload["run"], number)
+        key = chunk_key(
+            self.options.prefix, self.group.parent.name, self.shard, self.payload["run"], number
+        )
         ids = parent_ids(self.group, chunk)
-        chunk.meta.update(run=self.payload["run"], shard=self.shard, chunk=number,
-                          table=self.group.parent.name,
-                          schema_revision=self.manifest.data.get("schema_revision"))
+        chunk.meta.update(
+            run=self.payload["run"],
+            shard=self.shard,
+            chunk=number,
+            table=self.group.parent.name,
+            schema_revision=self.manifest.data.get("schema_revision"),
+        )
         blob = encode_chunk(chunk)
-        inflight = {"chunk": number, "key": key, "step": "read", "ids": ids,
-                    "lo": ids[0], "hi": ids[-1], "counts": chunk.counts(),
-                    "digest": chunk.digest(), "bytes": len(blob), "sha256": None,
-                    "checks": checks,
-                    "keys": self._shard_keys(chunk)}
+        inflight = {
+            "chunk": number,
+            "key": key,
+            "step": "read",
+            "ids": ids,
+            "lo": ids[0],
+            "hi": ids[-1],
+            "counts": chunk.counts(),
+            "digest": chunk.digest(),
+            "bytes": len(blob),
+            "sha256": None,
+            "checks": checks,
+            "keys": self._shard_keys(chunk),
+        }
         self.payload["inflight"] = inflight
         self._save(f"chunk {number}:read")
         pause_point("chunk:read")
         sha = self.store.put(
-            key, blob, storage_class=self.options.storage_class,
-            encryption=self.options.encryption, during=lambda: pause_point("upload:sending"))
+            key,
+            blob,
+            storage_class=self.options.storage_class,
+            encryption=self.options.encryption,
+            during=lambda: pause_point("upload:sending"),
+        )
         inflight["sha256"] = sha
         pause_point("upload:done")
         self.store.verify(key, size=len(blob), sha256=sha)
@@ -221,16 +279,18 @@ class ShardArchiver:
         if self.options.no_delete:
             self._finish(inflight, "copied")
             return
-        deleted = guarded_delete(self.engine, self.group, inflight["ids"],
-                                 checks=inflight["checks"])
+        deleted = guarded_delete(
+            self.engine, self.group, inflight["ids"], checks=inflight["checks"]
+        )
         self._finish(inflight, "archived" if deleted else "superseded")
 
     # -- recovery ---------------------------------------------------------------------------
 
     def _recover(self, inflight: dict[str, Any]) -> None:
         """Finish or undo the chunk a crash interrupted (see the module docstring)."""
-        log.info("%s: resuming chunk %s at step %s", self.shard, inflight["chunk"],
-                 inflight["step"])
+        log.info(
+            "%s: resuming chunk %s at step %s", self.shard, inflight["chunk"], inflight["step"]
+        )
         if inflight["step"] == "verified" and self.options.no_delete:
             self._finish(inflight, "copied")
             return
@@ -256,12 +316,19 @@ class ShardArchiver:
         if state == "superseded":
             # Its rows changed after the read: they stay in the table, the object goes.
             self.store.delete(inflight["key"])
-        entry = {"chunk": number, "key": inflight["key"] if state != "superseded" else None,
-                 "lo": inflight["lo"], "hi": inflight["hi"], "rows": inflight["counts"],
-                 "bytes": inflight["bytes"], "sha256": inflight["sha256"],
-                 "digest": inflight["digest"], "state": state,
-                 "keys": inflight["keys"] if state != "superseded" else [],
-                 "at": _now()}
+        entry = {
+            "chunk": number,
+            "key": inflight["key"] if state != "superseded" else None,
+            "lo": inflight["lo"],
+            "hi": inflight["hi"],
+            "rows": inflight["counts"],
+            "bytes": inflight["bytes"],
+            "sha256": inflight["sha256"],
+            "digest": inflight["digest"],
+            "state": state,
+            "keys": inflight["keys"] if state != "superseded" else [],
+            "at": _now(),
+        }
         self.manifest.chunks.append(entry)
         self.manifest.data["updated_at"] = _now()
         self.payload["cursor"] = inflight["hi"]
@@ -275,8 +342,9 @@ class ShardArchiver:
             self.on_chunk(ChunkEvent(self.shard, number, state, rows))
 
     def _write_manifest(self) -> None:
-        self.store.put(self.manifest.key, self.manifest.encode(),
-                       encryption=self.options.encryption)
+        self.store.put(
+            self.manifest.key, self.manifest.encode(), encryption=self.options.encryption
+        )
 
     def _shard_keys(self, chunk: Chunk) -> list[int]:
         """Distinct shard-key values (user ids) in the chunk: what ``forget`` looks up."""
@@ -293,20 +361,26 @@ class ShardArchiver:
 
 def outcome_from_payload(shard: str, payload: dict[str, Any]) -> ShardOutcome:
     manifest = Manifest(payload["manifest"])
-    superseded = sum(int(c["rows"].get(manifest.table, 0)) for c in manifest.chunks
-                     if c["state"] == "superseded")
-    return ShardOutcome(shard, payload["run"], chunks=len(manifest.live_chunks()),
-                        rows=manifest.totals(), bytes=manifest.total_bytes(),
-                        superseded_rows=superseded)
+    superseded = sum(
+        int(c["rows"].get(manifest.table, 0)) for c in manifest.chunks if c["state"] == "superseded"
+    )
+    return ShardOutcome(
+        shard,
+        payload["run"],
+        chunks=len(manifest.live_chunks()),
+        rows=manifest.totals(),
+        bytes=manifest.total_bytes(),
+        superseded_rows=superseded,
+    )
 
 
-def count_eligible(engine: Engine, group: ArchiveGroup, row_filter: RowFilter,
-                   sample: int = 5) -> tuple[int, list[int]]:
+def count_eligible(
+    engine: Engine, group: ArchiveGroup, row_filter: RowFilter, sample: int = 5
+) -> tuple[int, list[int]]:
     """Parent rows a run would archive now, and the first few of their ids (dry run)."""
     with engine.connect() as conn:
         query = candidate_query(group, row_filter, engine.dialect.name, None)
-        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())
-                             ).scalar_one()
+        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
         index = [c.name for c in group.parent.columns].index(group.pk)
         ids = [int(r[index]) for r in conn.execute(query.limit(sample))]
     return int(total), ids

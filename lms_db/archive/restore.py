@@ -73,8 +73,12 @@ class RestoreReport:
         return sum(len(s.conflicts) for s in self.shards)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "pending": self.pending, "conflicts": self.conflicts,
-                "shards": [s.to_dict() for s in self.shards]}
+        return {
+            "run": self.run,
+            "pending": self.pending,
+            "conflicts": self.conflicts,
+            "shards": [s.to_dict() for s in self.shards],
+        }
 
 
 def restore_run(
@@ -99,46 +103,86 @@ def restore_run(
         store, parts = run_parts(topology, catalog, run)
         group = archive_group(parts[0].manifest.table)
         row_filter = RowFilter(tuple(parse_condition(group.parent, *w) for w in where))
-        members = {m.name: m for m in select_members(
-            topology, "oltp", registered=registered_members(topology, timeout=timeout))}
+        members = {
+            m.name: m
+            for m in select_members(
+                topology, "oltp", registered=registered_members(topology, timeout=timeout)
+            )
+        }
         journal.close_stale(catalog, journal.RESTORE_OPERATION)
         payload: dict[str, Any] = {"run": run, "where": [list(w) for w in where], "done": []}
-        entry = open_journal_entry(catalog, operation=journal.RESTORE_OPERATION,
-                                   step="start", payload=payload)
+        entry = open_journal_entry(
+            catalog, operation=journal.RESTORE_OPERATION, step="start", payload=payload
+        )
         report = RestoreReport(run)
         try:
-            _restore_parts(catalog, store, parts, members, row_filter, report, payload, entry,
-                           wait=wait, wait_timeout=wait_timeout, poll_seconds=poll_seconds,
-                           tier=tier, timeout=timeout, on_chunk=on_chunk)
+            _restore_parts(
+                catalog,
+                store,
+                parts,
+                members,
+                row_filter,
+                report,
+                payload,
+                entry,
+                wait=wait,
+                wait_timeout=wait_timeout,
+                poll_seconds=poll_seconds,
+                tier=tier,
+                timeout=timeout,
+                on_chunk=on_chunk,
+            )
         except LmsDbError as exc:
-            journal.finish(catalog, entry, {**payload, "error": exc.message}, state="failed",
-                           step="failed")
+            journal.finish(
+                catalog, entry, {**payload, "error": exc.message}, state="failed", step="failed"
+            )
             raise
-        journal.finish(catalog, entry, payload,
-                       step="pending" if report.pending else "done")
+        journal.finish(catalog, entry, payload, step="pending" if report.pending else "done")
         return report
     finally:
         catalog.dispose()
 
 
-def _restore_parts(catalog: Engine, store: Store, parts: list[ShardRun], members: dict[str, Any],
-                   row_filter: RowFilter, report: RestoreReport, payload: dict[str, Any],
-                   entry: int, *, wait: bool, wait_timeout: float, poll_seconds: float,
-                   tier: str, timeout: float, on_chunk: Callable[[str, int], None] | None
-                   ) -> None:
+def _restore_parts(
+    catalog: Engine,
+    store: Store,
+    parts: list[ShardRun],
+    members: dict[str, Any],
+    row_filter: RowFilter,
+    report: RestoreReport,
+    payload: dict[str, Any],
+    entry: int,
+    *,
+    wait: bool,
+    wait_timeout: float,
+    poll_seconds: float,
+    tier: str,
+    timeout: float,
+    on_chunk: Callable[[str, int], None] | None,
+) -> None:
     run = report.run
     for part in parts:
         member = members.get(part.shard)
         if member is None:
-            raise UnknownObjectError(f"run {run}: shard {part.shard} is not in the "
-                                     "topology or the catalog any more")
+            raise UnknownObjectError(
+                f"run {run}: shard {part.shard} is not in the topology or the catalog any more"
+            )
         engine = utc_sessions(engine_for(member.primary, timeout=timeout))
         try:
-            report.shards.append(_restore_shard(
-                engine, store, part, row_filter, wait=wait, wait_timeout=wait_timeout,
-                poll_seconds=poll_seconds, tier=tier,
-                on_done=lambda key: _journal_done(catalog, entry, payload, key),
-                on_chunk=on_chunk))
+            report.shards.append(
+                _restore_shard(
+                    engine,
+                    store,
+                    part,
+                    row_filter,
+                    wait=wait,
+                    wait_timeout=wait_timeout,
+                    poll_seconds=poll_seconds,
+                    tier=tier,
+                    on_done=lambda key: _journal_done(catalog, entry, payload, key),
+                    on_chunk=on_chunk,
+                )
+            )
         finally:
             engine.dispose()
 
@@ -148,10 +192,19 @@ def _journal_done(catalog: Engine, entry: int, payload: dict[str, Any], key: str
     journal.save(catalog, entry, f"restored {len(payload['done'])}", payload)
 
 
-def _restore_shard(engine: Engine, store: Store, part: ShardRun, row_filter: RowFilter, *,
-                   wait: bool, wait_timeout: float, poll_seconds: float, tier: str,
-                   on_done: Callable[[str], None],
-                   on_chunk: Callable[[str, int], None] | None) -> ShardRestore:
+def _restore_shard(
+    engine: Engine,
+    store: Store,
+    part: ShardRun,
+    row_filter: RowFilter,
+    *,
+    wait: bool,
+    wait_timeout: float,
+    poll_seconds: float,
+    tier: str,
+    on_done: Callable[[str], None],
+    on_chunk: Callable[[str, int], None] | None,
+) -> ShardRestore:
     result = ShardRestore(part.shard)
     group = archive_group(part.manifest.table)
     chunks = part.manifest.live_chunks()
@@ -166,8 +219,10 @@ def _restore_shard(engine: Engine, store: Store, part: ShardRun, row_filter: Row
             continue
         blob = store.get(chunk["key"])
         if sha256_hex(blob) != chunk["sha256"]:
-            raise OperationError(f"{store.url(chunk['key'])}: the object differs from the "
-                                 "manifest's SHA-256; nothing of it restored")
+            raise OperationError(
+                f"{store.url(chunk['key'])}: the object differs from the "
+                "manifest's SHA-256; nothing of it restored"
+            )
         rows = decode_chunk(blob, where=store.url(chunk["key"]))
         try:
             with write_transaction(engine) as conn:
@@ -175,7 +230,8 @@ def _restore_shard(engine: Engine, store: Store, part: ShardRun, row_filter: Row
         except sa.exc.DBAPIError as exc:
             raise OperationError(
                 f"{part.shard}: chunk {chunk['chunk']} of run {part.manifest.run} could not be "
-                f"restored ({short_reason(exc)}); nothing of that chunk was inserted") from exc
+                f"restored ({short_reason(exc)}); nothing of that chunk was inserted"
+            ) from exc
         pause_point("restore:chunk")
         on_done(chunk["key"])
         result.chunks += 1
@@ -197,8 +253,9 @@ def _readable(store: Store, key: str, tier: str) -> bool:
     return False
 
 
-def _insert_chunk(conn: Connection, group: Any, chunk: Chunk, row_filter: RowFilter,
-                  result: ShardRestore) -> None:
+def _insert_chunk(
+    conn: Connection, group: Any, chunk: Chunk, row_filter: RowFilter, result: ShardRestore
+) -> None:
     parent = group.parent.name
     pk_name = group.pk
     keep_parents: set[Any] = set()
@@ -218,8 +275,9 @@ def _insert_chunk(conn: Connection, group: Any, chunk: Chunk, row_filter: RowFil
             refused.update(bad)
 
 
-def _insert_missing(conn: Connection, table: sa.Table, records: list[dict[str, Any]],
-                    result: ShardRestore) -> set[Any]:
+def _insert_missing(
+    conn: Connection, table: sa.Table, records: list[dict[str, Any]], result: ShardRestore
+) -> set[Any]:
     """Insert the records whose primary key is absent; returns the conflicting keys."""
     if not records:
         return set()
@@ -228,7 +286,7 @@ def _insert_missing(conn: Connection, table: sa.Table, records: list[dict[str, A
     existing: dict[Any, tuple[Any, ...]] = {}
     keys = [r[pk.name] for r in records]
     for start in range(0, len(keys), 5000):
-        query = select_rows(table, conn.dialect.name).where(pk.in_(keys[start:start + 5000]))
+        query = select_rows(table, conn.dialect.name).where(pk.in_(keys[start : start + 5000]))
         for row in conn.execute(query):
             existing[row[names.index(pk.name)]] = tuple(row)
     missing: list[dict[str, Any]] = []
@@ -241,8 +299,10 @@ def _insert_missing(conn: Connection, table: sa.Table, records: list[dict[str, A
             result.identical[table.name] = result.identical.get(table.name, 0) + 1
         else:
             conflicts.add(record[pk.name])
-            result.conflicts.append(f"{table.name} {pk.name}={record[pk.name]}: a different "
-                                    "row holds this key; left as it is")
+            result.conflicts.append(
+                f"{table.name} {pk.name}={record[pk.name]}: a different "
+                "row holds this key; left as it is"
+            )
     if missing:
         conn.execute(insert_statement(table, conn.dialect.name), missing)
         result.inserted[table.name] = result.inserted.get(table.name, 0) + len(missing)

@@ -108,9 +108,15 @@ class ArchiveReport:
         return any(s.state not in ("done", "skipped") for s in self.shards)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "table": self.table, "destination": self.destination,
-                "dry_run": self.dry_run, "shards": [s.to_dict() for s in self.shards],
-                "plan": [p.to_dict() for p in self.plan], "blocked_reason": self.blocked_reason}
+        return {
+            "run": self.run,
+            "table": self.table,
+            "destination": self.destination,
+            "dry_run": self.dry_run,
+            "shards": [s.to_dict() for s in self.shards],
+            "plan": [p.to_dict() for p in self.plan],
+            "blocked_reason": self.blocked_reason,
+        }
 
 
 def parse_destination(text: str) -> tuple[str, str]:
@@ -134,10 +140,13 @@ def store_for(topology: Topology, destination: str | None) -> tuple[Store, str]:
     elif section.get("bucket"):
         bucket, prefix = section["bucket"], section.get("prefix", "").strip("/")
     else:
-        raise InputError("no destination: pass --to s3://BUCKET/PREFIX or set bucket in the "
-                         "topology's [archive] section")
-    settings = StoreSettings(bucket, endpoint_url=section.get("endpoint_url"),
-                             region=section.get("region"))
+        raise InputError(
+            "no destination: pass --to s3://BUCKET/PREFIX or set bucket in the "
+            "topology's [archive] section"
+        )
+    settings = StoreSettings(
+        bucket, endpoint_url=section.get("endpoint_url"), region=section.get("region")
+    )
     return Store(settings), prefix
 
 
@@ -146,13 +155,15 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
-             bucket: str, prefix: str) -> ArchiveOptions:
+def _options(
+    request: ArchiveRequest, topology: Topology, group: ArchiveGroup, bucket: str, prefix: str
+) -> ArchiveOptions:
     section = topology.archive
     storage_class = (request.storage_class or section.get("storage_class") or "STANDARD").upper()
     if storage_class not in STORAGE_CLASSES:
-        raise InputError(f"--storage-class {storage_class}: use one of "
-                         f"{', '.join(STORAGE_CLASSES)}")
+        raise InputError(
+            f"--storage-class {storage_class}: use one of {', '.join(STORAGE_CLASSES)}"
+        )
     sse = request.sse or section.get("sse")
     if sse is not None and sse not in SSE_MODES:
         raise InputError(f"--sse {sse}: use one of {', '.join(SSE_MODES)}")
@@ -165,10 +176,10 @@ def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise InputError("--format parquet needs pyarrow, which is not installed; "
-                             "use --format jsonl") from None
-        raise InputError("--format parquet is not supported by this lmsdb yet; use --format "
-                         "jsonl")
+            raise InputError(
+                "--format parquet needs pyarrow, which is not installed; use --format jsonl"
+            ) from None
+        raise InputError("--format parquet is not supported by this lmsdb yet; use --format jsonl")
     if request.max_replica_lag is not None and request.max_replica_lag < 0:
         raise InputError("--max-replica-lag must be 0 or more seconds")
     if not 1 <= request.chunk_size <= MAX_CHUNK:
@@ -177,24 +188,49 @@ def _options(request: ArchiveRequest, topology: Topology, group: ArchiveGroup,
     if pii and sse is None and not request.allow_unencrypted_pii and not request.to_table:
         raise ArchiveRefused(
             f"{group.parent.name}: holds personal data ({', '.join(pii)}); pass --sse AES256 "
-            "or --sse aws:kms, or --allow-unencrypted-pii")
-    row_filter = build_filter(group.parent, older_than=request.older_than,
-                              date_column=request.date_column, status=request.status,
-                              where=request.where)
-    signature = {"table": group.parent.name, "bucket": bucket, "prefix": prefix,
-                 "storage_class": storage_class, "sse": sse, "kms_key_id": kms,
-                 "no_delete": request.no_delete, "format": request.format,
-                 "older_than": request.older_than, "date_column": request.date_column,
-                 "status": request.status, "where": [list(w) for w in request.where],
-                 "to_table": request.to_table}
-    return ArchiveOptions(group=group, row_filter=row_filter, bucket=bucket, prefix=prefix,
-                          storage_class=storage_class, encryption=Encryption(sse, kms),
-                          chunk_size=request.chunk_size, no_delete=request.no_delete,
-                          signature=signature, to_table=request.to_table)
+            "or --sse aws:kms, or --allow-unencrypted-pii"
+        )
+    row_filter = build_filter(
+        group.parent,
+        older_than=request.older_than,
+        date_column=request.date_column,
+        status=request.status,
+        where=request.where,
+    )
+    signature = {
+        "table": group.parent.name,
+        "bucket": bucket,
+        "prefix": prefix,
+        "storage_class": storage_class,
+        "sse": sse,
+        "kms_key_id": kms,
+        "no_delete": request.no_delete,
+        "format": request.format,
+        "older_than": request.older_than,
+        "date_column": request.date_column,
+        "status": request.status,
+        "where": [list(w) for w in request.where],
+        "to_table": request.to_table,
+    }
+    return ArchiveOptions(
+        group=group,
+        row_filter=row_filter,
+        bucket=bucket,
+        prefix=prefix,
+        storage_class=storage_class,
+        encryption=Encryption(sse, kms),
+        chunk_size=request.chunk_size,
+        no_delete=request.no_delete,
+        signature=signature,
+        to_table=request.to_table,
+    )
 
 
-def run_archive(topology: Topology, request: ArchiveRequest,
-                on_chunk: Callable[[ChunkEvent], None] | None = None) -> ArchiveReport:
+def run_archive(
+    topology: Topology,
+    request: ArchiveRequest,
+    on_chunk: Callable[[ChunkEvent], None] | None = None,
+) -> ArchiveReport:
     """Archive ``request.table`` on every selected shard (or, dry run, count what would go).
 
     :raises InputError: bad options, unknown table/shard, unreachable server or bucket, or
@@ -205,8 +241,9 @@ def run_archive(topology: Topology, request: ArchiveRequest,
     target = None
     if request.to_table is not None:
         if request.destination is not None or request.no_delete:
-            raise InputError("--to-table moves rows inside the shard: it takes neither --to "
-                             "nor --no-delete")
+            raise InputError(
+                "--to-table moves rows inside the shard: it takes neither --to nor --no-delete"
+            )
         group, target = table_group(group, request.to_table)
         store, prefix = Store(StoreSettings("")), ""
         destination = f"table {target.name}"
@@ -214,8 +251,9 @@ def run_archive(topology: Topology, request: ArchiveRequest,
         store, prefix = store_for(topology, request.destination)
         destination = store.url(prefix)
     options = _options(request, topology, group, store.bucket, prefix)
-    prepared = preflight(topology, shards=request.shards, timeout=request.connect_timeout,
-                         check_replicas=False)
+    prepared = preflight(
+        topology, shards=request.shards, timeout=request.connect_timeout, check_replicas=False
+    )
     members = list(prepared.members)
     if target is None:
         store.check_bucket()
@@ -227,9 +265,11 @@ def run_archive(topology: Topology, request: ArchiveRequest,
             names = ", ".join(b.table.name for b in group.blockers)
             report.blocked_reason = (
                 f"rows with {names} are kept (the archive table has no child tables; "
-                "archive those to S3 instead)" if target is not None else
-                f"rows with {names} are kept (those tables do not cascade: their rows must "
-                "outlive the parent)")
+                "archive those to S3 instead)"
+                if target is not None
+                else f"rows with {names} are kept (those tables do not cascade: their rows must "
+                "outlive the parent)"
+            )
         if request.dry_run:
             report.plan = [_plan(m, group, options, request) for m in members]
             return report
@@ -237,51 +277,82 @@ def run_archive(topology: Topology, request: ArchiveRequest,
         report.run = run
 
         def work(member: Member) -> ShardOutcome:
-            return _archive_shard(member, run, resumable.get(member.name), catalog, store,
-                                  options, request, on_chunk, target)
+            return _archive_shard(
+                member,
+                run,
+                resumable.get(member.name),
+                catalog,
+                store,
+                options,
+                request,
+                on_chunk,
+                target,
+            )
 
         policy = FanoutPolicy(parallel=max(1, request.parallel), canary=False)
-        report.shards = fan_out(members, work, policy=policy,
-                                failed=lambda o: o.state not in ("done", "skipped"),
-                                skipped=lambda m: ShardOutcome(m.name, run, "skipped"))
+        report.shards = fan_out(
+            members,
+            work,
+            policy=policy,
+            failed=lambda o: o.state not in ("done", "skipped"),
+            skipped=lambda m: ShardOutcome(m.name, run, "skipped"),
+        )
         return report
     finally:
         catalog.dispose()
 
 
-def _find_run(catalog: sa.Engine, members: Sequence[Member], options: ArchiveOptions
-              ) -> tuple[str, dict[str, JournalEntry]]:
+def _find_run(
+    catalog: sa.Engine, members: Sequence[Member], options: ArchiveOptions
+) -> tuple[str, dict[str, JournalEntry]]:
     """This table's unfinished run to resume (or a new run id), and its entry per shard."""
     names = {m.name for m in members}
-    entries = [e for e in journal.archive_entries(catalog)
-               if e.shard in names and (e.payload or {}).get("table") == options.group.parent.name]
+    entries = [
+        e
+        for e in journal.archive_entries(catalog)
+        if e.shard in names and (e.payload or {}).get("table") == options.group.parent.name
+    ]
     unfinished = [e for e in entries if e.state == "open"]
     for entry in unfinished:
         if entry.payload.get("signature") != options.signature:
             raise InputError(
                 f"{entry.shard}: run {entry.payload['run']} of {options.group.parent.name} is "
                 f"unfinished (journal entry {entry.id}, step {entry.step}) with other options; "
-                "rerun it with the same options to finish it first")
+                "rerun it with the same options to finish it first"
+            )
     if not unfinished:
         return new_run_id(), {}
     run = str(unfinished[0].payload["run"])
     return run, {e.shard: e for e in entries if e.payload.get("run") == run and e.shard}
 
 
-def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
-                   catalog: sa.Engine, store: Store, options: ArchiveOptions,
-                   request: ArchiveRequest, on_chunk: Callable[[ChunkEvent], None] | None,
-                   target: sa.Table | None = None) -> ShardOutcome:
+def _archive_shard(
+    member: Member,
+    run: str,
+    entry: JournalEntry | None,
+    catalog: sa.Engine,
+    store: Store,
+    options: ArchiveOptions,
+    request: ArchiveRequest,
+    on_chunk: Callable[[ChunkEvent], None] | None,
+    target: sa.Table | None = None,
+) -> ShardOutcome:
     if entry is not None and entry.state != "open":
         return ShardOutcome(member.name, run, "skipped", error="already done in this run")
     try:
-        with locked_connection(member.primary, lock_timeout=request.lock_timeout,
-                               timeout=request.connect_timeout) as lock_conn:
-            busy = [e for e in open_entries(catalog, member.name)
-                    if not e.operation.startswith(journal.OPERATION)]
+        with locked_connection(
+            member.primary, lock_timeout=request.lock_timeout, timeout=request.connect_timeout
+        ) as lock_conn:
+            busy = [
+                e
+                for e in open_entries(catalog, member.name)
+                if not e.operation.startswith(journal.OPERATION)
+            ]
             if busy:
-                raise ShardBusy(f"{member.name}: journal entry {busy[0].id} "
-                                f"({busy[0].operation}) is open; archive after it finishes")
+                raise ShardBusy(
+                    f"{member.name}: journal entry {busy[0].id} "
+                    f"({busy[0].operation}) is open; archive after it finishes"
+                )
             if entry is None:
                 payload = new_payload(options, run, member.name, current_revision(lock_conn))
                 entry_id = journal.open_shard_run(catalog, member.name, payload)
@@ -289,24 +360,43 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
             else:
                 payload, entry_id, resumed = dict(entry.payload), entry.id, True
                 # Resume with the filter (and cutoff) the run started with.
-                resumed_filter = filter_from_dict(options.group.parent,
-                                                  payload["manifest"]["filter"])
+                resumed_filter = filter_from_dict(
+                    options.group.parent, payload["manifest"]["filter"]
+                )
                 options = ArchiveOptions(**{**vars(options), "row_filter": resumed_filter})
             engine = utc_sessions(engine_for(member.primary, timeout=request.connect_timeout))
             throttle = None
             if request.max_replica_lag is not None and member.replicas:
-                throttle = LagThrottle(member.replicas, request.max_replica_lag,
-                                       request.replica_wait, request.connect_timeout)
+                throttle = LagThrottle(
+                    member.replicas,
+                    request.max_replica_lag,
+                    request.replica_wait,
+                    request.connect_timeout,
+                )
             try:
                 if target is not None:
-                    TableMover(engine=engine, catalog=catalog, options=options, target=target,
-                               shard=member.name, entry_id=entry_id, payload=payload,
-                               on_chunk=on_chunk).run(entry.step if entry else "start")
+                    TableMover(
+                        engine=engine,
+                        catalog=catalog,
+                        options=options,
+                        target=target,
+                        shard=member.name,
+                        entry_id=entry_id,
+                        payload=payload,
+                        on_chunk=on_chunk,
+                    ).run(entry.step if entry else "start")
                     return _moved_outcome(member.name, payload, resumed)
-                ShardArchiver(engine=engine, catalog=catalog, store=store, options=options,
-                              shard=member.name, entry_id=entry_id, payload=payload,
-                              on_chunk=on_chunk, throttle=throttle
-                              ).run(entry.step if entry else "start")
+                ShardArchiver(
+                    engine=engine,
+                    catalog=catalog,
+                    store=store,
+                    options=options,
+                    shard=member.name,
+                    entry_id=entry_id,
+                    payload=payload,
+                    on_chunk=on_chunk,
+                    throttle=throttle,
+                ).run(entry.step if entry else "start")
             finally:
                 engine.dispose()
     except LockTimeout as exc:
@@ -316,9 +406,12 @@ def _archive_shard(member: Member, run: str, entry: JournalEntry | None,
     except LmsDbError as exc:
         return ShardOutcome(member.name, run, "failed", error=exc.message)
     except sa.exc.DBAPIError as exc:
-        return ShardOutcome(member.name, run, "failed",
-                            error=f"{member.primary.display}: "
-                                  f"{short_reason(exc, member.primary.url.password)}")
+        return ShardOutcome(
+            member.name,
+            run,
+            "failed",
+            error=f"{member.primary.display}: {short_reason(exc, member.primary.url.password)}",
+        )
     outcome = outcome_from_payload(member.name, payload)
     outcome.resumed = resumed
     return outcome
@@ -328,20 +421,28 @@ def _moved_outcome(shard: str, payload: dict[str, Any], resumed: bool) -> ShardO
     chunks = payload["manifest"]["chunks"]
     table = payload["table"]
     moved = [c for c in chunks if c["state"] == "moved"]
-    return ShardOutcome(shard, payload["run"], chunks=len(moved),
-                        rows={table: sum(int(c["rows"][table]) for c in moved)},
-                        superseded_rows=sum(1 for c in chunks if c["state"] == "superseded"),
-                        resumed=resumed)
+    return ShardOutcome(
+        shard,
+        payload["run"],
+        chunks=len(moved),
+        rows={table: sum(int(c["rows"][table]) for c in moved)},
+        superseded_rows=sum(1 for c in chunks if c["state"] == "superseded"),
+        resumed=resumed,
+    )
 
 
-def _plan(member: Member, group: ArchiveGroup, options: ArchiveOptions,
-          request: ArchiveRequest) -> DryRunShard:
+def _plan(
+    member: Member, group: ArchiveGroup, options: ArchiveOptions, request: ArchiveRequest
+) -> DryRunShard:
     engine = utc_sessions(engine_for(member.primary, timeout=request.connect_timeout))
     try:
         eligible, sample = count_eligible(engine, group, options.row_filter)
         with engine.connect() as conn:
-            blocked = int(conn.execute(blocked_query(group, options.row_filter,
-                                                     engine.dialect.name)).scalar_one())
+            blocked = int(
+                conn.execute(
+                    blocked_query(group, options.row_filter, engine.dialect.name)
+                ).scalar_one()
+            )
     finally:
         engine.dispose()
     return DryRunShard(member.name, eligible, blocked, sample)

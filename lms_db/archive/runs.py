@@ -43,8 +43,11 @@ def catalog_engine(topology: Topology, timeout: float = DEFAULT_CONNECT_TIMEOUT)
 
 def store_of(topology: Topology, bucket: str) -> Store:
     section = topology.archive
-    return Store(StoreSettings(bucket, endpoint_url=section.get("endpoint_url"),
-                               region=section.get("region")))
+    return Store(
+        StoreSettings(
+            bucket, endpoint_url=section.get("endpoint_url"), region=section.get("region")
+        )
+    )
 
 
 def run_parts(topology: Topology, catalog: sa.Engine, run: str) -> tuple[Store, list[ShardRun]]:
@@ -52,21 +55,25 @@ def run_parts(topology: Topology, catalog: sa.Engine, run: str) -> tuple[Store, 
 
     :raises UnknownObjectError: no run has that id.
     """
-    entries = [e for e in journal.archive_entries(catalog)
-               if (e.payload or {}).get("run") == run]
+    entries = [e for e in journal.archive_entries(catalog) if (e.payload or {}).get("run") == run]
     if not entries:
         raise UnknownObjectError(f"no archive run {run!r} in the catalog (see lmsdb archive list)")
     moved_to = entries[0].payload["manifest"].get("to_table")
     if moved_to:
-        raise InputError(f"run {run} moved its rows into table {moved_to} on each shard; "
-                         "there is no object to read")
+        raise InputError(
+            f"run {run} moved its rows into table {moved_to} on each shard; "
+            "there is no object to read"
+        )
     store = store_of(topology, entries[0].payload["manifest"]["bucket"])
     parts = []
     for entry in entries:
         fallback = Manifest(entry.payload["manifest"])
         stored = store.head(fallback.key)
-        manifest = Manifest.decode(store.get(fallback.key), store.url(fallback.key)) \
-            if stored is not None else fallback
+        manifest = (
+            Manifest.decode(store.get(fallback.key), store.url(fallback.key))
+            if stored is not None
+            else fallback
+        )
         parts.append(ShardRun(entry, manifest))
     return store, parts
 
@@ -87,8 +94,7 @@ class RunSummary:
         return dict(vars(self))
 
 
-def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
-              ) -> list[RunSummary]:
+def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> list[RunSummary]:
     """Every archive run the catalog knows, oldest first (from the journal only)."""
     catalog = catalog_engine(topology, timeout)
     try:
@@ -103,9 +109,18 @@ def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
         if summary is None:
             data = manifest.data
             summary = runs[manifest.run] = RunSummary(
-                manifest.run, manifest.table, "complete", [], {}, 0, data["storage_class"],
-                f"table {data['to_table']}" if data.get("to_table") else
-                f"s3://{data['bucket']}/{data['prefix']}", str(data.get("created_at")))
+                manifest.run,
+                manifest.table,
+                "complete",
+                [],
+                {},
+                0,
+                data["storage_class"],
+                f"table {data['to_table']}"
+                if data.get("to_table")
+                else f"s3://{data['bucket']}/{data['prefix']}",
+                str(data.get("created_at")),
+            )
         summary.shards.append(manifest.shard)
         if entry.state != "done":
             summary.state = "unfinished"
@@ -147,12 +162,16 @@ class VerifyReport:
         return any(c.result not in ("ok", "cold-ok") for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "failed": self.failed,
-                "chunks": [c.to_dict() for c in self.checks]}
+        return {
+            "run": self.run,
+            "failed": self.failed,
+            "chunks": [c.to_dict() for c in self.checks],
+        }
 
 
-def verify_run(topology: Topology, run: str, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
-               ) -> VerifyReport:
+def verify_run(
+    topology: Topology, run: str, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> VerifyReport:
     """Re-read every live object of ``run`` and check it against the manifest.
 
     Cold objects (GLACIER/DEEP_ARCHIVE, not restored) are checked by HEAD: size and the

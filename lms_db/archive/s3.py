@@ -132,7 +132,8 @@ class Store:
     def __init__(self, settings: StoreSettings) -> None:
         self.settings = settings
         config = botocore.config.Config(
-            connect_timeout=5, read_timeout=60,
+            connect_timeout=5,
+            read_timeout=60,
             retries={"max_attempts": 3, "mode": "standard"},
             # Checksums only where asked: S3-compatible stores vary in what they accept.
             request_checksum_calculation="when_required",
@@ -140,8 +141,7 @@ class Store:
         )
         try:
             session = boto3.session.Session(region_name=settings.region)
-            self._client = session.client("s3", endpoint_url=settings.endpoint_url,
-                                          config=config)
+            self._client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
         except (botocore.exceptions.BotoCoreError, ValueError) as exc:
             raise StoreInputError(f"cannot set up the S3 client: {_short(exc)}") from exc
 
@@ -163,8 +163,9 @@ class Store:
             if code in ("404", "NoSuchBucket", "NotFound"):
                 raise StoreInputError(f"{self.url()}: the bucket does not exist") from exc
             if code in ("403", "AccessDenied", "Forbidden"):
-                raise StoreInputError(f"{self.url()}: access denied (check the credentials "
-                                      "and the bucket policy)") from exc
+                raise StoreInputError(
+                    f"{self.url()}: access denied (check the credentials and the bucket policy)"
+                ) from exc
             raise StoreInputError(f"{self.url()}: {_describe(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreInputError(f"{self.url()}: {_short(exc)}") from exc
@@ -175,9 +176,15 @@ class Store:
 
     # -- objects ----------------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes, *, storage_class: str = "STANDARD",
-            encryption: Encryption | None = None,
-            during: Callable[[], None] | None = None) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        storage_class: str = "STANDARD",
+        encryption: Encryption | None = None,
+        during: Callable[[], None] | None = None,
+    ) -> str:
         """Store ``data`` at ``key``; the store checks its SHA-256 on receipt.
 
         :param during: called once half the body is sent (a crash-test pause point).
@@ -185,11 +192,16 @@ class Store:
         """
         digest = hashlib.sha256(data).digest()
         body: Any = _Body(data, during) if during is not None else data
-        args = {"Bucket": self.bucket, "Key": key, "Body": body,
-                "ContentLength": len(data), "StorageClass": storage_class,
-                "ChecksumAlgorithm": "SHA256",
-                "ChecksumSHA256": base64.b64encode(digest).decode("ascii"),
-                **(encryption or Encryption()).put_args()}
+        args = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentLength": len(data),
+            "StorageClass": storage_class,
+            "ChecksumAlgorithm": "SHA256",
+            "ChecksumSHA256": base64.b64encode(digest).decode("ascii"),
+            **(encryption or Encryption()).put_args(),
+        }
         self._call("PutObject", key, lambda: self._client.put_object(**args))
         return digest.hex()
 
@@ -206,19 +218,25 @@ class Store:
         checksum = reply.get("ChecksumSHA256")
         sha = base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None
         return StoredObject(
-            key=key, size=int(reply["ContentLength"]), sha256=sha,
+            key=key,
+            size=int(reply["ContentLength"]),
+            sha256=sha,
             storage_class=reply.get("StorageClass") or "STANDARD",
             encryption=reply.get("ServerSideEncryption"),
-            kms_key_id=reply.get("SSEKMSKeyId"), restore=reply.get("Restore"))
+            kms_key_id=reply.get("SSEKMSKeyId"),
+            restore=reply.get("Restore"),
+        )
 
     def get(self, key: str) -> bytes:
         """The object's bytes.
 
         :raises ObjectNotReadable: a GLACIER/DEEP_ARCHIVE object not restored (yet).
         """
+
         def call() -> bytes:
             reply = self._client.get_object(Bucket=self.bucket, Key=key)
             return bytes(reply["Body"].read())
+
         data: bytes = self._call("GetObject", key, call)
         return data
 
@@ -235,18 +253,22 @@ class Store:
             raise VerificationFailed(f"{self.url(key)}: the object is missing")
         if stored.size != size:
             raise VerificationFailed(
-                f"{self.url(key)}: stored size {stored.size} differs from {size} written")
+                f"{self.url(key)}: stored size {stored.size} differs from {size} written"
+            )
         if stored.sha256 is not None and stored.sha256 != sha256:
-            raise VerificationFailed(f"{self.url(key)}: stored SHA-256 differs from the one "
-                                     "written")
+            raise VerificationFailed(
+                f"{self.url(key)}: stored SHA-256 differs from the one written"
+            )
         if stored.readable:
             data = self.get(key)
             if len(data) != size or sha256_hex(data) != sha256:
                 raise VerificationFailed(
-                    f"{self.url(key)}: the bytes read back differ from those written")
+                    f"{self.url(key)}: the bytes read back differ from those written"
+                )
         elif stored.sha256 is None:
-            raise VerificationFailed(f"{self.url(key)}: cold object without a stored SHA-256 "
-                                     "cannot be verified")
+            raise VerificationFailed(
+                f"{self.url(key)}: cold object without a stored SHA-256 cannot be verified"
+            )
         return stored
 
     def request_restore(self, key: str, *, days: int = 7, tier: str = "Standard") -> None:
@@ -263,8 +285,9 @@ class Store:
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (no error if it is already gone)."""
-        self._call("DeleteObject", key,
-                   lambda: self._client.delete_object(Bucket=self.bucket, Key=key))
+        self._call(
+            "DeleteObject", key, lambda: self._client.delete_object(Bucket=self.bucket, Key=key)
+        )
 
     def keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix``, in key order."""
@@ -283,8 +306,9 @@ class Store:
             return call()
         except botocore.exceptions.ClientError as exc:
             if _code(exc) == "InvalidObjectState":
-                raise ObjectNotReadable(f"{self.url(key)}: in cold storage; it must be "
-                                        "restored before it can be read") from exc
+                raise ObjectNotReadable(
+                    f"{self.url(key)}: in cold storage; it must be restored before it can be read"
+                ) from exc
             raise StoreError(f"{self.url(key)}: {action}: {_describe(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise StoreError(f"{self.url(key)}: {action}: {_short(exc)}") from exc
@@ -317,11 +341,17 @@ def _describe(exc: botocore.exceptions.ClientError) -> str:
 def _short(exc: Exception) -> str:
     """botocore's own message: names the endpoint or the missing setting, never a secret."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return ("no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                "AWS_PROFILE or an instance role)")
+        return (
+            "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "AWS_PROFILE or an instance role)"
+        )
     if isinstance(exc, botocore.exceptions.NoRegionError):
         return "no AWS region set (AWS_DEFAULT_REGION, or region in [archive])"
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.
-                  ConnectionClosedError | botocore.exceptions.ConnectTimeoutError):
+    if isinstance(
+        exc,
+        botocore.exceptions.EndpointConnectionError
+        | botocore.exceptions.ConnectionClosedError
+        | botocore.exceptions.ConnectTimeoutError,
+    ):
         return f"cannot reach the S3 endpoint ({type(exc).__name__})"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -103,32 +103,43 @@ def archive_group(name: str, metadata: sa.MetaData = Base.metadata) -> ArchiveGr
                 if not cascades:
                     raise ArchiveRefused(
                         f"{name}: {table.name} is declared as archived with it but its foreign "
-                        "key does not cascade; declare it in skip_if instead")
+                        "key does not cascade; declare it in skip_if instead"
+                    )
                 children.append(Child(table, column))
             elif table.name in blocking:
                 blockers.append(Child(table, column))
             elif cascades:
                 raise ArchiveRefused(
                     f"{name}: deleting its rows would cascade to {table.name}.{column}, which "
-                    "is not archived with it; lmsdb archives it only with its children")
+                    "is not archived with it; lmsdb archives it only with its children"
+                )
             else:
                 raise ArchiveRefused(
                     f"{name}: {table.name}.{column} references it without a cascade; archiving "
-                    "would fail or orphan those rows")
+                    "would fail or orphan those rows"
+                )
     for child in children:
-        nested = [t.name for t in metadata.sorted_tables for fk in t.foreign_keys
-                  if fk.column.table is child.table and t is not child.table]
+        nested = [
+            t.name
+            for t in metadata.sorted_tables
+            for fk in t.foreign_keys
+            if fk.column.table is child.table and t is not child.table
+        ]
         if nested:
-            raise ArchiveRefused(f"{name}: child {child.table.name} is itself referenced by "
-                                 f"{', '.join(nested)}; nested children are not archived")
+            raise ArchiveRefused(
+                f"{name}: child {child.table.name} is itself referenced by "
+                f"{', '.join(nested)}; nested children are not archived"
+            )
     return ArchiveGroup(parent, tuple(children), tuple(blockers))
 
 
 # -- reading and writing exact values ------------------------------------------------------
 
+
 def _is_json(column: sa.Column[Any]) -> bool:
     return isinstance(column.type, sa.JSON | postgresql.JSONB) or isinstance(
-        getattr(column.type, "impl", None), sa.JSON)
+        getattr(column.type, "impl", None), sa.JSON
+    )
 
 
 def _is_single_float(column: sa.Column[Any], dialect: str) -> bool:

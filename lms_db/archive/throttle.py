@@ -52,5 +52,6 @@ class LagThrottle:
             if time.monotonic() - start >= self.wait:
                 raise ReplicaLagging(
                     f"{'; '.join(late)} (limit {self.max_lag:g}s) for {self.wait:g}s; stopped "
-                    "before the next chunk, rerun the same command later")
+                    "before the next chunk, rerun the same command later"
+                )
             time.sleep(POLL_SECONDS)

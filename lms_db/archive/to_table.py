@@ -51,17 +51,28 @@ def table_group(group: ArchiveGroup, archive_table: str) -> tuple[ArchiveGroup, 
         raise ArchiveRefused(f"--to-table {archive_table}: that is the table being archived")
     missing = [c.name for c in group.parent.columns if c.name not in target.c]
     if missing:
-        raise ArchiveRefused(f"--to-table {archive_table}: it has no column "
-                             f"{', '.join(missing)} of {group.parent.name}")
+        raise ArchiveRefused(
+            f"--to-table {archive_table}: it has no column "
+            f"{', '.join(missing)} of {group.parent.name}"
+        )
     return ArchiveGroup(group.parent, (), (*group.blockers, *group.children)), target
 
 
 class TableMover:
     """Moves one shard's eligible rows into the archive table (the caller holds the lock)."""
 
-    def __init__(self, *, engine: Engine, catalog: Engine, options: ArchiveOptions,
-                 target: sa.Table, shard: str, entry_id: int, payload: dict[str, Any],
-                 on_chunk: Callable[[ChunkEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        catalog: Engine,
+        options: ArchiveOptions,
+        target: sa.Table,
+        shard: str,
+        entry_id: int,
+        payload: dict[str, Any],
+        on_chunk: Callable[[ChunkEvent], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.catalog = catalog
         self.options = options
@@ -75,8 +86,10 @@ class TableMover:
     def run(self, journal_step: str = "start") -> None:
         ctx = StepContext(self.catalog, self.entry_id, self.payload)
         self._ctx = ctx
-        steps = [Step("chunks", lambda _c: self._chunks()),
-                 Step("complete", lambda _c: self._complete())]
+        steps = [
+            Step("chunks", lambda _c: self._chunks()),
+            Step("complete", lambda _c: self._complete()),
+        ]
         run_steps(ctx, remaining_steps(steps, journal_step))
         journal.finish(self.catalog, self.entry_id, self.payload)
 
@@ -87,8 +100,9 @@ class TableMover:
         dialect = self.engine.dialect.name
         while True:
             with snapshot(self.engine) as conn:
-                query = candidate_query(self.group, self.options.row_filter, dialect,
-                                        self.payload["cursor"]).limit(self.options.chunk_size)
+                query = candidate_query(
+                    self.group, self.options.row_filter, dialect, self.payload["cursor"]
+                ).limit(self.options.chunk_size)
                 parents = [tuple(r) for r in conn.execute(query)]
                 if not parents:
                     return
@@ -99,10 +113,20 @@ class TableMover:
             moved = self._move(ids, checks)
             pause_point("delete:committed")
             state = "moved" if moved else "superseded"
-            self.payload["manifest"]["chunks"].append({
-                "chunk": number, "key": None, "lo": ids[0], "hi": ids[-1],
-                "rows": {self.group.parent.name: len(ids) if moved else 0}, "bytes": 0,
-                "sha256": None, "digest": chunk.digest(), "state": state, "keys": []})
+            self.payload["manifest"]["chunks"].append(
+                {
+                    "chunk": number,
+                    "key": None,
+                    "lo": ids[0],
+                    "hi": ids[-1],
+                    "rows": {self.group.parent.name: len(ids) if moved else 0},
+                    "bytes": 0,
+                    "sha256": None,
+                    "digest": chunk.digest(),
+                    "state": state,
+                    "keys": [],
+                }
+            )
             self.payload["cursor"] = ids[-1]
             self.payload["next_chunk"] = number + 1
             self.payload["progress"] = f"chunk {number}:{state}"
@@ -120,18 +144,23 @@ class TableMover:
             for blocker in self.group.blockers:
                 column = blocker.table.c[blocker.column]
                 for batch in in_batches(ids):
-                    if conn.execute(sa.select(sa.func.count()).select_from(blocker.table)
-                                    .where(column.in_(batch))).scalar_one():
+                    if conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(blocker.table)
+                        .where(column.in_(batch))
+                    ).scalar_one():
                         return False
             copied = deleted = 0
             target_pk = self.target.c[self.group.pk]
             for batch in in_batches(ids):
                 source = sa.select(*(parent.c[n] for n in names)).where(pk.in_(batch))
-                conn.execute(sa.insert(self.target).from_select(
-                    [self.target.c[n] for n in names], source))
+                conn.execute(
+                    sa.insert(self.target).from_select([self.target.c[n] for n in names], source)
+                )
                 # Counted, not taken from rowcount (-1 for INSERT ... SELECT on psycopg).
-                copied += conn.execute(sa.select(sa.func.count()).select_from(self.target)
-                                       .where(target_pk.in_(batch))).scalar_one()
+                copied += conn.execute(
+                    sa.select(sa.func.count()).select_from(self.target).where(target_pk.in_(batch))
+                ).scalar_one()
             check_count(copied, len(ids), self.target.name)
             pause_point("delete:children")
             for batch in in_batches(ids):

@@ -48,7 +48,8 @@ shard_identity = sa.Table(
     sa.Column("shard", sa.String(64), nullable=False),
     sa.Column("written_at", sa.DateTime(), nullable=False),
     sa.CheckConstraint("id = 1", name="ck_lmsdb_identity_single_row"),
-    mysql_engine="InnoDB", mariadb_engine="InnoDB",
+    mysql_engine="InnoDB",
+    mariadb_engine="InnoDB",
 )
 
 
@@ -86,8 +87,9 @@ def read_identity(conn: Connection) -> ShardIdentity | None:
     return None if row is None else ShardIdentity(str(row[0]), str(row[1]))
 
 
-def check_identity(found: ShardIdentity | None, fleet_id: str | None, shard: str,
-                   ref: DatabaseRef) -> None:
+def check_identity(
+    found: ShardIdentity | None, fleet_id: str | None, shard: str, ref: DatabaseRef
+) -> None:
     """Refuse a database whose identity row names another shard or fleet.
 
     :param found: what :func:`read_identity` returned.
@@ -104,12 +106,14 @@ def check_identity(found: ShardIdentity | None, fleet_id: str | None, shard: str
             f"{where}{ref.display} is {found.shard} of another fleet (fleet id "
             f"{found.fleet_id}), not of the fleet of this catalog "
             f"({fleet_id or 'a new catalog'}): check the catalog URL and the shard URLs "
-            "(docs/runbook.md, 'Wrong database in the topology')")
+            "(docs/runbook.md, 'Wrong database in the topology')"
+        )
     if found.shard != shard:
         raise TopologyMismatch(
             f"{where}{ref.display} is shard {found.shard} (its identity row), but is given as "
             f"shard {shard}: fix the topology (docs/runbook.md, 'Wrong database in the "
-            "topology')")
+            "topology')"
+        )
 
 
 def write_identity(conn: Connection, identity: ShardIdentity, ref: DatabaseRef) -> bool:
@@ -125,14 +129,18 @@ def write_identity(conn: Connection, identity: ShardIdentity, ref: DatabaseRef) 
     if found is not None:
         check_identity(found, identity.fleet_id, identity.shard, ref)
         return False
-    conn.execute(shard_identity.insert().values(
-        id=1, fleet_id=identity.fleet_id, shard=identity.shard, written_at=utcnow()))
+    conn.execute(
+        shard_identity.insert().values(
+            id=1, fleet_id=identity.fleet_id, shard=identity.shard, written_at=utcnow()
+        )
+    )
     log.info("wrote the identity of %s into %s", identity.shard, ref.display)
     return True
 
 
-def recorded_locations(conn: Connection, environ: Mapping[str, str] | None = None
-                       ) -> dict[str, tuple[object, ...]]:
+def recorded_locations(
+    conn: Connection, environ: Mapping[str, str] | None = None
+) -> dict[str, tuple[object, ...]]:
     """Where the catalog recorded each shard's primary: ``name -> location key``.
 
     Only the host, port and database of each stored template are expanded: no password is
@@ -142,26 +150,33 @@ def recorded_locations(conn: Connection, environ: Mapping[str, str] | None = Non
     :param environ: variables to expand with instead of the process environment.
     """
     found: dict[str, tuple[object, ...]] = {}
-    for name, template in conn.execute(sa.select(shards.c.name, shards.c.primary_url_template)
-                                       .where(shards.c.state != "removed")):
+    for name, template in conn.execute(
+        sa.select(shards.c.name, shards.c.primary_url_template).where(shards.c.state != "removed")
+    ):
         try:
             url = sa.engine.make_url(template)
 
             def ex(value: str | None, field: str = f"catalog shards.{name}") -> str | None:
-                return None if value is None else expand_env(value, where=field,
-                                                             environ=environ)
+                return None if value is None else expand_env(value, where=field, environ=environ)
+
             url = url.set(host=ex(url.host), database=ex(url.database), password=None)
         except (sa.exc.ArgumentError, ValueError, ConfigError):
             continue  # unusable: reported when the URL itself is opened
-        if url.get_backend_name() == "sqlite" and url.database and not (
-                url.database.startswith(("/", "file:")) or url.database == ":memory:"):
+        if (
+            url.get_backend_name() == "sqlite"
+            and url.database
+            and not (url.database.startswith(("/", "file:")) or url.database == ":memory:")
+        ):
             continue  # relative to a directory the catalog does not know (lmsdb 1 kept them)
         found[name] = location_key(url)
     return found
 
 
-def check_locations(conn: Connection, primaries: Iterable[tuple[str, DatabaseRef]],
-                    environ: Mapping[str, str] | None = None) -> None:
+def check_locations(
+    conn: Connection,
+    primaries: Iterable[tuple[str, DatabaseRef]],
+    environ: Mapping[str, str] | None = None,
+) -> None:
     """Refuse a topology that points a shard the catalog knows at another database.
 
     :param conn: a connection to the catalog.
@@ -179,7 +194,8 @@ def check_locations(conn: Connection, primaries: Iterable[tuple[str, DatabaseRef
         raise TopologyMismatch(
             f"{ref.field or name}: the topology points {name} at {show_location(ref.location)}"
             f"{also}, but the catalog recorded {name} at {show_location(where)}: fix the "
-            f"topology, or if {name} really moved run `lmsdb shard set {name} --primary URL`")
+            f"topology, or if {name} really moved run `lmsdb shard set {name} --primary URL`"
+        )
 
 
 def read_identity_of(ref: DatabaseRef, *, timeout: float) -> ShardIdentity | None:
@@ -191,8 +207,12 @@ def read_identity_of(ref: DatabaseRef, *, timeout: float) -> ShardIdentity | Non
     from lms_db.topology.engines import engine_for
 
     database = ref.url.database or ""
-    if ref.dialect == "sqlite" and database and database != ":memory:" and (
-            not database.startswith("file:") and not Path(database).exists()):
+    if (
+        ref.dialect == "sqlite"
+        and database
+        and database != ":memory:"
+        and (not database.startswith("file:") and not Path(database).exists())
+    ):
         return None
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
@@ -202,8 +222,9 @@ def read_identity_of(ref: DatabaseRef, *, timeout: float) -> ShardIdentity | Non
         engine.dispose()
 
 
-def stamp_identities(catalog: Engine, primaries: Iterable[tuple[str, DatabaseRef]], *,
-                     timeout: float) -> list[str]:
+def stamp_identities(
+    catalog: Engine, primaries: Iterable[tuple[str, DatabaseRef]], *, timeout: float
+) -> list[str]:
     """Write the identity row into each primary that has none; the shards stamped now.
 
     A primary that cannot be reached keeps no row for now (it stays adopted); the next
@@ -230,8 +251,9 @@ def stamp_identities(catalog: Engine, primaries: Iterable[tuple[str, DatabaseRef
                 if write_identity(conn, ShardIdentity(fleet_id, name), ref):
                     stamped.append(name)
         except sa.exc.DBAPIError as exc:
-            log.warning("could not write the identity of %s into %s: %s", name, ref.display,
-                        exc.orig)
+            log.warning(
+                "could not write the identity of %s into %s: %s", name, ref.display, exc.orig
+            )
         finally:
             engine.dispose()
     return stamped

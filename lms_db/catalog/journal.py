@@ -90,12 +90,10 @@ def process_start(pid: int) -> int | None:
 def holder_identity() -> dict[str, Any]:
     """Who this process is, for a journal payload's ``holder``: host, pid and start time
     (what :mod:`lms_db.catalog.journal_view` needs to tell a live holder from a dead one)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(),
-            "started": process_start(os.getpid())}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start(os.getpid())}
 
 
-def latest_entry(bind: Engine | Connection, shard: str, operation: str
-                 ) -> JournalEntry | None:
+def latest_entry(bind: Engine | Connection, shard: str, operation: str) -> JournalEntry | None:
     """The newest entry of ``operation`` on ``shard``, whatever its state.
 
     :param bind: the catalog engine or a connection.
@@ -103,9 +101,12 @@ def latest_entry(bind: Engine | Connection, shard: str, operation: str
     :param operation: ``migrate``, ``move``...
     :raises CatalogError: the database failed.
     """
-    query = (sa.select(journal).where(journal.c.shard == shard,
-                                      journal.c.operation == operation)
-             .order_by(journal.c.id.desc()).limit(1))
+    query = (
+        sa.select(journal)
+        .where(journal.c.shard == shard, journal.c.operation == operation)
+        .order_by(journal.c.id.desc())
+        .limit(1)
+    )
     with begin(bind) as conn:
         row = conn.execute(query).mappings().first()
     return None if row is None else JournalEntry(**dict(row))
@@ -139,9 +140,17 @@ def open_journal_entry(
     """
     now = utcnow()
     values = {
-        "operation": operation, "step": step, "shard": shard, "keyspace": keyspace,
-        "lo": lo, "hi": hi, "payload": payload, "holder": holder or default_holder(),
-        "state": "open", "created_at": now, "updated_at": now,
+        "operation": operation,
+        "step": step,
+        "shard": shard,
+        "keyspace": keyspace,
+        "lo": lo,
+        "hi": hi,
+        "payload": payload,
+        "holder": holder or default_holder(),
+        "state": "open",
+        "created_at": now,
+        "updated_at": now,
     }
     with begin(bind) as conn:
         key = conn.execute(journal.insert().values(**values)).inserted_primary_key
@@ -270,9 +279,7 @@ def grant_id_window(
     return IdWindow(table_name=table_name, shard=shard, lo=lo, hi=hi)
 
 
-def read_id_windows(
-    bind: Engine | Connection, table_name: str | None = None
-) -> list[IdWindow]:
+def read_id_windows(bind: Engine | Connection, table_name: str | None = None) -> list[IdWindow]:
     """Granted id windows, by table then ``lo``.
 
     :param bind: the catalog engine or a connection.

@@ -69,11 +69,22 @@ class OpenOperation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         e = self.entry
-        return {"id": e.id, "operation": e.operation, "shard": e.shard, "step": e.step,
-                "state": e.state, "holder": e.holder, "created_at": e.created_at,
-                "updated_at": e.updated_at, "age_seconds": round(self.age_seconds, 1),
-                "idle_seconds": round(self.idle_seconds, 1), "alive": self.alive,
-                "stale": self.stale, "next_step": self.next_step, "payload": e.payload}
+        return {
+            "id": e.id,
+            "operation": e.operation,
+            "shard": e.shard,
+            "step": e.step,
+            "state": e.state,
+            "holder": e.holder,
+            "created_at": e.created_at,
+            "updated_at": e.updated_at,
+            "age_seconds": round(self.age_seconds, 1),
+            "idle_seconds": round(self.idle_seconds, 1),
+            "alive": self.alive,
+            "stale": self.stale,
+            "next_step": self.next_step,
+            "payload": e.payload,
+        }
 
 
 def _seconds(since: datetime, now: datetime) -> float:
@@ -82,8 +93,9 @@ def _seconds(since: datetime, now: datetime) -> float:
     return max(0.0, (now - since).total_seconds())
 
 
-def holder_alive(entry: JournalEntry, *, idle_seconds: float,
-                 stale_after: float = DEFAULT_STALE_AFTER) -> bool | None:
+def holder_alive(
+    entry: JournalEntry, *, idle_seconds: float, stale_after: float = DEFAULT_STALE_AFTER
+) -> bool | None:
     """Whether ``entry``'s holder process still runs (see the module's rule).
 
     :param entry: an open entry.
@@ -111,21 +123,25 @@ def _next_step(entry: JournalEntry, alive: bool | None) -> str:
         where = f" --shard {entry.shard}" if entry.shard else ""
         if alive:
             return f"running: wait for it (lmsdb journal show {entry.id})"
-        return (f"lmsdb migrate up{where} resumes it (the run adopts the entry); or "
-                f"lmsdb journal release {entry.id}")
+        return (
+            f"lmsdb migrate up{where} resumes it (the run adopts the entry); or "
+            f"lmsdb journal release {entry.id}"
+        )
     if alive:
         return f"running: wait for it, or lmsdb journal release {entry.id} --force"
     return f"resume the {entry.operation}, or lmsdb journal release {entry.id}"
 
 
-def judge(entry: JournalEntry, *, now: datetime | None = None,
-          stale_after: float = DEFAULT_STALE_AFTER) -> OpenOperation:
+def judge(
+    entry: JournalEntry, *, now: datetime | None = None, stale_after: float = DEFAULT_STALE_AFTER
+) -> OpenOperation:
     """``entry`` with its holder judged alive or gone, and what to do about it."""
     now = now or utcnow()
     idle = _seconds(entry.updated_at, now)
     alive = holder_alive(entry, idle_seconds=idle, stale_after=stale_after)
-    return OpenOperation(entry, _seconds(entry.created_at, now), idle, alive,
-                         _next_step(entry, alive))
+    return OpenOperation(
+        entry, _seconds(entry.created_at, now), idle, alive, _next_step(entry, alive)
+    )
 
 
 def list_open(catalog: Engine, shard: str | None = None) -> list[OpenOperation]:
@@ -144,8 +160,9 @@ def show(catalog: Engine, entry_id: int) -> OpenOperation:
     return judge(read_journal_entry(catalog, entry_id))
 
 
-def release(catalog: Engine, entry_id: int, *, force: bool = False,
-            reason: str = "released by an operator") -> OpenOperation:
+def release(
+    catalog: Engine, entry_id: int, *, force: bool = False, reason: str = "released by an operator"
+) -> OpenOperation:
     """Close an open entry whose holder is gone (state ``failed``, ``outcome: released``),
     so the shard it held can be worked on again.
 
@@ -166,7 +183,8 @@ def release(catalog: Engine, entry_id: int, *, force: bool = False,
         raise JournalHeld(
             f"journal entry {entry_id} ({entry.operation} on {entry.shard or 'the fleet'}): "
             f"its holder {entry.holder} {state}; let it finish, or pass --force if you are "
-            "sure it is gone")
+            "sure it is gone"
+        )
     payload = dict(entry.payload) if isinstance(entry.payload, dict) else {}
     payload.update(outcome="released", reason=reason, released_step=entry.step)
     close_journal_entry(catalog, entry_id, state="failed", payload=payload)
@@ -175,8 +193,7 @@ def release(catalog: Engine, entry_id: int, *, force: bool = False,
 
 
 @contextlib.contextmanager
-def catalog_of(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
-               ) -> Iterator[Engine]:
+def catalog_of(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Iterator[Engine]:
     """The topology's catalog engine, reachable (exit 2 otherwise), disposed after.
 
     :raises ConnectionFailed: the catalog server cannot be reached.

@@ -44,8 +44,10 @@ _NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 _TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB", "mysql_charset": "utf8mb4",
-    "mariadb_engine": "InnoDB", "mariadb_charset": "utf8mb4",
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mariadb_engine": "InnoDB",
+    "mariadb_charset": "utf8mb4",
 }
 
 #: The catalog schema; never part of ``lms_db.metadata``.
@@ -201,10 +203,16 @@ def ensure_catalog(engine: Engine) -> int:
     if version == CATALOG_SCHEMA_VERSION:
         return version
     _create_tables(engine)
-    _insert_once(engine, sa.select(catalog_schema.c.version),
-                 catalog_schema.insert().values(version=BASE_CATALOG_VERSION))
-    _insert_once(engine, sa.select(map_version.c.id),
-                 map_version.insert().values(id=1, version=0, updated_at=utcnow()))
+    _insert_once(
+        engine,
+        sa.select(catalog_schema.c.version),
+        catalog_schema.insert().values(version=BASE_CATALOG_VERSION),
+    )
+    _insert_once(
+        engine,
+        sa.select(map_version.c.id),
+        map_version.insert().values(id=1, version=0, updated_at=utcnow()),
+    )
     return upgrade_catalog(engine)
 
 

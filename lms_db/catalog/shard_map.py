@@ -116,8 +116,12 @@ def seed_from_topology(engine: Engine, topology: Topology) -> bool:
         # Every topology shard gets a row: it records where the shard is (the location
         # check of lms_db.catalog.identity compares later topologies with it).
         new_shards = [
-            {"name": s.name, "primary_url_template": s.primary.template,
-             "state": "active", "created_at": now}
+            {
+                "name": s.name,
+                "primary_url_template": s.primary.template,
+                "state": "active",
+                "created_at": now,
+            }
             for s in topology.shards
             if s.name not in known
         ]
@@ -139,8 +143,14 @@ def seed_from_topology(engine: Engine, topology: Topology) -> bool:
             conn.execute(
                 shard_ranges.insert(),
                 [
-                    {"keyspace": k, "lo": lo, "hi": hi, "shard": shard,
-                     "state": "serving", "map_version": version}
+                    {
+                        "keyspace": k,
+                        "lo": lo,
+                        "hi": hi,
+                        "shard": shard,
+                        "state": "serving",
+                        "map_version": version,
+                    }
                     for k, lo, hi, shard in ranges
                 ],
             )
@@ -160,8 +170,11 @@ def read_shard_map(engine: Engine | Connection) -> ShardMap:
         version = conn.execute(sa.select(map_version.c.version)).scalar()
         rows = conn.execute(
             sa.select(
-                shard_ranges.c.keyspace, shard_ranges.c.lo, shard_ranges.c.hi,
-                shard_ranges.c.shard, shard_ranges.c.state,
+                shard_ranges.c.keyspace,
+                shard_ranges.c.lo,
+                shard_ranges.c.hi,
+                shard_ranges.c.shard,
+                shard_ranges.c.state,
             ).order_by(shard_ranges.c.keyspace, shard_ranges.c.lo)
         ).all()
     ranges = tuple(

@@ -92,8 +92,14 @@ def upgrade_catalog(engine: Engine, *, lock_timeout: int = DEFAULT_UPGRADE_LOCK_
                     continue
                 log.info("catalog upgrade to version %d: %s", step.version, step.description)
                 step.apply(conn)
-                if conn.execute(sa.select(catalog_schema.c.version).where(
-                        catalog_schema.c.version == step.version)).first() is None:
+                if (
+                    conn.execute(
+                        sa.select(catalog_schema.c.version).where(
+                            catalog_schema.c.version == step.version
+                        )
+                    ).first()
+                    is None
+                ):
                     conn.execute(catalog_schema.insert().values(version=step.version))
                 if conn.dialect.name != "sqlite":  # SQLite: one transaction for all
                     conn.commit()
@@ -101,10 +107,13 @@ def upgrade_catalog(engine: Engine, *, lock_timeout: int = DEFAULT_UPGRADE_LOCK_
             return version
     except sa.exc.DBAPIError as exc:
         shown = engine.url.render_as_string(hide_password=True)
-        reason = short_reason(exc, engine.url.password
-                              if isinstance(engine.url.password, str) else None)
-        raise CatalogError(f"catalog {shown}: upgrade failed: {reason}; rerun the command "
-                           "(upgrade steps are idempotent)") from exc
+        reason = short_reason(
+            exc, engine.url.password if isinstance(engine.url.password, str) else None
+        )
+        raise CatalogError(
+            f"catalog {shown}: upgrade failed: {reason}; rerun the command "
+            "(upgrade steps are idempotent)"
+        ) from exc
 
 
 def _version(conn: Connection) -> int:
@@ -122,18 +131,22 @@ def _upgrade_lock(engine: Engine, timeout: int) -> Iterator[Connection]:
             conn.commit()
             return
         if dialect in ("mysql", "mariadb"):
-            got = conn.execute(sa.text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}
-                               ).scalar()
+            got = conn.execute(
+                sa.text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout}
+            ).scalar()
             release = sa.text("SELECT RELEASE_LOCK(:n)")
         else:
-            conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"),
-                         {"ms": f"{timeout * 1000}"})
+            conn.execute(
+                sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{timeout * 1000}"}
+            )
             conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": name})
             got, release = 1, sa.text("SELECT pg_advisory_unlock(hashtext(:n))")
         conn.commit()
         if got != 1:
-            raise CatalogError(f"catalog {engine.url.render_as_string(hide_password=True)}: "
-                               f"another lmsdb has been upgrading it for {timeout}s; retry")
+            raise CatalogError(
+                f"catalog {engine.url.render_as_string(hide_password=True)}: "
+                f"another lmsdb has been upgrading it for {timeout}s; retry"
+            )
         try:
             yield conn
             conn.commit()
@@ -145,13 +158,15 @@ def _upgrade_lock(engine: Engine, timeout: int) -> Iterator[Connection]:
 
 # -- the steps -----------------------------------------------------------------------------
 
+
 def _add_column_if_missing(conn: Connection, table: sa.Table, column: str) -> None:
     present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
     if column in present:
         return
     template = table.c[column]
     Operations(MigrationContext.configure(conn)).add_column(
-        table.name, sa.Column(column, template.type, nullable=True))
+        table.name, sa.Column(column, template.type, nullable=True)
+    )
 
 
 _PLACEHOLDER = "LMSDBREMOVEDPASSWORD"  # URL-safe; rendered as REMOVED_PASSWORD
@@ -168,9 +183,11 @@ def _scrub(template: str) -> str:
     if isinstance(password, str) and password and not is_env_reference(password):
         url = url.set(password=_PLACEHOLDER)
         changed = True
-    literal = {k: _PLACEHOLDER for k, v in url.query.items()
-               if k.lower() in SECRET_QUERY_KEYS and isinstance(v, str)
-               and not is_env_reference(v)}
+    literal = {
+        k: _PLACEHOLDER
+        for k, v in url.query.items()
+        if k.lower() in SECRET_QUERY_KEYS and isinstance(v, str) and not is_env_reference(v)
+    }
     if literal:
         url = url.update_query_dict(literal)
         changed = True
@@ -193,8 +210,7 @@ def _v2_identity_and_replicas(conn: Connection) -> None:
     """The fleet id, replicas recorded on the shard row, and no password in clear."""
     fleet.create(conn, checkfirst=True)
     if conn.execute(sa.select(fleet.c.id)).first() is None:
-        conn.execute(fleet.insert().values(id=1, fleet_id=str(uuid.uuid4()),
-                                           created_at=utcnow()))
+        conn.execute(fleet.insert().values(id=1, fleet_id=str(uuid.uuid4()), created_at=utcnow()))
     _add_column_if_missing(conn, shards, "replica_url_templates")
     # Catalog-only shards kept their replicas in the journal entry of `shard add`.
     added = conn.execute(
@@ -203,13 +219,15 @@ def _v2_identity_and_replicas(conn: Connection) -> None:
         .order_by(journal.c.id)
     ).all()
     latest = {shard: payload for shard, payload in added if isinstance(payload, dict)}
-    rows = conn.execute(sa.select(shards.c.name, shards.c.primary_url_template,
-                                  shards.c.replica_url_templates)).all()
+    rows = conn.execute(
+        sa.select(shards.c.name, shards.c.primary_url_template, shards.c.replica_url_templates)
+    ).all()
     for name, primary, replicas in rows:
         values: dict[str, Any] = {}
         if replicas is None and name in latest:
             values["replica_url_templates"] = json.dumps(
-                [_scrub(str(r)) for r in latest[name].get("replicas", [])])
+                [_scrub(str(r)) for r in latest[name].get("replicas", [])]
+            )
         elif replicas is not None:
             scrubbed = json.dumps([_scrub(str(r)) for r in json.loads(replicas)])
             if scrubbed != replicas:
@@ -221,12 +239,14 @@ def _v2_identity_and_replicas(conn: Connection) -> None:
     for entry_id, payload in conn.execute(sa.select(journal.c.id, journal.c.payload)).all():
         cleaned = _scrub_payload(payload)
         if cleaned != payload:
-            conn.execute(journal.update().where(journal.c.id == entry_id)
-                         .values(payload=cleaned))
+            conn.execute(journal.update().where(journal.c.id == entry_id).values(payload=cleaned))
 
 
 #: Every upgrade, oldest first; ``UPGRADE_STEPS[-1].version == CATALOG_SCHEMA_VERSION``.
 UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
-    UpgradeStep(2, "fleet id (shard identity), replicas on the shard row, no password in "
-                "clear", _v2_identity_and_replicas),
+    UpgradeStep(
+        2,
+        "fleet id (shard identity), replicas on the shard row, no password in clear",
+        _v2_identity_and_replicas,
+    ),
 )

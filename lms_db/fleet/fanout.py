@@ -90,8 +90,7 @@ def fan_out(
     """
     if not items:
         return []
-    run = _Run(work, failed, skipped, threading.Event(), should_stop or (lambda: False),
-               crashed)
+    run = _Run(work, failed, skipped, threading.Event(), should_stop or (lambda: False), crashed)
     results: dict[int, R] = {}
     rest = list(enumerate(items))
     if policy.canary and len(items) > 1:
@@ -105,8 +104,9 @@ def fan_out(
         results.update(_serial(rest, run, policy.fail_fast))
     else:
         make = pool or (lambda n: ThreadPoolExecutor(n, thread_name_prefix="lmsdb-shard"))
-        results.update(_parallel(rest, run, make(parallel), pool_work or work, parallel,
-                                 policy.fail_fast))
+        results.update(
+            _parallel(rest, run, make(parallel), pool_work or work, parallel, policy.fail_fast)
+        )
     return [results[i] for i in range(len(items))]
 
 

@@ -134,8 +134,10 @@ def _postgresql_lock(
         waited = True
         if time.monotonic() >= deadline:
             holder = conn.execute(
-                sa.text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND objsubid = 1 AND classid::bigint = :hi AND objid::bigint = :lo"),
+                sa.text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND objsubid = 1 AND classid::bigint = :hi AND objid::bigint = :lo"
+                ),
                 {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
             ).scalar()
             conn.commit()

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 DONE_SUFFIX = ":done"
 
 
-
 def hit(point: str) -> None:
     """A named point was reached: pause here if the crash-test hook asks for it
     (:func:`lms_db.hooks.pause_point`, the one pause mechanism of every operation).
@@ -77,8 +76,7 @@ class StepContext:
         if every and now - self._last_save < every:
             return
         self._last_save = now
-        advance_journal_entry(self.catalog, self.entry_id, step=self.step,
-                              payload=self.state)
+        advance_journal_entry(self.catalog, self.entry_id, step=self.step, payload=self.state)
 
 
 @dataclass(frozen=True)
@@ -112,8 +110,8 @@ def remaining_steps(steps: Sequence[Step], journal_step: str) -> list[Step]:
     if done is None or done not in names:
         # A step was started but not completed: rerun it (steps are idempotent).
         started = journal_step if journal_step in names else None
-        return list(steps[names.index(started):]) if started else list(steps)
-    return list(steps[names.index(done) + 1:])
+        return list(steps[names.index(started) :]) if started else list(steps)
+    return list(steps[names.index(done) + 1 :])
 
 
 def run_steps(
@@ -136,8 +134,9 @@ def run_steps(
         if on_step is not None:
             on_step(step.name, False)
         step.run(ctx)
-        advance_journal_entry(ctx.catalog, ctx.entry_id, step=step.name + DONE_SUFFIX,
-                              payload=ctx.state)
+        advance_journal_entry(
+            ctx.catalog, ctx.entry_id, step=step.name + DONE_SUFFIX, payload=ctx.state
+        )
         if on_step is not None:
             on_step(step.name, True)
         hit(f"after:{step.name}")

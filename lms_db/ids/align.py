@@ -76,12 +76,17 @@ class CounterAction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "shard": self.shard, "table": self.table, "counter_before": self.counter,
-            "next_id": self.next_id, "remaining_before": self.remaining_before,
+            "shard": self.shard,
+            "table": self.table,
+            "counter_before": self.counter,
+            "next_id": self.next_id,
+            "remaining_before": self.remaining_before,
             "span": None if self.span is None else list(self.span),
-            "granted": [] if self.granted is None else [
-                {"lo": self.granted.lo, "hi": self.granted.hi}],
-            "moved": self.moved, "error": self.error,
+            "granted": []
+            if self.granted is None
+            else [{"lo": self.granted.lo, "hi": self.granted.hi}],
+            "moved": self.moved,
+            "error": self.error,
         }
 
 
@@ -134,11 +139,24 @@ def plan_alignment(
                     continue
                 mine = [w for w in everything if w.table_name == name and w.shard == shard]
                 if keyspace is not None:
-                    mine = [w for w in mine if any(r.shard == shard and r.lo <= w.lo
-                                                   and w.hi <= r.hi for r in owned)]
-                action = _decide(windows, conn, catalog, shard, table, spans_of(mine),
-                                 shard_map, min_remaining=min_remaining, floor=floor,
-                                 dry_run=dry_run, taken=everything)
+                    mine = [
+                        w
+                        for w in mine
+                        if any(r.shard == shard and r.lo <= w.lo and w.hi <= r.hi for r in owned)
+                    ]
+                action = _decide(
+                    windows,
+                    conn,
+                    catalog,
+                    shard,
+                    table,
+                    spans_of(mine),
+                    shard_map,
+                    min_remaining=min_remaining,
+                    floor=floor,
+                    dry_run=dry_run,
+                    taken=everything,
+                )
                 if action.granted is not None:
                     everything.append(action.granted)
                     if dry_run and pending is not None:
@@ -155,10 +173,20 @@ def plan_alignment(
     return actions
 
 
-def _decide(windows: IdWindows, conn: Connection, catalog: Connection, shard: str,
-            table: sa.Table, spans: list[tuple[int, int]], shard_map: Any, *,
-            min_remaining: int | None, floor: int, dry_run: bool,
-            taken: list[IdWindow]) -> CounterAction:
+def _decide(
+    windows: IdWindows,
+    conn: Connection,
+    catalog: Connection,
+    shard: str,
+    table: sa.Table,
+    spans: list[tuple[int, int]],
+    shard_map: Any,
+    *,
+    min_remaining: int | None,
+    floor: int,
+    dry_run: bool,
+    taken: list[IdWindow],
+) -> CounterAction:
     column = windows.id_column_name(table)
     counter = counter_position(conn, table.name, column)
     top = max_id(conn, table.name, column)
@@ -173,13 +201,19 @@ def _decide(windows: IdWindows, conn: Connection, catalog: Connection, shard: st
     error: str | None = None
     if needs:
         try:
-            lo, hi = windows.next_window(catalog, conn, shard, table, shard_map, floor=next_id,
-                                         taken=taken)
+            lo, hi = windows.next_window(
+                catalog, conn, shard, table, shard_map, floor=next_id, taken=taken
+            )
         except IdWindowExhausted as exc:
             left = 0 if span is None else span[1] - next_id
-            error = exc.message if left <= 0 else (
-                f"{exc.message} ({left:,} ids are still left in [{span[0]:,}, {span[1]:,}) "  # type: ignore[index]
-                "meanwhile)")
+            error = (
+                exc.message
+                if left <= 0
+                else (
+                    f"{exc.message} ({left:,} ids are still left in [{span[0]:,}, {span[1]:,}) "  # type: ignore[index]
+                    "meanwhile)"
+                )
+            )
         else:
             granted = IdWindow(table.name, shard, lo, hi)
             if not dry_run:
@@ -188,10 +222,8 @@ def _decide(windows: IdWindows, conn: Connection, catalog: Connection, shard: st
                 span = (span[0], hi)  # contiguous: the counter simply continues
             else:
                 span, next_id = (lo, hi), max(next_id, lo)
-    moved = span is not None and (counter != next_id or _bounds_differ(conn, table, column,
-                                                                       span))
-    return CounterAction(shard, table.name, counter, next_id, span, before, granted, moved,
-                         error)
+    moved = span is not None and (counter != next_id or _bounds_differ(conn, table, column, span))
+    return CounterAction(shard, table.name, counter, next_id, span, before, granted, moved, error)
 
 
 @dataclass(frozen=True)
@@ -213,26 +245,37 @@ def _taking(turn: Turn | None) -> Iterator[None]:
             turn.done.set()  # also on failure: never block the shards after this one
 
 
-def _short(windows: IdWindows, span: tuple[int, int], next_id: int,
-           min_remaining: int | None) -> bool:
+def _short(
+    windows: IdWindows, span: tuple[int, int], next_id: int, min_remaining: int | None
+) -> bool:
     left = span[1] - next_id
     if min_remaining is not None:
         return left < min_remaining
     return left <= 0 or left < windows.low_headroom * (span[1] - span[0])
 
 
-def _bounds_differ(conn: Connection, table: sa.Table, column: str,
-                   span: tuple[int, int]) -> bool:
+def _bounds_differ(conn: Connection, table: sa.Table, column: str, span: tuple[int, int]) -> bool:
     bounds = counter_bounds(conn, table.name, column)
     return bounds is not None and bounds != (span[0], span[1] - 1)
 
 
-def _move(windows: IdWindows, conn: Connection, *, table_name: str,
-          action: CounterAction) -> None:
+def _move(windows: IdWindows, conn: Connection, *, table_name: str, action: CounterAction) -> None:
     assert action.span is not None
     column = windows.id_column_name(windows.table(table_name))
-    position_counter(conn, table_name, column, next_id=action.next_id, lo=action.span[0],
-                     hi=action.span[1], restart=action.counter != action.next_id)
+    position_counter(
+        conn,
+        table_name,
+        column,
+        next_id=action.next_id,
+        lo=action.span[0],
+        hi=action.span[1],
+        restart=action.counter != action.next_id,
+    )
     conn.commit()
-    log.info("%s: %s counter at %d, window [%d, %d)", action.shard, table_name,
-             action.next_id, *action.span)
+    log.info(
+        "%s: %s counter at %d, window [%d, %d)",
+        action.shard,
+        table_name,
+        action.next_id,
+        *action.span,
+    )

@@ -25,8 +25,9 @@ from lms_db.errors import OperationError
 log = logging.getLogger(__name__)
 
 
-def max_id(conn: Connection, table: str, column: str, lo: int = 0, hi: int | None = None
-           ) -> int | None:
+def max_id(
+    conn: Connection, table: str, column: str, lo: int = 0, hi: int | None = None
+) -> int | None:
     """The largest id of ``table`` in ``[lo, hi)`` (everywhere when ``hi`` is ``None``).
 
     :param conn: a connection to a shard.
@@ -46,8 +47,9 @@ def max_id(conn: Connection, table: str, column: str, lo: int = 0, hi: int | Non
 
 
 def _pg_sequence(conn: Connection, table: str, column: str) -> str:
-    name = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                        {"t": table, "c": column}).scalar()
+    name = conn.execute(
+        sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column}
+    ).scalar()
     if not name:
         raise OperationError(f"{table}.{column} has no sequence on {conn.engine.url.database}")
     return str(name)
@@ -66,16 +68,16 @@ def counter_position(conn: Connection, table: str, column: str) -> int | None:
             # MySQL 8 caches information_schema statistics for a day by default.
             conn.exec_driver_sql("SET SESSION information_schema_stats_expiry = 0")
         value = conn.execute(
-            sa.text("SELECT AUTO_INCREMENT FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"),
+            sa.text(
+                "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t"
+            ),
             {"t": table},
         ).scalar()
         return int(value) if value is not None else 1
     if name == "postgresql":
         sequence = _pg_sequence(conn, table, column)
-        last, called = conn.execute(
-            sa.text(f"SELECT last_value, is_called FROM {sequence}")
-        ).one()
+        last, called = conn.execute(sa.text(f"SELECT last_value, is_called FROM {sequence}")).one()
         return int(last) + 1 if called else int(last)
     return None
 
@@ -92,12 +94,21 @@ def counter_bounds(conn: Connection, table: str, column: str) -> tuple[int, int]
     sequence = _pg_sequence(conn, table, column)
     low, high = conn.execute(
         sa.text("SELECT seqmin, seqmax FROM pg_sequence WHERE seqrelid = CAST(:s AS regclass)"),
-        {"s": sequence}).one()
+        {"s": sequence},
+    ).one()
     return int(low), int(high)
 
 
-def position_counter(conn: Connection, table: str, column: str, *, next_id: int, hi: int,
-                     lo: int | None = None, restart: bool = True) -> None:
+def position_counter(
+    conn: Connection,
+    table: str,
+    column: str,
+    *,
+    next_id: int,
+    hi: int,
+    lo: int | None = None,
+    restart: bool = True,
+) -> None:
     """Make the database hand out ``next_id`` next, and (PostgreSQL) nothing outside
     ``[lo, hi)``.
 
@@ -131,8 +142,10 @@ def position_counter(conn: Connection, table: str, column: str, *, next_id: int,
             bounds += f" RESTART WITH {int(min(next_id, hi - 1))}"
         conn.exec_driver_sql(f"ALTER SEQUENCE {sequence} {bounds}")
         if restart and next_id >= hi:
-            conn.execute(sa.text("SELECT setval(CAST(:s AS regclass), :v, true)"),
-                         {"s": sequence, "v": int(hi) - 1})
+            conn.execute(
+                sa.text("SELECT setval(CAST(:s AS regclass), :v, true)"),
+                {"s": sequence, "v": int(hi) - 1},
+            )
     log.debug("positioned %s.%s at %d (window ends %d)", table, column, next_id, hi)
 
 

@@ -25,8 +25,7 @@ def spans_of(windows: Iterable[IdWindow]) -> list[tuple[int, int]]:
     return out
 
 
-def locate(spans: Iterable[tuple[int, int]], point: int
-           ) -> tuple[tuple[int, int] | None, int]:
+def locate(spans: Iterable[tuple[int, int]], point: int) -> tuple[tuple[int, int] | None, int]:
     """The span the next id at or above ``point`` comes from, and that id (``(None, point)``:
     every span lies below ``point``).  A point in a gap moves up to the next span's start."""
     for lo, hi in spans:
@@ -39,8 +38,9 @@ def _show(spans: Sequence[tuple[int, int]]) -> str:
     return ", ".join(f"[{lo:,}, {hi:,})" for lo, hi in spans) or "none"
 
 
-def counter_fault(conn: Connection, table: str, column: str,
-                  spans: Sequence[tuple[int, int]], counter: int | None) -> str | None:
+def counter_fault(
+    conn: Connection, table: str, column: str, spans: Sequence[tuple[int, int]], counter: int | None
+) -> str | None:
     """Why ``table``'s counter would hand out an id outside the shard's live ``spans``
     (``None``: it would not, or there is no counter, as on SQLite).
 
@@ -65,6 +65,8 @@ def counter_fault(conn: Connection, table: str, column: str,
     bounds = counter_bounds(conn, table, column)
     lo, hi = inside[0]
     if bounds is not None and bounds != (lo, hi - 1):
-        return (f"{table} sequence bounds [{bounds[0]:,}, {bounds[1]:,}] are not its window "
-                f"[{lo:,}, {hi:,})")
+        return (
+            f"{table} sequence bounds [{bounds[0]:,}, {bounds[1]:,}] are not its window "
+            f"[{lo:,}, {hi:,})"
+        )
     return None

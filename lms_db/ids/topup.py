@@ -49,7 +49,8 @@ class TopUpRun:
     def errors(self) -> list[str]:
         """One line per problem: a shard that failed, a counter that cannot be fixed."""
         return [f.line for f in self.failures] + [
-            f"{a.shard}: {a.error}" for a in self.actions if a.error is not None]
+            f"{a.shard}: {a.error}" for a in self.actions if a.error is not None
+        ]
 
     @property
     def ok(self) -> bool:
@@ -58,9 +59,12 @@ class TopUpRun:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"dry_run": self.dry_run, "ok": self.ok,
-                "windows": [a.to_dict() for a in self.actions],
-                "failures": [f.to_dict() for f in self.failures]}
+        return {
+            "dry_run": self.dry_run,
+            "ok": self.ok,
+            "windows": [a.to_dict() for a in self.actions],
+            "failures": [f.to_dict() for f in self.failures],
+        }
 
 
 def top_up_windows(
@@ -113,16 +117,24 @@ def top_up_windows(
             if engine.dialect.name == "sqlite":
                 return []
             candidates = needing_windows(router, windows, shard, _present(engine, names))
-            actions = plan_alignment(windows, shard, candidates, min_remaining=min_remaining,
-                                     dry_run=dry_run, turn=turns[shard], pending=pending)
+            actions = plan_alignment(
+                windows,
+                shard,
+                candidates,
+                min_remaining=min_remaining,
+                dry_run=dry_run,
+                turn=turns[shard],
+                pending=pending,
+            )
         except (LmsDbError, sa.exc.SQLAlchemyError) as exc:
             return shard_failure(shard, router.location(shard).primary.display, exc)
         finally:
             turns[shard].done.set()
         for a in actions:
             if a.granted is not None and not dry_run:
-                log.info("%s: %s window [%d, %d) granted", shard, a.table, a.granted.lo,
-                         a.granted.hi)
+                log.info(
+                    "%s: %s window [%d, %d) granted", shard, a.table, a.granted.lo, a.granted.hi
+                )
         return [a for a in actions if a.changes]
 
     # Shards in parallel: grants queue on the catalog's lock, counter moves run side by side.
@@ -130,17 +142,24 @@ def top_up_windows(
         outcomes = list(pool.map(one, chosen))
     return TopUpRun(
         tuple(a for o in outcomes if not isinstance(o, ShardFailure) for a in o),
-        tuple(o for o in outcomes if isinstance(o, ShardFailure)), dry_run)
+        tuple(o for o in outcomes if isinstance(o, ShardFailure)),
+        dry_run,
+    )
 
-def needing_windows(router: Router, windows: IdWindows, shard: str,
-                    present: Iterable[str]) -> list[str]:
+
+def needing_windows(
+    router: Router, windows: IdWindows, shard: str, present: Iterable[str]
+) -> list[str]:
     """The id tables among ``present`` (tables the shard has) that ``shard`` draws ids for
     from windows: every non-key table, and ``users``/``courses`` where it owns a range of
     their keyspace.  (SQLite shards: see :func:`top_up_windows`.)"""
     owned = {ks for ks in ("user", "course") if shard in router.shards(ks)}
     have = set(present)
-    return [n for n in windows.table_names
-            if n in have and key_table(windows.table(n)) in (None, *owned)]
+    return [
+        n
+        for n in windows.table_names
+        if n in have and key_table(windows.table(n)) in (None, *owned)
+    ]
 
 
 def _present(engine: sa.Engine, names: Iterable[str]) -> set[str]:

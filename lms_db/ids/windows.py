@@ -142,8 +142,9 @@ class IdWindows:
             return self._tables[name]
         except KeyError:
             known = ", ".join(sorted(self._tables))
-            raise UnknownObjectError(f"{name!r} draws no ids from windows (tables: {known})"
-                                     ) from None
+            raise UnknownObjectError(
+                f"{name!r} draws no ids from windows (tables: {known})"
+            ) from None
 
     @property
     def table_names(self) -> list[str]:
@@ -162,11 +163,13 @@ class IdWindows:
         :param table: an id table.
         """
         keyspace = key_table(self.table(table))
-        return _live(read_id_windows(self.router.catalog, table), self.router.shard_map, shard,
-                     keyspace)
+        return _live(
+            read_id_windows(self.router.catalog, table), self.router.shard_map, shard, keyspace
+        )
 
-    def _position(self, conn: Connection, table: sa.Table, spans: Sequence[tuple[int, int]],
-                  floor: int = 0) -> tuple[tuple[int, int] | None, int]:
+    def _position(
+        self, conn: Connection, table: sa.Table, spans: Sequence[tuple[int, int]], floor: int = 0
+    ) -> tuple[tuple[int, int] | None, int]:
         """The span the shard draws from and its next id (``(None, n)``: none usable)."""
         column = self._column(table)
         counter = counter_position(conn, table.name, column)
@@ -197,8 +200,12 @@ class IdWindows:
             per_reservation = conn.dialect.name == "sqlite"
             for name in names:
                 table = self.table(name)
-                mine = _live([w for w in everything if w.table_name == name],
-                             self.router.shard_map, shard, key_table(table))
+                mine = _live(
+                    [w for w in everything if w.table_name == name],
+                    self.router.shard_map,
+                    shard,
+                    key_table(table),
+                )
                 spans = _spans(mine)
                 span, nxt = self._position(conn, table, spans)
                 counter = counter_position(conn, name, self._column(table))
@@ -209,9 +216,20 @@ class IdWindows:
                     span = spans[-1]  # the counter stands past every window
                 elif counter is not None and span[0] <= counter <= span[1]:
                     nxt = counter  # what the database really hands out next
-                out.append(Headroom(name, shard, span[0], span[1], min(nxt, span[1]),
-                                    len(mine), self.low_headroom, per_reservation, counter,
-                                    fault))
+                out.append(
+                    Headroom(
+                        name,
+                        shard,
+                        span[0],
+                        span[1],
+                        min(nxt, span[1]),
+                        len(mine),
+                        self.low_headroom,
+                        per_reservation,
+                        counter,
+                        fault,
+                    )
+                )
         return out
 
     # -- granting -------------------------------------------------------------------------
@@ -257,9 +275,18 @@ class IdWindows:
         """The name of ``table``'s auto-increment id column."""
         return self._column(table)
 
-    def next_window(self, catalog: Connection, conn: Connection, shard: str, table: sa.Table,
-                    shard_map: ShardMap, *, floor: int, size: int | None = None,
-                    taken: Iterable[IdWindow] | None = None) -> tuple[int, int]:
+    def next_window(
+        self,
+        catalog: Connection,
+        conn: Connection,
+        shard: str,
+        table: sa.Table,
+        shard_map: ShardMap,
+        *,
+        floor: int,
+        size: int | None = None,
+        taken: Iterable[IdWindow] | None = None,
+    ) -> tuple[int, int]:
         """The window a grant for ``shard`` would get now (inside the caller's catalog
         transaction, which holds the map lock); grants nothing.
 
@@ -267,8 +294,11 @@ class IdWindows:
             ``floor``.
         """
         keyspace = key_table(table)
-        known = read_id_windows(catalog, table.name) if taken is None else [
-            w for w in taken if w.table_name == table.name]
+        known = (
+            read_id_windows(catalog, table.name)
+            if taken is None
+            else [w for w in taken if w.table_name == table.name]
+        )
         spans = sorted((w.lo, w.hi) for w in known)
         if keyspace is None:
             top = max((hi for _, hi in spans), default=FIRST_ID)
@@ -276,8 +306,9 @@ class IdWindows:
         # A key table: above every id the shard already holds (MySQL's counter never moves
         # down past them).
         floor = max(FIRST_ID, floor, (max_id(conn, table.name, self._column(table)) or 0) + 1)
-        lo_hi = _lowest_free(shard_map.for_keyspace(keyspace), spans, shard, floor,
-                             size or self.key_window_size)
+        lo_hi = _lowest_free(
+            shard_map.for_keyspace(keyspace), spans, shard, floor, size or self.key_window_size
+        )
         if lo_hi is None:
             raise IdWindowExhausted(
                 f"{shard} has no free {table.name} ids left in the {keyspace} ranges it owns: "
@@ -288,34 +319,59 @@ class IdWindows:
     def _counter(self, conn: Connection, table: sa.Table) -> int | None:
         return counter_position(conn, table.name, self._column(table))
 
-    def _place(self, conn: Connection, table: sa.Table, next_id: int, span: tuple[int, int],
-               *, restart: bool) -> None:
-        position_counter(conn, table.name, self._column(table), next_id=next_id, lo=span[0],
-                         hi=span[1], restart=restart)
+    def _place(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        next_id: int,
+        span: tuple[int, int],
+        *,
+        restart: bool,
+    ) -> None:
+        position_counter(
+            conn,
+            table.name,
+            self._column(table),
+            next_id=next_id,
+            lo=span[0],
+            hi=span[1],
+            restart=restart,
+        )
         conn.commit()
 
-    def _grant_next(self, conn: Connection, shard: str, table: sa.Table, *, floor: int,
-                    size: int | None = None) -> IdWindow:
+    def _grant_next(
+        self, conn: Connection, shard: str, table: sa.Table, *, floor: int, size: int | None = None
+    ) -> IdWindow:
         """A new window for ``shard``, whatever it holds (one catalog transaction)."""
         with begin(self.router.catalog) as catalog:
             lock_map(catalog)
-            return self._grant_locked(catalog, conn, shard, table, read_shard_map(catalog),
-                                      floor=floor, size=size)
+            return self._grant_locked(
+                catalog, conn, shard, table, read_shard_map(catalog), floor=floor, size=size
+            )
 
-    def _grant_locked(self, catalog: Connection, conn: Connection, shard: str, table: sa.Table,
-                      shard_map: ShardMap, *, floor: int, size: int | None = None) -> IdWindow:
+    def _grant_locked(
+        self,
+        catalog: Connection,
+        conn: Connection,
+        shard: str,
+        table: sa.Table,
+        shard_map: ShardMap,
+        *,
+        floor: int,
+        size: int | None = None,
+    ) -> IdWindow:
         """Grant the next window inside the caller's catalog transaction, which holds the map
         lock (:func:`~lms_db.catalog.lock_map`): grants run one at a time, each on the
         committed windows and the live map (not the Router's cached copy: a move may just
         have changed an owner)."""
-        lo, hi = self.next_window(catalog, conn, shard, table, shard_map, floor=floor,
-                                  size=size)
+        lo, hi = self.next_window(catalog, conn, shard, table, shard_map, floor=floor, size=size)
         return grant_id_window(catalog, table_name=table.name, shard=shard, lo=lo, hi=hi)
 
     # -- explicit ids ---------------------------------------------------------------------
 
-    def reserve(self, shard: str, table: str, count: int, *, conn: Connection | None = None,
-                after: int = 0) -> range:
+    def reserve(
+        self, shard: str, table: str, count: int, *, conn: Connection | None = None, after: int = 0
+    ) -> range:
         """Reserve up to ``count`` consecutive ids of ``table`` on ``shard`` (maybe fewer).
 
         MySQL/MariaDB and PostgreSQL: the counter is moved past the reserved ids, so
@@ -350,12 +406,14 @@ class IdWindows:
                     end = min(span[1], nxt + count)
                     self._place(own, t, end, span, restart=True)
                     return range(nxt, end)
-            self.ensure_windows(shard, [table], min_remaining=min(count, self.window_size),
-                                floor=floor)
+            self.ensure_windows(
+                shard, [table], min_remaining=min(count, self.window_size), floor=floor
+            )
         raise IdWindowExhausted(f"could not reserve {table} ids on {shard}")
 
-    def reserve_many(self, shard: str, table: str, count: int, *,
-                     conn: Connection | None = None, after: int = 0) -> list[int]:
+    def reserve_many(
+        self, shard: str, table: str, count: int, *, conn: Connection | None = None, after: int = 0
+    ) -> list[int]:
         """Exactly ``count`` ids of ``table`` on ``shard``, across windows if need be.
 
         :param shard: a shard name.
@@ -367,8 +425,11 @@ class IdWindows:
         """
         out: list[int] = []
         while len(out) < count:
-            out.extend(self.reserve(shard, table, count - len(out), conn=conn,
-                                    after=out[-1] if out else after))
+            out.extend(
+                self.reserve(
+                    shard, table, count - len(out), conn=conn, after=out[-1] if out else after
+                )
+            )
         return out
 
     @staticmethod
@@ -378,8 +439,13 @@ class IdWindows:
         return column.name
 
 
-def _lowest_free(ranges: Iterable[RangeAssignment], taken: Sequence[tuple[int, int]],
-                 shard: str, floor: int, size: int) -> tuple[int, int] | None:
+def _lowest_free(
+    ranges: Iterable[RangeAssignment],
+    taken: Sequence[tuple[int, int]],
+    shard: str,
+    floor: int,
+    size: int,
+) -> tuple[int, int] | None:
     """The lowest ``[lo, hi)`` of at most ``size`` ids at or above ``floor``, inside a range
     ``shard`` owns and clear of every window in ``taken`` (sorted); ``None``: none is left."""
     for r in ranges:
@@ -400,8 +466,9 @@ def _lowest_free(ranges: Iterable[RangeAssignment], taken: Sequence[tuple[int, i
     return None
 
 
-def _live(windows: Iterable[IdWindow], shard_map: ShardMap, shard: str,
-          keyspace: str | None) -> list[IdWindow]:
+def _live(
+    windows: Iterable[IdWindow], shard_map: ShardMap, shard: str, keyspace: str | None
+) -> list[IdWindow]:
     """``shard``'s windows among ``windows``; of a key table, only those inside a range it
     owns (after a move, the old owner stops drawing from the moved range's windows)."""
     mine = [w for w in windows if w.shard == shard]

@@ -93,16 +93,16 @@ def new_revision(
                 with ALEMBIC_LOCK, warnings.catch_warnings():
                     # lmsdb's tsvector twins are expression indexes SQLite cannot reflect;
                     # lms_db.schema.compare checks them itself (same filter as there).
-                    warnings.filterwarnings(
-                        "ignore", message=r".*expression-based index '\w+_tsv'")
+                    warnings.filterwarnings("ignore", message=r".*expression-based index '\w+_tsv'")
                     written = command.revision(
                         config, message=message, autogenerate=True, rev_id=rev_id
                     )
                 conn.rollback()
         except sa.exc.DBAPIError as exc:
             reason = short_reason(exc, against.url.password)
-            raise ConnectionFailed(f"cannot autogenerate against {against.display}: {reason}") \
-                from exc
+            raise ConnectionFailed(
+                f"cannot autogenerate against {against.display}: {reason}"
+            ) from exc
         except CommandError as exc:
             raise InputError(f"cannot autogenerate: {exc}") from exc
         finally:
@@ -117,8 +117,9 @@ def new_revision(
     return NewRevision(written.revision, path, empty)
 
 
-def shard_primary(topology: Topology, name: str, *,
-                  timeout: float = DEFAULT_CONNECT_TIMEOUT) -> DatabaseRef:
+def shard_primary(
+    topology: Topology, name: str, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> DatabaseRef:
     """The primary of shard ``name``: from the topology, or from the catalog for a shard
     added with ``lmsdb shard add``.
 
@@ -133,7 +134,10 @@ def _upgrade_is_empty(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "upgrade":
-            body = [s for s in node.body
-                    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            body = [
+                s
+                for s in node.body
+                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+            ]
             return all(isinstance(s, ast.Pass) for s in body)
     return False

@@ -22,7 +22,8 @@ _CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"]
 _ALTER_TABLE = re.compile(r"^\s*ALTER\s+TABLE\s+(?:ONLY\s+)?[`\"]?(\w+)", re.I)
 _CREATE_INDEX = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+)?INDEX\s+(CONCURRENTLY\s+)?.*?\bON\s+(?:ONLY\s+)?"
-    r"[`\"]?(\w+)", re.I | re.S,
+    r"[`\"]?(\w+)",
+    re.I | re.S,
 )
 _ALGORITHM = re.compile(r"\bALGORITHM\s*=\s*(\w+)", re.I)
 _LOCK = re.compile(r"\bLOCK\s*=\s*(\w+)", re.I)
@@ -90,8 +91,10 @@ def _mysql(statement: str, created: set[str]) -> str | None:
     if algorithm == "COPY" or lock in ("SHARED", "EXCLUSIVE"):
         return f"blocks writes on {table} (ALGORITHM={algorithm or '?'}, LOCK={lock or '?'})"
     if algorithm not in ("INSTANT", "INPLACE"):
-        return (f"may copy {table} and block writes: add ALGORITHM=INSTANT or "
-                "ALGORITHM=INPLACE, LOCK=NONE")
+        return (
+            f"may copy {table} and block writes: add ALGORITHM=INSTANT or "
+            "ALGORITHM=INPLACE, LOCK=NONE"
+        )
     return None
 
 

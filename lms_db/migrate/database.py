@@ -128,8 +128,9 @@ def open_engine(
         database = ref.url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(ref.url, poolclass=sa.pool.NullPool,
-                                  connect_args={"timeout": timeout})
+        engine = sa.create_engine(
+            ref.url, poolclass=sa.pool.NullPool, connect_args={"timeout": timeout}
+        )
         _sqlite_transactional(engine)
         return engine
     if read_only and backend == "postgresql":
@@ -254,15 +255,22 @@ def apply_steps(
     for rev, destination in steps:
         hooks.pause_point("migrate.revision")
         if interrupts.stop_requested():
-            raise Interrupted(f"{ref.display}: interrupted ({interrupts.reason()}) before "
-                              f"revision {rev}; it stays at {show_revision(at)}",
-                              revision=at, applied=tuple(applied))
+            raise Interrupted(
+                f"{ref.display}: interrupted ({interrupts.reason()}) before "
+                f"revision {rev}; it stays at {show_revision(at)}",
+                revision=at,
+                applied=tuple(applied),
+            )
         if on_step is not None:
             on_step(StepEvent(ref.display, rev, direction, done=False))
         up = direction == "up"
         try:
-            with ALEMBIC_LOCK, tracked_statements(conn, rev, resume=resume if up else None,
-                                                  record=on_statement if up else None):
+            with (
+                ALEMBIC_LOCK,
+                tracked_statements(
+                    conn, rev, resume=resume if up else None, record=on_statement if up else None
+                ),
+            ):
                 if up:
                     command.upgrade(config, rev)
                 else:
@@ -270,9 +278,12 @@ def apply_steps(
         except Interrupted as exc:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.rollback()
-            raise Interrupted(f"{ref.display}: {exc.message}; it stays at "
-                              f"{show_revision(at)} (a rerun of migrate up finishes {rev})",
-                              revision=at, applied=tuple(applied)) from exc
+            raise Interrupted(
+                f"{ref.display}: {exc.message}; it stays at "
+                f"{show_revision(at)} (a rerun of migrate up finishes {rev})",
+                revision=at,
+                applied=tuple(applied),
+            ) from exc
         except (LmsDbError, sa.exc.SQLAlchemyError, CommandError) as exc:
             with contextlib.suppress(sa.exc.SQLAlchemyError):
                 conn.rollback()
@@ -292,8 +303,10 @@ def _step_failed(
     verb = "upgrade to" if direction == "up" else "downgrade of"
     advice = ""
     if is_server_gone(exc):
-        advice = ("; the server went away: once it is back, rerun (a revision left halfway "
-                  "is finished statement by statement)")
+        advice = (
+            "; the server went away: once it is back, rerun (a revision left halfway "
+            "is finished statement by statement)"
+        )
     return MigrationFailed(
         f"{ref.display}: {verb} {rev} failed: {reason}; "
         f"the database stays at {show_revision(at)}{advice}",
@@ -350,9 +363,7 @@ def upgrade_database(
     :raises UnknownObjectError: unknown target or revision.
     :raises MigrationFailed: a step failed; the database stays at its last good revision.
     """
-    outcome = migrate_database(
-        ref, revision, target=target, lock_timeout=lock_timeout, root=root
-    )
+    outcome = migrate_database(ref, revision, target=target, lock_timeout=lock_timeout, root=root)
     return show_revision(outcome.to_revision)
 
 

@@ -52,9 +52,15 @@ class DatabaseDrift:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "shard": self.shard, "role": self.role,
-                "database": self.database, "revision": self.revision,
-                "drift": bool(self.diffs), "diffs": list(self.diffs)}
+        return {
+            "name": self.name,
+            "shard": self.shard,
+            "role": self.role,
+            "database": self.database,
+            "revision": self.revision,
+            "drift": bool(self.diffs),
+            "diffs": list(self.diffs),
+        }
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,8 @@ class DriftReport:
         raise DriftDetected(
             f"drift in {len(drifted)} of {len(self.databases)} database(s): "
             f"{first.name}: {first.diffs[0]}{tail}",
-            diffs={d.name: list(d.diffs) for d in drifted}, details=self.to_dict(),
+            diffs={d.name: list(d.diffs) for d in drifted},
+            details=self.to_dict(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,17 +132,29 @@ def check_drift(
     checks = []
     registered = registered_members(topology, timeout=timeout)
     for member in select_members(topology, "oltp", shards, registered=registered):
-        checks.append(_Check(f"{member.name} primary", member.name, "primary",
-                             member.primary, metadata))
+        checks.append(
+            _Check(f"{member.name} primary", member.name, "primary", member.primary, metadata)
+        )
         for index, replica in enumerate(member.replicas):
-            checks.append(_Check(f"{member.name} replica {index}", member.name, "replica",
-                                 replica, metadata))
+            checks.append(
+                _Check(f"{member.name} replica {index}", member.name, "replica", replica, metadata)
+            )
     if include_analytics and not shards and topology.analytics is not None:
-        checks.append(_Check(f"{ANALYTICS_MEMBER} primary", ANALYTICS_MEMBER, "primary",
-                             topology.analytics, analytics_metadata))
+        checks.append(
+            _Check(
+                f"{ANALYTICS_MEMBER} primary",
+                ANALYTICS_MEMBER,
+                "primary",
+                topology.analytics,
+                analytics_metadata,
+            )
+        )
     for check in checks:
-        connect_check(check.ref, timeout, f"shard {check.name}" if check.shard !=
-                      ANALYTICS_MEMBER else "the analytics database")
+        connect_check(
+            check.ref,
+            timeout,
+            f"shard {check.name}" if check.shard != ANALYTICS_MEMBER else "the analytics database",
+        )
     # compare_database silences some Alembic warnings with catch_warnings, which is not
     # thread-safe: install the same filter around the whole pool so every thread sees it.
     with warnings.catch_warnings():
@@ -149,8 +168,14 @@ def _compare(check: _Check, timeout: float) -> DatabaseDrift:
     ref = check.ref
     database = ref.url.database or ""
     if ref.dialect == "sqlite" and database and not Path(database).exists():
-        return DatabaseDrift(check.name, check.shard, check.role, ref.display, None,
-                             ("database file does not exist: not migrated",))
+        return DatabaseDrift(
+            check.name,
+            check.shard,
+            check.role,
+            ref.display,
+            None,
+            ("database file does not exist: not migrated",),
+        )
     engine = open_engine(ref, timeout=timeout, read_only=True)
     try:
         with engine.connect() as conn:
@@ -159,11 +184,11 @@ def _compare(check: _Check, timeout: float) -> DatabaseDrift:
             conn.rollback()
     except sa.exc.DBAPIError as exc:
         reason = short_reason(exc, ref.url.password)
-        return DatabaseDrift(check.name, check.shard, check.role, ref.display, None,
-                             (f"cannot compare: {reason}",))
+        return DatabaseDrift(
+            check.name, check.shard, check.role, ref.display, None, (f"cannot compare: {reason}",)
+        )
     finally:
         engine.dispose()
     if revision is None:
         diffs = ["no lmsdb revision (alembic_version missing or empty)", *diffs]
-    return DatabaseDrift(check.name, check.shard, check.role, ref.display, revision,
-                         tuple(diffs))
+    return DatabaseDrift(check.name, check.shard, check.role, ref.display, revision, tuple(diffs))

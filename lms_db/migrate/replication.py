@@ -75,8 +75,11 @@ class ReplicaState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "database": self.database, "revision": show_revision(self.revision),
-            "lag_seconds": self.lag_seconds, "status": self.status, "error": self.error,
+            "database": self.database,
+            "revision": show_revision(self.revision),
+            "lag_seconds": self.lag_seconds,
+            "status": self.status,
+            "error": self.error,
             "waited_seconds": round(self.waited_seconds, 3),
         }
 
@@ -104,19 +107,27 @@ def _mysql_info(conn: Connection) -> ReplicationInfo:
     error = get("last_sql_error") or get("last_io_error") or None
     if not running and not error:
         error = f"replication stopped (IO thread: {io_running}, SQL thread: {sql_running})"
-    return ReplicationInfo(True, running, None if lag is None else float(lag), read_only,
-                           error if not running else None)
+    return ReplicationInfo(
+        True,
+        running,
+        None if lag is None else float(lag),
+        read_only,
+        error if not running else None,
+    )
 
 
 def _postgresql_info(conn: Connection) -> ReplicationInfo:
-    row = conn.execute(sa.text(
-        "SELECT pg_is_in_recovery(), "
-        "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), "
-        "current_setting('default_transaction_read_only')"
-    )).one()
+    row = conn.execute(
+        sa.text(
+            "SELECT pg_is_in_recovery(), "
+            "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), "
+            "current_setting('default_transaction_read_only')"
+        )
+    ).one()
     in_recovery, lag, _read_only = row
-    return ReplicationInfo(bool(in_recovery), None, None if lag is None else float(lag),
-                           bool(in_recovery))
+    return ReplicationInfo(
+        bool(in_recovery), None, None if lag is None else float(lag), bool(in_recovery)
+    )
 
 
 def replication_info(conn: Connection) -> ReplicationInfo:
@@ -208,8 +219,7 @@ def wait_for_replica(
         state = read_replica(ref, timeout=connect_timeout, wanted=revision)
         waited = time.monotonic() - start
         if state.status == "ok":
-            return ReplicaState(ref.display, state.revision, state.lag_seconds, "ok",
-                                None, waited)
+            return ReplicaState(ref.display, state.revision, state.lag_seconds, "ok", None, waited)
         if waited >= timeout:
             why = f": {state.error}" if state.error else ""
             lag = "" if state.lag_seconds is None else f", {state.lag_seconds:g}s behind"
@@ -217,6 +227,7 @@ def wait_for_replica(
                 f"replica {ref.display} still at {show_revision(state.revision)}{lag} after "
                 f"{timeout:g}s, expected {show_revision(revision)}{why}"
             )
-            return ReplicaState(ref.display, state.revision, state.lag_seconds, "timeout",
-                                message, waited)
+            return ReplicaState(
+                ref.display, state.revision, state.lag_seconds, "timeout", message, waited
+            )
         time.sleep(REPLICA_POLL_INTERVAL)

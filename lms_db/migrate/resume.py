@@ -41,22 +41,31 @@ from lms_db.errors import MigrationFailed
 
 log = logging.getLogger(__name__)
 
-_WRITE = re.compile(r"^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE|INSERT|UPDATE|DELETE|REPLACE)\b",
-                    re.IGNORECASE)
+_WRITE = re.compile(
+    r"^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE|INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE
+)
 _NAME = r"`?(\w+)`?"
 _CHECKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_NAME}", re.I), "table"),
-    (re.compile(rf"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+{_NAME}\s+ON\s+"
-                rf"{_NAME}", re.I), "index"),
-    (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+ADD\s+CONSTRAINT\s+{_NAME}", re.I),
-     "constraint"),
+    (
+        re.compile(
+            rf"^\s*CREATE\s+(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+{_NAME}\s+ON\s+"
+            rf"{_NAME}",
+            re.I,
+        ),
+        "index",
+    ),
+    (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+ADD\s+CONSTRAINT\s+{_NAME}", re.I), "constraint"),
     (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+ADD\s+(?:COLUMN\s+)?{_NAME}", re.I), "column"),
     (re.compile(rf"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_NAME}", re.I), "no-table"),
     (re.compile(rf"^\s*DROP\s+INDEX\s+{_NAME}\s+ON\s+{_NAME}", re.I), "no-index"),
-    (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+DROP\s+(?:FOREIGN\s+KEY|CONSTRAINT)\s+{_NAME}",
-                re.I), "no-constraint"),
-    (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+DROP\s+(?:COLUMN\s+)?{_NAME}", re.I),
-     "no-column"),
+    (
+        re.compile(
+            rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+DROP\s+(?:FOREIGN\s+KEY|CONSTRAINT)\s+{_NAME}", re.I
+        ),
+        "no-constraint",
+    ),
+    (re.compile(rf"^\s*ALTER\s+TABLE\s+{_NAME}\s+DROP\s+(?:COLUMN\s+)?{_NAME}", re.I), "no-column"),
     (re.compile(rf"^\s*CREATE\s+TRIGGER\s+{_NAME}", re.I), "trigger"),
 ]
 
@@ -78,21 +87,27 @@ class StatementProgress:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the journal payload's ``progress``)."""
-        return {"revision": self.revision, "done": self.done, "last_sha": self.last_sha,
-                "inflight": self.inflight}
+        return {
+            "revision": self.revision,
+            "done": self.done,
+            "last_sha": self.last_sha,
+            "inflight": self.inflight,
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> StatementProgress | None:
         """The progress in a journal payload (``None``: none or unreadable)."""
         if not isinstance(data, dict) or not isinstance(data.get("revision"), str):
             return None
-        return cls(data["revision"], int(data.get("done") or 0), data.get("last_sha"),
-                   data.get("inflight"))
+        return cls(
+            data["revision"], int(data.get("done") or 0), data.get("last_sha"), data.get("inflight")
+        )
 
 
 Record = Callable[[StatementProgress], None]
 _current: contextvars.ContextVar[_Tracker | None] = contextvars.ContextVar(
-    "lmsdb_statement_tracker", default=None)
+    "lmsdb_statement_tracker", default=None
+)
 
 
 def is_resuming() -> bool:
@@ -134,17 +149,31 @@ def effect_present(conn: Connection, statement: str) -> bool | None:
 def _exists(conn: Connection, kind: str, names: tuple[str, ...]) -> bool:
     schema = "TABLE_SCHEMA = DATABASE()"
     queries = {
-        "table": (f"SELECT 1 FROM information_schema.TABLES WHERE {schema} AND TABLE_NAME = :a",
-                  names[:1]),
-        "index": ("SELECT 1 FROM information_schema.STATISTICS WHERE "
-                  f"{schema} AND INDEX_NAME = :a AND TABLE_NAME = :b", names[:2]),
-        "constraint": ("SELECT 1 FROM information_schema.TABLE_CONSTRAINTS WHERE "
-                       "CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = :a AND "
-                       "CONSTRAINT_NAME = :b", names[:2]),
-        "column": (f"SELECT 1 FROM information_schema.COLUMNS WHERE {schema} AND "
-                   "TABLE_NAME = :a AND COLUMN_NAME = :b", names[:2]),
-        "trigger": ("SELECT 1 FROM information_schema.TRIGGERS WHERE "
-                    "TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = :a", names[:1]),
+        "table": (
+            f"SELECT 1 FROM information_schema.TABLES WHERE {schema} AND TABLE_NAME = :a",
+            names[:1],
+        ),
+        "index": (
+            "SELECT 1 FROM information_schema.STATISTICS WHERE "
+            f"{schema} AND INDEX_NAME = :a AND TABLE_NAME = :b",
+            names[:2],
+        ),
+        "constraint": (
+            "SELECT 1 FROM information_schema.TABLE_CONSTRAINTS WHERE "
+            "CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = :a AND "
+            "CONSTRAINT_NAME = :b",
+            names[:2],
+        ),
+        "column": (
+            f"SELECT 1 FROM information_schema.COLUMNS WHERE {schema} AND "
+            "TABLE_NAME = :a AND COLUMN_NAME = :b",
+            names[:2],
+        ),
+        "trigger": (
+            "SELECT 1 FROM information_schema.TRIGGERS WHERE "
+            "TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = :a",
+            names[:1],
+        ),
     }
     sql, values = queries[kind]
     params = dict(zip("ab", values, strict=False))
@@ -154,8 +183,14 @@ def _exists(conn: Connection, kind: str, names: tuple[str, ...]) -> bool:
 class _Tracker:
     """The listener that counts, journals, skips and checks one revision's statements."""
 
-    def __init__(self, conn: Connection, revision: str, resume: StatementProgress | None,
-                 record: Record | None, journaled: bool) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        revision: str,
+        resume: StatementProgress | None,
+        record: Record | None,
+        journaled: bool,
+    ) -> None:
         self.conn = conn
         self.journaled = journaled
         self.resume = resume if resume is not None and resume.revision == revision else None
@@ -171,8 +206,9 @@ class _Tracker:
         if self.record is not None and self.journaled:
             self.record(self.progress)
 
-    def before(self, _conn: Any, _cursor: Any, statement: str, parameters: Any,
-               _context: Any, _many: bool) -> tuple[str, Any]:
+    def before(
+        self, _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> tuple[str, Any]:
         if self.off or not _WRITE.match(statement) or "alembic_version" in statement:
             return statement, parameters
         i, sha = self.index, _sha(statement, parameters)
@@ -183,13 +219,17 @@ class _Tracker:
             if i == resume.done - 1 and resume.last_sha not in (None, sha):
                 raise MigrationFailed(
                     f"revision {self.progress.revision} is not the one the interrupted run "
-                    f"applied (statement {i + 1} differs): restore that revision's script")
+                    f"applied (statement {i + 1} differs): restore that revision's script"
+                )
             if self._effect(statement) is not False:  # done, and still there
                 self._advance(i + 1, sha, None)
                 return "DO 0", None
         elif resume is not None and i == resume.inflight and self._effect(statement):
-            log.info("statement %d of %s was applied before the interruption: skipped",
-                     i + 1, self.progress.revision)
+            log.info(
+                "statement %d of %s was applied before the interruption: skipped",
+                i + 1,
+                self.progress.revision,
+            )
             self._advance(i + 1, sha, None)
             return "DO 0", None
         hooks.pause_point("migrate.statement")
@@ -219,9 +259,13 @@ class _Tracker:
 
 
 @contextlib.contextmanager
-def tracked_statements(conn: Connection, revision: str, *,
-                       resume: StatementProgress | None = None,
-                       record: Record | None = None) -> Iterator[None]:
+def tracked_statements(
+    conn: Connection,
+    revision: str,
+    *,
+    resume: StatementProgress | None = None,
+    record: Record | None = None,
+) -> Iterator[None]:
     """Count, journal and (when resuming) skip or check the write statements ``conn`` sends
     while applying ``revision``; every statement is also a safe point for a stop request.
 

@@ -72,8 +72,15 @@ from lms_db.topology.spec import DatabaseRef, Topology
 log = logging.getLogger(__name__)
 
 #: Results that make a run fail (exit 1).
-FAILED_RESULTS = ("failed", "locked", "refused", "replica-timeout", "error", "skipped",
-                  "interrupted")
+FAILED_RESULTS = (
+    "failed",
+    "locked",
+    "refused",
+    "replica-timeout",
+    "error",
+    "skipped",
+    "interrupted",
+)
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,15 @@ class ShardResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "shard": self.shard, "database": self.database,
+            "shard": self.shard,
+            "database": self.database,
             "from": show_revision(self.from_revision) if self.known else None,
             "to": show_revision(self.to_revision) if self.known else None,
-            "result": self.result, "error": self.error, "applied": list(self.applied),
-            "replicas": [r.to_dict() for r in self.replicas], "seconds": round(self.seconds, 3),
+            "result": self.result,
+            "error": self.error,
+            "applied": list(self.applied),
+            "replicas": [r.to_dict() for r in self.replicas],
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -201,11 +212,14 @@ class FleetRun:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "target": self.target, "direction": self.direction,
-            "revision": show_revision(self.revision), "ok": self.ok,
+            "target": self.target,
+            "direction": self.direction,
+            "revision": show_revision(self.revision),
+            "ok": self.ok,
             "results": [r.to_dict() for r in self.results],
             "id_windows": [t.to_dict() for t in self.windows],
-            "id_windows_error": self.windows_error, "interrupted": self.interrupted,
+            "id_windows_error": self.windows_error,
+            "interrupted": self.interrupted,
         }
 
 
@@ -215,8 +229,10 @@ def check_request(request: MigrateRequest) -> None:
     :raises InputError: ``migrate up base`` (an upgrade never removes revisions).
     """
     if request.direction == "up" and request.revision.strip().lower() == "base":
-        raise InputError("migrate up base changes nothing (an upgrade never reverts): to "
-                         "remove the schema, run lmsdb migrate down base")
+        raise InputError(
+            "migrate up base changes nothing (an upgrade never reverts): to "
+            "remove the schema, run lmsdb migrate down base"
+        )
 
 
 def migrate_fleet(
@@ -240,8 +256,12 @@ def migrate_fleet(
     check_request(request)
     if prepared is None:
         prepared = preflight(
-            topology, target=request.target, revision=request.revision, shards=request.shards,
-            root=request.root, timeout=request.connect_timeout,
+            topology,
+            target=request.target,
+            revision=request.revision,
+            shards=request.shards,
+            root=request.root,
+            timeout=request.connect_timeout,
         )
     emit = on_event or (lambda _e: None)
     catalog = _catalog_engine(topology.catalog)
@@ -254,19 +274,31 @@ def migrate_fleet(
             worker = _Worker(request, catalog, emit)
             with _events_to(emit) as events:
                 results = fan_out(
-                    list(prepared.members), worker.run, policy=request.policy,
-                    failed=lambda r: r.failed, skipped=worker.skipped,
-                    pool=lambda size: _process_pool(size, request, topology.catalog, events,
-                                                    stop),
-                    pool_work=_run_in_worker, should_stop=interrupts.stop_requested,
+                    list(prepared.members),
+                    worker.run,
+                    policy=request.policy,
+                    failed=lambda r: r.failed,
+                    skipped=worker.skipped,
+                    pool=lambda size: _process_pool(size, request, topology.catalog, events, stop),
+                    pool_work=_run_in_worker,
+                    should_stop=interrupts.stop_requested,
                     crashed=worker.crashed,
                 )
-            run = FleetRun(request.target, request.direction, prepared.revision,
-                           tuple(results), seeded, interrupted=interrupts.stop_requested())
+            run = FleetRun(
+                request.target,
+                request.direction,
+                prepared.revision,
+                tuple(results),
+                seeded,
+                interrupted=interrupts.stop_requested(),
+            )
             if request.target == "oltp" and request.direction == "up" and not run.interrupted:
                 done = {r.shard for r in run.results if not r.failed}
-                stamp_identities(catalog, [(m.name, m.primary) for m in prepared.members
-                                           if m.name in done], timeout=request.connect_timeout)
+                stamp_identities(
+                    catalog,
+                    [(m.name, m.primary) for m in prepared.members if m.name in done],
+                    timeout=request.connect_timeout,
+                )
                 run = _grant_windows(run, catalog, topology, request)
     finally:
         interrupts.share(None)
@@ -278,30 +310,36 @@ def interrupted_summary(run: FleetRun) -> str:
     """One line for an interrupted run: what was done, what was not, how to finish."""
     by: dict[str, list[str]] = {}
     for r in run.results:
-        by.setdefault(r.result, []).append(f"{r.shard} at {show_revision(r.to_revision)}"
-                                           if r.result != "skipped" else r.shard)
+        by.setdefault(r.result, []).append(
+            f"{r.shard} at {show_revision(r.to_revision)}" if r.result != "skipped" else r.shard
+        )
     parts = [f"{kind}: {', '.join(names)}" for kind, names in by.items()]
-    return (f"migrate {run.direction} interrupted at a safe point ({'; '.join(parts)}); "
-            f"rerun lmsdb migrate {run.direction} to finish (each shard resumes where it "
-            "stopped; a revision left halfway is finished statement by statement)")
+    return (
+        f"migrate {run.direction} interrupted at a safe point ({'; '.join(parts)}); "
+        f"rerun lmsdb migrate {run.direction} to finish (each shard resumes where it "
+        "stopped; a revision left halfway is finished statement by statement)"
+    )
 
 
-def _grant_windows(run: FleetRun, catalog: Engine, topology: Topology,
-                   request: MigrateRequest) -> FleetRun:
+def _grant_windows(
+    run: FleetRun, catalog: Engine, topology: Topology, request: MigrateRequest
+) -> FleetRun:
     """Step 5: id windows for the shards that are now migrated (see the module's note)."""
     ready = [r.shard for r in run.results if not r.failed and r.to_revision is not None]
     if not ready:
         return run
     try:
-        with Router(catalog, topology, max_staleness=0,
-                    connect_timeout=request.connect_timeout) as router:
+        with Router(
+            catalog, topology, max_staleness=0, connect_timeout=request.connect_timeout
+        ) as router:
             topped = top_up_windows(router, ready, parallel=request.policy.parallel)
     except LmsDbError as exc:
         log.warning("granting id windows failed: %s", exc.message)
         return replace(run, windows_error=f"granting id windows failed: {exc.message}")
     error = "; ".join(topped.errors) or None
-    return replace(run, windows=topped.actions,
-                   windows_error=None if error is None else f"id windows: {error}")
+    return replace(
+        run, windows=topped.actions, windows_error=None if error is None else f"id windows: {error}"
+    )
 
 
 def _catalog_engine(ref: DatabaseRef) -> Engine:
@@ -340,9 +378,12 @@ _PROCESS_WORKER: _Worker | None = None
 def _process_pool(
     size: int, request: MigrateRequest, catalog: DatabaseRef, events: Any, stop: Any
 ) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(max_workers=size, mp_context=_CONTEXT,
-                               initializer=_init_worker,
-                               initargs=(request, catalog, events, stop))
+    return ProcessPoolExecutor(
+        max_workers=size,
+        mp_context=_CONTEXT,
+        initializer=_init_worker,
+        initargs=(request, catalog, events, stop),
+    )
 
 
 def _init_worker(request: MigrateRequest, catalog: DatabaseRef, events: Any, stop: Any) -> None:
@@ -366,19 +407,29 @@ class _Worker:
     emit: EventCallback
 
     def skipped(self, member: Member) -> ShardResult:
-        why = ("not started: interrupted" if interrupts.stop_requested()
-               else "not started: an earlier shard failed")
-        result = ShardResult(member.name, member.primary.display, None, None, "skipped", why,
-                             known=False)
+        why = (
+            "not started: interrupted"
+            if interrupts.stop_requested()
+            else "not started: an earlier shard failed"
+        )
+        result = ShardResult(
+            member.name, member.primary.display, None, None, "skipped", why, known=False
+        )
         self.emit(FleetEvent("finish", member.name, result=result))
         return result
 
     def crashed(self, member: Member, exc: BaseException) -> ShardResult:
         """The result of a shard whose worker process died (killed, out of memory)."""
         failure = shard_failure(member.name, member.primary.display, exc)
-        return ShardResult(member.name, member.primary.display, None, None, "error",
-                           f"the worker process died ({failure.message}); rerun to resume",
-                           known=False)
+        return ShardResult(
+            member.name,
+            member.primary.display,
+            None,
+            None,
+            "error",
+            f"the worker process died ({failure.message}); rerun to resume",
+            known=False,
+        )
 
     def run(self, member: Member) -> ShardResult:
         self.emit(FleetEvent("start", member.name))
@@ -387,8 +438,9 @@ class _Worker:
             result = self._primary(member)
         except Exception as exc:  # never let one shard's surprise hide the others' results
             log.exception("%s: unexpected failure", member.name)
-            result = ShardResult(member.name, member.primary.display, None, None, "error",
-                                 describe(exc))
+            result = ShardResult(
+                member.name, member.primary.display, None, None, "error", describe(exc)
+            )
         if not result.failed and member.replicas:
             self.emit(FleetEvent("replicas", member.name))
             result = self._replicas(member, result)
@@ -410,19 +462,28 @@ class _Worker:
                 try:
                     seen = read_revision(ref, timeout=req.connect_timeout)
                 except LmsDbError:
-                    return ShardResult(member.name, ref.display, None, None, kind,
-                                       exc.message, known=False)
+                    return ShardResult(
+                        member.name, ref.display, None, None, kind, exc.message, known=False
+                    )
                 return ShardResult(member.name, ref.display, seen, seen, kind, exc.message)
             return ShardResult(member.name, ref.display, start, at, kind, exc.message)
 
         try:
-            with locked_connection(ref, lock_timeout=req.lock_timeout,
-                                   timeout=req.connect_timeout, on_wait=on_wait) as conn:
+            with locked_connection(
+                ref, lock_timeout=req.lock_timeout, timeout=req.connect_timeout, on_wait=on_wait
+            ) as conn:
                 start = current_revision(conn)
                 outcome = self._journaled(member, conn, start)
         except Interrupted as exc:
-            return ShardResult(member.name, ref.display, start, exc.revision, "interrupted",
-                               exc.message, exc.applied)
+            return ShardResult(
+                member.name,
+                ref.display,
+                start,
+                exc.revision,
+                "interrupted",
+                exc.message,
+                exc.applied,
+            )
         except MigrationFailed as exc:
             return failure("failed", exc, exc.revision)
         except LockTimeout as exc:
@@ -435,18 +496,31 @@ class _Worker:
             lost = shard_failure(member.name, ref.display, exc, password=ref.url.password)
             return ShardResult(member.name, ref.display, start, start, "error", lost.message)
         kind = "migrated" if outcome.applied else "current"
-        return ShardResult(member.name, ref.display, outcome.from_revision,
-                           outcome.to_revision, kind, None, outcome.applied)
+        return ShardResult(
+            member.name,
+            ref.display,
+            outcome.from_revision,
+            outcome.to_revision,
+            kind,
+            None,
+            outcome.applied,
+        )
 
     def _journaled(self, member: Member, conn: Any, start: str | None) -> Any:
         req = self.request
-        journal = MigrationJournal(self.catalog, member.name, {
-            "target": req.target, "direction": req.direction, "revision": req.revision,
-            "from": show_revision(start)})
+        journal = MigrationJournal(
+            self.catalog,
+            member.name,
+            {
+                "target": req.target,
+                "direction": req.direction,
+                "revision": req.revision,
+                "from": show_revision(start),
+            },
+        )
         journal.open()
         try:
-            busy = [e for e in open_entries(self.catalog, member.name)
-                    if e.operation != "migrate"]
+            busy = [e for e in open_entries(self.catalog, member.name) if e.operation != "migrate"]
             if busy:
                 first = busy[0]
                 raise ShardBusy(
@@ -457,15 +531,22 @@ class _Worker:
 
             def on_step(event: StepEvent) -> None:
                 journal.advance(
-                    f"{event.direction}:{event.revision}:{'done' if event.done else 'run'}")
+                    f"{event.direction}:{event.revision}:{'done' if event.done else 'run'}"
+                )
                 if not event.done:
                     self.emit(FleetEvent("step", member.name, event.revision))
 
             with journal.heartbeat():
                 outcome = apply_steps(
-                    conn, member.primary, req.revision, target=req.target,
-                    direction=req.direction, root=req.root, on_step=on_step,
-                    resume=journal.resume, on_statement=journal.record,
+                    conn,
+                    member.primary,
+                    req.revision,
+                    target=req.target,
+                    direction=req.direction,
+                    root=req.root,
+                    on_step=on_step,
+                    resume=journal.resume,
+                    on_statement=journal.record,
                 )
         except Interrupted as exc:
             journal.close("failed", outcome="interrupted", error=exc.message)
@@ -476,19 +557,31 @@ class _Worker:
         except BaseException as exc:
             journal.close("failed", outcome="failed", error=describe(exc))
             raise
-        journal.close("done", outcome="done", to=show_revision(outcome.to_revision),
-                      applied=list(outcome.applied))
+        journal.close(
+            "done",
+            outcome="done",
+            to=show_revision(outcome.to_revision),
+            applied=list(outcome.applied),
+        )
         return outcome
 
     def _replicas(self, member: Member, result: ShardResult) -> ShardResult:
         req = self.request
         states = tuple(
-            wait_for_replica(replica, result.to_revision, timeout=req.replica_timeout,
-                             connect_timeout=req.connect_timeout)
+            wait_for_replica(
+                replica,
+                result.to_revision,
+                timeout=req.replica_timeout,
+                connect_timeout=req.connect_timeout,
+            )
             for replica in member.replicas
         )
         late = [s for s in states if s.status != "ok"]
         if not late:
             return replace(result, replicas=states)
-        return replace(result, replicas=states, result="replica-timeout",
-                       error="; ".join(s.error or s.status for s in late))
+        return replace(
+            result,
+            replicas=states,
+            result="replica-timeout",
+            error="; ".join(s.error or s.status for s in late),
+        )

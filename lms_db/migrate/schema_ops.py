@@ -61,13 +61,11 @@ class SchemaSnapshot:
 
     def tables(self, dialect_name: str) -> list[str]:
         """Tables the snapshot creates (not partitions), in creation order."""
-        return [m.group(1) for s in self.statements(dialect_name)
-                if (m := _CREATE_TABLE.match(s))]
+        return [m.group(1) for s in self.statements(dialect_name) if (m := _CREATE_TABLE.match(s))]
 
     def views(self, dialect_name: str) -> list[str]:
         """Materialized views the snapshot creates."""
-        return [m.group(1) for s in self.statements(dialect_name)
-                if (m := _CREATE_VIEW.match(s))]
+        return [m.group(1) for s in self.statements(dialect_name) if (m := _CREATE_VIEW.match(s))]
 
 
 def _quote(dialect: Dialect, name: str) -> str:
@@ -120,8 +118,10 @@ def create_schema_objects(snapshot: SchemaSnapshot, *, timescale_aware: bool = F
             try:
                 _drop_created(conn, wanted)
             except sa.exc.SQLAlchemyError:
-                log.warning("could not undo the half-applied initial revision; a rerun "
-                            "finishes it from the journal")
+                log.warning(
+                    "could not undo the half-applied initial revision; a rerun "
+                    "finishes it from the journal"
+                )
             else:
                 forget_progress()  # undone: a rerun starts the revision afresh
         raise

@@ -60,22 +60,35 @@ class MigrationJournal:
         :raises CatalogError: the catalog failed.
         """
         previous = latest_entry(self.catalog, self.shard, "migrate")
-        if previous is not None and previous.state != "done" and isinstance(
-                previous.payload, dict):
+        if previous is not None and previous.state != "done" and isinstance(previous.payload, dict):
             self.resume = StatementProgress.from_dict(previous.payload.get("progress"))
         self.progress = self.resume
-        stale = [e for e in open_entries(self.catalog, self.shard, operation="migrate")
-                 if e.shard == self.shard]
-        self.entry = open_journal_entry(self.catalog, operation="migrate", step=self.step,
-                                        shard=self.shard, payload=self._payload())
+        stale = [
+            e
+            for e in open_entries(self.catalog, self.shard, operation="migrate")
+            if e.shard == self.shard
+        ]
+        self.entry = open_journal_entry(
+            self.catalog,
+            operation="migrate",
+            step=self.step,
+            shard=self.shard,
+            payload=self._payload(),
+        )
         for e in stale:
             payload = dict(e.payload) if isinstance(e.payload, dict) else {}
             payload.update(outcome="abandoned", adopted_by=self.entry)
             close_journal_entry(self.catalog, e.id, state="failed", payload=payload)
             self.adopted.append(e.id)
-            log.warning("%s: journal entry %d (holder %s, step %s) was left open by a run "
-                        "that is gone; entry %d takes over", self.shard, e.id, e.holder,
-                        e.step, self.entry)
+            log.warning(
+                "%s: journal entry %d (holder %s, step %s) was left open by a run "
+                "that is gone; entry %d takes over",
+                self.shard,
+                e.id,
+                e.holder,
+                e.step,
+                self.entry,
+            )
         return self.entry
 
     def _payload(self, **extra: Any) -> dict[str, Any]:
@@ -87,14 +100,16 @@ class MigrationJournal:
         with self._lock:
             self.step = step
             if self.entry is not None:
-                advance_journal_entry(self.catalog, self.entry, step=step,
-                                      payload=self._payload())
+                advance_journal_entry(self.catalog, self.entry, step=step, payload=self._payload())
 
     def record(self, progress: StatementProgress) -> None:
         """Record one statement's progress (before and after it runs)."""
         self.progress = progress
-        state = f"statement {progress.done + 1} running" if progress.inflight is not None \
+        state = (
+            f"statement {progress.done + 1} running"
+            if progress.inflight is not None
             else f"{progress.done} statement(s) done"
+        )
         self.advance(f"up:{progress.revision}:{state}")
 
     def close(self, state: str, **extra: Any) -> None:
@@ -109,11 +124,13 @@ class MigrationJournal:
             self.progress = None  # the revision finished: nothing to resume
         try:
             with self._lock:
-                close_journal_entry(self.catalog, self.entry, state=state,
-                                    payload=self._payload(**extra))
+                close_journal_entry(
+                    self.catalog, self.entry, state=state, payload=self._payload(**extra)
+                )
         except LmsDbError as exc:
-            log.warning("%s: could not close journal entry %d: %s", self.shard, self.entry,
-                        exc.message)
+            log.warning(
+                "%s: could not close journal entry %d: %s", self.shard, self.entry, exc.message
+            )
         self.entry = None
 
     @contextlib.contextmanager
@@ -127,8 +144,7 @@ class MigrationJournal:
                 with contextlib.suppress(LmsDbError):
                     self.advance(self.step)
 
-        thread = threading.Thread(target=beat, name=f"lmsdb-heartbeat-{self.shard}",
-                                  daemon=True)
+        thread = threading.Thread(target=beat, name=f"lmsdb-heartbeat-{self.shard}", daemon=True)
         thread.start()
         try:
             yield

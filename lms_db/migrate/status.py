@@ -50,16 +50,23 @@ class ShardStatus:
     @property
     def at_head(self) -> bool:
         """The primary and every replica are at head."""
-        return (self.error is None and self.revision == self.head
-                and all(r.revision == self.head for r in self.replicas))
+        return (
+            self.error is None
+            and self.revision == self.head
+            and all(r.revision == self.head for r in self.replicas)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "shard": self.shard, "database": self.database,
-            "revision": show_revision(self.revision), "head": show_revision(self.head),
-            "at_head": self.at_head, "pending": list(self.pending),
-            "replicas": [r.to_dict() for r in self.replicas], "error": self.error,
+            "shard": self.shard,
+            "database": self.database,
+            "revision": show_revision(self.revision),
+            "head": show_revision(self.head),
+            "at_head": self.at_head,
+            "pending": list(self.pending),
+            "replicas": [r.to_dict() for r in self.replicas],
+            "error": self.error,
         }
 
 
@@ -89,10 +96,10 @@ def fleet_status(
             error = None
         except LmsDbError as exc:
             revision, pending, error = None, (), exc.message
-        replicas = tuple(read_replica(r, timeout=timeout, wanted=revision)
-                         for r in member.replicas)
-        return ShardStatus(member.name, member.primary.display, revision, head, pending,
-                           replicas, error)
+        replicas = tuple(read_replica(r, timeout=timeout, wanted=revision) for r in member.replicas)
+        return ShardStatus(
+            member.name, member.primary.display, revision, head, pending, replicas, error
+        )
 
     with ThreadPoolExecutor(max_workers=min(8, len(members))) as pool:
         return list(pool.map(one, members))
@@ -126,10 +133,15 @@ class ShardPlan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "shard": self.shard, "database": self.database, "dialect": self.dialect,
-            "current": show_revision(self.current), "target": show_revision(self.target),
-            "direction": self.direction, "steps": list(self.steps),
-            "warnings": list(self.warnings), "replicas": list(self.replicas),
+            "shard": self.shard,
+            "database": self.database,
+            "dialect": self.dialect,
+            "current": show_revision(self.current),
+            "target": show_revision(self.target),
+            "direction": self.direction,
+            "steps": list(self.steps),
+            "warnings": list(self.warnings),
+            "replicas": list(self.replicas),
         }
 
 
@@ -147,8 +159,15 @@ def plan_fleet(
 
     :raises InputError: unknown shard or revision, unreachable primary (as for ``up``).
     """
-    prepared = preflight(topology, target=target, revision=revision, shards=shards, root=root,
-                         timeout=timeout, check_catalog=False)
+    prepared = preflight(
+        topology,
+        target=target,
+        revision=revision,
+        shards=shards,
+        root=root,
+        timeout=timeout,
+        check_catalog=False,
+    )
     script = prepared.script
 
     @cache
@@ -172,8 +191,16 @@ def plan_fleet(
             steps = tuple(rev for rev, _ in pairs)
             for rev, dest in pairs:
                 warnings += warnings_for(ref.dialect, dest, rev, True)
-        return ShardPlan(member.name, ref.display, ref.dialect, current, prepared.revision,
-                         direction, steps, tuple(warnings),
-                         tuple(r.display for r in member.replicas))
+        return ShardPlan(
+            member.name,
+            ref.display,
+            ref.dialect,
+            current,
+            prepared.revision,
+            direction,
+            steps,
+            tuple(warnings),
+            tuple(r.display for r in member.replicas),
+        )
 
     return [one(m) for m in prepared.members]

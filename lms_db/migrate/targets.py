@@ -51,8 +51,9 @@ class Member:
     replicas: tuple[DatabaseRef, ...] = ()
 
 
-def registered_members(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
-                       ) -> list[Member]:
+def registered_members(
+    topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> list[Member]:
     """Shards the catalog knows but the topology file does not (``lmsdb shard add``).
 
     Reads only; a catalog that does not exist yet (no file, no tables) knows no shard.
@@ -75,12 +76,16 @@ def registered_members(topology: Topology, *, timeout: float = DEFAULT_CONNECT_T
                 return []
             locations = read_locations(conn, topology)
     except sa.exc.DBAPIError as exc:
-        raise ConnectionFailed(f"cannot read the catalog {ref.display}: "
-                               f"{short_reason(exc, ref.url.password)}") from exc
+        raise ConnectionFailed(
+            f"cannot read the catalog {ref.display}: {short_reason(exc, ref.url.password)}"
+        ) from exc
     finally:
         engine.dispose()
-    return [Member(loc.name, loc.primary, loc.replicas) for loc in locations.values()
-            if loc.source == "catalog"]
+    return [
+        Member(loc.name, loc.primary, loc.replicas)
+        for loc in locations.values()
+        if loc.source == "catalog"
+    ]
 
 
 def select_members(
@@ -107,7 +112,7 @@ def select_members(
             raise ConfigError("--shard applies to --target oltp; analytics is one database")
         if topology.analytics is None:
             raise ConfigError(
-                f"{topology.path}: analytics: no [analytics] section; add one with url = \"...\""
+                f'{topology.path}: analytics: no [analytics] section; add one with url = "..."'
             )
         return [Member(ANALYTICS_MEMBER, topology.analytics)]
     members = [Member(s.name, s.primary, s.replicas) for s in topology.shards]
@@ -187,8 +192,7 @@ def preflight(
     return Prepared(tuple(members), script, wanted, script.get_current_head())
 
 
-def catalog_fleet_id(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT
-                     ) -> str | None:
+def catalog_fleet_id(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT) -> str | None:
     """The fleet id of the topology's catalog (``None``: no catalog, or none recorded yet).
 
     :raises ConnectionFailed: the catalog cannot be read.
@@ -201,14 +205,16 @@ def catalog_fleet_id(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIM
         with engine.connect() as conn:
             return read_fleet_id(conn)
     except sa.exc.DBAPIError as exc:
-        raise ConnectionFailed(f"cannot read the catalog {ref.display}: "
-                               f"{short_reason(exc, ref.url.password)}") from exc
+        raise ConnectionFailed(
+            f"cannot read the catalog {ref.display}: {short_reason(exc, ref.url.password)}"
+        ) from exc
     finally:
         engine.dispose()
 
 
-def check_identities(topology: Topology, members: Sequence[Member], *,
-                     timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+def check_identities(
+    topology: Topology, members: Sequence[Member], *, timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> None:
     """Refuse a primary whose identity row names another shard or fleet (changes nothing).
 
     :raises TopologyMismatch: a primary is another shard's or another fleet's database.
@@ -225,7 +231,8 @@ def check_identities(topology: Topology, members: Sequence[Member], *,
         except sa.exc.DBAPIError as exc:
             raise ConnectionFailed(
                 f"{member.name}: cannot read {member.primary.display}: "
-                f"{short_reason(exc, member.primary.url.password)}") from exc
+                f"{short_reason(exc, member.primary.url.password)}"
+            ) from exc
         finally:
             engine.dispose()
         check_identity(found, fleet_id, member.name, member.primary)
@@ -233,8 +240,12 @@ def check_identities(topology: Topology, members: Sequence[Member], *,
 
 def _missing_sqlite(ref: DatabaseRef) -> bool:
     database = ref.url.database or ""
-    return (ref.dialect == "sqlite" and bool(database) and database != ":memory:"
-            and not Path(database).exists())
+    return (
+        ref.dialect == "sqlite"
+        and bool(database)
+        and database != ":memory:"
+        and not Path(database).exists()
+    )
 
 
 def _reach(ref: DatabaseRef, what: str, timeout: float) -> Exception | None:

@@ -127,7 +127,10 @@ def fulltext_index(name: str, table: str, *columns: str) -> list[sa.Index]:
     """
     document = " || ' ' || ".join(f"coalesce({c}, '')" for c in columns)
     mysql_index = sa.Index(
-        name, *columns, mysql_prefix="FULLTEXT", mariadb_prefix="FULLTEXT",
+        name,
+        *columns,
+        mysql_prefix="FULLTEXT",
+        mariadb_prefix="FULLTEXT",
         info={"fulltext": True, "table": table},
     ).ddl_if(dialect=MYSQL_FAMILY)  # type: ignore[arg-type]  # tuples are accepted
     pg_index = sa.Index(

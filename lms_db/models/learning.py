@@ -247,14 +247,16 @@ def _archive_columns() -> list[sa.Column[Any]]:
     columns: list[sa.Column[Any]] = []
     for column in Enrollment.__table__.columns:
         stamps = column.info.get("on_update_now", False)
-        columns.append(sa.Column(
-            column.name,
-            column.type,  # shared: a copy would drop the per-dialect variants
-            primary_key=column.primary_key,
-            autoincrement=False,
-            nullable=column.nullable,
-            server_default=None if stamps else column.server_default,
-        ))
+        columns.append(
+            sa.Column(
+                column.name,
+                column.type,  # shared: a copy would drop the per-dialect variants
+                primary_key=column.primary_key,
+                autoincrement=False,
+                nullable=column.nullable,
+                server_default=None if stamps else column.server_default,
+            )
+        )
     return columns
 
 
@@ -268,8 +270,9 @@ class EnrollmentArchive(Base):
         "enrollments_archive",
         Base.metadata,
         *_archive_columns(),
-        sa.Column("archived_at", Timestamp, nullable=True,
-                  server_default=sa.text("CURRENT_TIMESTAMP")),
+        sa.Column(
+            "archived_at", Timestamp, nullable=True, server_default=sa.text("CURRENT_TIMESTAMP")
+        ),
         sa.Index("idx_enrollments_archive_user_course", "user_id", "course_id"),
         sa.Index("idx_enrollments_archive_completed_at", "completed_at"),
         **table_options(keyspace="user", shard_key="user_id"),

@@ -38,8 +38,9 @@ class User(Base):
         sa.Index("idx_users_status", "status"),
         sa.Index("idx_users_created_at", "created_at"),
         sa.Index("idx_users_deleted_at", "deleted_at"),
-        *fulltext_index("idx_users_fulltext_name", "users", "first_name", "last_name",
-                        "display_name"),
+        *fulltext_index(
+            "idx_users_fulltext_name", "users", "first_name", "last_name", "display_name"
+        ),
         keyspace="user",
         shard_key="id",
         partition=USERS_PARTITION,
@@ -49,8 +50,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigUnsigned, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(sa.CHAR(36), nullable=False, unique=True)
-    email: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True,
-                                       info=pii("email"))
+    email: Mapped[str] = mapped_column(
+        sa.String(255), nullable=False, unique=True, info=pii("email")
+    )
     email_verified_at: Mapped[datetime | None] = timestamp_null()
     password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     first_name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
@@ -84,7 +86,9 @@ class UserProfile(Base):
     )
 
     user_id: Mapped[int] = mapped_column(
-        BigUnsigned, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+        BigUnsigned,
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
         autoincrement=False,
     )
     date_of_birth: Mapped[date | None] = mapped_column(sa.Date, info=pii("birth_date"))
@@ -126,8 +130,9 @@ class UserSession(Base):
         shard_key="user_id",
     )
 
-    id: Mapped[str] = mapped_column(sa.CHAR(64), primary_key=True,
-                                    info=pii("token"))  # session token hash
+    id: Mapped[str] = mapped_column(
+        sa.CHAR(64), primary_key=True, info=pii("token")
+    )  # session token hash
     user_id: Mapped[int] = mapped_column(
         BigUnsigned, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )

@@ -44,8 +44,20 @@ from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 
-STEPS = ("prepare", "capture", "copy", "catchup", "freeze", "final_delta", "verify",
-         "switch", "dest_windows", "delete", "source_windows", "cleanup")
+STEPS = (
+    "prepare",
+    "capture",
+    "copy",
+    "catchup",
+    "freeze",
+    "final_delta",
+    "verify",
+    "switch",
+    "dest_windows",
+    "delete",
+    "source_windows",
+    "cleanup",
+)
 ABORT_STEPS = ("abort_unfence", "abort_release", "abort_changelog", "abort_clear")
 #: Catch-up passes before the freeze is tried anyway.
 MAX_CATCHUP_PASSES = 50
@@ -111,8 +123,9 @@ class MoveResult:
 class _Move:
     """One move's steps over the shared state (the journal payload)."""
 
-    def __init__(self, router: Router, ctx: StepContext,
-                 on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self, router: Router, ctx: StepContext, on_progress: ProgressCallback | None
+    ) -> None:
         self.router = router
         self.ctx = ctx
         self.state = ctx.state
@@ -126,14 +139,14 @@ class _Move:
     # -- helpers ---------------------------------------------------------------------
 
     def _engines(self) -> tuple[Any, Any]:
-        return (self.router.engine_for_shard(self.source),
-                self.router.engine_for_shard(self.dest))
+        return (self.router.engine_for_shard(self.source), self.router.engine_for_shard(self.dest))
 
     def _throttle(self) -> None:
         phases.wait(self.req.throttle)
         if self.req.max_replica_lag is not None:
-            refs = [r for name in (self.source, self.dest)
-                    for r in self.router.location(name).replicas]
+            refs = [
+                r for name in (self.source, self.dest) for r in self.router.location(name).replicas
+            ]
             wait_for_lag(refs, self.req.max_replica_lag)
 
     def _counts(self, key: str) -> dict[str, int]:
@@ -145,16 +158,22 @@ class _Move:
     def prepare(self, ctx: StepContext) -> None:
         _, dst_engine = self._engines()
         with phases.data_connection(dst_engine) as dst:
-            lift_destination_fences(dst, self.scopes, self.req.keyspace, self.req.lo,
-                                    self.req.hi)
-        mapping.mark_moving(self.router.catalog, self.req.keyspace, self.req.lo, self.req.hi,
-                            self.source)
+            lift_destination_fences(dst, self.scopes, self.req.keyspace, self.req.lo, self.req.hi)
+        mapping.mark_moving(
+            self.router.catalog, self.req.keyspace, self.req.lo, self.req.hi, self.source
+        )
 
     def capture(self, ctx: StepContext) -> None:
         src_engine, _ = self._engines()
         with phases.data_connection(src_engine) as src:
-            phases.install_changelog(src, self.move_id, self.scopes, self.req.lo, self.req.hi,
-                                     max(self.req.freeze_timeout, 30.0))
+            phases.install_changelog(
+                src,
+                self.move_id,
+                self.scopes,
+                self.req.lo,
+                self.req.hi,
+                max(self.req.freeze_timeout, 30.0),
+            )
 
     def copy(self, ctx: StepContext) -> None:
         src_engine, dst_engine = self._engines()
@@ -163,13 +182,18 @@ class _Move:
         bounds: dict[str, Any] = self.state.setdefault("copy_upto", {})
         copied = self._counts("rows")
         totals = self.state.get("estimates", {})
-        with phases.data_connection(src_engine) as src, \
-                phases.data_connection(dst_engine) as dst:
+        with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             # A crash may have committed chunks after the last recorded key: clear them.
             for scope in reversed(self.scopes):
                 if scope.name not in done:
-                    phases.clear_range(dst, scope, self.req.lo, self.req.hi,
-                                       progress.get(scope.name), self.req.chunk_size)
+                    phases.clear_range(
+                        dst,
+                        scope,
+                        self.req.lo,
+                        self.req.hi,
+                        progress.get(scope.name),
+                        self.req.chunk_size,
+                    )
             for scope in self.scopes:
                 if scope.name in done:
                     continue
@@ -182,29 +206,38 @@ class _Move:
                     progress[scope.name] = last
                     copied[scope.name] = copied.get(scope.name, 0) + rows
                     ctx.save(every=1.0)
-                    self.report(MoveProgress("copy", scope.name, copied[scope.name],
-                                             totals.get(scope.name)))
+                    self.report(
+                        MoveProgress("copy", scope.name, copied[scope.name], totals.get(scope.name))
+                    )
                     ctx.point("copy:chunk")
                     self._throttle()
 
                 if bounds[scope.name] is not None:
-                    phases.copy_table(src, dst, scope, self.req.lo, self.req.hi,
-                                      progress.get(scope.name), self.req.chunk_size, on_chunk,
-                                      bounds[scope.name])
+                    phases.copy_table(
+                        src,
+                        dst,
+                        scope,
+                        self.req.lo,
+                        self.req.hi,
+                        progress.get(scope.name),
+                        self.req.chunk_size,
+                        on_chunk,
+                        bounds[scope.name],
+                    )
                 done.append(scope.name)
                 ctx.save()
 
     def _apply_until(self, ctx: StepContext, limit: int, phase: str) -> None:
         src_engine, dst_engine = self._engines()
         applied = self._counts("changes")
-        with phases.data_connection(src_engine) as src, \
-                phases.data_connection(dst_engine) as dst:
+        with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             for _ in range(MAX_CATCHUP_PASSES if limit else 10**9):
                 waiting = phases.backlog(src, self.move_id)
                 if waiting <= limit:
                     return
-                count = phases.apply_changes(src, dst, self.move_id, self.scopes,
-                                             self.req.lo, self.req.hi)
+                count = phases.apply_changes(
+                    src, dst, self.move_id, self.scopes, self.req.lo, self.req.hi
+                )
                 applied[phase] = applied.get(phase, 0) + count
                 self.report(MoveProgress(phase, None, applied[phase], None))
                 ctx.point(f"{phase}:batch")
@@ -224,8 +257,9 @@ class _Move:
         ctx.point("freeze:map")
         with phases.data_connection(src_engine) as src:
             try:
-                phases.install_fence(src, self.move_id, self.scopes, ks, lo, hi, self.source,
-                                     self.req.freeze_timeout)
+                phases.install_fence(
+                    src, self.move_id, self.scopes, ks, lo, hi, self.source, self.req.freeze_timeout
+                )
             except FreezeTimeout:
                 mapping.set_state(catalog, ks, lo, hi, self.source, ("frozen",), "moving")
                 self.state.pop("frozen_at", None)
@@ -243,29 +277,47 @@ class _Move:
         Every table is re-copied, not only the differing ones: clearing a parent's rows on
         the destination cascades to its children there.
         """
-        log.warning("move %d: re-copying %s [%d, %d) after a failed verify of %s",
-                    self.move_id, self.req.keyspace, self.req.lo, self.req.hi,
-                    ", ".join(tables))
+        log.warning(
+            "move %d: re-copying %s [%d, %d) after a failed verify of %s",
+            self.move_id,
+            self.req.keyspace,
+            self.req.lo,
+            self.req.hi,
+            ", ".join(tables),
+        )
         tables = [s.name for s in self.scopes]
         src_engine, dst_engine = self._engines()
         by_name = {s.name: s for s in self.scopes}
-        with phases.data_connection(src_engine) as src, \
-                phases.data_connection(dst_engine) as dst:
+        with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             for scope in reversed(self.scopes):
                 if scope.name in tables:
-                    phases.clear_range(dst, scope, self.req.lo, self.req.hi, None,
-                                       self.req.chunk_size)
+                    phases.clear_range(
+                        dst, scope, self.req.lo, self.req.hi, None, self.req.chunk_size
+                    )
             for name in [s.name for s in self.scopes if s.name in tables]:
-                phases.copy_table(src, dst, by_name[name], self.req.lo, self.req.hi, None,
-                                  self.req.chunk_size, lambda _last, _rows: None)
+                phases.copy_table(
+                    src,
+                    dst,
+                    by_name[name],
+                    self.req.lo,
+                    self.req.hi,
+                    None,
+                    self.req.chunk_size,
+                    lambda _last, _rows: None,
+                )
 
     def verify(self, ctx: StepContext) -> None:
         src_engine, dst_engine = self._engines()
-        with phases.data_connection(src_engine) as src, \
-                phases.data_connection(dst_engine) as dst:
-            mismatches = verify_range(src, dst, self.scopes, self.req.lo, self.req.hi,
-                                      self.req.chunk_size,
-                                      lambda t, n: self.report(MoveProgress("verify", t, n, n)))
+        with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
+            mismatches = verify_range(
+                src,
+                dst,
+                self.scopes,
+                self.req.lo,
+                self.req.hi,
+                self.req.chunk_size,
+                lambda t, n: self.report(MoveProgress("verify", t, n, n)),
+            )
         if not mismatches:
             return
         # No switch without a clean pass: lift the freeze so the range serves writes again,
@@ -285,16 +337,20 @@ class _Move:
             f"move {self.move_id}: verify found {len(names)} chunk(s) that differ between "
             f"{self.source} and {self.dest}: {shown}. Nothing was switched; the range serves "
             f"from {self.source} again. lmsdb shard move --resume {self.move_id} re-copies "
-            f"them, or --abort {self.move_id}", chunks=names)
+            f"them, or --abort {self.move_id}",
+            chunks=names,
+        )
 
     def switch(self, ctx: StepContext) -> None:
         replicas = self.router.location(self.dest).replicas
         if replicas:
             _, dst_engine = self._engines()
-            replicas_hold_range(self.router, dst_engine, replicas, self.scopes, self.req.lo,
-                                self.req.hi)
-        version = mapping.switch_owner(self.router.catalog, self.req.keyspace, self.req.lo,
-                                       self.req.hi, self.source, self.dest)
+            replicas_hold_range(
+                self.router, dst_engine, replicas, self.scopes, self.req.lo, self.req.hi
+            )
+        version = mapping.switch_owner(
+            self.router.catalog, self.req.keyspace, self.req.lo, self.req.hi, self.source, self.dest
+        )
         if "switched_at" not in self.state:
             self.state["switched_at"] = time.time()
             frozen_at = self.state.get("frozen_at")
@@ -328,8 +384,9 @@ class _Move:
             self._throttle()
 
         with phases.data_connection(src_engine) as src:
-            phases.delete_source(src, self.move_id, self.scopes, self.req.lo, self.req.hi,
-                                 self.req.chunk_size, tick)
+            phases.delete_source(
+                src, self.move_id, self.scopes, self.req.lo, self.req.hi, self.req.chunk_size, tick
+            )
 
     def source_windows(self, ctx: StepContext) -> None:
         # After the delete: the source's counter can then move below the moved range.
@@ -349,7 +406,8 @@ class _Move:
 
     def abort_release(self, ctx: StepContext) -> None:
         self.state["map_version"] = mapping.release(
-            self.router.catalog, self.req.keyspace, self.req.lo, self.req.hi, self.source)
+            self.router.catalog, self.req.keyspace, self.req.lo, self.req.hi, self.source
+        )
         self.router.refresh()
 
     def abort_changelog(self, ctx: StepContext) -> None:
@@ -363,7 +421,8 @@ class _Move:
         with phases.data_connection(dst_engine) as dst:
             for scope in reversed(self.scopes):
                 cleared[scope.name] = cleared.get(scope.name, 0) + phases.clear_range(
-                    dst, scope, self.req.lo, self.req.hi, None, self.req.chunk_size)
+                    dst, scope, self.req.lo, self.req.hi, None, self.req.chunk_size
+                )
 
     def steps(self, names: tuple[str, ...]) -> list[Step]:
         return [Step(name, getattr(self, name)) for name in names]
@@ -374,37 +433,68 @@ def _result(move: _Move, state: str, began: float) -> MoveResult:
     counts = s.get("cleared" if state == "aborted" else "deleted") or {}
     deleted = sum(counts.values())
     return MoveResult(
-        move_id=move.move_id, state=state, keyspace=move.req.keyspace, lo=move.req.lo,
-        hi=move.req.hi, source=move.source, dest=move.dest,
+        move_id=move.move_id,
+        state=state,
+        keyspace=move.req.keyspace,
+        lo=move.req.lo,
+        hi=move.req.hi,
+        source=move.source,
+        dest=move.dest,
         rows_copied=sum(s.get("rows", {}).values()),
-        changes_applied=sum(s.get("changes", {}).values()), rows_deleted=deleted,
-        frozen_seconds=s.get("frozen_seconds"), map_version=int(s.get("map_version") or 0),
-        seconds=round(time.monotonic() - began, 3))
+        changes_applied=sum(s.get("changes", {}).values()),
+        rows_deleted=deleted,
+        frozen_seconds=s.get("frozen_seconds"),
+        map_version=int(s.get("map_version") or 0),
+        seconds=round(time.monotonic() - began, 3),
+    )
 
 
-def _finish(router: Router, move: _Move, names: tuple[str, ...], journal_step: str,
-            final_state: str, began: float) -> MoveResult:
+def _finish(
+    router: Router,
+    move: _Move,
+    names: tuple[str, ...],
+    journal_step: str,
+    final_state: str,
+    began: float,
+) -> MoveResult:
     ctx = move.ctx
     try:
-        run_steps(ctx, remaining_steps(move.steps(names), journal_step),
-                  on_step=lambda name, done: move.report(MoveProgress(name, None, 0, None))
-                  if not done else None)
+        run_steps(
+            ctx,
+            remaining_steps(move.steps(names), journal_step),
+            on_step=lambda name, done: (
+                move.report(MoveProgress(name, None, 0, None)) if not done else None
+            ),
+        )
     except LmsDbError:
         ctx.save()
         raise
     outcome = "done" if final_state == "done" else "failed"
-    close_journal_entry(router.catalog, move.move_id, state=outcome,
-                        step="done" if final_state == "done" else "aborted", payload=ctx.state)
+    close_journal_entry(
+        router.catalog,
+        move.move_id,
+        state=outcome,
+        step="done" if final_state == "done" else "aborted",
+        payload=ctx.state,
+    )
     companion = move.state.get("companion")
     if companion is not None:
-        close_journal_entry(router.catalog, int(companion), state=outcome,
-                            payload={"role": "destination", "move": move.move_id})
+        close_journal_entry(
+            router.catalog,
+            int(companion),
+            state=outcome,
+            payload={"role": "destination", "move": move.move_id},
+        )
     return _result(move, final_state, began)
 
 
-def start_move(router: Router, request: MoveRequest, *,
-               on_progress: ProgressCallback | None = None,
-               plan: MovePlan | None = None) -> MoveResult:
+def start_move(
+    router: Router,
+    request: MoveRequest,
+    *,
+    on_progress: ProgressCallback | None = None,
+    plan: MovePlan | None = None,
+) -> MoveResult:
     """Run a new move to the end.
 
     :param router: the Router of the fleet.
@@ -418,35 +508,57 @@ def start_move(router: Router, request: MoveRequest, *,
     began = time.monotonic()
     plan = plan or plan_move(router, request)
     state: dict[str, Any] = {
-        "request": request.to_dict(), "source": plan.source, "dest": request.dest,
-        "estimates": {t.table: t.rows for t in plan.tables}, "map_version_at_plan":
-        plan.map_version,
+        "request": request.to_dict(),
+        "source": plan.source,
+        "dest": request.dest,
+        "estimates": {t.table: t.rows for t in plan.tables},
+        "map_version_at_plan": plan.map_version,
     }
     catalog = router.catalog
-    move_id = open_journal_entry(catalog, operation=MOVE_OPERATION, step="planned",
-                                 shard=plan.source, keyspace=request.keyspace,
-                                 lo=request.lo, hi=request.hi, payload=state)
-    companion = open_journal_entry(catalog, operation=MOVE_OPERATION, step="destination",
-                                   shard=request.dest, keyspace=request.keyspace,
-                                   lo=request.lo, hi=request.hi,
-                                   payload={"role": "destination", "move": move_id})
+    move_id = open_journal_entry(
+        catalog,
+        operation=MOVE_OPERATION,
+        step="planned",
+        shard=plan.source,
+        keyspace=request.keyspace,
+        lo=request.lo,
+        hi=request.hi,
+        payload=state,
+    )
+    companion = open_journal_entry(
+        catalog,
+        operation=MOVE_OPERATION,
+        step="destination",
+        shard=request.dest,
+        keyspace=request.keyspace,
+        lo=request.lo,
+        hi=request.hi,
+        payload={"role": "destination", "move": move_id},
+    )
     state["companion"] = companion
     advance_journal_entry(catalog, move_id, step="planned", payload=state)
-    busy = [e for name in (plan.source, request.dest)
-            for e in open_entries(catalog, name, operation="migrate")]
+    busy = [
+        e
+        for name in (plan.source, request.dest)
+        for e in open_entries(catalog, name, operation="migrate")
+    ]
     if busy:
         for entry_id in (move_id, companion):
-            close_journal_entry(catalog, entry_id, state="failed",
-                                payload={"error": "a migration holds the shard"})
-        raise ShardBusy(f"{busy[0].shard}: a migration (journal entry {busy[0].id}, held by "
-                        f"{busy[0].holder}) is running; move after it finishes")
+            close_journal_entry(
+                catalog, entry_id, state="failed", payload={"error": "a migration holds the shard"}
+            )
+        raise ShardBusy(
+            f"{busy[0].shard}: a migration (journal entry {busy[0].id}, held by "
+            f"{busy[0].holder}) is running; move after it finishes"
+        )
     ctx = StepContext(catalog, move_id, state)
     move = _Move(router, ctx, on_progress)
     return _finish(router, move, STEPS, "planned", "done", began)
 
 
-def resume_move(router: Router, move_id: int, *,
-                on_progress: ProgressCallback | None = None) -> MoveResult:
+def resume_move(
+    router: Router, move_id: int, *, on_progress: ProgressCallback | None = None
+) -> MoveResult:
     """Finish an interrupted move (or an interrupted abort) from its last journaled step.
 
     :raises InputError: no open move with that id, or its process still runs.
@@ -463,8 +575,9 @@ def resume_move(router: Router, move_id: int, *,
     return _finish(router, move, STEPS, entry.step, "done", began)
 
 
-def abort_move(router: Router, move_id: int, *,
-               on_progress: ProgressCallback | None = None) -> MoveResult:
+def abort_move(
+    router: Router, move_id: int, *, on_progress: ProgressCallback | None = None
+) -> MoveResult:
     """Roll an unfinished move back: the source serves the range as before, the destination
     holds none of its rows, the triggers and the fence are gone.  Only before the switch.
 

@@ -30,8 +30,9 @@ def shard_fences(conn: Connection, keyspace: str | None = None) -> list[tuple[in
     """
     trg.ensure_move_tables(conn)
     conn.commit()
-    query = sa.select(trg.fences.c.move_id, trg.fences.c.keyspace, trg.fences.c.lo,
-                      trg.fences.c.hi).order_by(trg.fences.c.lo)
+    query = sa.select(
+        trg.fences.c.move_id, trg.fences.c.keyspace, trg.fences.c.lo, trg.fences.c.hi
+    ).order_by(trg.fences.c.lo)
     if keyspace is not None:
         query = query.where(trg.fences.c.keyspace == keyspace)
     rows = conn.execute(query).all()
@@ -39,8 +40,9 @@ def shard_fences(conn: Connection, keyspace: str | None = None) -> list[tuple[in
     return [(int(m), str(k), int(lo), int(hi)) for m, k, lo, hi in rows]
 
 
-def lift_destination_fences(conn: Connection, scopes: Sequence[TableScope], keyspace: str,
-                            lo: int, hi: int) -> list[int]:
+def lift_destination_fences(
+    conn: Connection, scopes: Sequence[TableScope], keyspace: str, lo: int, hi: int
+) -> list[int]:
     """Remove the destination's old fences inside ``[lo, hi)``.
 
     :returns: the moves whose fences were lifted.
@@ -54,7 +56,8 @@ def lift_destination_fences(conn: Connection, scopes: Sequence[TableScope], keys
             raise InputError(
                 f"the destination keeps a fence on {keyspace} [{f_lo}, {f_hi}) from move "
                 f"{move_id}, which overlaps [{lo}, {hi}) only in part: move the whole "
-                "fenced range back in one move")
+                "fenced range back in one move"
+            )
         remove_fence(conn, move_id, scopes)
         lifted.append(move_id)
         log.info("lifted the fence of move %d on %s [%d, %d)", move_id, keyspace, f_lo, f_hi)

@@ -32,8 +32,18 @@ log = logging.getLogger(__name__)
 #: Steps after which the destination serves the range.
 AFTER_SWITCH = ("switch", "dest_windows", "delete", "source_windows", "cleanup")
 #: Steps during which the changelog triggers exist on the source.
-WITH_CHANGELOG = ("capture", "copy", "catchup", "freeze", "final_delta", "verify", "switch",
-                  "dest_windows", "delete", "source_windows")
+WITH_CHANGELOG = (
+    "capture",
+    "copy",
+    "catchup",
+    "freeze",
+    "final_delta",
+    "verify",
+    "switch",
+    "dest_windows",
+    "delete",
+    "source_windows",
+)
 
 
 @dataclass(frozen=True)
@@ -90,11 +100,21 @@ def list_moves(router: Router) -> list[OpenMove]:
         if payload.get("role") == "destination" or "request" not in payload:
             continue
         can_abort = not switched(entry) or bool(payload.get("aborting"))
-        out.append(OpenMove(
-            entry.id, str(entry.keyspace), int(entry.lo or 0), int(entry.hi or 0),
-            str(payload.get("source")), str(payload.get("dest")), entry.step, entry.holder,
-            entry.updated_at, f"lmsdb shard move --resume {entry.id}",
-            f"lmsdb shard move --abort {entry.id}" if can_abort else None))
+        out.append(
+            OpenMove(
+                entry.id,
+                str(entry.keyspace),
+                int(entry.lo or 0),
+                int(entry.hi or 0),
+                str(payload.get("source")),
+                str(payload.get("dest")),
+                entry.step,
+                entry.holder,
+                entry.updated_at,
+                f"lmsdb shard move --resume {entry.id}",
+                f"lmsdb shard move --abort {entry.id}" if can_abort else None,
+            )
+        )
     return out
 
 
@@ -114,8 +134,9 @@ def _alive_here(holder: str) -> bool:
     return True
 
 
-def load_move(router: Router, move_id: int, *,
-              resuming: bool) -> tuple[JournalEntry, dict[str, Any]]:
+def load_move(
+    router: Router, move_id: int, *, resuming: bool
+) -> tuple[JournalEntry, dict[str, Any]]:
     """The open move ``move_id`` and its state, once the checks above pass; the entry is
     taken over by this process.
 
@@ -128,41 +149,52 @@ def load_move(router: Router, move_id: int, *,
     if entry.operation != MOVE_OPERATION or "request" not in payload:
         raise InputError(f"journal entry {move_id} is not a move (lmsdb shard moves lists them)")
     if entry.state != "open":
-        raise InputError(f"move {move_id} is already {entry.state}; nothing to "
-                         f"{'resume' if resuming else 'abort'}")
+        raise InputError(
+            f"move {move_id} is already {entry.state}; nothing to "
+            f"{'resume' if resuming else 'abort'}"
+        )
     if _alive_here(entry.holder):
-        raise InputError(f"move {move_id} is still running (process {entry.holder}); "
-                         "wait for it or stop it first")
+        raise InputError(
+            f"move {move_id} is still running (process {entry.holder}); "
+            "wait for it or stop it first"
+        )
     state: dict[str, Any] = dict(payload)
     keyspace, lo, hi = str(entry.keyspace), int(entry.lo or 0), int(entry.hi or 0)
     source, dest = str(state["source"]), str(state["dest"])
     aborting = bool(state.get("aborting"))
     if not resuming and switched(entry) and not aborting:
-        raise InputError(f"move {move_id} already switched {keyspace} [{lo}, {hi}) to {dest}: "
-                         f"it cannot be aborted; finish it with lmsdb shard move --resume "
-                         f"{move_id}")
+        raise InputError(
+            f"move {move_id} already switched {keyspace} [{lo}, {hi}) to {dest}: "
+            f"it cannot be aborted; finish it with lmsdb shard move --resume "
+            f"{move_id}"
+        )
     router.refresh()
     found = router.shard_map.find(keyspace, lo)
     step = _step_name(entry.step)
     expect_dest = (step in AFTER_SWITCH and not aborting) or (
-        step == "switch" and found.shard == dest)
+        step == "switch" and found.shard == dest
+    )
     owner = dest if expect_dest else source
     if found.shard != owner or found.hi < hi:
         raise MapMismatch(
             f"move {move_id}: the shard map shows {keyspace} key {lo} on {found.shard} "
             f"({found.state}), but the journal expects {owner}; the map was changed outside "
-            f"this move, so it is not {'resumed' if resuming else 'aborted'}")
+            f"this move, so it is not {'resumed' if resuming else 'aborted'}"
+        )
     if step in WITH_CHANGELOG and not aborting and entry.step != "capture":
         with data_connection(router.engine_for_shard(source)) as conn:
             have = trg.existing_triggers(conn, f"lmsdb_c{move_id}_")
-            want = {n for s in insert_order(keyspace)
-                    for n in trg.trigger_names(conn, "c", move_id, s)}
+            want = {
+                n for s in insert_order(keyspace) for n in trg.trigger_names(conn, "c", move_id, s)
+            }
         if want - have:
             raise MapMismatch(
                 f"move {move_id}: {source} lacks the move's changelog triggers "
                 f"({len(want - have)} of {len(want)} missing); they were dropped outside "
-                f"this move, so changes may be lost: lmsdb shard move --abort {move_id}")
+                f"this move, so changes may be lost: lmsdb shard move --abort {move_id}"
+            )
     with begin(router.catalog) as conn:
-        conn.execute(sa.update(journal).where(journal.c.id == move_id)
-                     .values(holder=default_holder()))
+        conn.execute(
+            sa.update(journal).where(journal.c.id == move_id).values(holder=default_holder())
+        )
     return entry, state

@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 
 def _rows(conn: Connection, keyspace: str) -> list[tuple[int, int, str, str]]:
     rows = conn.execute(
-        sa.select(shard_ranges.c.lo, shard_ranges.c.hi, shard_ranges.c.shard,
-                  shard_ranges.c.state)
-        .where(shard_ranges.c.keyspace == keyspace).order_by(shard_ranges.c.lo)
+        sa.select(shard_ranges.c.lo, shard_ranges.c.hi, shard_ranges.c.shard, shard_ranges.c.state)
+        .where(shard_ranges.c.keyspace == keyspace)
+        .order_by(shard_ranges.c.lo)
     ).all()
     return [(int(lo), int(hi), str(shard), str(state)) for lo, hi, shard, state in rows]
 
@@ -54,10 +54,14 @@ def _set(conn: Connection, keyspace: str, lo: int, *, version: int, **values: ob
     )
 
 
-def _insert(conn: Connection, keyspace: str, lo: int, hi: int, shard: str, state: str,
-            version: int) -> None:
-    conn.execute(shard_ranges.insert().values(keyspace=keyspace, lo=lo, hi=hi, shard=shard,
-                                              state=state, map_version=version))
+def _insert(
+    conn: Connection, keyspace: str, lo: int, hi: int, shard: str, state: str, version: int
+) -> None:
+    conn.execute(
+        shard_ranges.insert().values(
+            keyspace=keyspace, lo=lo, hi=hi, shard=shard, state=state, map_version=version
+        )
+    )
 
 
 def mark_moving(catalog: Engine, keyspace: str, lo: int, hi: int, source: str) -> int:
@@ -91,8 +95,9 @@ def mark_moving(catalog: Engine, keyspace: str, lo: int, hi: int, source: str) -
     return version
 
 
-def set_state(catalog: Engine, keyspace: str, lo: int, hi: int, shard: str,
-              expect: Sequence[str], state: str) -> int:
+def set_state(
+    catalog: Engine, keyspace: str, lo: int, hi: int, shard: str, expect: Sequence[str], state: str
+) -> int:
     """Change the state of the exact range ``[lo, hi)`` on ``shard``.
 
     :param expect: states the range may be in now (already ``state``: nothing written).
@@ -115,8 +120,7 @@ def set_state(catalog: Engine, keyspace: str, lo: int, hi: int, shard: str,
     return version
 
 
-def switch_owner(catalog: Engine, keyspace: str, lo: int, hi: int, source: str,
-                 dest: str) -> int:
+def switch_owner(catalog: Engine, keyspace: str, lo: int, hi: int, source: str, dest: str) -> int:
     """The switch: the frozen range ``[lo, hi)`` of ``source`` is now served by ``dest``.
 
     One transaction; idempotent (already switched: nothing written).
@@ -130,7 +134,11 @@ def switch_owner(catalog: Engine, keyspace: str, lo: int, hi: int, source: str,
         if found and found[0][2] == dest and found[0][3] == "serving":
             return version
         if not found or (found[0][0], found[0][1], found[0][2], found[0][3]) != (
-                lo, hi, source, "frozen"):
+            lo,
+            hi,
+            source,
+            "frozen",
+        ):
             raise MapMismatch(
                 f"{keyspace} [{lo}, {hi}) is not frozen on {source}; the switch is refused"
             )
@@ -165,8 +173,11 @@ def _merge(conn: Connection, keyspace: str, version: int) -> None:
         lo, hi, shard, state = rows[index]
         n_lo, n_hi, n_shard, n_state = rows[index + 1]
         if hi == n_lo and shard == n_shard and state == n_state == "serving":
-            conn.execute(shard_ranges.delete().where(shard_ranges.c.keyspace == keyspace,
-                                                     shard_ranges.c.lo == n_lo))
+            conn.execute(
+                shard_ranges.delete().where(
+                    shard_ranges.c.keyspace == keyspace, shard_ranges.c.lo == n_lo
+                )
+            )
             _set(conn, keyspace, lo, version=version, hi=n_hi)
             rows[index] = (lo, n_hi, shard, state)
             del rows[index + 1]

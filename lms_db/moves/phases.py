@@ -81,8 +81,14 @@ def _db_error(where: str, exc: sa.exc.DBAPIError) -> OperationError:
 # -- triggers --------------------------------------------------------------------------
 
 
-def install_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScope], lo: int,
-                      hi: int, lock_timeout: float) -> None:
+def install_changelog(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    lock_timeout: float,
+) -> None:
     """Create the changelog triggers that are missing (before the copy reads a row).
 
     :raises OperationError: the table locks were not granted in ``lock_timeout`` seconds.
@@ -96,7 +102,8 @@ def install_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScop
         raise OperationError(
             f"installing the changelog triggers failed ({short_reason(exc)}; a lock wait "
             f"is bounded by {lock_timeout:g}s); nothing was copied yet: retry with "
-            "lmsdb shard move --resume") from exc
+            "lmsdb shard move --resume"
+        ) from exc
 
 
 def _set_lock_timeout(conn: Connection, seconds: float) -> None:
@@ -109,8 +116,16 @@ def _set_lock_timeout(conn: Connection, seconds: float) -> None:
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
 
 
-def _install(conn: Connection, kind: str, move_id: int, scopes: Sequence[TableScope], lo: int,
-             hi: int, lock_timeout: float, fence_row: dict[str, Any] | None = None) -> None:
+def _install(
+    conn: Connection,
+    kind: str,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    lock_timeout: float,
+    fence_row: dict[str, Any] | None = None,
+) -> None:
     build = trg.changelog_statements if kind == "c" else trg.fence_statements
     if conn.dialect.name in MYSQL_FAMILY:
         _set_lock_timeout(conn, lock_timeout)
@@ -139,8 +154,9 @@ def _install(conn: Connection, kind: str, move_id: int, scopes: Sequence[TableSc
 
 
 def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
-    found = conn.execute(sa.select(trg.fences.c.move_id)
-                         .where(trg.fences.c.move_id == row["move_id"])).first()
+    found = conn.execute(
+        sa.select(trg.fences.c.move_id).where(trg.fences.c.move_id == row["move_id"])
+    ).first()
     if found is None:
         conn.execute(trg.fences.insert().values(**row))
 
@@ -149,8 +165,7 @@ def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
 DROP_LOCK_TIMEOUT = 10.0
 
 
-def drop_triggers(conn: Connection, kind: str, move_id: int,
-                  scopes: Sequence[TableScope]) -> None:
+def drop_triggers(conn: Connection, kind: str, move_id: int, scopes: Sequence[TableScope]) -> None:
     """Drop one kind of trigger of a move (``c`` changelog, ``f`` fence), if present.
 
     :raises OperationError: a table stayed locked longer than :data:`DROP_LOCK_TIMEOUT`
@@ -172,11 +187,20 @@ def drop_triggers(conn: Connection, kind: str, move_id: int,
         raise OperationError(
             f"dropping the move's triggers waited more than {DROP_LOCK_TIMEOUT:g}s for a "
             f"table lock ({short_reason(exc)}); retry with lmsdb shard move --resume "
-            f"{move_id}") from exc
+            f"{move_id}"
+        ) from exc
 
 
-def install_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope], keyspace: str,
-                  lo: int, hi: int, shard: str, timeout: float) -> None:
+def install_fence(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    keyspace: str,
+    lo: int,
+    hi: int,
+    shard: str,
+    timeout: float,
+) -> None:
     """Create the fence: from now on the source refuses every write to the range.
 
     Waits up to ``timeout`` seconds for transactions that touched the tables before; on
@@ -198,7 +222,8 @@ def install_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
             raise OperationError(
                 f"freeze of {keyspace} [{lo}, {hi}) on {shard} failed ({reason}); the fence "
                 "was removed and the range serves writes again: retry with lmsdb shard move "
-                "--resume") from exc
+                "--resume"
+            ) from exc
         raise FreezeTimeout(
             f"freeze of {keyspace} [{lo}, {hi}) on {shard}: open transactions held the "
             f"tables longer than {timeout:g}s ({reason}); the range serves writes again. "
@@ -233,8 +258,9 @@ def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool
 # -- copy ------------------------------------------------------------------------------
 
 
-def clear_range(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any,
-                chunk: int) -> int:
+def clear_range(
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, chunk: int
+) -> int:
     """Delete the destination's rows of the range with primary key above ``after``
     (``None``: all of them): what an interrupted copy chunk or an abort leaves.
 
@@ -249,9 +275,17 @@ def clear_range(conn: Connection, scope: TableScope, lo: int, hi: int, after: An
             return deleted
 
 
-def copy_table(src: Connection, dst: Connection, scope: TableScope, lo: int, hi: int,
-               after: Any, chunk: int, on_chunk: Callable[[Any, int], None],
-               upto: Any = None) -> int:
+def copy_table(
+    src: Connection,
+    dst: Connection,
+    scope: TableScope,
+    lo: int,
+    hi: int,
+    after: Any,
+    chunk: int,
+    on_chunk: Callable[[Any, int], None],
+    upto: Any = None,
+) -> int:
     """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
 
     ``upto`` (the highest key when the table's copy began) bounds it: rows inserted later
@@ -280,15 +314,22 @@ def copy_table(src: Connection, dst: Connection, scope: TableScope, lo: int, hi:
 
 def backlog(conn: Connection, move_id: int) -> int:
     """Changelog entries of the move still to apply."""
-    count = conn.execute(sa.select(sa.func.count()).select_from(trg.changes)
-                         .where(trg.changes.c.move_id == move_id)).scalar_one()
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(trg.changes).where(trg.changes.c.move_id == move_id)
+    ).scalar_one()
     conn.rollback()
     return int(count)
 
 
-def apply_changes(src: Connection, dst: Connection, move_id: int,
-                  scopes: Sequence[TableScope], lo: int, hi: int,
-                  batch: int = APPLY_BATCH) -> int:
+def apply_changes(
+    src: Connection,
+    dst: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    batch: int = APPLY_BATCH,
+) -> int:
     """Apply one batch of the changelog: re-read each changed row from the source; upsert
     it on the destination when it exists in the range, delete it there otherwise.
 
@@ -301,7 +342,9 @@ def apply_changes(src: Connection, dst: Connection, move_id: int,
     """
     entries = src.execute(
         sa.select(trg.changes.c.id, trg.changes.c.table_name, trg.changes.c.pk)
-        .where(trg.changes.c.move_id == move_id).order_by(trg.changes.c.id).limit(batch)
+        .where(trg.changes.c.move_id == move_id)
+        .order_by(trg.changes.c.id)
+        .limit(batch)
     ).all()
     src.rollback()
     if not entries:
@@ -327,7 +370,7 @@ def apply_changes(src: Connection, dst: Connection, move_id: int,
     ids = [entry_id for entry_id, _, _ in entries]
     with write_transaction(src):
         for start in range(0, len(ids), 1000):
-            src.execute(trg.changes.delete().where(trg.changes.c.id.in_(ids[start:start + 1000])))
+            src.execute(trg.changes.delete().where(trg.changes.c.id.in_(ids[start : start + 1000])))
     return len(entries)
 
 
@@ -346,8 +389,12 @@ def _no_touch_triggers(conn: Connection, scopes: Sequence[TableScope]) -> Iterat
         return
     from lms_db.dialects.sqlite import touch_trigger
 
-    present = {str(n) for n in conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger'").scalars()}
+    present = {
+        str(n)
+        for n in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).scalars()
+    }
     dropped = [s.table for s in scopes if f"trg_{s.name}_updated_at" in present]
     for table in dropped:
         conn.exec_driver_sql(f"DROP TRIGGER trg_{table.name}_updated_at")
@@ -381,8 +428,15 @@ def drop_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScope])
 # -- delete ----------------------------------------------------------------------------
 
 
-def delete_source(conn: Connection, move_id: int, scopes: Sequence[TableScope], lo: int,
-                  hi: int, chunk: int, tick: Tick) -> int:
+def delete_source(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    chunk: int,
+    tick: Tick,
+) -> int:
     """Delete the moved rows from the source, children first, in chunks by exact primary
     key, passing the move's own fence.
 
@@ -393,15 +447,18 @@ def delete_source(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
     total = 0
     for scope in reversed(scopes):
         while True:
-            with write_transaction(conn), trg.fence_bypass(conn, move_id, scopes, lo, hi,
-                                                           is_fenced):
+            with (
+                write_transaction(conn),
+                trg.fence_bypass(conn, move_id, scopes, lo, hi, is_fenced),
+            ):
                 pks = range_pks(conn, scope, lo, hi, None, chunk)
                 # The range is fenced (static): the rows between the chunk's first and last
                 # key are exactly these; a range delete is cheaper than an IN list.
                 deleted = delete_key_span(conn, scope, lo, hi, pks)
             if deleted != len(pks):
-                raise OperationError(f"delete of {scope.name} removed {deleted} of "
-                                     f"{len(pks)} rows; stopping")
+                raise OperationError(
+                    f"delete of {scope.name} removed {deleted} of {len(pks)} rows; stopping"
+                )
             total += deleted
             if pks:
                 tick(scope.name, deleted)
@@ -410,16 +467,20 @@ def delete_source(conn: Connection, move_id: int, scopes: Sequence[TableScope], 
     return total
 
 
-def delete_key_span(conn: Connection, scope: TableScope, lo: int, hi: int,
-                    pks: Sequence[Any]) -> int:
+def delete_key_span(
+    conn: Connection, scope: TableScope, lo: int, hi: int, pks: Sequence[Any]
+) -> int:
     """Delete the range's rows whose primary key lies between ``pks[0]`` and ``pks[-1]``.
 
     :returns: rows deleted (the caller checks it equals ``len(pks)``).
     """
     if not pks:
         return 0
-    result = conn.execute(sa.delete(scope.table).where(
-        scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]))
+    result = conn.execute(
+        sa.delete(scope.table).where(
+            scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]
+        )
+    )
     return int(result.rowcount or 0)
 
 

@@ -113,10 +113,14 @@ class MovePlan:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            **self.request.to_dict(), "source": self.source,
-            "owner_range": [self.owner_lo, self.owner_hi], "map_version": self.map_version,
-            "rows": self.rows, "servers": list(self.servers),
-            "tables": [vars(t) for t in self.tables], "notes": list(self.notes),
+            **self.request.to_dict(),
+            "source": self.source,
+            "owner_range": [self.owner_lo, self.owner_hi],
+            "map_version": self.map_version,
+            "rows": self.rows,
+            "servers": list(self.servers),
+            "tables": [vars(t) for t in self.tables],
+            "notes": list(self.notes),
         }
 
 
@@ -151,8 +155,9 @@ def split_range(router: Router, keyspace: str, at: int | str) -> tuple[int, int]
     return key, found.hi
 
 
-def _scopes_rows(conn: sa.Connection, scopes: list[TableScope], lo: int, hi: int,
-                 chunk: int) -> tuple[TablePlan, ...]:
+def _scopes_rows(
+    conn: sa.Connection, scopes: list[TableScope], lo: int, hi: int, chunk: int
+) -> tuple[TablePlan, ...]:
     out = []
     for scope in scopes:
         rows = count_range(conn, scope, lo, hi)
@@ -183,22 +188,31 @@ def plan_move(router: Router, request: MoveRequest, *, count_rows: bool = True) 
     if state != "serving":
         raise InputError(
             f"{request.keyspace} range [{owner_lo}, {owner_hi}) on {source} is {state}: "
-            "another move is running on it (lmsdb shard moves)")
+            "another move is running on it (lmsdb shard moves)"
+        )
     for entry in open_entries(router.catalog, operation=MOVE_OPERATION):
         if isinstance(entry.payload, dict) and entry.payload.get("role") == "destination":
             entry_id = entry.payload.get("move", entry.id)
         else:
             entry_id = entry.id
-        if (entry.keyspace == request.keyspace and entry.lo is not None
-                and entry.hi is not None and entry.lo < hi and lo < entry.hi):
+        if (
+            entry.keyspace == request.keyspace
+            and entry.lo is not None
+            and entry.hi is not None
+            and entry.lo < hi
+            and lo < entry.hi
+        ):
             raise InputError(
                 f"move {entry_id} ({request.keyspace} [{entry.lo}, {entry.hi})) is still "
                 f"open on this range: lmsdb shard move --resume {entry_id} or --abort "
-                f"{entry_id}")
+                f"{entry_id}"
+            )
     src = router.location(source)
     if src.primary.dialect != dest.primary.dialect:
-        raise InputError(f"{source} is {src.primary.dialect} and {request.dest} is "
-                         f"{dest.primary.dialect}: moves run between shards of one engine")
+        raise InputError(
+            f"{source} is {src.primary.dialect} and {request.dest} is "
+            f"{dest.primary.dialect}: moves run between shards of one engine"
+        )
     connect_check(dest.primary, router.pool.connect_timeout)
     head = head_revision(script_directory("oltp"))
     for name in (source, request.dest):
@@ -213,12 +227,12 @@ def plan_move(router: Router, request: MoveRequest, *, count_rows: bool = True) 
         if revision != head:
             raise InputError(
                 f"{name} is at schema revision {show_revision(revision)}, not head "
-                f"{show_revision(head)}: run lmsdb migrate up first")
+                f"{show_revision(head)}: run lmsdb migrate up first"
+            )
     scopes = insert_order(request.keyspace)
     tables: tuple[TablePlan, ...] = tuple(TablePlan(s.name, 0, 0) for s in scopes)
     if count_rows:
         with router.engine_for_shard(source).connect() as conn:
             tables = _scopes_rows(conn, scopes, lo, hi, request.chunk_size)
     servers = tuple(ref.display for loc in (src, dest) for ref in (loc.primary, *loc.replicas))
-    return MovePlan(request, source, owner_lo, owner_hi, tables, servers,
-                    router.map_version)
+    return MovePlan(request, source, owner_lo, owner_hi, tables, servers, router.map_version)

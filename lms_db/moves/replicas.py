@@ -32,8 +32,9 @@ def _lag(engine: Engine) -> float | None:
         return replication_info(conn).lag_seconds
 
 
-def wait_for_lag(refs: Sequence[DatabaseRef], max_lag: float,
-                 timeout: float = DEFAULT_LAG_WAIT) -> None:
+def wait_for_lag(
+    refs: Sequence[DatabaseRef], max_lag: float, timeout: float = DEFAULT_LAG_WAIT
+) -> None:
     """Return once every replica lags at most ``max_lag`` seconds.
 
     :raises OperationError: a replica still lags (or cannot say) after ``timeout`` seconds.
@@ -55,15 +56,22 @@ def wait_for_lag(refs: Sequence[DatabaseRef], max_lag: float,
                     shown = why if lag is None else f"{lag:g}s behind"
                     raise OperationError(
                         f"replica {ref.display} is {shown}, above --max-replica-lag "
-                        f"{max_lag:g}s, after {timeout:g}s of waiting; resume the move later")
+                        f"{max_lag:g}s, after {timeout:g}s of waiting; resume the move later"
+                    )
                 time.sleep(POLL)
         finally:
             engine.dispose()
 
 
-def replicas_hold_range(router: Router, primary: Engine, replicas: Sequence[DatabaseRef],
-                        scopes: Sequence[TableScope], lo: int, hi: int,
-                        timeout: float = DEFAULT_HOLD_WAIT) -> None:
+def replicas_hold_range(
+    router: Router,
+    primary: Engine,
+    replicas: Sequence[DatabaseRef],
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    timeout: float = DEFAULT_HOLD_WAIT,
+) -> None:
     """Wait until each replica has as many rows of the range, per table, as the primary.
 
     :raises OperationError: a replica still differs after ``timeout`` seconds.
@@ -82,5 +90,6 @@ def replicas_hold_range(router: Router, primary: Engine, replicas: Sequence[Data
                 behind = [t for t in want if have.get(t) != want[t]]
                 raise OperationError(
                     f"replica {ref.display} does not hold the range yet ({', '.join(behind)} "
-                    f"differ) after {timeout:g}s; the range stays frozen: resume the move")
+                    f"differ) after {timeout:g}s; the range stays frozen: resume the move"
+                )
             time.sleep(POLL)

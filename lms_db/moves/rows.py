@@ -62,8 +62,9 @@ def raw_table(table: sa.Table, dialect: str) -> sa.Table:
                 kind = sa.types.NullType()
             elif isinstance(column.type, sa.JSON) or _is_json_variant(column.type):
                 kind = sa.Text()
-            columns.append(sa.Column(column.name, kind, primary_key=column.primary_key,
-                                     autoincrement=False))
+            columns.append(
+                sa.Column(column.name, kind, primary_key=column.primary_key, autoincrement=False)
+            )
         raw = sa.Table(f"{table.name}", sa.MetaData(), *columns)
         _raw_tables[(table.name, dialect)] = raw
     return raw
@@ -75,8 +76,9 @@ def _is_json_variant(kind: Any) -> bool:
 
 
 def _json_columns(table: sa.Table) -> set[str]:
-    return {c.name for c in table.columns
-            if isinstance(c.type, sa.JSON) or _is_json_variant(c.type)}
+    return {
+        c.name for c in table.columns if isinstance(c.type, sa.JSON) or _is_json_variant(c.type)
+    }
 
 
 def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
@@ -100,8 +102,9 @@ def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
     return out
 
 
-def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any,
-               limit: int, upto: Any = None) -> list[dict[str, Any]]:
+def read_chunk(
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, limit: int, upto: Any = None
+) -> list[dict[str, Any]]:
     """The next chunk of the range's rows of one table, by primary key.
 
     :param conn: a connection to the source, in UTC.
@@ -121,8 +124,9 @@ def read_chunk(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def read_rows(conn: Connection, scope: TableScope, lo: int, hi: int,
-              pks: Sequence[Any]) -> list[dict[str, Any]]:
+def read_rows(
+    conn: Connection, scope: TableScope, lo: int, hi: int, pks: Sequence[Any]
+) -> list[dict[str, Any]]:
     """The rows with these primary keys that exist and belong to the range.
 
     :param conn: a connection to the source, in UTC.
@@ -133,8 +137,11 @@ def read_rows(conn: Connection, scope: TableScope, lo: int, hi: int,
     """
     if not pks:
         return []
-    query = (sa.select(*raw_columns(scope.table, conn.dialect.name)).where(scope.in_range(lo, hi))
-             .where(scope.pk.in_(list(pks))))
+    query = (
+        sa.select(*raw_columns(scope.table, conn.dialect.name))
+        .where(scope.in_range(lo, hi))
+        .where(scope.pk.in_(list(pks)))
+    )
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
@@ -161,9 +168,11 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         # max_stmt_length), values escaped from positional tuples (no per-row dict work).
         columns = [c.name for c in table.columns]
         prep = conn.dialect.identifier_preparer
-        sql = (f"INSERT INTO {prep.quote(table.name)} "
-               f"({', '.join(prep.quote(c) for c in columns)}) "
-               f"VALUES ({', '.join(['%s'] * len(columns))})")
+        sql = (
+            f"INSERT INTO {prep.quote(table.name)} "
+            f"({', '.join(prep.quote(c) for c in columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(columns))})"
+        )
         conn.exec_driver_sql(sql, [tuple(row[c] for c in columns) for row in rows])
         return len(rows)
     raw = raw_table(table, conn.dialect.name)
@@ -172,7 +181,7 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         conn.execute(stmt, list(rows))
         return len(rows)
     for start in range(0, len(rows), MAX_STATEMENT_ROWS):
-        conn.execute(raw.insert(), list(rows[start:start + MAX_STATEMENT_ROWS]))
+        conn.execute(raw.insert(), list(rows[start : start + MAX_STATEMENT_ROWS]))
     return len(rows)
 
 
@@ -198,19 +207,24 @@ def upsert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         stmt: Any = my.on_duplicate_key_update({c: my.inserted[c] for c in others})
     elif name == "postgresql":
         pg = postgresql.insert(raw).values(
-            {c.name: _value_for(conn, table, c.name) for c in raw.columns})
+            {c.name: _value_for(conn, table, c.name) for c in raw.columns}
+        )
         # Identical rows are left alone: an UPDATE would fire the updated_at trigger,
         # which stamps the row with the move's time when updated_at does not change.
         stmt = pg.on_conflict_do_update(
-            index_elements=pk, set_={c: pg.excluded[c] for c in others},
+            index_elements=pk,
+            set_={c: pg.excluded[c] for c in others},
             where=sa.tuple_(*[raw.c[c] for c in others]).is_distinct_from(
-                sa.tuple_(*[pg.excluded[c] for c in others])))
+                sa.tuple_(*[pg.excluded[c] for c in others])
+            ),
+        )
     else:
         lite = sqlite.insert(raw)
-        stmt = lite.on_conflict_do_update(index_elements=pk,
-                                          set_={c: lite.excluded[c] for c in others})
+        stmt = lite.on_conflict_do_update(
+            index_elements=pk, set_={c: lite.excluded[c] for c in others}
+        )
     for start in range(0, len(rows), MAX_STATEMENT_ROWS):
-        conn.execute(stmt, list(rows[start:start + MAX_STATEMENT_ROWS]))
+        conn.execute(stmt, list(rows[start : start + MAX_STATEMENT_ROWS]))
     return len(rows)
 
 
@@ -228,13 +242,14 @@ def delete_pks(conn: Connection, table: sa.Table, pks: Iterable[Any]) -> int:
     pk = next(iter(table.primary_key.columns))
     deleted = 0
     for start in range(0, len(keys), 1000):
-        result = conn.execute(sa.delete(table).where(pk.in_(keys[start:start + 1000])))
+        result = conn.execute(sa.delete(table).where(pk.in_(keys[start : start + 1000])))
         deleted += int(result.rowcount or 0)
     return deleted
 
 
-def range_pks(conn: Connection, scope: TableScope, lo: int, hi: int, after: Any,
-              limit: int) -> list[Any]:
+def range_pks(
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, limit: int
+) -> list[Any]:
     """The next ``limit`` primary keys of the range's rows, after ``after``.
 
     :param conn: a connection.

@@ -171,12 +171,14 @@ def table_scope(table: sa.Table) -> TableScope:
             raise InputError(
                 f"table {current.name}: shard_via {target!r} leaves keyspace {keyspace}"
             )
-        hops.append(ViaHop(child_column=str(child_column), parent=parent,
-                           parent_column=parent_column))
+        hops.append(
+            ViaHop(child_column=str(child_column), parent=parent, parent_column=parent_column)
+        )
         seen.add(parent_name)
         current = parent
-    return TableScope(table=table, keyspace=keyspace, hops=tuple(hops),
-                      key_column=str(current.info["shard_key"]))
+    return TableScope(
+        table=table, keyspace=keyspace, hops=tuple(hops), key_column=str(current.info["shard_key"])
+    )
 
 
 def keyspace_scopes(keyspace: str) -> list[TableScope]:

@@ -50,14 +50,19 @@ move_metadata = sa.MetaData()
 changes = sa.Table(
     CHANGES_TABLE,
     move_metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("move_id", sa.BigInteger(), nullable=False),
     sa.Column("table_name", sa.String(64), nullable=False),
     # Text: some primary keys are not integers (user_sessions.id is a session token).
     sa.Column("pk", sa.String(255), nullable=False),
     sa.Index("ix_lmsdb_move_changes_move", "move_id", "id"),
-    mysql_engine="InnoDB", mariadb_engine="InnoDB",
+    mysql_engine="InnoDB",
+    mariadb_engine="InnoDB",
 )
 
 fences = sa.Table(
@@ -68,7 +73,8 @@ fences = sa.Table(
     sa.Column("lo", sa.BigInteger(), nullable=False),
     sa.Column("hi", sa.BigInteger(), nullable=False),
     sa.Column("shard", sa.String(64), nullable=False),
-    mysql_engine="InnoDB", mariadb_engine="InnoDB",
+    mysql_engine="InnoDB",
+    mariadb_engine="InnoDB",
 )
 
 MYSQL_FAMILY = ("mysql", "mariadb")
@@ -101,10 +107,12 @@ def key_sql(conn: Connection, scope: TableScope, row: str) -> str:
         return f"{row}.{q(scope.key_column)}"
     expr = f"{row}.{q(scope.hops[0].child_column)}"
     for index, hop in enumerate(scope.hops):
-        wanted = (scope.key_column if index == len(scope.hops) - 1
-                  else scope.hops[index + 1].child_column)
-        expr = (f"(SELECT {q(wanted)} FROM {q(hop.parent.name)} "
-                f"WHERE {q(hop.parent_column)} = {expr})")
+        wanted = (
+            scope.key_column if index == len(scope.hops) - 1 else scope.hops[index + 1].child_column
+        )
+        expr = (
+            f"(SELECT {q(wanted)} FROM {q(hop.parent.name)} WHERE {q(hop.parent_column)} = {expr})"
+        )
     return expr
 
 
@@ -134,8 +142,9 @@ def existing_triggers(conn: Connection, prefix: str = "lmsdb_") -> set[str]:
     """
     name = conn.dialect.name
     if name in MYSQL_FAMILY:
-        query = ("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-                 "WHERE TRIGGER_SCHEMA = DATABASE()")
+        query = (
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+        )
     elif name == "postgresql":
         query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
     else:
@@ -143,8 +152,9 @@ def existing_triggers(conn: Connection, prefix: str = "lmsdb_") -> set[str]:
     return {str(n) for n in conn.exec_driver_sql(query).scalars() if str(n).startswith(prefix)}
 
 
-def changelog_statements(conn: Connection, move_id: int, scope: TableScope, lo: int,
-                         hi: int) -> list[str]:
+def changelog_statements(
+    conn: Connection, move_id: int, scope: TableScope, lo: int, hi: int
+) -> list[str]:
     """``CREATE TRIGGER`` statements that log changed primary keys of the range.
 
     :param conn: a connection to the source shard.
@@ -197,12 +207,15 @@ def changelog_statements(conn: Connection, move_id: int, scope: TableScope, lo: 
 
 def fence_message(keyspace: str, lo: int, hi: int, move_id: int) -> str:
     """The error text of a refused write (no quotes: it is embedded in SQL)."""
-    return (f"{FENCE_MESSAGE}: {keyspace} keys [{int(lo)}, {int(hi)}) are frozen or moved away "
-            f"from this shard (move {int(move_id)}); retry through the Router")
+    return (
+        f"{FENCE_MESSAGE}: {keyspace} keys [{int(lo)}, {int(hi)}) are frozen or moved away "
+        f"from this shard (move {int(move_id)}); retry through the Router"
+    )
 
 
-def fence_statements(conn: Connection, move_id: int, scope: TableScope, lo: int,
-                     hi: int) -> list[str]:
+def fence_statements(
+    conn: Connection, move_id: int, scope: TableScope, lo: int, hi: int
+) -> list[str]:
     """``CREATE TRIGGER`` statements that refuse writes to the range on this shard.
 
     :param conn: a connection to the source shard.
@@ -247,12 +260,10 @@ def fence_statements(conn: Connection, move_id: int, scope: TableScope, lo: int,
         ]
     refuse = f"SELECT RAISE(ABORT, '{message}')"
     return [
-        f"CREATE TRIGGER {q(names[0])} BEFORE INSERT ON {table} WHEN {new_in} "
-        f"BEGIN {refuse}; END",
+        f"CREATE TRIGGER {q(names[0])} BEFORE INSERT ON {table} WHEN {new_in} BEGIN {refuse}; END",
         f"CREATE TRIGGER {q(names[1])} BEFORE UPDATE ON {table} WHEN {new_in} OR {old_in} "
         f"BEGIN {refuse}; END",
-        f"CREATE TRIGGER {q(names[2])} BEFORE DELETE ON {table} WHEN {old_in} "
-        f"BEGIN {refuse}; END",
+        f"CREATE TRIGGER {q(names[2])} BEFORE DELETE ON {table} WHEN {old_in} BEGIN {refuse}; END",
     ]
 
 
@@ -267,8 +278,10 @@ def drop_statements(conn: Connection, kind: str, move_id: int, scope: TableScope
     q = _quoter(conn)
     names = trigger_names(conn, kind, move_id, scope)
     if conn.dialect.name == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {q(names[0])} ON {q(scope.name)}",
-                f"DROP FUNCTION IF EXISTS {q(names[0])}()"]
+        return [
+            f"DROP TRIGGER IF EXISTS {q(names[0])} ON {q(scope.name)}",
+            f"DROP FUNCTION IF EXISTS {q(names[0])}()",
+        ]
     return [f"DROP TRIGGER IF EXISTS {q(n)}" for n in names]
 
 
@@ -285,8 +298,9 @@ def run_all(conn: Connection, statements: Sequence[str]) -> None:
 
 
 @contextmanager
-def fence_bypass(conn: Connection, move_id: int, scopes: Sequence[TableScope], lo: int,
-                 hi: int, fenced: bool) -> Iterator[None]:
+def fence_bypass(
+    conn: Connection, move_id: int, scopes: Sequence[TableScope], lo: int, hi: int, fenced: bool
+) -> Iterator[None]:
     """Let this connection's transaction write the fenced range of move ``move_id``.
 
     Use inside a transaction; the bypass ends with it (SQLite: the fence triggers are

@@ -32,8 +32,15 @@ class Mismatch:
     name: str
 
 
-def verify_range(src: Connection, dst: Connection, scopes: Sequence[TableScope], lo: int,
-                 hi: int, chunk_rows: int, tick: Callable[[str, int], None]) -> list[Mismatch]:
+def verify_range(
+    src: Connection,
+    dst: Connection,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    chunk_rows: int,
+    tick: Callable[[str, int], None],
+) -> list[Mismatch]:
     """Compare every table's rows of ``[lo, hi)`` on the source and the destination.
 
     :param tick: called with ``(table, chunks)`` after each table.
@@ -50,11 +57,16 @@ def verify_range(src: Connection, dst: Connection, scopes: Sequence[TableScope],
         for m in checksum.compare_checksums(ours, theirs):
             after = "-inf" if m.bounds.after is None else m.bounds.after[0]
             upto = "+inf" if m.bounds.upto is None else m.bounds.upto[0]
-            out.append(Mismatch(scope.name, f"{scope.name} keys ({after}, {upto}]: "
-                                f"{m.source_rows} rows on the source, {m.dest_rows} on the "
-                                "destination, digests differ"
-                                if m.source_rows == m.dest_rows else
-                                f"{scope.name} keys ({after}, {upto}]: {m.source_rows} rows "
-                                f"on the source, {m.dest_rows} on the destination"))
+            out.append(
+                Mismatch(
+                    scope.name,
+                    f"{scope.name} keys ({after}, {upto}]: "
+                    f"{m.source_rows} rows on the source, {m.dest_rows} on the "
+                    "destination, digests differ"
+                    if m.source_rows == m.dest_rows
+                    else f"{scope.name} keys ({after}, {upto}]: {m.source_rows} rows "
+                    f"on the source, {m.dest_rows} on the destination",
+                )
+            )
         tick(scope.name, len(bounds))
     return out

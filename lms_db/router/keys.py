@@ -47,9 +47,7 @@ def check_keyspace(keyspace: str, *, allow_global: bool = False) -> str:
         raise UnknownObjectError(
             "keyspace 'analytics' lives on the analytics database: use Router.analytics_engine()"
         )
-    raise UnknownObjectError(
-        f"unknown keyspace {keyspace!r}: choose {' or '.join(allowed)}"
-    )
+    raise UnknownObjectError(f"unknown keyspace {keyspace!r}: choose {' or '.join(allowed)}")
 
 
 def parse_key(key: object) -> int:
@@ -81,7 +79,8 @@ def keyspace_tables(keyspace: str) -> list[sa.Table]:
     :param keyspace: ``user``, ``course`` or ``global``.
     """
     return [
-        t for t in metadata.sorted_tables
+        t
+        for t in metadata.sorted_tables
         if t.info.get("keyspace") == keyspace and not t.info.get("is_view")
     ]
 
@@ -111,7 +110,8 @@ def id_tables() -> list[sa.Table]:
     the same ids everywhere.
     """
     return [
-        t for t in metadata.sorted_tables
+        t
+        for t in metadata.sorted_tables
         if t.info.get("keyspace") in SHARDED_KEYSPACES
         and not t.info.get("is_view")
         and id_column(t) is not None

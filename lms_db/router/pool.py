@@ -84,8 +84,9 @@ class EnginePool:
             engine.dispose()
 
 
-def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None = None,
-                fix: str | None = None) -> DatabaseRef:
+def catalog_ref(
+    template: str, *, field: str, environ: Mapping[str, str] | None = None, fix: str | None = None
+) -> DatabaseRef:
     """A database URL stored in the catalog (``${VAR}`` kept there), ready to connect.
 
     :param template: the URL as stored (never holds a secret).
@@ -98,8 +99,9 @@ def catalog_ref(template: str, *, field: str, environ: Mapping[str, str] | None 
     return parse_database_url(template, field=field, environ=environ, stored=True, fix=fix)
 
 
-def read_locations(conn: Connection, topology: Topology, *,
-                   unchecked: Collection[str] = ()) -> dict[str, ShardLocation]:
+def read_locations(
+    conn: Connection, topology: Topology, *, unchecked: Collection[str] = ()
+) -> dict[str, ShardLocation]:
     """Every shard the topology or the catalog knows, by name (topology first).
 
     The topology's primaries are checked against where the catalog recorded them first
@@ -112,15 +114,19 @@ def read_locations(conn: Connection, topology: Topology, *,
     :raises TopologyMismatch: the topology points a recorded shard at another database.
     :raises ConfigError: a catalog-only shard's URL cannot be expanded.
     """
-    check_locations(conn, [(spec.name, spec.primary) for spec in topology.shards
-                           if spec.name not in unchecked])
+    check_locations(
+        conn, [(spec.name, spec.primary) for spec in topology.shards if spec.name not in unchecked]
+    )
     found = {
         spec.name: ShardLocation(spec.name, spec.primary, spec.replicas, "topology")
         for spec in topology.shards
     }
     rows = conn.execute(
-        sa.select(catalog_shards.c.name, catalog_shards.c.primary_url_template,
-                  catalog_shards.c.replica_url_templates)
+        sa.select(
+            catalog_shards.c.name,
+            catalog_shards.c.primary_url_template,
+            catalog_shards.c.replica_url_templates,
+        )
         .where(catalog_shards.c.state != REMOVED_SHARD_STATE)
         .order_by(catalog_shards.c.name)
     ).all()
@@ -129,11 +135,15 @@ def read_locations(conn: Connection, topology: Topology, *,
             continue
         where = f"catalog shards.{name}"
         try:
-            primary = catalog_ref(template, field=f"{where}.primary",
-                                  fix=f"lmsdb shard set {name} --primary URL")
+            primary = catalog_ref(
+                template, field=f"{where}.primary", fix=f"lmsdb shard set {name} --primary URL"
+            )
             replicas = tuple(
-                catalog_ref(t, field=f"{where}.replicas[{i}]",
-                            fix=f"lmsdb shard set {name} --replica URL (or --no-replicas)")
+                catalog_ref(
+                    t,
+                    field=f"{where}.replicas[{i}]",
+                    fix=f"lmsdb shard set {name} --replica URL (or --no-replicas)",
+                )
                 for i, t in enumerate(stored_replicas(replica_templates))
             )
         except ConfigError:

@@ -161,8 +161,9 @@ class Router:
         try:
             if seed:
                 seed_from_topology(catalog, topology)
-            router = cls(catalog, topology, max_staleness=max_staleness,
-                         connect_timeout=connect_timeout)
+            router = cls(
+                catalog, topology, max_staleness=max_staleness, connect_timeout=connect_timeout
+            )
         except BaseException:
             catalog.dispose()
             raise
@@ -228,8 +229,9 @@ class Router:
         value = parse_key(key)
         shard_map = self._fresh()
         found = shard_map.find(keyspace, value)
-        return ShardRoute(keyspace, value, found.shard, found.state, found.lo, found.hi,
-                          shard_map.version)
+        return ShardRoute(
+            keyspace, value, found.shard, found.state, found.lo, found.hi, shard_map.version
+        )
 
     def check_writable(self, keyspace: str, key: int | str) -> ShardRoute:
         """The route for a write to ``key``, refusing a frozen range.
@@ -246,7 +248,9 @@ class Router:
                 f"{keyspace} range [{route.lo}, {route.hi}) on {route.shard} is frozen "
                 f"(shard map version {route.map_version}): retry the write in "
                 f"{DEFAULT_FROZEN_RETRY:g}s",
-                keyspace=keyspace, key=route.key, shard=route.shard,
+                keyspace=keyspace,
+                key=route.key,
+                shard=route.shard,
                 retry_after=DEFAULT_FROZEN_RETRY,
             )
         return route
@@ -378,8 +382,9 @@ class Router:
 
         results: dict[str, Any] = {}
         failures: dict[str, BaseException] = {}
-        with ThreadPoolExecutor(max_workers=max(1, parallel),
-                                thread_name_prefix="lmsdb-scatter") as executor:
+        with ThreadPoolExecutor(
+            max_workers=max(1, parallel), thread_name_prefix="lmsdb-scatter"
+        ) as executor:
             futures = {name: executor.submit(one, name) for name in names}
             for name, future in futures.items():
                 error = future.exception()

@@ -38,38 +38,139 @@ class RowSink(Protocol):
 Sinks = Mapping[str, Mapping[str, RowSink]]
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "course_categories": ("id", "parent_id", "name", "slug", "description", "icon", "color",
-                          "display_order", "is_active", "created_at", "updated_at"),
-    "coupons": ("id", "code", "discount_type", "discount_value", "max_discount_amount",
-                "applicable_to", "max_uses", "max_uses_per_user", "current_uses", "valid_from",
-                "valid_until", "min_purchase_amount", "is_active", "created_at", "updated_at"),
-    "courses": ("id", "uuid", "title", "slug", "subtitle", "description", "learning_objectives",
-                "prerequisites", "category_id", "subcategory_id", "tags", "difficulty_level",
-                "estimated_duration_hours", "price", "currency", "discount_price", "is_free",
-                "instructor_id", "status", "published_at", "has_certificate", "has_quizzes",
-                "language", "enrollment_count", "completion_count", "average_rating",
-                "review_count", "view_count", "created_at", "updated_at"),
-    "course_modules": ("id", "course_id", "title", "description", "display_order",
-                       "is_published", "estimated_duration_minutes", "created_at", "updated_at"),
-    "module_lessons": ("id", "module_id", "title", "type", "video_url", "video_duration_seconds",
-                       "video_provider", "is_free_preview", "is_published", "display_order",
-                       "min_read_time_seconds", "created_at", "updated_at"),
-    "quizzes": ("id", "course_id", "module_id", "title", "quiz_type", "time_limit_minutes",
-                "passing_score_percentage", "max_attempts", "total_questions", "is_published",
-                "created_at", "updated_at"),
-    "quiz_questions": ("id", "quiz_id", "question_text", "question_type", "options",
-                       "correct_answer", "points", "display_order", "created_at", "updated_at"),
+    "course_categories": (
+        "id",
+        "parent_id",
+        "name",
+        "slug",
+        "description",
+        "icon",
+        "color",
+        "display_order",
+        "is_active",
+        "created_at",
+        "updated_at",
+    ),
+    "coupons": (
+        "id",
+        "code",
+        "discount_type",
+        "discount_value",
+        "max_discount_amount",
+        "applicable_to",
+        "max_uses",
+        "max_uses_per_user",
+        "current_uses",
+        "valid_from",
+        "valid_until",
+        "min_purchase_amount",
+        "is_active",
+        "created_at",
+        "updated_at",
+    ),
+    "courses": (
+        "id",
+        "uuid",
+        "title",
+        "slug",
+        "subtitle",
+        "description",
+        "learning_objectives",
+        "prerequisites",
+        "category_id",
+        "subcategory_id",
+        "tags",
+        "difficulty_level",
+        "estimated_duration_hours",
+        "price",
+        "currency",
+        "discount_price",
+        "is_free",
+        "instructor_id",
+        "status",
+        "published_at",
+        "has_certificate",
+        "has_quizzes",
+        "language",
+        "enrollment_count",
+        "completion_count",
+        "average_rating",
+        "review_count",
+        "view_count",
+        "created_at",
+        "updated_at",
+    ),
+    "course_modules": (
+        "id",
+        "course_id",
+        "title",
+        "description",
+        "display_order",
+        "is_published",
+        "estimated_duration_minutes",
+        "created_at",
+        "updated_at",
+    ),
+    "module_lessons": (
+        "id",
+        "module_id",
+        "title",
+        "type",
+        "video_url",
+        "video_duration_seconds",
+        "video_provider",
+        "is_free_preview",
+        "is_published",
+        "display_order",
+        "min_read_time_seconds",
+        "created_at",
+        "updated_at",
+    ),
+    "quizzes": (
+        "id",
+        "course_id",
+        "module_id",
+        "title",
+        "quiz_type",
+        "time_limit_minutes",
+        "passing_score_percentage",
+        "max_attempts",
+        "total_questions",
+        "is_published",
+        "created_at",
+        "updated_at",
+    ),
+    "quiz_questions": (
+        "id",
+        "quiz_id",
+        "question_text",
+        "question_type",
+        "options",
+        "correct_answer",
+        "points",
+        "display_order",
+        "created_at",
+        "updated_at",
+    ),
 }
 
 _LESSON_TYPES = ("video", "video", "video", "article", "article", "assignment", "download")
-_QUESTION_TYPES = ("multiple_choice", "multiple_choice", "true_false", "short_answer",
-                   "fill_blank", "essay")
+_QUESTION_TYPES = (
+    "multiple_choice",
+    "multiple_choice",
+    "true_false",
+    "short_answer",
+    "fill_blank",
+    "essay",
+)
 
 
 # Day and time-of-day texts, built once: the loader formats a few timestamps per row, so a
 # timestamp is two list lookups and one concatenation (the user side inlines it).
-DAYS = [time.strftime("%Y-%m-%d ", time.gmtime(BASE_EPOCH + d * 86_400))
-        for d in range(2 * SPAN_SECONDS // 86_400 + 400)]
+DAYS = [
+    time.strftime("%Y-%m-%d ", time.gmtime(BASE_EPOCH + d * 86_400))
+    for d in range(2 * SPAN_SECONDS // 86_400 + 400)
+]
 CLOCK = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 
 
@@ -152,20 +253,43 @@ def global_rows(rng: random.Random) -> Rows:
     coupons: list[tuple[object, ...]] = []
     for i in range(1, 21):
         percentage = i % 2 == 1
-        coupons.append((
-            i, f"SAVE{i:02d}{rng.choice(words.SUBJECTS)[:3].upper()}",
-            "percentage" if percentage else "fixed_amount",
-            f"{rng.choice((10, 15, 20, 25, 50)) if percentage else rng.randint(1, 20) * 100}.00",
-            "500.00" if percentage else None, "all_courses", rng.choice((None, 100, 1000)), 1, 0,
-            ts(0), ts(SPAN_SECONDS + 365 * 86_400), "0.00", i % 7 != 0, ts(0), ts(0),
-        ))
+        coupons.append(
+            (
+                i,
+                f"SAVE{i:02d}{rng.choice(words.SUBJECTS)[:3].upper()}",
+                "percentage" if percentage else "fixed_amount",
+                f"{rng.choice((10, 15, 20, 25, 50)) if percentage else rng.randint(1, 20) * 100}.00",  # noqa: E501
+                "500.00" if percentage else None,
+                "all_courses",
+                rng.choice((None, 100, 1000)),
+                1,
+                0,
+                ts(0),
+                ts(SPAN_SECONDS + 365 * 86_400),
+                "0.00",
+                i % 7 != 0,
+                ts(0),
+                ts(0),
+            )
+        )
     return {"course_categories": categories, "coupons": coupons}
 
 
 def _category(cid: int, parent: int | None, name: str, order: int) -> tuple[object, ...]:
     slug = name.lower().replace(" ", "-")
-    return (cid, parent, name, slug, f"Courses about {name}.", f"icon-{slug}",
-            f"#{(cid * 2654435761) % 0xFFFFFF:06x}", order, True, ts(0), ts(0))
+    return (
+        cid,
+        parent,
+        name,
+        slug,
+        f"Courses about {name}.",
+        f"icon-{slug}",
+        f"#{(cid * 2654435761) % 0xFFFFFF:06x}",
+        order,
+        True,
+        ts(0),
+        ts(0),
+    )
 
 
 def category_ids() -> list[tuple[int, int]]:
@@ -181,8 +305,12 @@ def category_ids() -> list[tuple[int, int]]:
 
 
 def course_rows(
-    rng: random.Random, course_id: int, shard: str, instructor: tuple[int, str],
-    next_id: NextId, out: Rows,
+    rng: random.Random,
+    course_id: int,
+    shard: str,
+    instructor: tuple[int, str],
+    next_id: NextId,
+    out: Rows,
 ) -> CoursePlan:
     """Generate one course with its modules, lessons, quizzes and questions into ``out``.
 
@@ -202,57 +330,126 @@ def course_rows(
     status = rng.choices(("published", "draft", "review", "archived"), (80, 8, 6, 6))[0]
     is_free = rng.random() < 0.15
     price = "0.00" if is_free else f"{rng.choice((499, 999, 1499, 2999, 4999))}.00"
-    plan = CoursePlan(course_id, shard, title, price, rng.random() < 0.8, instructor[1],
-                      published=status == "published", rows=out)
+    plan = CoursePlan(
+        course_id,
+        shard,
+        title,
+        price,
+        rng.random() < 0.8,
+        instructor[1],
+        published=status == "published",
+        rows=out,
+    )
     order = 0
     for m in range(rng.randint(3, 5)):
         module_id = next_id(shard, "course_modules")
-        out["course_modules"].append((
-            module_id, course_id, f"Module {m + 1}: {rng.choice(words.TOPIC_WORDS).title()}",
-            sentence(rng, 8), m, True, rng.randint(20, 180), ts(created), ts(created),
-        ))
+        out["course_modules"].append(
+            (
+                module_id,
+                course_id,
+                f"Module {m + 1}: {rng.choice(words.TOPIC_WORDS).title()}",
+                sentence(rng, 8),
+                m,
+                True,
+                rng.randint(20, 180),
+                ts(created),
+                ts(created),
+            )
+        )
         for lesson_no in range(rng.randint(2, 4)):
             lesson_id = next_id(shard, "module_lessons")
             kind = rng.choice(_LESSON_TYPES)
             video = kind == "video"
-            out["module_lessons"].append((
-                lesson_id, module_id, f"{rng.choice(words.TOPIC_WORDS).title()} {lesson_no + 1}",
-                kind, f"https://videos.example.com/{lesson_id}" if video else None,
-                rng.randint(120, 1800) if video else None,
-                rng.choice(("youtube", "vimeo", "aws_s3")) if video else None,
-                order == 0, True, order, rng.randint(60, 600) if kind == "article" else None,
-                ts(created), ts(created),
-            ))
+            out["module_lessons"].append(
+                (
+                    lesson_id,
+                    module_id,
+                    f"{rng.choice(words.TOPIC_WORDS).title()} {lesson_no + 1}",
+                    kind,
+                    f"https://videos.example.com/{lesson_id}" if video else None,
+                    rng.randint(120, 1800) if video else None,
+                    rng.choice(("youtube", "vimeo", "aws_s3")) if video else None,
+                    order == 0,
+                    True,
+                    order,
+                    rng.randint(60, 600) if kind == "article" else None,
+                    ts(created),
+                    ts(created),
+                )
+            )
             plan.lessons.append(lesson_id)
             order += 1
         if rng.random() < 0.4:
             quiz_id = next_id(shard, "quizzes")
             n = rng.randint(3, 6)
-            out["quizzes"].append((
-                quiz_id, course_id, module_id, f"Quiz: {rng.choice(words.TOPIC_WORDS)}",
-                rng.choice(("practice", "graded", "final_exam")), rng.choice((None, 15, 30)),
-                "70.00", rng.choice((None, 3)), n, True, ts(created), ts(created),
-            ))
+            out["quizzes"].append(
+                (
+                    quiz_id,
+                    course_id,
+                    module_id,
+                    f"Quiz: {rng.choice(words.TOPIC_WORDS)}",
+                    rng.choice(("practice", "graded", "final_exam")),
+                    rng.choice((None, 15, 30)),
+                    "70.00",
+                    rng.choice((None, 3)),
+                    n,
+                    True,
+                    ts(created),
+                    ts(created),
+                )
+            )
             for q in range(n):
                 qtype = rng.choice(_QUESTION_TYPES)
                 options = json.dumps(["A", "B", "C", "D"]) if qtype == "multiple_choice" else None
                 answer = json.dumps(rng.randrange(4) if options else rng.choice(words.LOREM))
-                out["quiz_questions"].append((
-                    next_id(shard, "quiz_questions"), quiz_id, sentence(rng, 9)[:-1] + "?",
-                    qtype, options, answer, "1.00", q, ts(created), ts(created),
-                ))
+                out["quiz_questions"].append(
+                    (
+                        next_id(shard, "quiz_questions"),
+                        quiz_id,
+                        sentence(rng, 9)[:-1] + "?",
+                        qtype,
+                        options,
+                        answer,
+                        "1.00",
+                        q,
+                        ts(created),
+                        ts(created),
+                    )
+                )
             plan.quizzes.append((quiz_id, n))
     category, subcategory = rng.choice(category_ids())
     published = ts(created + 86_400) if plan.published else None
     plan.row = [
-        course_id, det_uuid(rng), title, f"{title.lower().replace(' ', '-')}-{course_id}",
-        f"Learn {subject} step by step", sentence(rng, 25),
-        json.dumps([sentence(rng, 5) for _ in range(3)]), json.dumps([]), category, subcategory,
+        course_id,
+        det_uuid(rng),
+        title,
+        f"{title.lower().replace(' ', '-')}-{course_id}",
+        f"Learn {subject} step by step",
+        sentence(rng, 25),
+        json.dumps([sentence(rng, 5) for _ in range(3)]),
+        json.dumps([]),
+        category,
+        subcategory,
         json.dumps(sorted({subject.lower(), rng.choice(words.TOPIC_WORDS)})),
         rng.choice(("beginner", "intermediate", "advanced", "expert")),
-        f"{rng.randint(2, 60)}.50", price, "INR", None, is_free, instructor[0], status,
-        published, plan.has_certificate, bool(plan.quizzes), "en", 0, 0, "0.00", 0,
-        rng.randint(0, 50_000), ts(created), ts(created),
+        f"{rng.randint(2, 60)}.50",
+        price,
+        "INR",
+        None,
+        is_free,
+        instructor[0],
+        status,
+        published,
+        plan.has_certificate,
+        bool(plan.quizzes),
+        "en",
+        0,
+        0,
+        "0.00",
+        0,
+        rng.randint(0, 50_000),
+        ts(created),
+        ts(created),
     ]
     return plan
 

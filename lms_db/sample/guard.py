@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 SAMPLE_LOAD_OPERATION = "sample-load"
 
 
-def open_sample_router(topology: Topology, *,
-                       connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Router:
+def open_sample_router(
+    topology: Topology, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> Router:
     """A Router for ``load_sample``, after checking every shard is migrated.
 
     :raises ConfigError: a shard has no schema (nothing was created: not even the catalog).
@@ -60,8 +61,9 @@ def open_sample_router(topology: Topology, *,
 def _check_schema(member: Member, timeout: float) -> None:
     ref = member.primary
     database = ref.url.database or ""
-    missing = f"shard {member.name} has no schema: run `lmsdb migrate up` first (nothing " \
-              "was changed)"
+    missing = (
+        f"shard {member.name} has no schema: run `lmsdb migrate up` first (nothing was changed)"
+    )
     if ref.dialect == "sqlite" and database and not Path(database).exists():
         raise ConfigError(missing)
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
@@ -69,8 +71,9 @@ def _check_schema(member: Member, timeout: float) -> None:
         with engine.connect() as conn:
             ready = sa.inspect(conn).has_table("users")
     except sa.exc.DBAPIError as exc:
-        raise ConnectionFailed(f"{member.name}: cannot connect to {ref.display}: "
-                               f"{short_reason(exc, ref.url.password)}") from exc
+        raise ConnectionFailed(
+            f"{member.name}: cannot connect to {ref.display}: {short_reason(exc, ref.url.password)}"
+        ) from exc
     finally:
         engine.dispose()
     if not ready:
@@ -93,7 +96,8 @@ def load_guard(router: Router, *, add: bool) -> Iterator[int]:
             raise AlreadyLoaded(
                 f"the fleet already holds {existing:,} users (an earlier sample load?): pass "
                 "--add to add more with new ids, or load into an empty fleet; nothing was "
-                "changed")
+                "changed"
+            )
         yield existing
     except BaseException as exc:
         message = getattr(exc, "message", type(exc).__name__)
@@ -108,13 +112,15 @@ def _take(router: Router) -> int:
         for other in open_entries(conn, operation=SAMPLE_LOAD_OPERATION):
             if _holder_gone(other.holder):
                 log.warning("closing stale sample-load entry %d of %s", other.id, other.holder)
-                close_journal_entry(conn, other.id, state="failed",
-                                    payload={"error": "holder process gone"})
+                close_journal_entry(
+                    conn, other.id, state="failed", payload={"error": "holder process gone"}
+                )
                 continue
             raise InputError(
                 f"another sample load is running (journal entry {other.id}, held by "
                 f"{other.holder} since {other.created_at:%Y-%m-%d %H:%M:%S} UTC): wait for "
-                "it to finish")
+                "it to finish"
+            )
         return open_journal_entry(conn, operation=SAMPLE_LOAD_OPERATION, step="load")
 
 
@@ -133,7 +139,9 @@ def _holder_gone(holder: str) -> bool:
 
 
 def _existing_users(router: Router) -> int:
-    counts = router.scatter("user", lambda _s, conn: int(conn.execute(
-        sa.text("SELECT COUNT(*) FROM users")).scalar_one()),
-        parallel=max(1, len(router.shards("user"))))
+    counts = router.scatter(
+        "user",
+        lambda _s, conn: int(conn.execute(sa.text("SELECT COUNT(*) FROM users")).scalar_one()),
+        parallel=max(1, len(router.shards("user"))),
+    )
     return sum(counts.values())

@@ -49,8 +49,14 @@ ID_BLOCK = 100_000
 ROWS_PER_USER, ROWS_PER_COURSE = 22, 22
 
 COLUMNS = {**course_gen.COLUMNS, **user_gen.COLUMNS}
-_COURSE_TABLES = ("courses", "course_modules", "module_lessons", "quizzes", "quiz_questions",
-                  "course_reviews")
+_COURSE_TABLES = (
+    "courses",
+    "course_modules",
+    "module_lessons",
+    "quizzes",
+    "quiz_questions",
+    "course_reviews",
+)
 
 
 @dataclass(frozen=True)
@@ -116,16 +122,20 @@ def parse_skew(text: str | None, shards: Sequence[str]) -> list[float] | None:
             named = {k.strip(): float(v) for k, v in (p.split("=", 1) for p in parts)}
             unknown = sorted(set(named) - set(shards))
             if unknown:
-                raise InputError(f"--skew names unknown shard(s) {', '.join(unknown)} "
-                                 f"(user shards: {', '.join(shards)})")
+                raise InputError(
+                    f"--skew names unknown shard(s) {', '.join(unknown)} "
+                    f"(user shards: {', '.join(shards)})"
+                )
             weights = [named.get(s, 0.0) for s in shards]
         else:
             weights = [float(p) for p in parts]
     except ValueError:
         raise InputError(f"--skew {text!r}: give weights like 4,1,1 or shard-0=4") from None
     if len(weights) != len(shards):
-        raise InputError(f"--skew gives {len(weights)} weights for {len(shards)} user shards "
-                         f"({', '.join(shards)})")
+        raise InputError(
+            f"--skew gives {len(weights)} weights for {len(shards)} user shards "
+            f"({', '.join(shards)})"
+        )
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise InputError("--skew weights must be >= 0 and not all 0")
     return weights
@@ -191,6 +201,7 @@ def _check_ready(router: Router) -> dict[str, bool]:
 
     :raises ConfigError: a shard has no schema.
     """
+
     def probe(shard: str, conn: sa.Connection) -> bool:
         if not sa.inspect(conn).has_table("users"):
             raise ConfigError(f"shard {shard} has no schema: run `lmsdb migrate up` first")
@@ -248,8 +259,9 @@ def load_sample(
         raise InputError(f"skew needs {len(user_shards)} weights, not all 0")
     all_shards = router.shards()
     for shard in all_shards:  # before anything is written: unreachable is bad input (exit 2)
-        connect_check(router.location(shard).primary, router.pool.connect_timeout,
-                      f"shard {shard} primary")
+        connect_check(
+            router.location(shard).primary, router.pool.connect_timeout, f"shard {shard} primary"
+        )
     has_globals = _check_ready(router)
     events = router.topology.analytics is not None
     if events and not sa.inspect(router.analytics_engine()).has_table("user_events"):
@@ -269,35 +281,64 @@ def load_sample(
         fresh_globals = [s for s in all_shards if not has_globals[s]]
         try:
             with interrupts.handle_signals():
-                _generate_and_write(router, writer, ids, written, tracker, rng, users=users,
-                                    courses=courses, weights=weights, events=events,
-                                    batch_users=batch_users, fresh_globals=fresh_globals)
+                _generate_and_write(
+                    router,
+                    writer,
+                    ids,
+                    written,
+                    tracker,
+                    rng,
+                    users=users,
+                    courses=courses,
+                    weights=weights,
+                    events=events,
+                    batch_users=batch_users,
+                    fresh_globals=fresh_globals,
+                )
         except Interrupted as exc:
             writer.abort()
             deleted = roll_back(router, ids.taken, fresh_globals, events=events)
-            raise Interrupted(f"sample load interrupted ({interrupts.reason()}) and rolled back: "
-                              f"the {deleted:,} rows it had written are deleted, nothing of it "
-                              "remains; run it again to load") from exc
+            raise Interrupted(
+                f"sample load interrupted ({interrupts.reason()}) and rolled back: "
+                f"the {deleted:,} rows it had written are deleted, nothing of it "
+                "remains; run it again to load"
+            ) from exc
         except BaseException:
             writer.abort()
             raise
-        return LoadResult(seed, users, courses, {k: dict(v) for k, v in written.items()},
-                          time.perf_counter() - started)
+        return LoadResult(
+            seed,
+            users,
+            courses,
+            {k: dict(v) for k, v in written.items()},
+            time.perf_counter() - started,
+        )
 
 
-def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
-                        written: dict[str, dict[str, int]], tracker: _Tracker,
-                        rng: random.Random, *, users: int, courses: int,
-                        weights: Sequence[float], events: bool, batch_users: int,
-                        fresh_globals: Sequence[str]) -> None:
+def _generate_and_write(
+    router: Router,
+    writer: BulkWriter,
+    ids: _Ids,
+    written: dict[str, dict[str, int]],
+    tracker: _Tracker,
+    rng: random.Random,
+    *,
+    users: int,
+    courses: int,
+    weights: Sequence[float],
+    events: bool,
+    batch_users: int,
+    fresh_globals: Sequence[str],
+) -> None:
     """The load's body; stops with :class:`Interrupted` between rounds on SIGINT/SIGTERM."""
     user_shards, course_shards = router.shards("user"), router.shards("course")
     writer.open(list(writer.engines))  # connects to every database at once
     _load_globals(rng, writer, written, fresh_globals, tracker)
     hooks.pause_point("sample.phase")  # globals handed over, users next
     counts = _spread(users, weights) if users else []
-    user_ids = {s: list(ids.take_all(s, "users", n))
-                for s, n in zip(user_shards, counts, strict=False)}
+    user_ids = {
+        s: list(ids.take_all(s, "users", n)) for s, n in zip(user_shards, counts, strict=False)
+    }
     for block in user_ids.values():
         for uid in (block[0], block[-1]) if block else ():
             router.check_writable("user", uid)
@@ -307,8 +348,10 @@ def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
     placed = [(s, next(cursor[s])) for s in order]
     # One block per shard and table before any batch is written: reserving moves the
     # AUTO_INCREMENT counter (ALTER TABLE), which waits for open transactions on the table.
-    for keyspace, shards in (("user", user_shards if users else ()),
-                             ("course", course_shards if courses else ())):
+    for keyspace, shards in (
+        ("user", user_shards if users else ()),
+        ("course", course_shards if courses else ()),
+    ):
         for shard in shards:
             for table in keyspace_tables(keyspace):
                 if table.name in ids.windows.table_names and key_table(table) is None:
@@ -321,7 +364,7 @@ def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
     for start in range(0, len(placed), batch_users):
         interrupts.check("between two rounds of users")
         out = _RoundRows(writer)
-        for shard, uid in placed[start:start + batch_users]:
+        for shard, uid in placed[start : start + batch_users]:
             role = "instructor" if uid in instructors else "student"
             user_gen.user_rows(rng, uid, shard, role, published, ids, out, events=events)
         for key, tables in out.items():
@@ -337,16 +380,20 @@ def _generate_and_write(router: Router, writer: BulkWriter, ids: _Ids,
     writer.close()
 
 
-def _instructors(placed: Sequence[tuple[str, int]], courses: int
-                 ) -> list[tuple[str, int, int]]:
+def _instructors(placed: Sequence[tuple[str, int]], courses: int) -> list[tuple[str, int, int]]:
     """``(shard, user id, index)`` of the users who teach: the first third of ``courses``."""
     k = min(len(placed), max(1, courses // 3)) if courses else 0
     return [(s, uid, i) for i, (s, uid) in enumerate(placed[:k])]
 
 
-def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
-                  course_shards: Sequence[str], placed: Sequence[tuple[str, int]]
-                  ) -> list[course_gen.CoursePlan]:
+def _plan_courses(
+    rng: random.Random,
+    router: Router,
+    ids: _Ids,
+    courses: int,
+    course_shards: Sequence[str],
+    placed: Sequence[tuple[str, int]],
+) -> list[course_gen.CoursePlan]:
     teachers = [(uid, f"Instructor {i + 1}") for _, uid, i in _instructors(placed, courses)]
     plans = []
     counts = _spread(courses, [1.0] * len(course_shards)) if courses else []
@@ -356,8 +403,9 @@ def _plan_courses(rng: random.Random, router: Router, ids: _Ids, courses: int,
             router.check_writable("course", key)
         for course_id in course_ids:
             out: course_gen.Rows = defaultdict(list)
-            plans.append(course_gen.course_rows(rng, course_id, shard, rng.choice(teachers),
-                                                ids, out))
+            plans.append(
+                course_gen.course_rows(rng, course_id, shard, rng.choice(teachers), ids, out)
+            )
     return plans
 
 
@@ -376,8 +424,9 @@ class _Tracker:
     def handed(self, rows: int) -> None:
         self.generated += rows
         if self.progress is not None:
-            self.progress(LoadProgress(self.generated, max(self.expected, self.generated),
-                                       self.phase))
+            self.progress(
+                LoadProgress(self.generated, max(self.expected, self.generated), self.phase)
+            )
 
     def writing(self) -> None:
         with self._lock:
@@ -434,11 +483,21 @@ def _gather(into: dict[str, Rows], key: str, rows: Rows | None) -> None:
         have.extend(rows)
 
 
-def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
-            tables: Mapping[str, Rows], tracker: _Tracker) -> None:
-    order = ["user_events"] if key == "analytics" else [
-        t.name for t in keyspace_tables("user") + keyspace_tables("course")
-        + keyspace_tables("global")]
+def _submit(
+    writer: BulkWriter,
+    written: dict[str, dict[str, int]],
+    key: str,
+    tables: Mapping[str, Rows],
+    tracker: _Tracker,
+) -> None:
+    order = (
+        ["user_events"]
+        if key == "analytics"
+        else [
+            t.name
+            for t in keyspace_tables("user") + keyspace_tables("course") + keyspace_tables("global")
+        ]
+    )
     batch: Batch = [(t, COLUMNS[t], tables[t]) for t in order if tables.get(t)]
     for table, _, rows in batch:
         written[key][table] += len(rows)
@@ -446,19 +505,29 @@ def _submit(writer: BulkWriter, written: dict[str, dict[str, int]], key: str,
     tracker.handed(sum(len(rows) for _, _, rows in batch))
 
 
-def _load_globals(rng: random.Random, writer: BulkWriter, written: dict[str, dict[str, int]],
-                  shards: Sequence[str], tracker: _Tracker) -> None:
+def _load_globals(
+    rng: random.Random,
+    writer: BulkWriter,
+    written: dict[str, dict[str, int]],
+    shards: Sequence[str],
+    tracker: _Tracker,
+) -> None:
     """The global tables' rows to every shard in ``shards`` (those without them yet)."""
     rows = course_gen.global_rows(rng)
     for shard in shards:
         _submit(writer, written, shard, {t: list(r) for t, r in rows.items()}, tracker)
 
 
-def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
-                   plans: Sequence[course_gen.CoursePlan], reviews: Mapping[str, Rows],
-                   tracker: _Tracker) -> None:
+def _write_courses(
+    writer: BulkWriter,
+    written: dict[str, dict[str, int]],
+    plans: Sequence[course_gen.CoursePlan],
+    reviews: Mapping[str, Rows],
+    tracker: _Tracker,
+) -> None:
     by_shard: dict[str, dict[str, list[tuple[object, ...]]]] = defaultdict(
-        lambda: defaultdict(list))
+        lambda: defaultdict(list)
+    )
     for plan in plans:
         tables = by_shard[plan.shard]
         tables["courses"].append(course_gen.finish_course(plan))
@@ -467,10 +536,11 @@ def _write_courses(writer: BulkWriter, written: dict[str, dict[str, int]],
     for shard in list(by_shard) + [s for s in reviews if s not in by_shard]:
         tables = by_shard[shard]
         for table in _COURSE_TABLES:  # parents first; one transaction per chunk
-            these: Rows = (reviews.get(shard, []) if table == "course_reviews"
-                           else tables.get(table, []))
+            these: Rows = (
+                reviews.get(shard, []) if table == "course_reviews" else tables.get(table, [])
+            )
             if isinstance(these, TextRows):  # already text: one piece
                 _submit(writer, written, shard, {table: these}, tracker)
                 continue
             for start in range(0, len(these), 20_000):
-                _submit(writer, written, shard, {table: these[start:start + 20_000]}, tracker)
+                _submit(writer, written, shard, {table: these[start : start + 20_000]}, tracker)

@@ -28,8 +28,13 @@ def _in(column: sa.ColumnElement[int], ranges: Iterable[range]) -> sa.ColumnElem
     return sa.or_(*(sa.and_(column >= r.start, column < r.stop) for r in ranges if len(r)))
 
 
-def roll_back(router: Router, taken: Mapping[tuple[str, str], Sequence[range]],
-              global_shards: Sequence[str], *, events: bool) -> int:
+def roll_back(
+    router: Router,
+    taken: Mapping[tuple[str, str], Sequence[range]],
+    global_shards: Sequence[str],
+    *,
+    events: bool,
+) -> int:
     """Delete the rows a load wrote; returns how many.
 
     :param router: the Router.
@@ -60,7 +65,8 @@ def roll_back(router: Router, taken: Mapping[tuple[str, str], Sequence[range]],
         if every_user:
             events_table = sa.table("user_events", sa.column("user_id"))
             with router.analytics_engine().begin() as conn:
-                deleted += conn.execute(events_table.delete().where(
-                    _in(events_table.c.user_id, every_user))).rowcount
+                deleted += conn.execute(
+                    events_table.delete().where(_in(events_table.c.user_id, every_user))
+                ).rowcount
     log.info("sample load rolled back: %d rows deleted", deleted)
     return deleted

@@ -30,41 +30,175 @@ from lms_db.sample.courses import (
 )
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "users": ("id", "uuid", "email", "email_verified_at", "password_hash", "first_name",
-              "last_name", "display_name", "role", "status", "timezone", "locale",
-              "last_login_at", "last_login_ip", "login_count", "created_at", "updated_at"),
-    "user_profiles": ("user_id", "date_of_birth", "gender", "country_code", "occupation",
-                      "education_level", "profile_visibility", "created_at", "updated_at"),
-    "user_sessions": ("id", "user_id", "ip_address", "device_type", "browser", "os",
-                      "country_code", "city", "created_at", "last_activity_at", "expires_at"),
-    "user_oauth_providers": ("id", "user_id", "provider", "provider_user_id", "provider_email",
-                             "created_at", "updated_at"),
-    "audit_logs": ("id", "user_id", "action", "table_name", "record_id", "ip_address",
-                   "created_at"),
-    "enrollments": ("id", "user_id", "course_id", "enrollment_type", "payment_id", "status",
-                    "progress_percentage", "completed_lessons", "total_lessons",
-                    "total_watch_time_seconds", "last_accessed_at", "completed_at",
-                    "certificate_issued_at", "certificate_id", "enrolled_at", "created_at",
-                    "updated_at"),
-    "lesson_progress": ("id", "user_id", "lesson_id", "enrollment_id", "status",
-                        "progress_percentage", "watch_time_seconds", "completed_at",
-                        "created_at", "updated_at"),
-    "quiz_attempts": ("id", "quiz_id", "user_id", "enrollment_id", "attempt_number",
-                      "total_points", "earned_points", "percentage", "passed", "started_at",
-                      "submitted_at", "time_taken_seconds", "status", "created_at",
-                      "updated_at"),
-    "payments": ("id", "user_id", "course_id", "amount", "currency", "original_amount",
-                 "discount_amount", "coupon_code", "payment_gateway", "gateway_transaction_id",
-                 "payment_method", "status", "invoice_number", "paid_at", "created_at",
-                 "updated_at"),
-    "certificates": ("id", "user_id", "course_id", "enrollment_id", "certificate_number",
-                     "verification_code", "student_name", "course_title", "instructor_name",
-                     "completion_date", "grade", "verified_at", "created_at", "updated_at"),
-    "course_reviews": ("id", "course_id", "user_id", "enrollment_id", "rating", "title",
-                       "review_text", "content_rating", "instructor_rating", "value_rating",
-                       "status", "created_at", "updated_at"),
-    "user_events": ("time", "user_id", "event_type", "event_category", "event_action",
-                    "course_id", "session_id", "device_type", "country_code"),
+    "users": (
+        "id",
+        "uuid",
+        "email",
+        "email_verified_at",
+        "password_hash",
+        "first_name",
+        "last_name",
+        "display_name",
+        "role",
+        "status",
+        "timezone",
+        "locale",
+        "last_login_at",
+        "last_login_ip",
+        "login_count",
+        "created_at",
+        "updated_at",
+    ),
+    "user_profiles": (
+        "user_id",
+        "date_of_birth",
+        "gender",
+        "country_code",
+        "occupation",
+        "education_level",
+        "profile_visibility",
+        "created_at",
+        "updated_at",
+    ),
+    "user_sessions": (
+        "id",
+        "user_id",
+        "ip_address",
+        "device_type",
+        "browser",
+        "os",
+        "country_code",
+        "city",
+        "created_at",
+        "last_activity_at",
+        "expires_at",
+    ),
+    "user_oauth_providers": (
+        "id",
+        "user_id",
+        "provider",
+        "provider_user_id",
+        "provider_email",
+        "created_at",
+        "updated_at",
+    ),
+    "audit_logs": (
+        "id",
+        "user_id",
+        "action",
+        "table_name",
+        "record_id",
+        "ip_address",
+        "created_at",
+    ),
+    "enrollments": (
+        "id",
+        "user_id",
+        "course_id",
+        "enrollment_type",
+        "payment_id",
+        "status",
+        "progress_percentage",
+        "completed_lessons",
+        "total_lessons",
+        "total_watch_time_seconds",
+        "last_accessed_at",
+        "completed_at",
+        "certificate_issued_at",
+        "certificate_id",
+        "enrolled_at",
+        "created_at",
+        "updated_at",
+    ),
+    "lesson_progress": (
+        "id",
+        "user_id",
+        "lesson_id",
+        "enrollment_id",
+        "status",
+        "progress_percentage",
+        "watch_time_seconds",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    ),
+    "quiz_attempts": (
+        "id",
+        "quiz_id",
+        "user_id",
+        "enrollment_id",
+        "attempt_number",
+        "total_points",
+        "earned_points",
+        "percentage",
+        "passed",
+        "started_at",
+        "submitted_at",
+        "time_taken_seconds",
+        "status",
+        "created_at",
+        "updated_at",
+    ),
+    "payments": (
+        "id",
+        "user_id",
+        "course_id",
+        "amount",
+        "currency",
+        "original_amount",
+        "discount_amount",
+        "coupon_code",
+        "payment_gateway",
+        "gateway_transaction_id",
+        "payment_method",
+        "status",
+        "invoice_number",
+        "paid_at",
+        "created_at",
+        "updated_at",
+    ),
+    "certificates": (
+        "id",
+        "user_id",
+        "course_id",
+        "enrollment_id",
+        "certificate_number",
+        "verification_code",
+        "student_name",
+        "course_title",
+        "instructor_name",
+        "completion_date",
+        "grade",
+        "verified_at",
+        "created_at",
+        "updated_at",
+    ),
+    "course_reviews": (
+        "id",
+        "course_id",
+        "user_id",
+        "enrollment_id",
+        "rating",
+        "title",
+        "review_text",
+        "content_rating",
+        "instructor_rating",
+        "value_rating",
+        "status",
+        "created_at",
+        "updated_at",
+    ),
+    "user_events": (
+        "time",
+        "user_id",
+        "event_type",
+        "event_category",
+        "event_action",
+        "course_id",
+        "session_id",
+        "device_type",
+        "country_code",
+    ),
 }
 
 #: Passwords are never real: one bcrypt-shaped constant.
@@ -103,32 +237,73 @@ def user_rows(
     country = _COUNTRIES[below(len(_COUNTRIES))]
     ip = f"10.{user_id % 250}.{below(256)}.{1 + below(254)}"
     at_created = DAYS[created // 86_400] + CLOCK[created % 86_400]
-    rows["users"].append((
-        user_id, det_uuid(rng), f"{first}.{last}.{user_id}@example.com".lower(),
-        ts(created + 600) if status != "pending" else None, PASSWORD_HASH, first, last,
-        f"{first} {last}", role, status, _TIMEZONES[below(len(_TIMEZONES))],
-        _LOCALES[below(len(_LOCALES))], ts(login), ip, 1 + below(300), at_created, at_created,
-    ))
-    rows["user_profiles"].append((
-        user_id, f"{1965 + below(42)}-{_TWO_DIGITS[1 + below(12)]}-{_TWO_DIGITS[1 + below(28)]}",
-        _GENDERS[below(4)], country, _OCCUPATIONS[below(len(_OCCUPATIONS))],
-        _EDUCATION[below(5)], _VISIBILITY[below(4)], at_created, at_created,
-    ))
-    rows["audit_logs"].append((next_id(shard, "audit_logs"), user_id, "create", "users",
-                               user_id, ip, at_created))
+    rows["users"].append(
+        (
+            user_id,
+            det_uuid(rng),
+            f"{first}.{last}.{user_id}@example.com".lower(),
+            ts(created + 600) if status != "pending" else None,
+            PASSWORD_HASH,
+            first,
+            last,
+            f"{first} {last}",
+            role,
+            status,
+            _TIMEZONES[below(len(_TIMEZONES))],
+            _LOCALES[below(len(_LOCALES))],
+            ts(login),
+            ip,
+            1 + below(300),
+            at_created,
+            at_created,
+        )
+    )
+    rows["user_profiles"].append(
+        (
+            user_id,
+            f"{1965 + below(42)}-{_TWO_DIGITS[1 + below(12)]}-{_TWO_DIGITS[1 + below(28)]}",
+            _GENDERS[below(4)],
+            country,
+            _OCCUPATIONS[below(len(_OCCUPATIONS))],
+            _EDUCATION[below(5)],
+            _VISIBILITY[below(4)],
+            at_created,
+            at_created,
+        )
+    )
+    rows["audit_logs"].append(
+        (next_id(shard, "audit_logs"), user_id, "create", "users", user_id, ip, at_created)
+    )
     for _ in range(_SESSIONS[below(4)]):
         seen = login - below(86_400)
-        rows["user_sessions"].append((
-            f"{rng.getrandbits(256):064x}", user_id, ip, _DEVICES[below(4)],
-            _BROWSERS[below(len(_BROWSERS))], _OSES[below(len(_OSES))], country,
-            _CITIES[below(len(_CITIES))], ts(seen - 3600), ts(seen), ts(seen + 14 * 86_400),
-        ))
+        rows["user_sessions"].append(
+            (
+                f"{rng.getrandbits(256):064x}",
+                user_id,
+                ip,
+                _DEVICES[below(4)],
+                _BROWSERS[below(len(_BROWSERS))],
+                _OSES[below(len(_OSES))],
+                country,
+                _CITIES[below(len(_CITIES))],
+                ts(seen - 3600),
+                ts(seen),
+                ts(seen + 14 * 86_400),
+            )
+        )
     if rng.random() < 0.3:
         provider = _PROVIDERS[below(5)]
-        rows["user_oauth_providers"].append((
-            next_id(shard, "user_oauth_providers"), user_id, provider, f"{provider}-{user_id}",
-            f"{first}.{user_id}@{provider}.example.com".lower(), at_created, at_created,
-        ))
+        rows["user_oauth_providers"].append(
+            (
+                next_id(shard, "user_oauth_providers"),
+                user_id,
+                provider,
+                f"{provider}-{user_id}",
+                f"{first}.{user_id}@{provider}.example.com".lower(),
+                at_created,
+                at_created,
+            )
+        )
     if not courses:
         return
     n = len(courses)
@@ -137,13 +312,32 @@ def user_rows(
     for index in picks:
         # Strictly increasing per user, so their events' (time, user, type) keys differ.
         enrolled += 3600 + below(86_400 * 10)
-        _enrollment(rng, below, user_id, shard, f"{first} {last}", courses[index], enrolled,
-                    next_id, out, events=events)
+        _enrollment(
+            rng,
+            below,
+            user_id,
+            shard,
+            f"{first} {last}",
+            courses[index],
+            enrolled,
+            next_id,
+            out,
+            events=events,
+        )
 
 
 def _enrollment(
-    rng: random.Random, below: Callable[[int], int], user_id: int, shard: str, student: str,
-    course: CoursePlan, enrolled: int, next_id: NextId, out: Sinks, *, events: bool,
+    rng: random.Random,
+    below: Callable[[int], int],
+    user_id: int,
+    shard: str,
+    student: str,
+    course: CoursePlan,
+    enrolled: int,
+    next_id: NextId,
+    out: Sinks,
+    *,
+    events: bool,
 ) -> None:
     rows = out[shard]
     enrollment_id = next_id(shard, "enrollments")
@@ -161,24 +355,50 @@ def _enrollment(
         discount = "100.00" if rng.random() < 0.2 else "0.00"
         amount = f"{float(course.price) - float(discount):.2f}"
         paid_at = ts(enrolled - 60)
-        rows["payments"].append((
-            payment_id, user_id, course.id, amount, "INR", course.price, discount,
-            None if discount == "0.00" else "SAVE01PYT", _GATEWAYS[below(3)],
-            f"txn_{payment_id}_{user_id}", _METHODS[below(5)],
-            "refunded" if refunded else "completed", f"INV-{payment_id}", paid_at,
-            ts(enrolled - 120), paid_at,
-        ))
+        rows["payments"].append(
+            (
+                payment_id,
+                user_id,
+                course.id,
+                amount,
+                "INR",
+                course.price,
+                discount,
+                None if discount == "0.00" else "SAVE01PYT",
+                _GATEWAYS[below(3)],
+                f"txn_{payment_id}_{user_id}",
+                _METHODS[below(5)],
+                "refunded" if refunded else "completed",
+                f"INV-{payment_id}",
+                paid_at,
+                ts(enrolled - 120),
+                paid_at,
+            )
+        )
     step = 3600 * 6
     certificate_id = None
     finished = enrolled + step * (total + 1)
     at_finished = DAYS[finished // 86_400] + CLOCK[finished % 86_400]
     if completed and course.has_certificate and status == "completed":
         certificate_id = next_id(shard, "certificates")
-        rows["certificates"].append((
-            certificate_id, user_id, course.id, enrollment_id, f"CERT-{certificate_id}",
-            f"{rng.getrandbits(128):032x}", student, course.title, course.instructor_name,
-            at_finished[:10], _GRADES[60 + below(41)], at_finished, at_finished, at_finished,
-        ))
+        rows["certificates"].append(
+            (
+                certificate_id,
+                user_id,
+                course.id,
+                enrollment_id,
+                f"CERT-{certificate_id}",
+                f"{rng.getrandbits(128):032x}",
+                student,
+                course.title,
+                course.instructor_name,
+                at_finished[:10],
+                _GRADES[60 + below(41)],
+                at_finished,
+                at_finished,
+                at_finished,
+            )
+        )
     watch = 0
     lessons = course.lessons[: done + (0 if completed else 1)]
     if lessons:
@@ -192,11 +412,35 @@ def _enrollment(
             before = at - 600
             began = DAYS[before // 86_400] + CLOCK[before % 86_400]
             if i < done:
-                append((next_id(shard, "lesson_progress"), user_id, lesson_id, enrollment_id,
-                        "completed", "100.00", seconds, now, began, now))
+                append(
+                    (
+                        next_id(shard, "lesson_progress"),
+                        user_id,
+                        lesson_id,
+                        enrollment_id,
+                        "completed",
+                        "100.00",
+                        seconds,
+                        now,
+                        began,
+                        now,
+                    )
+                )
             else:
-                append((next_id(shard, "lesson_progress"), user_id, lesson_id, enrollment_id,
-                        "in_progress", _GRADES[1 + below(99)], seconds, None, began, now))
+                append(
+                    (
+                        next_id(shard, "lesson_progress"),
+                        user_id,
+                        lesson_id,
+                        enrollment_id,
+                        "in_progress",
+                        _GRADES[1 + below(99)],
+                        seconds,
+                        None,
+                        began,
+                        now,
+                    )
+                )
     for quiz_id, questions in course.quizzes:
         if done == 0 or rng.random() < 0.4:
             continue
@@ -205,37 +449,87 @@ def _enrollment(
             pct = 100.0 * earned / questions
             start = enrolled + step * attempt
             at_start = ts(start)
-            rows["quiz_attempts"].append((
-                next_id(shard, "quiz_attempts"), quiz_id, user_id, enrollment_id, attempt,
-                f"{questions}.00", f"{earned}.00", f"{pct:.2f}", pct >= 70.0, at_start,
-                ts(start + 300 + attempt), 300 + attempt, "graded", at_start, ts(start + 600),
-            ))
+            rows["quiz_attempts"].append(
+                (
+                    next_id(shard, "quiz_attempts"),
+                    quiz_id,
+                    user_id,
+                    enrollment_id,
+                    attempt,
+                    f"{questions}.00",
+                    f"{earned}.00",
+                    f"{pct:.2f}",
+                    pct >= 70.0,
+                    at_start,
+                    ts(start + 300 + attempt),
+                    300 + attempt,
+                    "graded",
+                    at_start,
+                    ts(start + 600),
+                )
+            )
     last_seen = enrolled + step * max(1, done)
     at_last_seen = ts(last_seen)
     at_enrolled = ts(enrolled)
-    rows["enrollments"].append((
-        enrollment_id, user_id, course.id, "paid" if paid else "free", payment_id, status,
-        f"{100.0 * done / total if total else 0.0:.2f}", done, total, watch, at_last_seen,
-        at_finished if completed else None, at_finished if certificate_id else None,
-        certificate_id, at_enrolled, at_enrolled, at_last_seen,
-    ))
+    rows["enrollments"].append(
+        (
+            enrollment_id,
+            user_id,
+            course.id,
+            "paid" if paid else "free",
+            payment_id,
+            status,
+            f"{100.0 * done / total if total else 0.0:.2f}",
+            done,
+            total,
+            watch,
+            at_last_seen,
+            at_finished if completed else None,
+            at_finished if certificate_id else None,
+            certificate_id,
+            at_enrolled,
+            at_enrolled,
+            at_last_seen,
+        )
+    )
     course.enrollments += 1
     course.completions += int(completed)
     if done * 3 >= total and rng.random() < 0.3:
         rating = _RATINGS[bisect(_RATING_SUMS, rng.random() * _RATING_SUMS[-1], 0, 4)]
-        out[course.shard]["course_reviews"].append((
-            next_id(course.shard, "course_reviews"), course.id, user_id, enrollment_id, rating,
-            sentence(rng, 4)[:-1], sentence(rng, 20), rating, max(1, rating - below(2)),
-            rating, _REVIEW_STATUS[below(3)], at_last_seen, at_last_seen,
-        ))
+        out[course.shard]["course_reviews"].append(
+            (
+                next_id(course.shard, "course_reviews"),
+                course.id,
+                user_id,
+                enrollment_id,
+                rating,
+                sentence(rng, 4)[:-1],
+                sentence(rng, 20),
+                rating,
+                max(1, rating - below(2)),
+                rating,
+                _REVIEW_STATUS[below(3)],
+                at_last_seen,
+                at_last_seen,
+            )
+        )
         course.reviews += 1
         course.rating_sum += rating
     if events:
         for n, kind in enumerate(rng.sample(words.EVENT_TYPES, 3)):
-            out["analytics"]["user_events"].append((
-                ts(enrolled + 60 * n + 1), user_id, kind, "learning", kind.split("_")[0],
-                course.id, None, _EVENT_DEVICES[below(2)], None,
-            ))
+            out["analytics"]["user_events"].append(
+                (
+                    ts(enrolled + 60 * n + 1),
+                    user_id,
+                    kind,
+                    "learning",
+                    kind.split("_")[0],
+                    course.id,
+                    None,
+                    _EVENT_DEVICES[below(2)],
+                    None,
+                )
+            )
 
 
 # Value lists, drawn from by index (``seq[below(len(seq))]`` is ``rng.choice(seq)``), and

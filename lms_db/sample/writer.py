@@ -147,7 +147,7 @@ def write_batch(conn: Connection, batch: Batch) -> int:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
                 for start in range(0, len(rows), MYSQL_ROWS_PER_STATEMENT):
-                    chunk = rows[start:start + MYSQL_ROWS_PER_STATEMENT]
+                    chunk = rows[start : start + MYSQL_ROWS_PER_STATEMENT]
                     values = ",".join(map(repr, chunk)).replace("None", "NULL")
                     cursor.execute(head + values)
             finally:
@@ -156,15 +156,13 @@ def write_batch(conn: Connection, batch: Batch) -> int:
             _copy(conn, table, columns, rows)
         else:
             head = _insert_sql(conn, table, columns)
-            marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"]
-                              * len(columns))
+            marks = ", ".join(["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(columns))
             conn.exec_driver_sql(f"{head}({marks})", rows)
         total += len(rows)
     return total
 
 
-def load_file(conn: Connection, table: str, columns: Sequence[str], path: Path,
-              rows: int) -> None:
+def load_file(conn: Connection, table: str, columns: Sequence[str], path: Path, rows: int) -> None:
     """``LOAD DATA LOCAL INFILE`` of ``path`` (:func:`render_tsv` text) into ``table``.
 
     :param conn: a MySQL/MariaDB connection opened with the ``local_infile`` flag, inside
@@ -183,7 +181,9 @@ def load_file(conn: Connection, table: str, columns: Sequence[str], path: Path,
         loaded = cursor.execute(
             f"LOAD DATA LOCAL INFILE %s INTO TABLE {quote(d, table)} CHARACTER SET utf8mb4 "
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-            f"({cols})", (str(path),))
+            f"({cols})",
+            (str(path),),
+        )
         warnings = getattr(cursor, "warning_count", None)
         if warnings is None:
             cursor.execute("SELECT @@warning_count")
@@ -192,14 +192,16 @@ def load_file(conn: Connection, table: str, columns: Sequence[str], path: Path,
             cursor.execute("SHOW WARNINGS LIMIT 1")
             first = cursor.fetchone()
             detail = f": {first[2]}" if first else ""
-            raise OperationError(f"loading {table}: {loaded} of {rows} rows, "
-                                 f"{warnings} warning(s){detail}")
+            raise OperationError(
+                f"loading {table}: {loaded} of {rows} rows, {warnings} warning(s){detail}"
+            )
     finally:
         cursor.close()
 
 
-def _copy(conn: Connection, table: str, columns: Sequence[str],
-          rows: Sequence[tuple[object, ...]]) -> None:
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[object, ...]]
+) -> None:
     d = conn.dialect
     cols = ", ".join(quote(d, c) for c in columns)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -256,7 +258,8 @@ class _Target:
         self.files = 0
         # Batches wait in memory (at most ``depth``); spool jobs are only file names.
         self.queue: queue.Queue[_Job | None] = queue.Queue(
-            maxsize=depth if spool_dir is None else 0)
+            maxsize=depth if spool_dir is None else 0
+        )
         self.thread: threading.Thread | None = None
 
     def spool(self, table: str, columns: Sequence[str]) -> _Spool:
@@ -283,9 +286,14 @@ class BulkWriter:
     :param segment_rows: rows after which a spool file is loaded.
     """
 
-    def __init__(self, engines: Mapping[str, Engine], *,
-                 on_written: Callable[[int], None] | None = None, depth: int = 2,
-                 segment_rows: int = SEGMENT_ROWS) -> None:
+    def __init__(
+        self,
+        engines: Mapping[str, Engine],
+        *,
+        on_written: Callable[[int], None] | None = None,
+        depth: int = 2,
+        segment_rows: int = SEGMENT_ROWS,
+    ) -> None:
         self.engines = engines
         self.on_written = on_written
         self.depth = depth
@@ -397,8 +405,9 @@ class BulkWriter:
 
     def _start(self, key: str, conn: Connection, spool_dir: Path | None) -> _Target:
         target = self._targets[key] = _Target(key, conn, spool_dir, self.depth)
-        target.thread = threading.Thread(target=self._run, args=(target,),
-                                         name=f"lmsdb-sample-{key}", daemon=True)
+        target.thread = threading.Thread(
+            target=self._run, args=(target,), name=f"lmsdb-sample-{key}", daemon=True
+        )
         target.thread.start()
         return target
 
@@ -425,11 +434,14 @@ class BulkWriter:
         shown = url.render_as_string(hide_password=True)
         reason = describe(exc, url.password if isinstance(url.password, str) else None)
         if is_server_gone(exc):
-            return ServerLost(f"sample load: {key} ({shown}): lost the server ({reason}); the "
-                              "transactions committed before stay: check the server, then "
-                              "see lmsdb shard status")
-        return OperationError(f"sample load: {key} ({shown}): {reason}; the transactions "
-                              "committed before stay")
+            return ServerLost(
+                f"sample load: {key} ({shown}): lost the server ({reason}); the "
+                "transactions committed before stay: check the server, then "
+                "see lmsdb shard status"
+            )
+        return OperationError(
+            f"sample load: {key} ({shown}): {reason}; the transactions committed before stay"
+        )
 
     def _raise_if_failed(self) -> None:
         error = self._error
@@ -491,5 +503,6 @@ def bulk_session(conn: Connection, *, bulk: bool) -> None:
         # The generated timestamps are UTC; '+00:00' also spares the server the SYSTEM time
         # zone conversion of every TIMESTAMP value.
         zone = "'+00:00'" if bulk else "DEFAULT"
-        conn.exec_driver_sql(f"SET SESSION foreign_key_checks = {value}, "
-                             f"unique_checks = {value}, time_zone = {zone}")
+        conn.exec_driver_sql(
+            f"SET SESSION foreign_key_checks = {value}, unique_checks = {value}, time_zone = {zone}"
+        )

@@ -35,18 +35,27 @@ def include_object_for(dialect_name: str) -> Any:
     (tsvector) indexes, and materialized views on PostgreSQL are left to :func:`extra_diffs`.
     """
 
-    def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
-                       compare_to: Any) -> bool:
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
         if type_ == "table" and reflected and name in LMSDB_OWN_TABLES:
             return False  # lmsdb's bookkeeping, not part of the schema
         if type_ == "table" and not reflected and obj.info.get("is_view"):
             return dialect_name != "postgresql"
-        if type_ == "table" and reflected and compare_to is None and name and (
-            name in ("lmsdb_move_changes", "lmsdb_fences")
+        if (
+            type_ == "table"
+            and reflected
+            and compare_to is None
+            and name
+            and (name in ("lmsdb_move_changes", "lmsdb_fences"))
         ):
             return False  # a range move's changelog and fence records (docs/moves.md)
-        if type_ == "table" and reflected and dialect_name == "postgresql" and name and (
-            name.endswith("_default")
+        if (
+            type_ == "table"
+            and reflected
+            and dialect_name == "postgresql"
+            and name
+            and (name.endswith("_default"))
         ):
             return False  # a DEFAULT partition of a partitioned table
         if type_ == "index" and not reflected:
@@ -55,8 +64,13 @@ def include_object_for(dialect_name: str) -> Any:
             if obj.info.get("fulltext") and dialect_name == "postgresql":
                 return False  # expression index: checked by extra_diffs
         # lmsdb's own PostgreSQL extras, checked by extra_diffs.
-        return not (type_ == "index" and reflected and compare_to is None and name
-                    and (name.endswith("_tsv") or name.startswith("uq_popular_courses")))
+        return not (
+            type_ == "index"
+            and reflected
+            and compare_to is None
+            and name
+            and (name.endswith("_tsv") or name.startswith("uq_popular_courses"))
+        )
 
     return include_object
 
@@ -77,9 +91,14 @@ def _normalize_default(text: str | None) -> str | None:
     return value
 
 
-def compare_server_default(context: Any, inspected_column: Any, metadata_column: Any,
-                           inspected_default: str | None, metadata_default: Any,
-                           rendered_metadata_default: str | None) -> bool | None:
+def compare_server_default(
+    context: Any,
+    inspected_column: Any,
+    metadata_column: Any,
+    inspected_default: str | None,
+    metadata_default: Any,
+    rendered_metadata_default: str | None,
+) -> bool | None:
     """True when the defaults differ, after normalizing dialect spellings.
 
     ``1``/``true``, ``current_timestamp()``/``CURRENT_TIMESTAMP``, quoting and PostgreSQL
@@ -90,11 +109,14 @@ def compare_server_default(context: Any, inspected_column: Any, metadata_column:
 
 def alembic_diffs(conn: Connection, metadata: sa.MetaData) -> list[Any]:
     """Alembic's autogenerate comparison of ``conn`` against ``metadata``."""
-    ctx = MigrationContext.configure(conn, opts={
-        "compare_type": True,
-        "compare_server_default": compare_server_default,
-        "include_object": include_object_for(conn.dialect.name),
-    })
+    ctx = MigrationContext.configure(
+        conn,
+        opts={
+            "compare_type": True,
+            "compare_server_default": compare_server_default,
+            "include_object": include_object_for(conn.dialect.name),
+        },
+    )
     with warnings.catch_warnings():
         # lmsdb's tsvector twins are expression indexes Alembic cannot reflect everywhere;
         # extra_diffs checks them itself.
@@ -132,18 +154,29 @@ def _show(value: Any) -> str:
 
 
 def _expected_fulltext(metadata: sa.MetaData, dialect_name: str) -> set[tuple[str, str]]:
-    return {(t.name, i.name or "") for t in metadata.tables.values() for i in t.indexes
-            if i.info.get("fulltext") and renders_on(i, dialect_name)}
+    return {
+        (t.name, i.name or "")
+        for t in metadata.tables.values()
+        for i in t.indexes
+        if i.info.get("fulltext") and renders_on(i, dialect_name)
+    }
 
 
 def _on_update_columns(metadata: sa.MetaData) -> set[tuple[str, str]]:
-    return {(t.name, c.name) for t in metadata.tables.values() for c in t.columns
-            if c.info.get("on_update_now")}
+    return {
+        (t.name, c.name)
+        for t in metadata.tables.values()
+        for c in t.columns
+        if c.info.get("on_update_now")
+    }
 
 
 def _partitioned(metadata: sa.MetaData) -> set[str]:
-    return {t.name for t in metadata.tables.values()
-            if t.info.get("partition") is not None and t.info["partition"].applied}
+    return {
+        t.name
+        for t in metadata.tables.values()
+        if t.info.get("partition") is not None and t.info["partition"].applied
+    }
 
 
 def _query(conn: Connection) -> Any:
@@ -153,59 +186,93 @@ def _query(conn: Connection) -> Any:
 def _mysql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
     out = []
     q = _query(conn)
-    fulltext = {tuple(r) for r in q(
-        "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_TYPE = 'FULLTEXT'")}
+    fulltext = {
+        tuple(r)
+        for r in q(
+            "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_TYPE = 'FULLTEXT'"
+        )
+    }
     for table, index in sorted(_expected_fulltext(metadata, conn.dialect.name) - fulltext):
         out.append(f"missing from database: FULLTEXT index {table}.{index}")
     for table, index in sorted(fulltext - _expected_fulltext(metadata, conn.dialect.name)):
         out.append(f"not in models: FULLTEXT index {table}.{index}")
-    on_update = {tuple(r) for r in q(
-        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND LOWER(EXTRA) LIKE '%on update%'")}
+    on_update = {
+        tuple(r)
+        for r in q(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND LOWER(EXTRA) LIKE '%on update%'"
+        )
+    }
     known = set(metadata.tables)
     for table, column in sorted(_on_update_columns(metadata) - on_update):
         out.append(f"missing from database: ON UPDATE CURRENT_TIMESTAMP on {table}.{column}")
     for table, column in sorted(on_update - _on_update_columns(metadata)):
         if table in known:
             out.append(f"not in models: ON UPDATE CURRENT_TIMESTAMP on {table}.{column}")
-    partitioned = {r[0] for r in q(
-        "SELECT DISTINCT TABLE_NAME FROM information_schema.PARTITIONS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND PARTITION_NAME IS NOT NULL")}
-    out += [f"missing from database: partitioning of {t}"
-            for t in sorted(_partitioned(metadata) - partitioned)]
-    out += [f"not in models: partitioning of {t}"
-            for t in sorted(partitioned - _partitioned(metadata)) if t in known]
+    partitioned = {
+        r[0]
+        for r in q(
+            "SELECT DISTINCT TABLE_NAME FROM information_schema.PARTITIONS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND PARTITION_NAME IS NOT NULL"
+        )
+    }
+    out += [
+        f"missing from database: partitioning of {t}"
+        for t in sorted(_partitioned(metadata) - partitioned)
+    ]
+    out += [
+        f"not in models: partitioning of {t}"
+        for t in sorted(partitioned - _partitioned(metadata))
+        if t in known
+    ]
     return out
 
 
 def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
     out = []
     q = _query(conn)
-    indexes = {tuple(r) for r in q(
-        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()")}
+    indexes = {
+        tuple(r)
+        for r in q(
+            "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        )
+    }
     for table in metadata.tables.values():
         for index in table.indexes:
-            if index.info.get("fulltext") and renders_on(index, "postgresql") and (
-                (table.name, index.name) not in indexes
+            if (
+                index.info.get("fulltext")
+                and renders_on(index, "postgresql")
+                and ((table.name, index.name) not in indexes)
             ):
                 out.append(f"missing from database: GIN index {table.name}.{index.name}")
-    triggers = {tuple(r) for r in q(
-        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "WHERE NOT t.tgisinternal")}
+    triggers = {
+        tuple(r)
+        for r in q(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE NOT t.tgisinternal"
+        )
+    }
     for name in sorted({t for t, _c in _on_update_columns(metadata)}):
         if (name, touch_trigger_name(name)) not in triggers:
             out.append(f"missing from database: trigger {touch_trigger_name(name)} on {name}")
-    partitioned = {r[0] for r in q(
-        "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid")}
-    out += [f"missing from database: partitioning of {t}"
-            for t in sorted(_partitioned(metadata) - partitioned)]
+    partitioned = {
+        r[0]
+        for r in q(
+            "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+        )
+    }
+    out += [
+        f"missing from database: partitioning of {t}"
+        for t in sorted(_partitioned(metadata) - partitioned)
+    ]
     for table in sorted(metadata.tables.values(), key=lambda t: t.name):
         if not table.info.get("row_level_security"):
             continue
         name = table.name  # a model's table name (trusted), as the DDL wrote it
-        policies = {r[0] for r in q(
-            f"SELECT policyname FROM pg_policies WHERE tablename = '{name}'")}
+        policies = {
+            r[0] for r in q(f"SELECT policyname FROM pg_policies WHERE tablename = '{name}'")
+        }
         rls = q(f"SELECT relrowsecurity FROM pg_class WHERE relname = '{name}'").scalar()
         if USER_POLICY not in policies or not rls:
             out.append(f"missing from database: row-level security {USER_POLICY} on {name}")
@@ -217,15 +284,20 @@ def _postgresql_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
 
 
 def _sqlite_extra(conn: Connection, metadata: sa.MetaData) -> list[str]:
-    triggers = {r[0] for r in _query(conn)(
-        "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    return [f"missing from database: trigger {touch_trigger_name(name)} on {name}"
-            for name in sorted({t for t, _c in _on_update_columns(metadata)})
-            if touch_trigger_name(name) not in triggers]
+    triggers = {r[0] for r in _query(conn)("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    return [
+        f"missing from database: trigger {touch_trigger_name(name)} on {name}"
+        for name in sorted({t for t, _c in _on_update_columns(metadata)})
+        if touch_trigger_name(name) not in triggers
+    ]
 
 
-_EXTRA = {"mysql": _mysql_extra, "mariadb": _mysql_extra,
-          "postgresql": _postgresql_extra, "sqlite": _sqlite_extra}
+_EXTRA = {
+    "mysql": _mysql_extra,
+    "mariadb": _mysql_extra,
+    "postgresql": _postgresql_extra,
+    "sqlite": _sqlite_extra,
+}
 
 
 def extra_diffs(conn: Connection, metadata: sa.MetaData) -> list[str]:

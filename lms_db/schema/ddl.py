@@ -36,8 +36,11 @@ def _table_statements(
     table: sa.Table, dialect: Dialect, *, partitions: Iterable[str], hypertable: bool
 ) -> list[str]:
     name = dialect.name
-    out = [str(CreateTable(table).compile(dialect=dialect,
-                                           compile_kwargs={"hypertable": hypertable})).strip()]
+    out = [
+        str(
+            CreateTable(table).compile(dialect=dialect, compile_kwargs={"hypertable": hypertable})
+        ).strip()
+    ]
     spec: PartitionSpec | None = table.info.get("partition")
     if is_mysql_family(name) and spec is not None and (spec.applied or table.name in partitions):
         out.append(mysql_ddl.alter_partition(table.name, spec))
@@ -93,8 +96,10 @@ def schema_statements(
     if target not in TARGETS:
         raise UnknownObjectError(f"unknown target {target!r}: choose oltp or analytics")
     md = metadata if target == "oltp" else analytics_metadata
-    unknown = sorted(set(partitions) - {t.name for t in md.tables.values()
-                                        if t.info.get("partition") is not None})
+    unknown = sorted(
+        set(partitions)
+        - {t.name for t in md.tables.values() if t.info.get("partition") is not None}
+    )
     if unknown:
         raise UnknownObjectError(f"no partition spec for table(s): {', '.join(unknown)}")
     if partitions and not is_mysql_family(dialect_name):
@@ -108,8 +113,7 @@ def schema_statements(
     for table in tables:
         if table.info.get("is_view") and dialect_name == "postgresql":
             continue  # created as a native materialized view below
-        out.extend(_table_statements(table, dialect, partitions=partitions,
-                                     hypertable=hypertable))
+        out.extend(_table_statements(table, dialect, partitions=partitions, hypertable=hypertable))
     if dialect_name == "postgresql" and target == "oltp":
         for view in MATERIALIZED_VIEWS.values():
             out.extend(_view_statements(view, dialect))

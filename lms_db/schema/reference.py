@@ -41,8 +41,13 @@ def _column_line(column: sa.Column[object]) -> str:
     null = "" if column.nullable else "NOT NULL"
     pk = "PK" if column.primary_key else ""
     extra = " ON UPDATE CURRENT_TIMESTAMP" if column.info.get("on_update_now") else ""
-    cells = [f"`{column.name}`", f"`{_type(column)}`", " ".join(x for x in (pk, null) if x),
-             f"`{default_text}{extra}`" if default_text else "", " ".join(refs)]
+    cells = [
+        f"`{column.name}`",
+        f"`{_type(column)}`",
+        " ".join(x for x in (pk, null) if x),
+        f"`{default_text}{extra}`" if default_text else "",
+        " ".join(refs),
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -77,13 +82,18 @@ def _partition_line(spec: PartitionSpec | None) -> str:
 def render_reference() -> str:
     """docs/schema.md as text."""
     tables = [*metadata.sorted_tables, *analytics_metadata.sorted_tables]
-    out = ["# Schema reference", "",
-           "Generated from the models by `lmsdb schema docs --write`; do not edit by hand.",
-           "Types are shown as MySQL renders them; `→` is a foreign key, `⇢` a logical",
-           "reference across keyspaces (no FK; checked by `lmsdb check refs`).", ""]
+    out = [
+        "# Schema reference",
+        "",
+        "Generated from the models by `lmsdb schema docs --write`; do not edit by hand.",
+        "Types are shown as MySQL renders them; `→` is a foreign key, `⇢` a logical",
+        "reference across keyspaces (no FK; checked by `lmsdb check refs`).",
+        "",
+    ]
     for keyspace in KEYSPACES:
-        group = sorted((t for t in tables if t.info.get("keyspace") == keyspace),
-                       key=lambda t: t.name)
+        group = sorted(
+            (t for t in tables if t.info.get("keyspace") == keyspace), key=lambda t: t.name
+        )
         out += [f"## Keyspace `{keyspace}`", "", KEYSPACE_NOTES[keyspace], ""]
         for table in group:
             kind = " (materialized view)" if table.info.get("is_view") else ""
@@ -94,9 +104,12 @@ def render_reference() -> str:
                 out.append(f"Shard key: `{shard_key}`.")
             elif via:
                 out.append(f"Placed with its parent: `{via[0]}` → `{via[1]}`.")
-            out += [f"Partitioning: {_partition_line(table.info.get('partition'))}", "",
-                    "| column | type | null/key | default | references |",
-                    "| --- | --- | --- | --- | --- |"]
+            out += [
+                f"Partitioning: {_partition_line(table.info.get('partition'))}",
+                "",
+                "| column | type | null/key | default | references |",
+                "| --- | --- | --- | --- | --- |",
+            ]
             out += [_column_line(c) for c in table.columns]
             out += ["", *_index_lines(table), ""]
     return "\n".join(out).rstrip() + "\n"

@@ -103,19 +103,25 @@ REFRESHERS = {
 def _check_migrated(engine: Engine, view: MaterializedView, where: str) -> None:
     """Refuse a database without the view (not migrated), before anything is created."""
     database = engine.url.database or ""
-    missing = engine.dialect.name == "sqlite" and database not in ("", ":memory:") and (
-        not database.startswith("file:") and not Path(database).exists())
+    missing = (
+        engine.dialect.name == "sqlite"
+        and database not in ("", ":memory:")
+        and (not database.startswith("file:") and not Path(database).exists())
+    )
     if not missing:
         with engine.connect() as conn:
             missing = not sa.inspect(conn).has_table(view.name)
     if missing:
         shown = engine.url.render_as_string(hide_password=True)
-        raise ConfigError(f"{where}{shown} has no {view.name}: the database is not migrated; "
-                          "run lmsdb migrate up first (nothing was changed)")
+        raise ConfigError(
+            f"{where}{shown} has no {view.name}: the database is not migrated; "
+            "run lmsdb migrate up first (nothing was changed)"
+        )
 
 
-def refresh_view(engine: Engine, name: str = "popular_courses", *, shard: str | None = None
-                 ) -> RefreshResult:
+def refresh_view(
+    engine: Engine, name: str = "popular_courses", *, shard: str | None = None
+) -> RefreshResult:
     """Rebuild one materialized view on one database.
 
     :param engine: the database (a shard primary).
@@ -131,23 +137,29 @@ def refresh_view(engine: Engine, name: str = "popular_courses", *, shard: str | 
     try:
         _check_migrated(engine, view, where)
     except sa.exc.DBAPIError as exc:
-        raise ConnectionFailed(f"{where}cannot connect to "
-                               f"{engine.url.render_as_string(hide_password=True)}: "
-                               f"{short_reason(exc)}") from exc
+        raise ConnectionFailed(
+            f"{where}cannot connect to "
+            f"{engine.url.render_as_string(hide_password=True)}: "
+            f"{short_reason(exc)}"
+        ) from exc
     started = time.monotonic()
     try:
         refresher(view, engine)
         with engine.connect() as conn:
             rows = conn.execute(sa.select(sa.func.count()).select_from(view.table)).scalar_one()
     except sa.exc.SQLAlchemyError as exc:
-        raise OperationError(f"refreshing {name} failed: {exc.__class__.__name__}: "
-                             f"{str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}") from exc
-    return RefreshResult(view=name, rows=int(rows), seconds=time.monotonic() - started,
-                         method=method)
+        raise OperationError(
+            f"refreshing {name} failed: {exc.__class__.__name__}: "
+            f"{str(exc.orig if hasattr(exc, 'orig') else exc)[:200]}"
+        ) from exc
+    return RefreshResult(
+        view=name, rows=int(rows), seconds=time.monotonic() - started, method=method
+    )
 
 
-def refresh_shards(engines: Mapping[str, Engine], name: str = "popular_courses"
-                   ) -> dict[str, RefreshResult]:
+def refresh_shards(
+    engines: Mapping[str, Engine], name: str = "popular_courses"
+) -> dict[str, RefreshResult]:
     """Refresh a view on several shards, one after the other (each is its own swap).
 
     :param engines: shard name -> its primary's engine.
@@ -156,5 +168,7 @@ def refresh_shards(engines: Mapping[str, Engine], name: str = "popular_courses"
     :raises OperationError: a shard's refresh failed; earlier shards keep their new rows.
     """
     get_view(name)
-    return {shard: refresh_view(engine, name, shard=shard if shard != "--url" else None)
-            for shard, engine in engines.items()}
+    return {
+        shard: refresh_view(engine, name, shard=shard if shard != "--url" else None)
+        for shard, engine in engines.items()
+    }

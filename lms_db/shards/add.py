@@ -78,11 +78,15 @@ class AddedShard:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "primary": self.primary, "replicas": list(self.replicas),
-                "revision": self.revision, "global_rows": self.global_rows,
-                "map_version": self.map_version,
-                "id_windows": [{"table": w.table_name, "lo": w.lo, "hi": w.hi}
-                               for w in self.windows]}
+        return {
+            "name": self.name,
+            "primary": self.primary,
+            "replicas": list(self.replicas),
+            "revision": self.revision,
+            "global_rows": self.global_rows,
+            "map_version": self.map_version,
+            "id_windows": [{"table": w.table_name, "lo": w.lo, "hi": w.hi} for w in self.windows],
+        }
 
 
 def _default_migrate(ref: DatabaseRef) -> str:
@@ -117,8 +121,9 @@ def add_shard(
     :raises CatalogError: the catalog failed.
     """
     if not _SHARD_NAME.fullmatch(name):
-        raise InputError(f"shard name {name!r} is invalid: use 1-64 letters, digits, '.', '_' "
-                         "or '-'")
+        raise InputError(
+            f"shard name {name!r} is invalid: use 1-64 letters, digits, '.', '_' or '-'"
+        )
     primary_ref = database_ref(primary, field="--primary")
     template = primary_ref.template  # references kept, SQLite paths made absolute
     replica_refs = [database_ref(r, field=f"--replica[{i}]") for i, r in enumerate(replicas)]
@@ -136,50 +141,83 @@ def add_shard(
             check_replica_role(ref, timeout=connect_timeout)
         with begin(catalog) as conn:
             fleet_id = read_fleet_id(conn)
-        check_identity(read_identity_of(primary_ref, timeout=connect_timeout), fleet_id, name,
-                       primary_ref)
+        check_identity(
+            read_identity_of(primary_ref, timeout=connect_timeout), fleet_id, name, primary_ref
+        )
         if not resuming:
             _check_empty(primary_ref, connect_timeout)
         if dry_run:
-            return AddedShard(name, primary_ref.display, tuple(r.display for r in replica_refs),
-                              "dry-run", (), 0, 0)
+            return AddedShard(
+                name,
+                primary_ref.display,
+                tuple(r.display for r in replica_refs),
+                "dry-run",
+                (),
+                0,
+                0,
+            )
         payload = {"primary": template, "replicas": replica_templates}
-        entry = resuming or open_journal_entry(catalog, operation=SHARD_ADD_OPERATION,
-                                               step="migrate", shard=name, payload=payload)
+        entry = resuming or open_journal_entry(
+            catalog, operation=SHARD_ADD_OPERATION, step="migrate", shard=name, payload=payload
+        )
         revision = (migrate or _default_migrate)(primary_ref)
         with Router(catalog, topology, connect_timeout=connect_timeout) as router:
             copied = _copy_globals(router, primary_ref, connect_timeout)
         with begin(catalog) as conn:
-            conn.execute(catalog_shards.insert().values(
-                name=name, primary_url_template=template,
-                replica_url_templates=json.dumps(replica_templates), state="active",
-                created_at=utcnow()))
+            conn.execute(
+                catalog_shards.insert().values(
+                    name=name,
+                    primary_url_template=template,
+                    replica_url_templates=json.dumps(replica_templates),
+                    state="active",
+                    created_at=utcnow(),
+                )
+            )
             version = bump_map_version(conn)
             close_journal_entry(conn, entry, step="registered", payload=payload)
         stamp_identities(catalog, [(name, primary_ref)], timeout=connect_timeout)
-        with Router(catalog, topology, max_staleness=0,
-                    connect_timeout=connect_timeout) as router:
+        with Router(catalog, topology, max_staleness=0, connect_timeout=connect_timeout) as router:
             granted = IdWindows(router).ensure_windows(name)
     finally:
         catalog.dispose()
     log.info("added shard %s at %s (revision %s)", name, primary_ref.display, revision)
-    return AddedShard(name, primary_ref.display, tuple(r.display for r in replica_refs),
-                      revision, tuple(granted), copied, version)
+    return AddedShard(
+        name,
+        primary_ref.display,
+        tuple(r.display for r in replica_refs),
+        revision,
+        tuple(granted),
+        copied,
+        version,
+    )
 
 
-def _check_new(catalog: sa.Engine, topology: Topology, name: str, template: str,
-               primary: DatabaseRef, replicas: Sequence[DatabaseRef]) -> int | None:
+def _check_new(
+    catalog: sa.Engine,
+    topology: Topology,
+    name: str,
+    template: str,
+    primary: DatabaseRef,
+    replicas: Sequence[DatabaseRef],
+) -> int | None:
     """Refuse a known name or a database in use; the id of an unfinished add to resume."""
     with begin(catalog) as conn:
         locations = read_locations(conn, topology)
-        removed = conn.execute(sa.select(catalog_shards.c.name).where(
-            catalog_shards.c.name == name, catalog_shards.c.state == "removed")).first()
+        removed = conn.execute(
+            sa.select(catalog_shards.c.name).where(
+                catalog_shards.c.name == name, catalog_shards.c.state == "removed"
+            )
+        ).first()
     if removed is not None:
-        raise InputError(f"shard name {name!r} belonged to a removed shard (its id windows "
-                         "stay reserved); choose another name")
+        raise InputError(
+            f"shard name {name!r} belonged to a removed shard (its id windows "
+            "stay reserved); choose another name"
+        )
     if name in locations:
-        raise InputError(f"shard {name!r} already exists ({locations[name].primary.display}); "
-                         "choose another name")
+        raise InputError(
+            f"shard {name!r} already exists ({locations[name].primary.display}); "
+            "choose another name"
+        )
     used = {}
     for location in locations.values():
         used[_location(location.primary)] = f"the primary of {location.name}"
@@ -192,8 +230,10 @@ def _check_new(catalog: sa.Engine, topology: Topology, name: str, template: str,
     for ref in (primary, *replicas):
         key = _location(ref)
         if key in used:
-            raise InputError(f"{ref.field}: {ref.display} is already {used[key]}; "
-                             "a new shard needs its own empty database")
+            raise InputError(
+                f"{ref.field}: {ref.display} is already {used[key]}; "
+                "a new shard needs its own empty database"
+            )
         if key in seen:
             raise InputError(f"{ref.field}: {ref.display} is given twice")
         seen.add(key)
@@ -210,14 +250,15 @@ def _location(ref: DatabaseRef) -> tuple[object, ...]:
 def _check_empty(ref: DatabaseRef, timeout: float) -> None:
     engine = engine_for(ref, timeout=timeout, poolclass=sa.pool.NullPool)
     try:
-        tables = [t for t in sa.inspect(engine).get_table_names()
-                  if t not in LMSDB_OWN_TABLES]
+        tables = [t for t in sa.inspect(engine).get_table_names() if t not in LMSDB_OWN_TABLES]
     finally:
         engine.dispose()
     if tables:
         shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
-        raise InputError(f"{ref.field}: {ref.display} is not empty ({len(tables)} tables: "
-                         f"{shown}); shard add needs an empty database")
+        raise InputError(
+            f"{ref.field}: {ref.display} is not empty ({len(tables)} tables: "
+            f"{shown}); shard add needs an empty database"
+        )
 
 
 def _copy_globals(router: Router, target: DatabaseRef, timeout: float) -> int:
@@ -226,8 +267,10 @@ def _copy_globals(router: Router, target: DatabaseRef, timeout: float) -> int:
     source = None
     for shard in router.shards():
         with router.engine_for_shard(shard).connect() as conn:
-            if sa.inspect(conn).has_table(tables[0].name) and conn.execute(
-                    sa.select(sa.func.count()).select_from(tables[0])).scalar():
+            if (
+                sa.inspect(conn).has_table(tables[0].name)
+                and conn.execute(sa.select(sa.func.count()).select_from(tables[0])).scalar()
+            ):
                 source = shard
                 break
     if source is None:
@@ -248,8 +291,7 @@ def _copy_globals(router: Router, target: DatabaseRef, timeout: float) -> int:
 
 def _parents_first(table: sa.Table, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Rows in waves so a self-referencing parent is always inserted before its children."""
-    parent = next((fk.parent.name for fk in table.foreign_keys
-                   if fk.column.table is table), None)
+    parent = next((fk.parent.name for fk in table.foreign_keys if fk.column.table is table), None)
     if parent is None:
         return [rows] if rows else []
     done: set[Any] = set()

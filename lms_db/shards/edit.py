@@ -79,9 +79,16 @@ class ShardChange:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "action": self.action, "primary": self.primary,
-                "replicas": list(self.replicas), "dry_run": self.dry_run,
-                "map_version": self.map_version, "rows": self.rows, "notes": list(self.notes)}
+        return {
+            "name": self.name,
+            "action": self.action,
+            "primary": self.primary,
+            "replicas": list(self.replicas),
+            "dry_run": self.dry_run,
+            "map_version": self.map_version,
+            "rows": self.rows,
+            "notes": list(self.notes),
+        }
 
 
 def set_shard(
@@ -109,17 +116,26 @@ def set_shard(
     if primary is None and replicas is None:
         raise InputError("shard set: give --primary URL, --replica URL or --no-replicas")
     new_primary = database_ref(primary, field="--primary") if primary is not None else None
-    new_replicas = (None if replicas is None else
-                    [database_ref(r, field=f"--replica[{i}]") for i, r in enumerate(replicas)])
+    new_replicas = (
+        None
+        if replicas is None
+        else [database_ref(r, field=f"--replica[{i}]") for i, r in enumerate(replicas)]
+    )
     catalog = _open_catalog(topology, connect_timeout)
     try:
         locations, current = _known(catalog, topology, name)
         spec = next((s for s in topology.shards if s.name == name), None)
         if spec is not None and replicas is not None:
-            raise InputError(f"{name}'s replicas come from {topology.path} "
-                             f"({spec.primary.field.split('.')[0]}.replicas): edit it there")
-        _check_unused(topology, locations, name, [r for r in (new_primary, *(new_replicas or []))
-                                                   if r is not None])
+            raise InputError(
+                f"{name}'s replicas come from {topology.path} "
+                f"({spec.primary.field.split('.')[0]}.replicas): edit it there"
+            )
+        _check_unused(
+            topology,
+            locations,
+            name,
+            [r for r in (new_primary, *(new_replicas or [])) if r is not None],
+        )
         for ref in (new_primary, *(new_replicas or [])):
             if ref is not None:
                 connect_check(ref, connect_timeout)
@@ -128,21 +144,32 @@ def set_shard(
         if new_primary is not None:
             with begin(catalog) as conn:
                 fleet_id = read_fleet_id(conn)
-            check_identity(read_identity_of(new_primary, timeout=connect_timeout), fleet_id,
-                           name, new_primary)
+            check_identity(
+                read_identity_of(new_primary, timeout=connect_timeout), fleet_id, name, new_primary
+            )
         if new_primary is not None:
             primary_ref = new_primary
         elif current is not None:
             primary_ref = current.primary
         else:
             raise InputError(f"{name}'s stored primary URL is unusable: give --primary URL")
-        replica_refs = tuple(new_replicas if new_replicas is not None
-                             else current.replicas if current is not None else ())
+        replica_refs = tuple(
+            new_replicas
+            if new_replicas is not None
+            else current.replicas
+            if current is not None
+            else ()
+        )
         notes: tuple[str, ...] = ()
-        if spec is not None and new_primary is not None and (
-                spec.primary.location != new_primary.location):
-            notes = (f"edit {topology.path}: {spec.primary.field} = the same URL; until then "
-                     "lmsdb refuses the topology for this shard",)
+        if (
+            spec is not None
+            and new_primary is not None
+            and (spec.primary.location != new_primary.location)
+        ):
+            notes = (
+                f"edit {topology.path}: {spec.primary.field} = the same URL; until then "
+                "lmsdb refuses the topology for this shard",
+            )
         shown = (primary_ref.display, tuple(r.display for r in replica_refs))
         if dry_run:
             return ShardChange(name, "set", shown[0], shown[1], dry_run=True, notes=notes)
@@ -153,11 +180,13 @@ def set_shard(
         if new_replicas is not None:
             payload["replicas"] = [r.template for r in new_replicas]
             values["replica_url_templates"] = json.dumps(payload["replicas"])
-        entry = open_journal_entry(catalog, operation=SHARD_SET_OPERATION, step="update",
-                                   shard=name, payload=payload)
+        entry = open_journal_entry(
+            catalog, operation=SHARD_SET_OPERATION, step="update", shard=name, payload=payload
+        )
         with begin(catalog) as conn:
-            conn.execute(catalog_shards.update().where(catalog_shards.c.name == name)
-                         .values(**values))
+            conn.execute(
+                catalog_shards.update().where(catalog_shards.c.name == name).values(**values)
+            )
             version = bump_map_version(conn)
             close_journal_entry(conn, entry, step="updated")
         if new_primary is not None:
@@ -165,8 +194,9 @@ def set_shard(
     finally:
         catalog.dispose()
     log.info("shard %s now at %s", name, shown[0])
-    return ShardChange(name, "set", shown[0], shown[1], dry_run=False, map_version=version,
-                       notes=notes)
+    return ShardChange(
+        name, "set", shown[0], shown[1], dry_run=False, map_version=version, notes=notes
+    )
 
 
 def remove_shard(
@@ -192,44 +222,61 @@ def remove_shard(
     catalog = _open_catalog(topology, connect_timeout)
     try:
         if name in topology.shard_names:
-            raise InputError(f"{name} is listed in {topology.path}: remove it from the file "
-                             "first, then run shard remove")
+            raise InputError(
+                f"{name} is listed in {topology.path}: remove it from the file "
+                "first, then run shard remove"
+            )
         _, current = _known(catalog, topology, name)
         with begin(catalog) as conn:
             owned = conn.execute(
                 sa.select(shard_ranges.c.keyspace, shard_ranges.c.lo, shard_ranges.c.hi)
-                .where(shard_ranges.c.shard == name).order_by(shard_ranges.c.keyspace,
-                                                               shard_ranges.c.lo)).all()
+                .where(shard_ranges.c.shard == name)
+                .order_by(shard_ranges.c.keyspace, shard_ranges.c.lo)
+            ).all()
         if owned:
             spans = ", ".join(f"{k} [{lo:,}, {hi:,})" for k, lo, hi in owned)
-            raise InputError(f"{name} owns key ranges ({spans}): move them to another shard "
-                             "before removing it")
+            raise InputError(
+                f"{name} owns key ranges ({spans}): move them to another shard before removing it"
+            )
         rows: int | None = None
         shown: tuple[str, tuple[str, ...]] = ("(unusable URL)", ())
         if current is None and not force:
-            raise InputError(f"{name}'s stored URL is unusable, so its rows cannot be counted: "
-                             "pass --force to unregister it anyway")
+            raise InputError(
+                f"{name}'s stored URL is unusable, so its rows cannot be counted: "
+                "pass --force to unregister it anyway"
+            )
         if current is not None:
             rows = _count_rows(current.primary, connect_timeout, force=force)
             if rows and not force:
-                raise InputError(f"{name} holds {rows:,} rows on {current.primary.display}: "
-                                 "move or archive them first, or pass --force to unregister "
-                                 "it anyway (its database is left as it is)")
+                raise InputError(
+                    f"{name} holds {rows:,} rows on {current.primary.display}: "
+                    "move or archive them first, or pass --force to unregister "
+                    "it anyway (its database is left as it is)"
+                )
             shown = (current.primary.display, tuple(r.display for r in current.replicas))
         if dry_run:
             return ShardChange(name, "remove", shown[0], shown[1], dry_run=True, rows=rows)
-        entry = open_journal_entry(catalog, operation=SHARD_REMOVE_OPERATION, step="remove",
-                                   shard=name, payload={"rows": rows, "force": force})
+        entry = open_journal_entry(
+            catalog,
+            operation=SHARD_REMOVE_OPERATION,
+            step="remove",
+            shard=name,
+            payload={"rows": rows, "force": force},
+        )
         with begin(catalog) as conn:
-            conn.execute(catalog_shards.update().where(catalog_shards.c.name == name)
-                         .values(state=REMOVED_STATE))
+            conn.execute(
+                catalog_shards.update()
+                .where(catalog_shards.c.name == name)
+                .values(state=REMOVED_STATE)
+            )
             version = bump_map_version(conn)
             close_journal_entry(conn, entry, step="removed")
     finally:
         catalog.dispose()
     log.info("shard %s removed from the catalog", name)
-    return ShardChange(name, "remove", shown[0], shown[1], dry_run=False,
-                       map_version=version, rows=rows)
+    return ShardChange(
+        name, "remove", shown[0], shown[1], dry_run=False, map_version=version, rows=rows
+    )
 
 
 def _open_catalog(topology: Topology, timeout: float) -> Engine:
@@ -237,14 +284,18 @@ def _open_catalog(topology: Topology, timeout: float) -> Engine:
     ref = topology.catalog
     database = ref.url.database or ""
     if ref.dialect == "sqlite" and database and not Path(database).exists():
-        raise UnknownObjectError(f"catalog {ref.display} does not exist yet: it knows no "
-                                 "shard (run lmsdb migrate up first)")
+        raise UnknownObjectError(
+            f"catalog {ref.display} does not exist yet: it knows no "
+            "shard (run lmsdb migrate up first)"
+        )
     connect_check(ref, timeout)
     catalog = engine_for(ref, timeout=timeout)
     try:
         if read_catalog_version(catalog) is None:
-            raise UnknownObjectError(f"catalog {ref.display} has no tables yet: it knows no "
-                                     "shard (run lmsdb migrate up first)")
+            raise UnknownObjectError(
+                f"catalog {ref.display} has no tables yet: it knows no "
+                "shard (run lmsdb migrate up first)"
+            )
         upgrade_if_needed(catalog)
     except BaseException:
         catalog.dispose()
@@ -252,21 +303,24 @@ def _open_catalog(topology: Topology, timeout: float) -> Engine:
     return catalog
 
 
-def _known(catalog: Engine, topology: Topology, name: str
-           ) -> tuple[dict[str, ShardLocation], ShardLocation | None]:
+def _known(
+    catalog: Engine, topology: Topology, name: str
+) -> tuple[dict[str, ShardLocation], ShardLocation | None]:
     with begin(catalog) as conn:
         # The shard's own location is what `shard set` is about to fix: not checked.
         locations = read_locations(conn, topology, unchecked=(name,))
-        registered = conn.execute(sa.select(catalog_shards.c.state).where(
-            catalog_shards.c.name == name)).scalar()
+        registered = conn.execute(
+            sa.select(catalog_shards.c.state).where(catalog_shards.c.name == name)
+        ).scalar()
     if registered is None or registered == REMOVED_STATE:
         known = ", ".join(sorted(locations)) or "none"
         raise UnknownObjectError(f"unknown shard {name!r} in the catalog (known: {known})")
     return locations, locations.get(name)  # None: its stored URL is unusable
 
 
-def _check_unused(topology: Topology, locations: dict[str, Any], name: str,
-                  refs: Sequence[DatabaseRef]) -> None:
+def _check_unused(
+    topology: Topology, locations: dict[str, Any], name: str, refs: Sequence[DatabaseRef]
+) -> None:
     used: dict[tuple[object, ...], str] = {topology.catalog.location: "the catalog"}
     if topology.analytics is not None:
         used[topology.analytics.location] = "the analytics database"
@@ -293,12 +347,17 @@ def _count_rows(ref: DatabaseRef, timeout: float, *, force: bool) -> int | None:
             present = set(sa.inspect(conn).get_table_names())
             return sum(
                 int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
-                for k in ROUTED_KEYSPACES for t in keyspace_tables(k) if t.name in present)
+                for k in ROUTED_KEYSPACES
+                for t in keyspace_tables(k)
+                if t.name in present
+            )
     except sa.exc.DBAPIError as exc:
         if force:
             return None
-        raise ConnectionFailed(f"cannot count the rows on {ref.display}: "
-                               f"{short_reason(exc, ref.url.password)}; pass --force to "
-                               "unregister it without counting") from exc
+        raise ConnectionFailed(
+            f"cannot count the rows on {ref.display}: "
+            f"{short_reason(exc, ref.url.password)}; pass --force to "
+            "unregister it without counting"
+        ) from exc
     finally:
         engine.dispose()

@@ -57,8 +57,11 @@ class MapListing:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"map_version": self.map_version, "shards": list(self.shards),
-                "ranges": [vars(r) for r in self.ranges]}
+        return {
+            "map_version": self.map_version,
+            "shards": list(self.shards),
+            "ranges": [vars(r) for r in self.ranges],
+        }
 
 
 def list_ranges(router: Router) -> MapListing:
@@ -142,8 +145,10 @@ class ShardLoad:
         fix = f"run lmsdb shard grant-windows --shard {self.shard}"
         faults = [f"{w.fault}; {fix}" for w in self.windows if w.fault]
         if self.without_windows:
-            faults.append(f"no id window for {', '.join(self.without_windows)} (its counter "
-                          f"may hand out ids another shard owns); {fix}")
+            faults.append(
+                f"no id window for {', '.join(self.without_windows)} (its counter "
+                f"may hand out ids another shard owns); {fix}"
+            )
         return tuple(faults)
 
     @property
@@ -154,17 +159,30 @@ class ShardLoad:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "shard": self.shard, "database": self.database, "error": self.error,
+            "shard": self.shard,
+            "database": self.database,
+            "error": self.error,
             "rows": {k.keyspace: k.rows for k in self.keyspaces},
             "bytes": {k.keyspace: k.bytes for k in self.keyspaces},
             "tables": {k.keyspace: k.tables for k in self.keyspaces},
-            "share": round(self.share, 6), "revision": self.revision, "head": self.head,
+            "share": round(self.share, 6),
+            "revision": self.revision,
+            "head": self.head,
             "at_head": self.at_head,
             "id_windows": [
-                {"table": w.table, "lo": w.lo, "hi": w.hi, "next_id": w.next_id,
-                 "used": w.used, "remaining": w.remaining, "windows": w.windows, "low": w.low,
-                 "granted_per_reservation": w.per_reservation, "counter": w.counter,
-                 "fault": w.fault}
+                {
+                    "table": w.table,
+                    "lo": w.lo,
+                    "hi": w.hi,
+                    "next_id": w.next_id,
+                    "used": w.used,
+                    "remaining": w.remaining,
+                    "windows": w.windows,
+                    "low": w.low,
+                    "granted_per_reservation": w.per_reservation,
+                    "counter": w.counter,
+                    "fault": w.fault,
+                }
                 for w in self.windows
             ],
             "counter_faults": list(self.counter_faults),
@@ -188,12 +206,16 @@ class FleetLoad:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"map_version": self.map_version, "shards": [s.to_dict() for s in self.shards],
-                "open_operations": [o.to_dict() for o in self.open_operations]}
+        return {
+            "map_version": self.map_version,
+            "shards": [s.to_dict() for s in self.shards],
+            "open_operations": [o.to_dict() for o in self.open_operations],
+        }
 
 
-def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
-                 shards: Sequence[str] = ()) -> FleetLoad:
+def shard_status(
+    router: Router, *, parallel: int = DEFAULT_PARALLEL, shards: Sequence[str] = ()
+) -> FleetLoad:
     """Rows, bytes, share, id-window headroom, replica lag and revision of every shard.
 
     :param router: the Router.
@@ -211,9 +233,7 @@ def shard_status(router: Router, *, parallel: int = DEFAULT_PARALLEL,
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         loads = list(pool.map(lambda n: _one(router, windows, n, head), names))
     total = sum(s.sharded_rows for s in loads)
-    shared = tuple(
-        replace(s, share=s.sharded_rows / total if total else 0.0) for s in loads
-    )
+    shared = tuple(replace(s, share=s.sharded_rows / total if total else 0.0) for s in loads)
     return FleetLoad(version, shared, tuple(list_open(router.catalog)))
 
 
@@ -227,24 +247,41 @@ def _one(router: Router, windows: IdWindows, name: str, head: str | None) -> Sha
             revision = _revision(conn) if "alembic_version" in existing else None
         headroom = tuple(windows.headroom(name)) if "users" in existing else ()
         sqlite = router.engine_for_shard(name).dialect.name == "sqlite"
-        missing = () if sqlite else tuple(
-            t for t in needing_windows(router, windows, name, existing)
-            if t not in {h.table for h in headroom})
+        missing = (
+            ()
+            if sqlite
+            else tuple(
+                t
+                for t in needing_windows(router, windows, name, existing)
+                if t not in {h.table for h in headroom}
+            )
+        )
     except (LmsDbError, sa.exc.DBAPIError) as exc:
         reason = exc.message if isinstance(exc, LmsDbError) else short_reason(exc)
         return ShardLoad(name, location.primary.display, head=head, error=reason)
     replicas = tuple(_lag(router, ref) for ref in location.replicas)
-    return ShardLoad(name, location.primary.display, keyspaces, 0.0, headroom, replicas,
-                     revision, head, without_windows=missing)
+    return ShardLoad(
+        name,
+        location.primary.display,
+        keyspaces,
+        0.0,
+        headroom,
+        replicas,
+        revision,
+        head,
+        without_windows=missing,
+    )
 
 
-def _keyspace_load(conn: Connection, keyspace: str, existing: set[str],
-                   sizes: dict[str, int] | None) -> KeyspaceLoad:
+def _keyspace_load(
+    conn: Connection, keyspace: str, existing: set[str], sizes: dict[str, int] | None
+) -> KeyspaceLoad:
     tables = {}
     for table in keyspace_tables(keyspace):
         if table.name in existing:
-            tables[table.name] = int(conn.execute(
-                sa.select(sa.func.count()).select_from(table)).scalar_one())
+            tables[table.name] = int(
+                conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            )
     size = None if sizes is None else sum(sizes.get(t, 0) for t in tables)
     return KeyspaceLoad(keyspace, sum(tables.values()), size, tables)
 
@@ -254,18 +291,27 @@ def _table_bytes(conn: Connection) -> dict[str, int] | None:
     name = conn.dialect.name
     try:
         if is_mysql_family(name):
-            rows = conn.execute(sa.text(
-                "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
-                "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()")).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
+                    "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+                )
+            ).all()
         elif name == "postgresql":
-            rows = conn.execute(sa.text(
-                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')")).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')"
+                )
+            ).all()
         else:
-            rows = conn.execute(sa.text(
-                "SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat d "
-                "JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name")).all()
+            rows = conn.execute(
+                sa.text(
+                    "SELECT m.tbl_name, SUM(d.pgsize) FROM dbstat d "
+                    "JOIN sqlite_master m ON m.name = d.name GROUP BY m.tbl_name"
+                )
+            ).all()
     except sa.exc.DBAPIError:
         conn.rollback()  # SQLite built without dbstat
         return None

@@ -61,8 +61,9 @@ def engine_for(
     return sa.create_engine(ref.url, connect_args=connect_args, **kwargs)
 
 
-def connect_check(ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                  what: str | None = None) -> None:
+def connect_check(
+    ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT, what: str | None = None
+) -> None:
     """Connect to ``ref`` and run ``SELECT 1``.
 
     A SQLite file that does not exist yet passes without being created: migrating creates it.
@@ -86,8 +87,10 @@ def connect_check(ref: DatabaseRef, timeout: float = DEFAULT_CONNECT_TIMEOUT,
     except sa.exc.DBAPIError as exc:
         reason = short_reason(exc, ref.url.password)
         where = f"{what} ({ref.display})" if what else ref.display
-        raise ConnectionFailed(f"cannot connect to {where}: {reason}; nothing was changed: "
-                               "check the server and the URL, then rerun") from exc
+        raise ConnectionFailed(
+            f"cannot connect to {where}: {reason}; nothing was changed: "
+            "check the server and the URL, then rerun"
+        ) from exc
     finally:
         engine.dispose()
 

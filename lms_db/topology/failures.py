@@ -56,9 +56,17 @@ def is_server_gone(exc: BaseException) -> bool:
         if args and isinstance(args[0], int) and args[0] in _MYSQL_GONE:
             return True
         text = str(exc.orig).lower()
-        return any(s in text for s in ("connection refused", "server closed the connection",
-                                       "terminating connection", "connection timed out",
-                                       "could not connect", "connection is closed"))
+        return any(
+            s in text
+            for s in (
+                "connection refused",
+                "server closed the connection",
+                "terminating connection",
+                "connection timed out",
+                "could not connect",
+                "connection is closed",
+            )
+        )
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
@@ -84,12 +92,17 @@ class ShardFailure:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"shard": self.shard, "database": self.database, "error": self.message,
-                "retryable": self.retryable}
+        return {
+            "shard": self.shard,
+            "database": self.database,
+            "error": self.message,
+            "retryable": self.retryable,
+        }
 
 
-def shard_failure(shard: str, database: str, exc: BaseException, *,
-                  password: str | None = None) -> ShardFailure:
+def shard_failure(
+    shard: str, database: str, exc: BaseException, *, password: str | None = None
+) -> ShardFailure:
     """``exc`` met on ``shard`` as a :class:`ShardFailure` with advice.
 
     :param shard: the shard.
@@ -105,8 +118,9 @@ def shard_failure(shard: str, database: str, exc: BaseException, *,
     return ShardFailure(shard, database, text, retryable)
 
 
-def as_lmsdb_error(exc: BaseException, *, where: str, began: bool,
-                   password: str | None = None) -> LmsDbError:
+def as_lmsdb_error(
+    exc: BaseException, *, where: str, began: bool, password: str | None = None
+) -> LmsDbError:
     """``exc`` as an lmsdb error naming ``where`` (``shard p1 (mysql://…/p1)``, ``catalog …``).
 
     :param exc: what was raised.

@@ -36,12 +36,17 @@ log = logging.getLogger(__name__)
 
 #: Keyspaces whose rows are spread over shards by key range.
 SHARDED_KEYSPACES = ("user", "course")
-__all__ = ["SHARDED_KEYSPACES", "SUPPORTED_DRIVERS", "DatabaseRef", "ShardSpec", "Topology",
-           "load_topology"]
+__all__ = [
+    "SHARDED_KEYSPACES",
+    "SUPPORTED_DRIVERS",
+    "DatabaseRef",
+    "ShardSpec",
+    "Topology",
+    "load_topology",
+]
 _TOP_KEYS = ("catalog", "analytics", "shards", "archive")
 #: Keys of the optional ``[archive]`` section (object store defaults for ``lmsdb archive``).
-ARCHIVE_KEYS = ("endpoint_url", "region", "bucket", "prefix", "storage_class", "sse",
-                "kms_key_id")
+ARCHIVE_KEYS = ("endpoint_url", "region", "bucket", "prefix", "storage_class", "sse", "kms_key_id")
 _DATABASE_KEYS = ("url",)
 _SHARD_KEYS = ("name", "primary", "replicas", "ranges")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -159,25 +164,36 @@ class _Loader:
         if self.problems or catalog is None:
             raise TopologyInvalid(self.problems)
         specs = tuple(spec for _, spec in shards)
-        return Topology(path=self.path, catalog=catalog, analytics=analytics, shards=specs,
-                        archive=MappingProxyType(archive))
+        return Topology(
+            path=self.path,
+            catalog=catalog,
+            analytics=analytics,
+            shards=specs,
+            archive=MappingProxyType(archive),
+        )
 
     def archive_section(self, raw: Any) -> dict[str, str]:
         """``[archive]``: object-store defaults; credentials are refused (AWS chain only)."""
         if raw is None:
             return {}
         if not isinstance(raw, dict):
-            self.problem("archive", "must be a table: [archive] with bucket = \"...\"")
+            self.problem("archive", 'must be a table: [archive] with bucket = "..."')
             return {}
         out: dict[str, str] = {}
         for key, value in raw.items():
-            if any(word in key.lower() for word in ("secret", "access_key", "token", "password",
-                                                    "credential")):
-                self.problem(f"archive.{key}", "credentials never go in the topology file; "
-                             "use the AWS environment, AWS_PROFILE or an instance role")
+            if any(
+                word in key.lower()
+                for word in ("secret", "access_key", "token", "password", "credential")
+            ):
+                self.problem(
+                    f"archive.{key}",
+                    "credentials never go in the topology file; "
+                    "use the AWS environment, AWS_PROFILE or an instance role",
+                )
             elif key not in ARCHIVE_KEYS:
-                self.problem(f"archive.{key}",
-                             f"unknown key; allowed here: {', '.join(ARCHIVE_KEYS)}")
+                self.problem(
+                    f"archive.{key}", f"unknown key; allowed here: {', '.join(ARCHIVE_KEYS)}"
+                )
             elif not isinstance(value, str) or not value:
                 self.problem(f"archive.{key}", "must be a non-empty string")
             else:
@@ -282,20 +298,31 @@ class _Loader:
 
     def database(self, raw: Any, where: str) -> DatabaseRef | None:
         try:
-            return parse_database_url(raw, field=where, where=f"{self.path}: {where}",
-                                      base_dir=self.path.parent, environ=self.environ)
+            return parse_database_url(
+                raw,
+                field=where,
+                where=f"{self.path}: {where}",
+                base_dir=self.path.parent,
+                environ=self.environ,
+            )
         except ConfigError as exc:
             self.problems.append(exc.message)
             return None
 
-    def check_distinct_databases(self, catalog: DatabaseRef | None,
-                                 analytics: DatabaseRef | None,
-                                 shards: list[tuple[int, ShardSpec]]) -> None:
+    def check_distinct_databases(
+        self,
+        catalog: DatabaseRef | None,
+        analytics: DatabaseRef | None,
+        shards: list[tuple[int, ShardSpec]],
+    ) -> None:
         """Every shard, replica, the catalog and analytics need a database of their own (the
         analytics history keeps its own ``alembic_version``; the catalog is not a shard)."""
         seen: dict[tuple[Any, ...], str] = {}
-        refs = [catalog, analytics, *(r for _, spec in shards for r in (spec.primary,
-                                                                        *spec.replicas))]
+        refs = [
+            catalog,
+            analytics,
+            *(r for _, spec in shards for r in (spec.primary, *spec.replicas)),
+        ]
         for ref in refs:
             if ref is None:
                 continue

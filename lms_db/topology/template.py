@@ -1,8 +1,8 @@
-'''The commented topology file ``lmsdb init`` writes.
+"""The commented topology file ``lmsdb init`` writes.
 
 The template works as written (three SQLite shards next to the file), and its comments show
 how to point it at MariaDB/MySQL servers with replicas and passwords from the environment.
-'''
+"""
 
 from __future__ import annotations
 

@@ -37,15 +37,20 @@ SUPPORTED_DRIVERS = ("mysql+pymysql", "mariadb+pymysql", "postgresql+psycopg", "
 #: Query options that carry a password (the driver reads them like the URL's password).
 SECRET_QUERY_KEYS = ("password", "passwd")
 #: How to pass a password: the end of every "literal password" message.
-PASSWORD_HELP = ("put the password in an environment variable and write ${VAR} in its "
-                 "place (e.g. 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@host:3306/lms'), or "
-                 "write ${file:/path/to/secret} to read it from a file")
+PASSWORD_HELP = (
+    "put the password in an environment variable and write ${VAR} in its "
+    "place (e.g. 'mysql+pymysql://lms:${LMS_DB_PASSWORD}@host:3306/lms'), or "
+    "write ${file:/path/to/secret} to read it from a file"
+)
 #: What an upgraded catalog holds where an older lmsdb had stored a password in clear.
 REMOVED_PASSWORD = "***"
 
 _DRIVER_HINTS = {
-    "mysql": "mysql+pymysql", "mariadb": "mariadb+pymysql", "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg", "postgresql+psycopg2": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+psycopg",
     "sqlite+pysqlite": "sqlite",
 }
 _DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
@@ -157,13 +162,15 @@ def parse_database_url(
     try:
         template = make_url(text)
     except (ArgumentError, ValueError):
-        raise ConfigError(f"{where}: not a valid database URL; expected "
-                          "driver://user:${VAR}@host:port/database") from None
+        raise ConfigError(
+            f"{where}: not a valid database URL; expected driver://user:${{VAR}}@host:port/database"
+        ) from None
     driver = template.drivername
     if driver not in SUPPORTED_DRIVERS:
         hint = f"; did you mean {_DRIVER_HINTS[driver]}?" if driver in _DRIVER_HINTS else ""
-        raise ConfigError(f"{where}: unknown driver {driver!r}{hint} "
-                          f"(supported: {', '.join(SUPPORTED_DRIVERS)})")
+        raise ConfigError(
+            f"{where}: unknown driver {driver!r}{hint} (supported: {', '.join(SUPPORTED_DRIVERS)})"
+        )
     _check_no_literal_password(template, where, stored=stored, fix=fix)
     if driver != "sqlite" and not template.host:
         raise ConfigError(f"{where}: the URL names no host")
@@ -171,17 +178,16 @@ def parse_database_url(
         raise ConfigError(f"{where}: the URL names no database")
     url = _expand(template, where, environ)
     stored_text = text
-    if driver == "sqlite" and base_dir is not None and url.database and _is_relative(
-            url.database):
+    if driver == "sqlite" and base_dir is not None and url.database and _is_relative(url.database):
         url = url.set(database=str((base_dir / url.database).resolve()))
         if template.database and not template.database.startswith("$"):
-            stored_text = template.set(database=url.database).render_as_string(
-                hide_password=False)
+            stored_text = template.set(database=url.database).render_as_string(hide_password=False)
     return DatabaseRef(url=url, template=stored_text, field=field)
 
 
-def _check_no_literal_password(template: URL, where: str, *, stored: bool,
-                               fix: str | None = None) -> None:
+def _check_no_literal_password(
+    template: URL, where: str, *, stored: bool, fix: str | None = None
+) -> None:
     secrets = [template.password] + [
         v for k, v in template.query.items() if k.lower() in SECRET_QUERY_KEYS
     ]
@@ -194,9 +200,9 @@ def _check_no_literal_password(template: URL, where: str, *, stored: bool,
                 raise LiteralPassword(
                     f"{where}: the stored URL has no usable password (an older lmsdb kept "
                     "one in clear; it was removed): give the URL again with "
-                    f"`{fix or 'lmsdb shard set NAME --primary URL'}`, and " + PASSWORD_HELP)
-            raise LiteralPassword(f"{where}: the URL holds a literal password; "
-                                  + PASSWORD_HELP)
+                    f"`{fix or 'lmsdb shard set NAME --primary URL'}`, and " + PASSWORD_HELP
+                )
+            raise LiteralPassword(f"{where}: the URL holds a literal password; " + PASSWORD_HELP)
 
 
 def _expand(template: URL, where: str, environ: Mapping[str, str] | None) -> URL:
@@ -242,8 +248,9 @@ def database_ref(url_text: str, *, field: str = "--url") -> DatabaseRef:
     return parse_database_url(url_text, field=field, base_dir=Path.cwd())
 
 
-def create_engine_checked(url_text: str, *, field: str = "--url",
-                          timeout: float | None = None) -> Engine:
+def create_engine_checked(
+    url_text: str, *, field: str = "--url", timeout: float | None = None
+) -> Engine:
     """An engine for a command-line URL, after checking the server answers.
 
     :param timeout: seconds to wait for the server (default: the engines' default).

@@ -43,10 +43,13 @@ def topology_text(
         name = names[i] if names else f"shard-{i}"
         reps = ", ".join(f'"{url_text(r)}"' for r in replicas.get(i, ()))
         lines += [
-            "[[shards]]", f'name = "{name}"', f'primary = "{url_text(primary)}"',
+            "[[shards]]",
+            f'name = "{name}"',
+            f'primary = "{url_text(primary)}"',
             f"replicas = [{reps}]",
             f"ranges = {{ user = [{i * 1000}, {(i + 1) * 1000}], "
-            f"course = [{i * 100}, {(i + 1) * 100}] }}", "",
+            f"course = [{i * 100}, {(i + 1) * 100}] }}",
+            "",
         ]
     return "\n".join(lines)
 
@@ -76,7 +79,10 @@ def lmsdb_process(topology: Path, *args: str) -> subprocess.Popen[str]:
     """Start ``lmsdb`` as a separate process (a second operator)."""
     return subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "cli.py"), "--topology", str(topology), *args],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -126,7 +132,7 @@ def execute(url: URL | str, *statements: str) -> None:
         engine.dispose()
 
 
-def results_by_shard(run: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+def results_by_shard(run: dict[str, Any]) -> dict[str, tuple[str | None, str | None, str]]:
     """``shard -> (from, to, result)`` from ``migrate up --json``."""
     return {r["shard"]: (r["from"], r["to"], r["result"]) for r in run["results"]}
 
@@ -134,8 +140,9 @@ def results_by_shard(run: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
 def copy_migrations(tmp_path: Path) -> Path:
     """A private copy of lmsdb's migrations directory, to add test revisions to."""
     target = tmp_path / "migrations"
-    shutil.copytree(migrations_root(), target,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        migrations_root(), target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     return target
 
 
@@ -159,14 +166,33 @@ def downgrade() -> None:
 '''
 
 
-def add_revision(root: Path, rev: str, down: str, upgrade: str, downgrade: str,
-                 doc: str = "test revision", target: str = "oltp") -> Path:
+def add_revision(
+    root: Path,
+    rev: str,
+    down: str,
+    upgrade: str,
+    downgrade: str,
+    doc: str = "test revision",
+    target: str = "oltp",
+) -> Path:
     """Write a revision script into a copied migrations directory."""
     path = root / target / "versions" / f"29990101_{rev}_test.py"
     indent = "    "
-    path.write_text(REVISION_TEMPLATE.format(
-        doc=doc, rev=rev, down=down,
-        upgrade="\n".join(indent + line for line in upgrade.splitlines()),
-        downgrade="\n".join(indent + line for line in downgrade.splitlines()),
-    ), encoding="utf-8")
+    path.write_text(
+        REVISION_TEMPLATE.format(
+            doc=doc,
+            rev=rev,
+            down=down,
+            upgrade="\n".join(indent + line for line in upgrade.splitlines()),
+            downgrade="\n".join(indent + line for line in downgrade.splitlines()),
+        ),
+        encoding="utf-8",
+    )
     return path
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row generated."""
+    key = result.inserted_primary_key
+    assert key is not None, "the INSERT generated no primary key"
+    return int(key[0])

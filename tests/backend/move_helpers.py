@@ -40,8 +40,10 @@ def stamp_head(url: URL) -> None:
     head = head_revision(script_directory("oltp"))
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS alembic_version "
-                             "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS alembic_version "
+            "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+        )
         conn.exec_driver_sql("DELETE FROM alembic_version")
         conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
     engine.dispose()
@@ -52,12 +54,16 @@ def move_fleet(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> 
     if backend == "mariadb":
         make = request.getfixturevalue("make_mariadb_database")
         second = request.getfixturevalue("make_second_database")
-        fleet = build_fleet(tmp_path, backend, make, ranges=MOVE_RANGES,
-                            shard_urls=[make(), make(), second()])
+        fleet = build_fleet(
+            tmp_path, backend, make, ranges=MOVE_RANGES, shard_urls=[make(), make(), second()]
+        )
     elif backend == "postgresql":
-        fleet = build_fleet(tmp_path, backend,
-                            request.getfixturevalue("make_postgresql_database"),
-                            ranges=MOVE_RANGES)
+        fleet = build_fleet(
+            tmp_path,
+            backend,
+            request.getfixturevalue("make_postgresql_database"),
+            ranges=MOVE_RANGES,
+        )
     else:
         fleet = build_fleet(tmp_path, backend, sqlite_maker(tmp_path), ranges=MOVE_RANGES)
     for url in fleet.shard_urls:
@@ -78,29 +84,77 @@ def user_rows(user_id: int, backend: str) -> list[tuple[str, dict[str, Any]]]:
     emoji = "Zoë 😀🚀 ✓" if u % 2 else None
     enrollment = u * 10 + 1
     return [
-        ("users", {"id": u, "uuid": f"{u:08d}-0000-4000-8000-000000000000",
-                   "email": f"u{u}@example.com", "password_hash": "x" * 60,
-                   "first_name": emoji or f"F{u}", "last_name": "Ng 𝄞" if u % 3 else "L",
-                   "last_login_at": t0 + dt.timedelta(seconds=u % 7200) if u % 5 else None}),
+        (
+            "users",
+            {
+                "id": u,
+                "uuid": f"{u:08d}-0000-4000-8000-000000000000",
+                "email": f"u{u}@example.com",
+                "password_hash": "x" * 60,
+                "first_name": emoji or f"F{u}",
+                "last_name": "Ng 𝄞" if u % 3 else "L",
+                "last_login_at": t0 + dt.timedelta(seconds=u % 7200) if u % 5 else None,
+            },
+        ),
         ("user_profiles", {"user_id": u, "organization": "🙂 org" if u % 4 else None}),
-        ("user_sessions", {"id": u * 10 + 2, "user_id": u,
-                           "expires_at": t0 + dt.timedelta(hours=1, seconds=u % 60)}),
-        ("user_oauth_providers", {"id": u * 10 + 3, "user_id": u, "provider": "github",
-                                  "provider_user_id": f"gh{u}",
-                                  "provider_data": '{"b": 1,  "a": [1.50, "😀"], "n": null}'}),
-        ("enrollments", {"id": enrollment, "user_id": u, "course_id": big - u,
-                         "progress_percentage": Decimal("99.99") if u % 2 else Decimal("0.00")}),
-        ("payments", {"id": u * 10 + 4, "user_id": u, "course_id": u,
-                      "amount": Decimal("99999999.99") if u % 2 else Decimal("0.01"),
-                      "payment_gateway": "stripe", "payment_method": "card",
-                      "payment_metadata": None if u % 3 else '{"k":"v", "x": 1e3}'}),
-        ("lesson_progress", {"id": u * 10 + 5, "user_id": u, "lesson_id": big - 1,
-                             "enrollment_id": enrollment}),
-        ("quiz_attempts", {"id": u * 10 + 6, "quiz_id": 7, "user_id": u,
-                           "enrollment_id": enrollment, "attempt_number": 4294967295,
-                           "answers": '{"q1": ["a", "b"], "q2": {"z": 0.1, "a": -0}}'}),
-        ("audit_logs", {"id": u * 10 + 7, "user_id": u, "action": "login",
-                        "new_values": '[1, 2, {"é": "ü"}]'}),
+        (
+            "user_sessions",
+            {
+                "id": u * 10 + 2,
+                "user_id": u,
+                "expires_at": t0 + dt.timedelta(hours=1, seconds=u % 60),
+            },
+        ),
+        (
+            "user_oauth_providers",
+            {
+                "id": u * 10 + 3,
+                "user_id": u,
+                "provider": "github",
+                "provider_user_id": f"gh{u}",
+                "provider_data": '{"b": 1,  "a": [1.50, "😀"], "n": null}',
+            },
+        ),
+        (
+            "enrollments",
+            {
+                "id": enrollment,
+                "user_id": u,
+                "course_id": big - u,
+                "progress_percentage": Decimal("99.99") if u % 2 else Decimal("0.00"),
+            },
+        ),
+        (
+            "payments",
+            {
+                "id": u * 10 + 4,
+                "user_id": u,
+                "course_id": u,
+                "amount": Decimal("99999999.99") if u % 2 else Decimal("0.01"),
+                "payment_gateway": "stripe",
+                "payment_method": "card",
+                "payment_metadata": None if u % 3 else '{"k":"v", "x": 1e3}',
+            },
+        ),
+        (
+            "lesson_progress",
+            {"id": u * 10 + 5, "user_id": u, "lesson_id": big - 1, "enrollment_id": enrollment},
+        ),
+        (
+            "quiz_attempts",
+            {
+                "id": u * 10 + 6,
+                "quiz_id": 7,
+                "user_id": u,
+                "enrollment_id": enrollment,
+                "attempt_number": 4294967295,
+                "answers": '{"q1": ["a", "b"], "q2": {"z": 0.1, "a": -0}}',
+            },
+        ),
+        (
+            "audit_logs",
+            {"id": u * 10 + 7, "user_id": u, "action": "login", "new_values": '[1, 2, {"é": "ü"}]'},
+        ),
     ]
 
 
@@ -130,9 +184,14 @@ def insert_raw(conn: sa.Connection, table_name: str, rows: list[dict[str, Any]])
     typed = sa.Table(table_name, sa.MetaData(), *columns)
     if conn.dialect.name == "postgresql":
         json = [c.name for c in table.columns if "JSON" in repr(c.type)]
-        stmt = typed.insert().values({
-            c.name: sa.cast(sa.bindparam(c.name, type_=c.type), table.c[c.name].type)
-            if c.name in json else sa.bindparam(c.name, type_=c.type) for c in typed.columns})
+        stmt = typed.insert().values(
+            {
+                c.name: sa.cast(sa.bindparam(c.name, type_=c.type), table.c[c.name].type)
+                if c.name in json
+                else sa.bindparam(c.name, type_=c.type)
+                for c in typed.columns
+            }
+        )
         full = [{c.name: r.get(c.name) for c in typed.columns} for r in rows]
         conn.execute(stmt, full)
         return
@@ -148,7 +207,8 @@ def range_rows(url: URL, keyspace: str, lo: int, hi: int) -> dict[str, list[tupl
         with engine.connect() as conn:
             utc_session(conn)
             for scope in insert_order(keyspace):
-                rows, after = [], None
+                rows: list[Any] = []
+                after = None
                 while True:
                     chunk = read_chunk(conn, scope, lo, hi, after, 5000)
                     if not chunk:

@@ -35,9 +35,12 @@ def url_text(url: URL | str) -> str:
     return url if isinstance(url, str) else url.render_as_string(hide_password=False)
 
 
-def topology_text(catalog: URL | str, shards: Sequence[URL | str],
-                  ranges: Sequence[dict[str, tuple[int, int]]] = THREE_SHARDS,
-                  analytics: URL | str | None = None) -> str:
+def topology_text(
+    catalog: URL | str,
+    shards: Sequence[URL | str],
+    ranges: Sequence[dict[str, tuple[int, int]]] = THREE_SHARDS,
+    analytics: URL | str | None = None,
+) -> str:
     """TOML for a fleet: shard ``i`` is ``shard-i`` with ``ranges[i]`` (if any)."""
     lines = ["[catalog]", f'url = "{url_text(catalog)}"', ""]
     if analytics is not None:
@@ -45,8 +48,13 @@ def topology_text(catalog: URL | str, shards: Sequence[URL | str],
     for i, url in enumerate(shards):
         spans = ranges[i] if i < len(ranges) else {}
         inner = ", ".join(f"{k} = [{lo}, {hi}]" for k, (lo, hi) in spans.items())
-        lines += ["[[shards]]", f'name = "shard-{i}"', f'primary = "{url_text(url)}"',
-                  f"ranges = {{ {inner} }}", ""]
+        lines += [
+            "[[shards]]",
+            f'name = "shard-{i}"',
+            f'primary = "{url_text(url)}"',
+            f"ranges = {{ {inner} }}",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -64,10 +72,18 @@ class Fleet:
         return sa.create_engine(self.shard_urls[shard])
 
 
-def build_fleet(tmp_path: Path, backend: str, make_db: Callable[[], URL], *,
-                shards: int = 3, ranges: Sequence[dict[str, tuple[int, int]]] = THREE_SHARDS,
-                shard_urls: Sequence[URL] | None = None, seed: bool = True,
-                analytics: URL | None = None, schema: bool = True) -> Fleet:
+def build_fleet(
+    tmp_path: Path,
+    backend: str,
+    make_db: Callable[[], URL],
+    *,
+    shards: int = 3,
+    ranges: Sequence[dict[str, tuple[int, int]]] = THREE_SHARDS,
+    shard_urls: Sequence[URL] | None = None,
+    seed: bool = True,
+    analytics: URL | None = None,
+    schema: bool = True,
+) -> Fleet:
     """Create databases, the schema on each shard, the topology file and the catalog."""
     catalog = make_db()
     urls = list(shard_urls) if shard_urls is not None else [make_db() for _ in range(shards)]
@@ -122,13 +138,13 @@ def table_checksums(url: URL, tables: Sequence[str]) -> dict[str, str]:
 
 # -- fixtures: a test module imports the fixture_* functions it uses ------------------------
 
+
 @pytest.fixture(scope="session", name="second_mariadb")
 def fixture_second_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServer]:
     """A second ``mariadbd`` on a free loopback port: shards on two separate servers."""
     if not binaries_available():
         pytest.skip("mariadbd / mariadb-install-db are not installed")
-    server = start_mariadbd(tmp_path_factory.mktemp("second-mariadbd"), "second", 21,
-                            primary=False)
+    server = start_mariadbd(tmp_path_factory.mktemp("second-mariadbd"), "second", 21, primary=False)
     server.execute("SET GLOBAL read_only = 0")
     yield server
     server.stop()
@@ -141,8 +157,9 @@ def fixture_make_second_database(second_mariadb: MariaDBServer) -> Iterator[Call
 
     def make() -> URL:
         name = f"lmsdb_s_{uuid.uuid4().hex[:10]}"
-        second_mariadb.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 "
-                               "COLLATE utf8mb4_unicode_ci")
+        second_mariadb.execute(
+            f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        )
         names.append(name)
         return second_mariadb.url(name)
 
@@ -151,17 +168,18 @@ def fixture_make_second_database(second_mariadb: MariaDBServer) -> Iterator[Call
         second_mariadb.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def _fleet_for(request: pytest.FixtureRequest, tmp_path: Path, backend: str, **kwargs: Any
-               ) -> Fleet:
+def _fleet_for(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, **kwargs: Any
+) -> Fleet:
     if backend == "mariadb":
         make = request.getfixturevalue("make_mariadb_database")
         second = request.getfixturevalue("make_second_database")
         # Shards 0 and 1 on the service at 3306, shard 2 on a second mariadbd.
-        return build_fleet(tmp_path, backend, make,
-                           shard_urls=[make(), make(), second()], **kwargs)
+        return build_fleet(tmp_path, backend, make, shard_urls=[make(), make(), second()], **kwargs)
     if backend == "postgresql":
-        return build_fleet(tmp_path, backend, request.getfixturevalue("make_postgresql_database"),
-                           **kwargs)
+        return build_fleet(
+            tmp_path, backend, request.getfixturevalue("make_postgresql_database"), **kwargs
+        )
     return build_fleet(tmp_path, backend, sqlite_maker(tmp_path), **kwargs)
 
 

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
@@ -29,14 +30,18 @@ class S3Endpoint:
     server: ThreadedMotoServer
     url: str
 
-    def client(self) -> object:
-        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1",
-                            aws_access_key_id="testing",
-                            aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"])
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key=DUMMY_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
 
     def new_bucket(self) -> str:
         name = f"lmsdb-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
+        self.client().create_bucket(Bucket=name)
         return name
 
 

@@ -23,7 +23,8 @@ STARTUP_TIMEOUT = 60.0
 def binaries_available() -> bool:
     """Whether ``mariadbd`` and ``mariadb-install-db`` are installed."""
     return bool(shutil.which("mariadbd") or Path("/usr/sbin/mariadbd").exists()) and bool(
-        shutil.which("mariadb-install-db"))
+        shutil.which("mariadb-install-db")
+    )
 
 
 def free_port() -> int:
@@ -52,12 +53,14 @@ class MariaDBServer:
     def url(self, database: str = "mysql") -> URL:
         """A root URL to ``database`` on this server."""
         return sa.engine.make_url(
-            f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}?charset=utf8mb4")
+            f"mysql+pymysql://root@127.0.0.1:{self.port}/{database}?charset=utf8mb4"
+        )
 
     def execute(self, *statements: str) -> list[dict[str, object]]:
         """Run statements as root (autocommit); the last one's rows as dicts."""
-        engine = sa.create_engine(self.url(), isolation_level="AUTOCOMMIT",
-                                  poolclass=sa.pool.NullPool)
+        engine = sa.create_engine(
+            self.url(), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         rows: list[dict[str, object]] = []
         try:
             with engine.connect() as conn:
@@ -76,8 +79,9 @@ class MariaDBServer:
 
     def restart(self) -> None:
         """Start the server again on the same datadir and port (after stop or kill)."""
-        self.process = subprocess.Popen(list(self.args), stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            list(self.args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         _wait_ready(self)
 
     def stop(self) -> None:
@@ -101,18 +105,35 @@ def start_mariadbd(base: Path, name: str, server_id: int, *, primary: bool) -> M
     """
     datadir = base / name
     subprocess.run(
-        ["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={datadir}",
-         "--auth-root-authentication-method=normal", "--skip-test-db"],
-        check=True, capture_output=True,
+        [
+            "mariadb-install-db",
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={datadir}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     args = [
-        mariadbd, "--no-defaults", "--user=root", f"--datadir={datadir}", f"--port={port}",
-        "--bind-address=127.0.0.1", f"--socket={datadir}.sock", f"--server-id={server_id}",
-        f"--log-error={datadir}.err", f"--pid-file={datadir}.pid", "--skip-name-resolve",
-        "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
-        "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
+        mariadbd,
+        "--no-defaults",
+        "--user=root",
+        f"--datadir={datadir}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={datadir}.sock",
+        f"--server-id={server_id}",
+        f"--log-error={datadir}.err",
+        f"--pid-file={datadir}.pid",
+        "--skip-name-resolve",
+        "--innodb-buffer-pool-size=32M",
+        "--innodb-log-file-size=16M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--sync-binlog=0",
     ]
     args += ["--log-bin=binlog", "--binlog-format=ROW"] if primary else ["--read-only"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -126,8 +147,9 @@ def _wait_ready(server: MariaDBServer) -> None:
     while True:
         if server.process.poll() is not None:
             log = Path(f"{server.datadir}.err").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"mariadbd {server.name} exited with "
-                               f"{server.process.returncode}:\n{log}")
+            raise RuntimeError(
+                f"mariadbd {server.name} exited with {server.process.returncode}:\n{log}"
+            )
         try:
             server.execute("SELECT 1")
             return
@@ -153,8 +175,10 @@ def wait_replicating(replica: MariaDBServer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         status = replica.execute("SHOW SLAVE STATUS")
-        if status and status[0]["Slave_IO_Running"] == "Yes" and (
-            status[0]["Slave_SQL_Running"] == "Yes"
+        if (
+            status
+            and status[0]["Slave_IO_Running"] == "Yes"
+            and (status[0]["Slave_SQL_Running"] == "Yes")
         ):
             return
         if time.monotonic() > deadline:

@@ -19,10 +19,13 @@ from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3  # n
 
 EDGE = sa.MetaData()
 edge = sa.Table(
-    "archive_edge", EDGE,
+    "archive_edge",
+    EDGE,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("text", sa.String(100).with_variant(mysql.VARCHAR(100, charset="utf8mb4"),
-                                                  "mysql", "mariadb")),
+    sa.Column(
+        "text",
+        sa.String(100).with_variant(mysql.VARCHAR(100, charset="utf8mb4"), "mysql", "mariadb"),
+    ),
     sa.Column("doc", Json),
     sa.Column("amount", sa.Numeric(12, 4)),
     sa.Column("at", Timestamp, nullable=True),
@@ -35,21 +38,50 @@ edge = sa.Table(
 )
 
 ROWS: list[dict[str, Any]] = [
-    {"id": 1, "text": "emoji \U0001F600 and ℃", "doc": {"a": [1, 2.5, "\U0001F600"], "b": None},
-     "amount": Decimal("12345678.0100"), "at": datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
-     "f4": 0.1, "f8": 0.1 + 0.2, "big": 2**63 - 1, "blob": b"\x00\xff\x10", "flag": True},
-    {"id": 2, "text": "", "doc": None, "amount": None, "at": None, "f4": None, "f8": None,
-     "big": None, "blob": None, "flag": None},
-    {"id": 3, "text": None, "doc": [], "amount": Decimal("-0.0001"),
-     "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), "f4": -3.4028234e38,
-     "f8": 1.7976931348623157e308, "big": 0, "blob": b"", "flag": False},
+    {
+        "id": 1,
+        "text": "emoji \U0001f600 and ℃",
+        "doc": {"a": [1, 2.5, "\U0001f600"], "b": None},
+        "amount": Decimal("12345678.0100"),
+        "at": datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
+        "f4": 0.1,
+        "f8": 0.1 + 0.2,
+        "big": 2**63 - 1,
+        "blob": b"\x00\xff\x10",
+        "flag": True,
+    },
+    {
+        "id": 2,
+        "text": "",
+        "doc": None,
+        "amount": None,
+        "at": None,
+        "f4": None,
+        "f8": None,
+        "big": None,
+        "blob": None,
+        "flag": None,
+    },
+    {
+        "id": 3,
+        "text": None,
+        "doc": [],
+        "amount": Decimal("-0.0001"),
+        "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "f4": -3.4028234e38,
+        "f8": 1.7976931348623157e308,
+        "big": 0,
+        "blob": b"",
+        "flag": False,
+    },
 ]
 
 
 def _raw(engine: sa.Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select_rows(edge, conn.dialect.name)
-                                               .order_by(edge.c.id))]
+        return [
+            tuple(r) for r in conn.execute(select_rows(edge, conn.dialect.name).order_by(edge.c.id))
+        ]
 
 
 def test_rows_survive_archive_and_restore_exactly(any_engine: sa.Engine) -> None:
@@ -94,14 +126,13 @@ def test_store_put_verify_head_and_corruption(s3: S3Endpoint, bucket: str) -> No
     store = Store(StoreSettings(bucket, endpoint_url=s3.url, region="us-east-1"))
     store.check_bucket()
     data = b"payload" * 100
-    sha = store.put("p/a.zst", data, storage_class="STANDARD_IA",
-                    encryption=Encryption("AES256"))
+    sha = store.put("p/a.zst", data, storage_class="STANDARD_IA", encryption=Encryption("AES256"))
     stored = store.verify("p/a.zst", size=len(data), sha256=sha)
     assert stored.storage_class == "STANDARD_IA"
     assert stored.encryption == "AES256"
     assert stored.sha256 == sha
     # Overwritten behind lmsdb's back: same size, other bytes.
-    s3.client().put_object(Bucket=bucket, Key="p/a.zst", Body=b"X" * len(data))  # type: ignore[attr-defined]
+    s3.client().put_object(Bucket=bucket, Key="p/a.zst", Body=b"X" * len(data))
     with pytest.raises(VerificationFailed):
         store.verify("p/a.zst", size=len(data), sha256=sha)
     with pytest.raises(VerificationFailed):
@@ -112,8 +143,7 @@ def test_store_put_verify_head_and_corruption(s3: S3Endpoint, bucket: str) -> No
 
 
 def test_store_errors_are_one_line_without_secrets(s3: S3Endpoint) -> None:
-    missing = Store(StoreSettings("no-such-bucket-here", endpoint_url=s3.url,
-                                  region="us-east-1"))
+    missing = Store(StoreSettings("no-such-bucket-here", endpoint_url=s3.url, region="us-east-1"))
     with pytest.raises(StoreInputError, match="does not exist"):
         missing.check_bucket()
     with pytest.raises(StoreError) as caught:

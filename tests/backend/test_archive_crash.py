@@ -35,9 +35,25 @@ CHILDREN = ("lesson_progress", "quiz_attempts")
 
 
 def _args(bucket: str) -> list[str]:
-    return ["archive", "run", "enrollments", "--to", f"s3://{bucket}/crash",
-            "--older-than", "2y", "--date-column", "completed_at", "--status", "completed",
-            "--chunk-size", "2", "--parallel", "1", "--yes", "--json"]
+    return [
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/crash",
+        "--older-than",
+        "2y",
+        "--date-column",
+        "completed_at",
+        "--status",
+        "completed",
+        "--chunk-size",
+        "2",
+        "--parallel",
+        "1",
+        "--yes",
+        "--json",
+    ]
 
 
 def _table_ids(fleet: Fleet) -> dict[str, list[int]]:
@@ -54,24 +70,36 @@ def _all_objects(client: Any, bucket: str) -> dict[str, list[int]]:
     for key in chunk_keys(client, bucket):
         chunk = decode_chunk(client.get_object(Bucket=bucket, Key=key)["Body"].read())
         for table, names in chunk.columns.items():
-            found.setdefault(table, []).extend(
-                int(r[names.index("id")]) for r in chunk.rows[table])
+            found.setdefault(table, []).extend(int(r[names.index("id")]) for r in chunk.rows[table])
     return found
 
 
 def _live_keys(client: Any, bucket: str) -> set[str]:
-    keys = set()
-    for key in [k["Key"] for k in client.list_objects_v2(Bucket=bucket).get("Contents", [])
-                if k["Key"].endswith("manifest.json")]:
+    keys: set[str] = set()
+    for key in [
+        k["Key"]
+        for k in client.list_objects_v2(Bucket=bucket).get("Contents", [])
+        if k["Key"].endswith("manifest.json")
+    ]:
         manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
         keys.update(c["key"] for c in manifest["chunks"] if c["state"] in ("archived", "copied"))
     return keys
 
 
-@pytest.mark.parametrize("point", [
-    "chunk:read", "upload:sending", "upload:done", "verify:done", "delete:children",
-    "delete:committed", "manifest:write", "before:complete", "delete:committed#3",
-])
+@pytest.mark.parametrize(
+    "point",
+    [
+        "chunk:read",
+        "upload:sending",
+        "upload:done",
+        "verify:done",
+        "delete:children",
+        "delete:committed",
+        "manifest:write",
+        "before:complete",
+        "delete:committed#3",
+    ],
+)
 def test_kill_at_any_step_then_rerun_loses_and_duplicates_nothing(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, point: str
 ) -> None:
@@ -114,8 +142,7 @@ def test_kill_during_restore_then_rerun_restores_exactly(
     done = run_cli(fleet.path, _args(bucket), env)
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)["run"]
-    kill_at(fleet.path, ["archive", "restore", run], env, "restore:chunk#2",
-            tmp_path / "paused")
+    kill_at(fleet.path, ["archive", "restore", run], env, "restore:chunk#2", tmp_path / "paused")
     partial = _table_ids(fleet)
     assert len(partial["enrollments"]) < len(original["enrollments"])  # stopped halfway
     again = run_cli(fleet.path, ["archive", "restore", run, "--json"], env)

@@ -35,8 +35,21 @@ FILTER = ["--older-than", "2y", "--date-column", "completed_at", "--status", "co
 
 
 def _run_args(bucket: str, *extra: str) -> list[str]:
-    return ["archive", "run", "enrollments", "--to", f"s3://{bucket}/f", *FILTER,
-            "--chunk-size", "2", "--parallel", "1", "--yes", "--json", *extra]
+    return [
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/f",
+        *FILTER,
+        "--chunk-size",
+        "2",
+        "--parallel",
+        "1",
+        "--yes",
+        "--json",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -45,37 +58,42 @@ def shared_fleet(tmp_path_factory: pytest.TempPathFactory, s3: S3Endpoint) -> Fl
     tmp = tmp_path_factory.mktemp("refusals")
     fleet = build_fleet(tmp, "sqlite", sqlite_maker(tmp), shards=2, ranges=TWO_SHARDS)
     text = fleet.path.read_text(encoding="utf-8")
-    fleet.path.write_text(f'[archive]\nendpoint_url = "{s3.url}"\nregion = "us-east-1"\n\n'
-                          + text, encoding="utf-8")
+    fleet.path.write_text(
+        f'[archive]\nendpoint_url = "{s3.url}"\nregion = "us-east-1"\n\n' + text, encoding="utf-8"
+    )
     seed_learning(fleet, per_shard=4)
     return fleet
 
 
-@pytest.mark.parametrize("args", [
-    ["--where", "id = 1 OR 1=1"],
-    ["--where", "status = completed' OR '1'='1"],
-    ["--where", "id; DROP TABLE enrollments; -- = 1"],
-    ["--where", "nope = 1"],
-    ["--where", "id ~ 1"],
-    ["--where", "id"],
-    ["--where", "completed_at < yesterday"],
-    ["--older-than", "2 years; DELETE", "--date-column", "completed_at"],
-    ["--older-than", "2y", "--date-column", "user_id"],
-    ["--status", "completed; DROP TABLE users"],
-    ["--storage-class", "COLD"],
-    ["--sse", "rot13"],
-    ["--kms-key-id", "alias/x"],
-    ["--format", "parquet"],
-    ["--chunk-size", "1000000"],
-    ["--shard", "shard-9"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--where", "id = 1 OR 1=1"],
+        ["--where", "status = completed' OR '1'='1"],
+        ["--where", "id; DROP TABLE enrollments; -- = 1"],
+        ["--where", "nope = 1"],
+        ["--where", "id ~ 1"],
+        ["--where", "id"],
+        ["--where", "completed_at < yesterday"],
+        ["--older-than", "2 years; DELETE", "--date-column", "completed_at"],
+        ["--older-than", "2y", "--date-column", "user_id"],
+        ["--status", "completed; DROP TABLE users"],
+        ["--storage-class", "COLD"],
+        ["--sse", "rot13"],
+        ["--kms-key-id", "alias/x"],
+        ["--format", "parquet"],
+        ["--chunk-size", "1000000"],
+        ["--shard", "shard-9"],
+    ],
+)
 def test_bad_options_exit_2_and_touch_nothing(
     shared_fleet: Fleet, s3: S3Endpoint, bucket: str, args: list[str]
 ) -> None:
     fleet = shared_fleet
     before = [table_checksums(url, TABLES) for url in fleet.shard_urls]
-    result = lmsdb(fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/x",
-                   "--yes", *args)
+    result = lmsdb(
+        fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/x", "--yes", *args
+    )
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr
@@ -83,8 +101,9 @@ def test_bad_options_exit_2_and_touch_nothing(
     assert chunk_keys(s3.client(), bucket) == []
 
 
-def test_refusals_exit_2(request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint,
-                         bucket: str) -> None:
+def test_refusals_exit_2(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
     fleet = make_fleet(request, tmp_path, "sqlite")
     seed_learning(fleet, per_shard=4)
     env = cli_env(s3.url)
@@ -95,14 +114,39 @@ def test_refusals_exit_2(request: pytest.FixtureRequest, tmp_path: Path, s3: S3E
     assert pii.returncode == 2 and "personal data" in pii.stderr, pii.stderr
     no_yes = run_cli(fleet.path, ["archive", "run", "enrollments", *to, *FILTER], env)
     assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
-    missing = run_cli(fleet.path, ["archive", "run", "enrollments", "--to",
-                                   "s3://no-such-bucket-anywhere/x", *FILTER, "--yes"], env)
+    missing = run_cli(
+        fleet.path,
+        [
+            "archive",
+            "run",
+            "enrollments",
+            "--to",
+            "s3://no-such-bucket-anywhere/x",
+            *FILTER,
+            "--yes",
+        ],
+        env,
+    )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     unknown = run_cli(fleet.path, ["archive", "run", "nope", *to, "--yes"], env)
     assert unknown.returncode == 2 and "unknown table" in unknown.stderr
-    encrypted = run_cli(fleet.path, ["archive", "run", "audit_logs", *to, "--sse", "AES256",
-                                     "--older-than", "1y", "--date-column", "created_at",
-                                     "--yes"], env)
+    encrypted = run_cli(
+        fleet.path,
+        [
+            "archive",
+            "run",
+            "audit_logs",
+            *to,
+            "--sse",
+            "AES256",
+            "--older-than",
+            "1y",
+            "--date-column",
+            "created_at",
+            "--yes",
+        ],
+        env,
+    )
     assert encrypted.returncode == 0, encrypted.stderr
     assert chunk_keys(s3.client(), bucket) == []  # audit_logs is empty: nothing stored
 
@@ -115,8 +159,13 @@ def test_corrupted_object_is_caught_before_any_delete(
     original = ids_in(fleet.shard_urls[0], "enrollments")
     env = cli_env(s3.url)
     client = s3.client()
-    proc = stop_at(fleet.path, _run_args(bucket, "--shard", "shard-0"), env, "upload:done",
-                   tmp_path / "stopped")
+    proc = stop_at(
+        fleet.path,
+        _run_args(bucket, "--shard", "shard-0"),
+        env,
+        "upload:done",
+        tmp_path / "stopped",
+    )
     [key] = chunk_keys(client, bucket)
     size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
     client.put_object(Bucket=bucket, Key=key, Body=b"\0" * size)  # same size, other bytes
@@ -149,8 +198,9 @@ def test_store_stopping_mid_run_deletes_only_verified_chunks(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
 ) -> None:
     own = start_endpoint()  # moto keeps its state per process: s3 still sees the objects
-    fleet = make_fleet(request, tmp_path, "postgresql",
-                       {"endpoint_url": own.url, "region": "us-east-1"})
+    fleet = make_fleet(
+        request, tmp_path, "postgresql", {"endpoint_url": own.url, "region": "us-east-1"}
+    )
     seed_learning(fleet)
     original = ids_in(fleet.shard_urls[0], "enrollments")
     stopped: list[int] = []
@@ -160,10 +210,20 @@ def test_store_stopping_mid_run_deletes_only_verified_chunks(
             stopped.append(event.chunk)
             own.server.stop()
 
-    report = run_archive(load_topology(fleet.path), ArchiveRequest(
-        table="enrollments", destination=f"s3://{bucket}/f", older_than="2y",
-        date_column="completed_at", status="completed", chunk_size=2, parallel=1,
-        shards=("shard-0",)), on_chunk=on_chunk)
+    report = run_archive(
+        load_topology(fleet.path),
+        ArchiveRequest(
+            table="enrollments",
+            destination=f"s3://{bucket}/f",
+            older_than="2y",
+            date_column="completed_at",
+            status="completed",
+            chunk_size=2,
+            parallel=1,
+            shards=("shard-0",),
+        ),
+        on_chunk=on_chunk,
+    )
     [shard] = report.shards
     assert shard.state == "failed"
     assert shard.error is not None and "cannot reach the S3 endpoint" in shard.error
@@ -180,10 +240,22 @@ def test_put_refused_by_bucket_policy_stops_with_one_line(
     fleet = make_fleet(request, tmp_path, "sqlite")
     seed_learning(fleet, per_shard=4)
     before = [table_checksums(url, TABLES) for url in fleet.shard_urls]
-    s3.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps({  # type: ignore[attr-defined]
-        "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
-                                                "Action": "s3:PutObject",
-                                                "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    s3.client().put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                    }
+                ],
+            }
+        ),
+    )
     result = run_cli(fleet.path, _run_args(bucket), cli_env(s3.url))
     assert result.returncode == 1
     errors = {s["error"] for s in json.loads(result.stdout)["shards"]}
@@ -197,13 +269,20 @@ def test_row_changed_between_read_and_delete_is_kept_then_taken_next_run(
     fleet = make_fleet(request, tmp_path, "mariadb")
     expected = seed_learning(fleet)
     env = cli_env(s3.url)
-    proc = stop_at(fleet.path, _run_args(bucket, "--shard", "shard-0"), env, "verify:done",
-                   tmp_path / "stopped")
+    proc = stop_at(
+        fleet.path,
+        _run_args(bucket, "--shard", "shard-0"),
+        env,
+        "verify:done",
+        tmp_path / "stopped",
+    )
     changed = expected[0][0]  # in the first chunk
     engine = sa.create_engine(fleet.shard_urls[0])
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE lesson_progress SET user_notes = 'edited' "
-                             "WHERE enrollment_id = :e"), {"e": changed})
+        conn.execute(
+            sa.text("UPDATE lesson_progress SET user_notes = 'edited' WHERE enrollment_id = :e"),
+            {"e": changed},
+        )
     engine.dispose()
     os.killpg(proc.pid, signal.SIGCONT)
     out, err = proc.communicate(timeout=60)
@@ -237,11 +316,19 @@ def test_archive_and_migrate_exclude_each_other(
     assert states == {"shard-0": "locked", "shard-1": "done"}
     assert ids_in(fleet.shard_urls[0], "enrollments") == original
     # An archive run in progress: migrate refuses the shard.
-    proc = stop_at(fleet.path, _run_args(bucket, "--shard", "shard-0"), env, "verify:done",
-                   tmp_path / "stopped")
+    proc = stop_at(
+        fleet.path,
+        _run_args(bucket, "--shard", "shard-0"),
+        env,
+        "verify:done",
+        tmp_path / "stopped",
+    )
     try:
-        migrate = run_cli(fleet.path, ["migrate", "up", "--shard", "shard-0", "--lock-timeout",
-                                       "1", "--json"], env)
+        migrate = run_cli(
+            fleet.path,
+            ["migrate", "up", "--shard", "shard-0", "--lock-timeout", "1", "--json"],
+            env,
+        )
         assert migrate.returncode == 1, migrate.stdout + migrate.stderr
         assert "lock" in migrate.stdout
     finally:
@@ -259,11 +346,15 @@ def test_max_replica_lag_stops_a_shard_whose_replica_cannot_say(
     text = fleet.path.read_text(encoding="utf-8")
     first = text.index('name = "shard-0"')
     end = text.index("\n", text.index("primary =", first))
-    fleet.path.write_text(text[:end] + f'\nreplicas = ["sqlite:///{copy}"]' + text[end:],
-                          encoding="utf-8")
+    fleet.path.write_text(
+        text[:end] + f'\nreplicas = ["sqlite:///{copy}"]' + text[end:], encoding="utf-8"
+    )
     before = ids_in(fleet.shard_urls[0], "enrollments")
-    result = run_cli(fleet.path, _run_args(bucket, "--max-replica-lag", "5",
-                                           "--replica-wait", "0"), cli_env(s3.url))
+    result = run_cli(
+        fleet.path,
+        _run_args(bucket, "--max-replica-lag", "5", "--replica-wait", "0"),
+        cli_env(s3.url),
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     shards = {s["shard"]: s for s in json.loads(result.stdout)["shards"]}
     assert shards["shard-0"]["state"] == "failed"

@@ -33,10 +33,28 @@ def test_glacier_run_is_cold_until_restored_then_comes_back(
     seed_learning(fleet)
     before = [table_checksums(url, TABLES) for url in fleet.shard_urls]
     env = cli_env(s3.url)
-    result = run_cli(fleet.path, ["archive", "run", "enrollments", "--to", f"s3://{bucket}/g",
-                                  *FILTER, "--storage-class", "GLACIER", "--sse", "aws:kms",
-                                  "--kms-key-id", "alias/lms-archive", "--chunk-size", "3",
-                                  "--yes", "--json"], env)
+    result = run_cli(
+        fleet.path,
+        [
+            "archive",
+            "run",
+            "enrollments",
+            "--to",
+            f"s3://{bucket}/g",
+            *FILTER,
+            "--storage-class",
+            "GLACIER",
+            "--sse",
+            "aws:kms",
+            "--kms-key-id",
+            "alias/lms-archive",
+            "--chunk-size",
+            "3",
+            "--yes",
+            "--json",
+        ],
+        env,
+    )
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)["run"]
     client = s3.client()
@@ -63,8 +81,7 @@ def test_glacier_run_is_cold_until_restored_then_comes_back(
 
 @pytest.mark.parametrize("crash", [None, "forget:rewritten"])
 def test_forget_removes_the_user_from_every_object_and_keeps_the_rest(
-    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str,
-    crash: str | None
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, crash: str | None
 ) -> None:
     fleet = make_fleet(request, tmp_path, "mariadb")
     expected = seed_learning(fleet)
@@ -73,27 +90,49 @@ def test_forget_removes_the_user_from_every_object_and_keeps_the_rest(
     env = cli_env(s3.url)
     client = s3.client()
     for status in ("completed",):
-        done = run_cli(fleet.path, ["archive", "run", "enrollments", "--to",
-                                    f"s3://{bucket}/u", "--older-than", "2y", "--date-column",
-                                    "completed_at", "--status", status, "--chunk-size", "2",
-                                    "--yes", "--json"], env)
+        done = run_cli(
+            fleet.path,
+            [
+                "archive",
+                "run",
+                "enrollments",
+                "--to",
+                f"s3://{bucket}/u",
+                "--older-than",
+                "2y",
+                "--date-column",
+                "completed_at",
+                "--status",
+                status,
+                "--chunk-size",
+                "2",
+                "--yes",
+                "--json",
+            ],
+            env,
+        )
         assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)["run"]
     assert user_rows_in_objects(client, bucket, user) == 4  # enrollment, 2 progress, attempt
     keys_before = set(chunk_keys(client, bucket))
 
     if crash:
-        kill_at(fleet.path, ["archive", "forget", "--user", str(user), "--yes"], env, crash,
-                tmp_path / "paused")
-    forgot = run_cli(fleet.path, ["archive", "forget", "--user", str(user), "--yes", "--json"],
-                     env)
+        kill_at(
+            fleet.path,
+            ["archive", "forget", "--user", str(user), "--yes"],
+            env,
+            crash,
+            tmp_path / "paused",
+        )
+    forgot = run_cli(fleet.path, ["archive", "forget", "--user", str(user), "--yes", "--json"], env)
     assert forgot.returncode == 0, forgot.stdout + forgot.stderr
     assert user_rows_in_objects(client, bucket, user) == 0
     keys_after = set(chunk_keys(client, bucket))
     assert len(keys_before - keys_after) == 1  # exactly the object that held the user
     stored = archived_rows(client, bucket)
     assert sorted(stored["enrollments"]) == sorted(
-        e for ids in expected.values() for e in ids if e != 2)
+        e for ids in expected.values() for e in ids if e != 2
+    )
     verified = run_cli(fleet.path, ["archive", "verify", run], env)
     assert verified.returncode == 0, verified.stdout
     restored = run_cli(fleet.path, ["archive", "restore", run, "--json"], env)

@@ -26,22 +26,44 @@ ARCHIVE = ("--older-than", "2y", "--date-column", "completed_at", "--status", "c
 def test_archive_then_restore_gives_back_every_row(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, backend: str
 ) -> None:
-    fleet = make_fleet(request, tmp_path, backend, {"endpoint_url": s3.url,
-                                                    "region": "us-east-1"})
+    fleet = make_fleet(request, tmp_path, backend, {"endpoint_url": s3.url, "region": "us-east-1"})
     expected = seed_learning(fleet)
     before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
 
-    dry = lmsdb(fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/lms",
-                *ARCHIVE, "--dry-run", "--json")
+    dry = lmsdb(
+        fleet.path,
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/lms",
+        *ARCHIVE,
+        "--dry-run",
+        "--json",
+    )
     assert dry.exit_code == 0, dry.output
     plan = {p["shard"]: p for p in json.loads(dry.stdout)["plan"]}
     assert plan["shard-0"]["eligible"] == len(expected[0])
     assert plan["shard-0"]["blocked"] == 1  # the enrollment with a certificate
     assert chunk_keys(s3.client(), bucket) == []
 
-    result = lmsdb(fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/lms",
-                   *ARCHIVE, "--chunk-size", "2", "--storage-class", "STANDARD_IA",
-                   "--sse", "AES256", "--yes", "--json")
+    result = lmsdb(
+        fleet.path,
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/lms",
+        *ARCHIVE,
+        "--chunk-size",
+        "2",
+        "--storage-class",
+        "STANDARD_IA",
+        "--sse",
+        "AES256",
+        "--yes",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     run = report["run"]
@@ -64,8 +86,11 @@ def test_archive_then_restore_gives_back_every_row(
         head = client.head_object(Bucket=bucket, Key=key)
         assert head["StorageClass"] == "STANDARD_IA"
         assert head["ServerSideEncryption"] == "AES256"
-    manifest = json.loads(client.get_object(
-        Bucket=bucket, Key=f"lms/enrollments/shard-0/{run}/manifest.json")["Body"].read())
+    manifest = json.loads(
+        client.get_object(Bucket=bucket, Key=f"lms/enrollments/shard-0/{run}/manifest.json")[
+            "Body"
+        ].read()
+    )
     assert manifest["state"] == "complete"
     assert manifest["storage_class"] == "STANDARD_IA"
     assert sum(c["rows"]["enrollments"] for c in manifest["chunks"]) == len(expected[0])
@@ -77,12 +102,27 @@ def test_archive_then_restore_gives_back_every_row(
     assert verified.exit_code == 0, verified.output
 
     # A rerun finds nothing more to archive and changes nothing.
-    again = lmsdb(fleet.path, "archive", "run", "enrollments", "--to", f"s3://{bucket}/lms",
-                  *ARCHIVE, "--chunk-size", "2", "--storage-class", "STANDARD_IA",
-                  "--sse", "AES256", "--yes", "--json")
+    again = lmsdb(
+        fleet.path,
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/lms",
+        *ARCHIVE,
+        "--chunk-size",
+        "2",
+        "--storage-class",
+        "STANDARD_IA",
+        "--sse",
+        "AES256",
+        "--yes",
+        "--json",
+    )
     assert again.exit_code == 0, again.output
-    assert all(s["rows"] == {} or not any(s["rows"].values())
-               for s in json.loads(again.stdout)["shards"])
+    assert all(
+        s["rows"] == {} or not any(s["rows"].values()) for s in json.loads(again.stdout)["shards"]
+    )
 
     restored = lmsdb(fleet.path, "archive", "restore", run, "--json")
     assert restored.exit_code == 0, restored.output

@@ -21,9 +21,25 @@ from tests.backend.archive_helpers import (
 from tests.backend.router_helpers import Fleet
 from tests.backend.s3_helpers import S3Endpoint, fixture_s3  # noqa: F401
 
-ARGS = ["archive", "run", "enrollments", "--to-table", "enrollments_archive", "--older-than",
-        "2y", "--date-column", "completed_at", "--status", "completed", "--chunk-size", "2",
-        "--parallel", "1", "--yes", "--json"]
+ARGS = [
+    "archive",
+    "run",
+    "enrollments",
+    "--to-table",
+    "enrollments_archive",
+    "--older-than",
+    "2y",
+    "--date-column",
+    "completed_at",
+    "--status",
+    "completed",
+    "--chunk-size",
+    "2",
+    "--parallel",
+    "1",
+    "--yes",
+    "--json",
+]
 
 
 def _childless(fleet: Fleet, expected: dict[int, list[int]]) -> dict[int, list[int]]:
@@ -34,9 +50,12 @@ def _childless(fleet: Fleet, expected: dict[int, list[int]]) -> dict[int, list[i
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             for table in ("lesson_progress", "quiz_attempts"):
-                conn.execute(sa.text(f"DELETE FROM {table} WHERE enrollment_id IN :ids")
-                             .bindparams(sa.bindparam("ids", expanding=True)),
-                             {"ids": movable[index]})
+                conn.execute(
+                    sa.text(f"DELETE FROM {table} WHERE enrollment_id IN :ids").bindparams(
+                        sa.bindparam("ids", expanding=True)
+                    ),
+                    {"ids": movable[index]},
+                )
         engine.dispose()
     return movable
 

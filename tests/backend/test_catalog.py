@@ -34,8 +34,14 @@ from lms_db.topology.engines import connect_check, engine_for
 from lms_db.topology.spec import DatabaseRef, Topology, load_topology
 
 SECRET = "hunter2-s3cr3t"
-CATALOG_TABLES = {"shards", "shard_ranges", "map_version", "id_windows", "journal",
-                  "catalog_schema"}
+CATALOG_TABLES = {
+    "shards",
+    "shard_ranges",
+    "map_version",
+    "id_windows",
+    "journal",
+    "catalog_schema",
+}
 
 TOPOLOGY = """
 [catalog]
@@ -77,7 +83,8 @@ def test_ensure_catalog_creates_every_table_once(any_engine: Engine) -> None:
     assert set(sa.inspect(any_engine).get_table_names()) >= CATALOG_TABLES
     with any_engine.connect() as conn:
         assert sorted(conn.execute(sa.select(catalog_schema.c.version)).scalars()) == list(
-                range(1, CATALOG_SCHEMA_VERSION + 1))
+            range(1, CATALOG_SCHEMA_VERSION + 1)
+        )
         assert conn.execute(sa.select(map_version.c.version)).scalars().all() == [0]
 
 
@@ -88,9 +95,7 @@ def test_ensure_catalog_refuses_a_newer_catalog(catalog: Engine) -> None:
         ensure_catalog(catalog)
 
 
-def test_seed_once_then_the_catalog_is_the_truth(
-    any_engine: Engine, topology: Topology
-) -> None:
+def test_seed_once_then_the_catalog_is_the_truth(any_engine: Engine, topology: Topology) -> None:
     assert seed_from_topology(any_engine, topology) is True
     shard_map = read_shard_map(any_engine)
     assert shard_map.version == 1
@@ -140,10 +145,22 @@ def test_map_version_bump_rolls_back_with_its_transaction(catalog: Engine) -> No
 def test_range_state_and_bounds_are_checked(catalog: Engine, topology: Topology) -> None:
     seed_from_topology(catalog, topology)
     bad_rows = [
-        {"keyspace": "user", "lo": 5000000, "hi": 6000000, "shard": "shard-0",
-         "state": "bogus", "map_version": 1},
-        {"keyspace": "user", "lo": 7000000, "hi": 7000000, "shard": "shard-0",
-         "state": "serving", "map_version": 1},
+        {
+            "keyspace": "user",
+            "lo": 5000000,
+            "hi": 6000000,
+            "shard": "shard-0",
+            "state": "bogus",
+            "map_version": 1,
+        },
+        {
+            "keyspace": "user",
+            "lo": 7000000,
+            "hi": 7000000,
+            "shard": "shard-0",
+            "state": "serving",
+            "map_version": 1,
+        },
     ]
     for row in bad_rows:
         with pytest.raises(sa.exc.DBAPIError), catalog.begin() as conn:
@@ -152,8 +169,14 @@ def test_range_state_and_bounds_are_checked(catalog: Engine, topology: Topology)
 
 def test_journal_lifecycle(catalog: Engine) -> None:
     move = open_journal_entry(
-        catalog, operation="move", step="plan", shard="shard-0", keyspace="user",
-        lo=0, hi=500000, payload={"target": "shard-1", "chunks": [1, 2]},
+        catalog,
+        operation="move",
+        step="plan",
+        shard="shard-0",
+        keyspace="user",
+        lo=0,
+        hi=500000,
+        payload={"target": "shard-1", "chunks": [1, 2]},
     )
     archive = open_journal_entry(catalog, operation="archive", step="select", shard="shard-1")
     fleet = open_journal_entry(catalog, operation="migrate", step="start", holder="ops-1:42")
@@ -164,8 +187,11 @@ def test_journal_lifecycle(catalog: Engine) -> None:
 
     advance_journal_entry(catalog, move, step="copy", payload={"target": "shard-1", "at": 10})
     entry = read_journal_entry(catalog, move)
-    assert (entry.step, entry.state, entry.payload) == ("copy", "open", {"target": "shard-1",
-                                                                          "at": 10})
+    assert (entry.step, entry.state, entry.payload) == (
+        "copy",
+        "open",
+        {"target": "shard-1", "at": 10},
+    )
     assert (entry.keyspace, entry.lo, entry.hi) == ("user", 0, 500000)
     assert ":" in entry.holder
     assert read_journal_entry(catalog, fleet).holder == "ops-1:42"
@@ -187,11 +213,13 @@ def test_id_windows_never_overlap(catalog: Engine, topology: Topology) -> None:
     grant_id_window(catalog, table_name="users", shard="shard-1", lo=10**12, hi=2 * 10**12)
     grant_id_window(catalog, table_name="courses", shard="shard-0", lo=1, hi=10**12)
     with pytest.raises(CatalogError, match=r"overlaps .* already granted to shard-1"):
-        grant_id_window(catalog, table_name="users", shard="shard-2", lo=1500 * 10**9,
-                        hi=3 * 10**12)
+        grant_id_window(
+            catalog, table_name="users", shard="shard-2", lo=1500 * 10**9, hi=3 * 10**12
+        )
     windows = read_id_windows(catalog, "users")
     assert [(w.shard, w.lo, w.hi) for w in windows] == [
-        ("shard-0", 1, 10**12), ("shard-1", 10**12, 2 * 10**12),
+        ("shard-0", 1, 10**12),
+        ("shard-1", 10**12, 2 * 10**12),
     ]
     assert len(read_id_windows(catalog)) == 3
 

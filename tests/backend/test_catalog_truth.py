@@ -46,8 +46,7 @@ def sqlite_fleet(tmp_path: Path) -> tuple[Path, str, list[str]]:
     return topology, catalog, shards
 
 
-def test_migrate_up_writes_each_shards_identity(sqlite_fleet: tuple[Path, str, list[str]]
-                                                ) -> None:
+def test_migrate_up_writes_each_shards_identity(sqlite_fleet: tuple[Path, str, list[str]]) -> None:
     topology, catalog, shards = sqlite_fleet
     found = [_identity(url) for url in shards]
     assert [f[1] for f in found if f] == ["shard-0", "shard-1", "shard-2"]
@@ -61,11 +60,19 @@ def test_migrate_up_writes_each_shards_identity(sqlite_fleet: tuple[Path, str, l
     assert check.exit_code == 0, check.output
 
 
-@pytest.mark.parametrize("command", [["shard", "list"], ["migrate", "up"], ["migrate", "status"],
-                                     ["sample", "load", "--users", "3", "--courses", "1"],
-                                     ["shard", "status"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["shard", "list"],
+        ["migrate", "up"],
+        ["migrate", "status"],
+        ["sample", "load", "--users", "3", "--courses", "1"],
+        ["shard", "status"],
+    ],
+)
 def test_a_topology_typo_is_refused_naming_both(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path, command: list[str]) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path, command: list[str]
+) -> None:
     topology, catalog, shards = sqlite_fleet
     typo = _sqlite(tmp_path, "s1-typo.db")
     write_topology(tmp_path, catalog, [shards[0], typo, shards[2]])
@@ -79,8 +86,9 @@ def test_a_topology_typo_is_refused_naming_both(
     assert not (tmp_path / "s1-typo.db").exists()  # nothing created, nothing migrated
 
 
-def test_the_router_refuses_it_too(sqlite_fleet: tuple[Path, str, list[str]],
-                                   tmp_path: Path) -> None:
+def test_the_router_refuses_it_too(
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     _, catalog, shards = sqlite_fleet
     swapped = write_topology(tmp_path, catalog, [shards[0], shards[2], shards[1]])
     with pytest.raises(TopologyMismatch, match="that database is shard-2's"):
@@ -88,7 +96,8 @@ def test_the_router_refuses_it_too(sqlite_fleet: tuple[Path, str, list[str]],
 
 
 def test_a_shard_that_really_moved_is_recorded_with_shard_set(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, catalog, shards = sqlite_fleet
     moved = tmp_path / "s1-moved.db"
     moved.write_bytes((tmp_path / "s1.db").read_bytes())  # a copy on the "new server"
@@ -101,7 +110,8 @@ def test_a_shard_that_really_moved_is_recorded_with_shard_set(
 
 
 def test_a_shard_database_of_another_shard_is_refused(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, _ = sqlite_fleet
     # shard-1's database copied over shard-2's: same path, wrong contents.
     (tmp_path / "s2.db").write_bytes((tmp_path / "s1.db").read_bytes())
@@ -115,21 +125,24 @@ def test_a_shard_database_of_another_shard_is_refused(
 
 
 def test_a_catalog_url_typo_does_not_seed_a_second_map(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, shards = sqlite_fleet
     write_topology(tmp_path, _sqlite(tmp_path, "catalog-typo.db"), shards)
     result = lmsdb(topology, "migrate", "up")
     assert result.exit_code == 2, result.output
     assert "is shard-0 of another fleet" in result.stderr and "check the catalog URL" in (
-        result.stderr)
+        result.stderr
+    )
     assert not (tmp_path / "catalog-typo.db").exists()
     loaded = lmsdb(topology, "sample", "load", "--users", "3", "--courses", "1")
     assert loaded.exit_code == 2 and "of another fleet" in loaded.stderr
     assert not (tmp_path / "catalog-typo.db").exists()
 
 
-def test_a_rebuilt_shard_is_adopted(sqlite_fleet: tuple[Path, str, list[str]],
-                                    tmp_path: Path) -> None:
+def test_a_rebuilt_shard_is_adopted(
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, shards = sqlite_fleet
     before = _identity(shards[1])
     (tmp_path / "s1.db").unlink()  # the SQLite form of DROP/CREATE DATABASE
@@ -138,8 +151,9 @@ def test_a_rebuilt_shard_is_adopted(sqlite_fleet: tuple[Path, str, list[str]],
     assert revision_of(shards[1]) is not None and _identity(shards[1]) == before
 
 
-def test_the_router_checks_a_primarys_identity_row(sqlite_fleet: tuple[Path, str, list[str]],
-                                                   tmp_path: Path) -> None:
+def test_the_router_checks_a_primarys_identity_row(
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, _ = sqlite_fleet
     (tmp_path / "s2.db").write_bytes((tmp_path / "s1.db").read_bytes())
     with Router.from_topology(load_topology(topology)) as router:
@@ -149,8 +163,9 @@ def test_the_router_checks_a_primarys_identity_row(sqlite_fleet: tuple[Path, str
 
 
 @pytest.fixture(params=["mariadb", "postgresql"])
-def server_fleet(request: pytest.FixtureRequest, tmp_path: Path
-                 ) -> tuple[Path, URL, list[URL], Callable[[], URL]]:
+def server_fleet(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[Path, URL, list[URL], Callable[[], URL]]:
     """A migrated two-shard fleet on a real server: (topology, catalog, shards, make_db)."""
     make = request.getfixturevalue(f"make_{request.param}_database")
     catalog, shards = make(), [make(), make()]
@@ -161,7 +176,8 @@ def server_fleet(request: pytest.FixtureRequest, tmp_path: Path
 
 
 def test_a_typo_on_a_server_is_refused_before_anything_runs(
-        server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]], tmp_path: Path) -> None:
+    server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]], tmp_path: Path
+) -> None:
     topology, catalog, shards, make = server_fleet
     typo = make()
     write_topology(tmp_path, catalog, [shards[0], typo])
@@ -174,8 +190,8 @@ def test_a_typo_on_a_server_is_refused_before_anything_runs(
 
 
 def test_a_rebuilt_shard_on_a_server_is_adopted(
-        server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]],
-        postgresql_server_url: URL) -> None:
+    server_fleet: tuple[Path, URL, list[URL], Callable[[], URL]], postgresql_server_url: URL
+) -> None:
     topology, catalog, shards, _ = server_fleet
     before = _identity(shards[1])
     assert before is not None and before[1] == "shard-1"
@@ -198,7 +214,8 @@ def test_a_rebuilt_shard_on_a_server_is_adopted(
 
 
 def test_shard_add_writes_the_identity_and_set_refuses_another_shards_database(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, shards = sqlite_fleet
     new = _sqlite(tmp_path, "s3.db")
     assert lmsdb(topology, "shard", "add", "shard-3", "--primary", new).exit_code == 0
@@ -208,12 +225,12 @@ def test_shard_add_writes_the_identity_and_set_refuses_another_shards_database(
     copy.write_bytes((tmp_path / "s0.db").read_bytes())
     refused = lmsdb(topology, "shard", "set", "shard-3", "--primary", f"sqlite:///{copy}")
     assert refused.exit_code == 2, refused.output
-    assert "is shard shard-0 (its identity row), but is given as shard shard-3" in (
-        refused.stderr)
+    assert "is shard shard-0 (its identity row), but is given as shard shard-3" in (refused.stderr)
 
 
 def test_shard_add_refuses_an_empty_database_of_another_shard(
-        sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path) -> None:
+    sqlite_fleet: tuple[Path, str, list[str]], tmp_path: Path
+) -> None:
     topology, _, shards = sqlite_fleet
     fleet_id = _identity(shards[0])
     assert fleet_id is not None
@@ -221,11 +238,13 @@ def test_shard_add_refuses_an_empty_database_of_another_shard(
     engine = sa.create_engine(target)
     with engine.begin() as conn:
         shard_identity.create(conn)
-        conn.execute(shard_identity.insert().values(id=1, fleet_id=fleet_id[0],
-                                                    shard="shard-0", written_at=utcnow()))
+        conn.execute(
+            shard_identity.insert().values(
+                id=1, fleet_id=fleet_id[0], shard="shard-0", written_at=utcnow()
+            )
+        )
     engine.dispose()
     result = lmsdb(topology, "shard", "add", "shard-9", "--primary", target)
     assert result.exit_code == 2, result.output
     assert "is shard shard-0 (its identity row), but is given as shard shard-9" in result.stderr
-    assert "shard-9" not in json.loads(lmsdb(topology, "shard", "list", "--json").stdout)[
-        "shards"]
+    assert "shard-9" not in json.loads(lmsdb(topology, "shard", "list", "--json").stdout)["shards"]

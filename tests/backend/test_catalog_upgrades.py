@@ -38,23 +38,39 @@ def create_v1_catalog(engine: Engine, *, legacy_shard: bool = True) -> None:
             conn.exec_driver_sql(statement.rstrip(";"))
         if not legacy_shard:
             return
-        conn.execute(sa.text(
-            "INSERT INTO shards (name, primary_url_template, state, created_at) "
-            "VALUES ('shard-4', :url, 'active', '2026-01-01 00:00:00')"), {"url": LITERAL})
-        conn.execute(sa.text(
-            "INSERT INTO journal (operation, shard, step, state, holder, payload, created_at, "
-            "updated_at) VALUES ('shard-add', 'shard-4', 'registered', 'done', 'h:1', :p, "
-            "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"), {"p": payload})
+        conn.execute(
+            sa.text(
+                "INSERT INTO shards (name, primary_url_template, state, created_at) "
+                "VALUES ('shard-4', :url, 'active', '2026-01-01 00:00:00')"
+            ),
+            {"url": LITERAL},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO journal (operation, shard, step, state, holder, payload, created_at, "
+                "updated_at) VALUES ('shard-add', 'shard-4', 'registered', 'done', 'h:1', :p, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            ),
+            {"p": payload},
+        )
 
 
 def _state(engine: Engine) -> dict[str, object]:
     with engine.connect() as conn:
         versions = sorted(conn.execute(sa.select(catalog_schema.c.version)).scalars())
         fleets = conn.execute(sa.text("SELECT fleet_id FROM fleet")).scalars().all()
-        row = conn.execute(sa.text("SELECT primary_url_template, replica_url_templates "
-                                   "FROM shards WHERE name = 'shard-4'")).one()
-    return {"versions": versions, "fleets": fleets, "primary": row[0],
-            "replicas": json.loads(row[1])}
+        row = conn.execute(
+            sa.text(
+                "SELECT primary_url_template, replica_url_templates "
+                "FROM shards WHERE name = 'shard-4'"
+            )
+        ).one()
+    return {
+        "versions": versions,
+        "fleets": fleets,
+        "primary": row[0],
+        "replicas": json.loads(row[1]),
+    }
 
 
 def test_the_steps_end_at_the_current_version() -> None:
@@ -78,12 +94,21 @@ def test_a_v1_catalog_is_upgraded_once_and_idempotently(any_engine: Engine) -> N
 
 def test_two_processes_upgrading_at_once(any_engine: Engine) -> None:
     create_v1_catalog(any_engine)
-    code = ("import sys, sqlalchemy as sa; from lms_db.catalog import ensure_catalog; "
-            "e = sa.create_engine(sys.argv[1]); print(ensure_catalog(e)); e.dispose()")
+    code = (
+        "import sys, sqlalchemy as sa; from lms_db.catalog import ensure_catalog; "
+        "e = sa.create_engine(sys.argv[1]); print(ensure_catalog(e)); e.dispose()"
+    )
     url = url_text(any_engine.url)
-    procs = [subprocess.Popen([sys.executable, "-c", code, url], cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert [o.strip() for o, _ in outputs] == [str(CATALOG_SCHEMA_VERSION)] * 3
@@ -103,8 +128,15 @@ def test_any_command_upgrades_and_a_newer_catalog_is_refused(tmp_path: Path) -> 
     assert "catalog shards.shard-4.primary" in up.stderr
     assert "lmsdb shard set shard-4 --primary" in up.stderr
     assert _state(engine)["versions"] == list(range(1, CATALOG_SCHEMA_VERSION + 1))
-    fixed = lmsdb(topology, "shard", "set", "shard-4", "--primary",
-                  f"sqlite:///{tmp_path / 's4.db'}", "--no-replicas")
+    fixed = lmsdb(
+        topology,
+        "shard",
+        "set",
+        "shard-4",
+        "--primary",
+        f"sqlite:///{tmp_path / 's4.db'}",
+        "--no-replicas",
+    )
     assert fixed.exit_code == 0, fixed.output
     up = lmsdb(topology, "migrate", "up", "--json")
     assert up.exit_code == 0, up.output
@@ -127,13 +159,21 @@ def test_the_router_upgrades_a_v1_catalog_it_reads(tmp_path: Path) -> None:
     engine = sa.create_engine(catalog)
     create_v1_catalog(engine, legacy_shard=False)
     with engine.begin() as conn:  # a map release 1 seeded
-        conn.execute(sa.text("INSERT INTO shards (name, primary_url_template, state, "
-                             "created_at) VALUES ('shard-0', :u, 'active', '2026-01-01')"),
-                     {"u": shard})
+        conn.execute(
+            sa.text(
+                "INSERT INTO shards (name, primary_url_template, state, "
+                "created_at) VALUES ('shard-0', :u, 'active', '2026-01-01')"
+            ),
+            {"u": shard},
+        )
         for keyspace, hi in (("user", 1000), ("course", 100)):
-            conn.execute(sa.text("INSERT INTO shard_ranges (keyspace, lo, hi, shard, state, "
-                                 "map_version) VALUES (:k, 0, :h, 'shard-0', 'serving', 1)"),
-                         {"k": keyspace, "h": hi})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO shard_ranges (keyspace, lo, hi, shard, state, "
+                    "map_version) VALUES (:k, 0, :h, 'shard-0', 'serving', 1)"
+                ),
+                {"k": keyspace, "h": hi},
+            )
         conn.execute(sa.text("UPDATE map_version SET version = 1"))
     topology = write_topology(tmp_path, catalog, [shard])
     listed = lmsdb(topology, "shard", "list", "--json")

@@ -74,7 +74,7 @@ def edge_rows(backend: str) -> list[dict[str, Any]]:
     def dec(text: str) -> decimal.Decimal:
         return decimal.Decimal(text)
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": 1,
             "label": "emoji 😀🎓 and ñ",
@@ -270,7 +270,10 @@ def test_same_value_rewritten_in_two_rows_is_caught(two_databases: Any) -> None:
 
 def test_null_empty_string_and_the_string_null_differ(two_databases: Any) -> None:
     _backend, source, dest = two_databases
-    rows = [{"id": 1, "label": None, "note": ""}, {"id": 2, "label": "", "note": "NULL"}]
+    rows: list[dict[str, Any]] = [
+        {"id": 1, "label": None, "note": ""},
+        {"id": 2, "label": "", "note": "NULL"},
+    ]
     for engine in (source, dest):
         load(engine, edge, rows)
     bounds = bounds_of(source, edge, 10)
@@ -472,10 +475,16 @@ def test_a_composite_primary_key_chunks_by_row_value(two_databases: Any) -> None
         load(engine, composite, rows)
     bounds = bounds_of(source, composite, 6)
     assert [b.describe() for b in bounds] == [
-        "(-inf, (2, 1)]", "((2, 1), (3, 3)]", "((3, 3), (5, 1)]", "((5, 1), +inf)"]
+        "(-inf, (2, 1)]",
+        "((2, 1), (3, 3)]",
+        "((3, 3), (5, 1)]",
+        "((5, 1), +inf)",
+    ]
     assert [d.rows for d in digests(source, composite, bounds)] == [6, 6, 6, 2]
     assert compare(source, dest, composite, 6) == []
-    execute(dest, composite.update().where(composite.c.user_id == 4, composite.c.seq == 0)
-            .values(note=None))
+    execute(
+        dest,
+        composite.update().where(composite.c.user_id == 4, composite.c.seq == 0).values(note=None),
+    )
     [mismatch] = compare(source, dest, composite, 6)
     assert mismatch.bounds.describe() == "((3, 3), (5, 1)]"

@@ -15,11 +15,24 @@ runner = CliRunner()
 
 def test_demo_runs_every_step(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--dir", str(workdir), "--users", "90",
-                                 "--courses", "9"], catch_exceptions=False)
+    result = runner.invoke(
+        app,
+        ["demo", "--dir", str(workdir), "--users", "90", "--courses", "9"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
-    for step in ("topology", "migrate", "sample load", "views refresh", "route", "split",
-                 "status", "archive", "restore", "schema check"):
+    for step in (
+        "topology",
+        "migrate",
+        "sample load",
+        "views refresh",
+        "route",
+        "split",
+        "status",
+        "archive",
+        "restore",
+        "schema check",
+    ):
         assert f"✓ {step}" in result.output
     assert "(GLACIER, AES256" in result.output  # moto is a test dependency: archiving runs
     assert "every database matches the models" in result.output
@@ -33,8 +46,7 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
         assert on_shard > 0 and version == "0001"
         users += on_shard
     assert users == 90
-    listed = runner.invoke(app, ["-t", str(workdir / "topology.toml"), "shard", "list",
-                                 "--json"])
+    listed = runner.invoke(app, ["-t", str(workdir / "topology.toml"), "shard", "list", "--json"])
     owners = {r["shard"] for r in json.loads(listed.stdout)["ranges"]}
     assert "shard-3" in owners
     topology = str(workdir / "topology.toml")
@@ -42,8 +54,9 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
     assert runs.exit_code == 0 and '"table": "enrollments"' in runs.stdout
     listed = runner.invoke(app, ["-t", topology, "shard", "list"])
     assert listed.exit_code == 0 and "shard-2" in listed.output
-    refreshed = runner.invoke(app, ["-t", topology, "views", "refresh", "--json"],
-                              catch_exceptions=False)
+    refreshed = runner.invoke(
+        app, ["-t", topology, "views", "refresh", "--json"], catch_exceptions=False
+    )
     assert refreshed.exit_code == 0
     assert '"shard": "shard-2"' in refreshed.stdout
     assert '"method": "transaction"' in refreshed.stdout
@@ -60,7 +73,6 @@ def test_demo_refuses_a_directory_in_use(tmp_path: Path) -> None:
 
 
 def test_demo_in_a_temporary_directory() -> None:
-    result = runner.invoke(app, ["demo", "--users", "30", "--courses", "3"],
-                           catch_exceptions=False)
+    result = runner.invoke(app, ["demo", "--users", "30", "--courses", "3"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "shard status" in result.output

@@ -45,18 +45,32 @@ def _insert(router: Router, windows: IdWindows, shard: str, n: int) -> None:
         for i in range(n):
             k = next(serial)
             row = {"action": "test", "table_name": "t", "record_id": k}
-            conn.execute(audit.insert().values(
-                **row, **({"id": audit_ids[i]} if audit_ids is not None else {})))
-            person = {"uuid": f"00000000-0000-4000-8000-{k:012d}", "email": f"u{k}@x.test",
-                      "password_hash": "x", "first_name": "A", "last_name": "B"}
-            conn.execute(users.insert().values(
-                **person, **({"id": user_ids[i]} if user_ids is not None else {})))
+            conn.execute(
+                audit.insert().values(
+                    **row, **({"id": audit_ids[i]} if audit_ids is not None else {})
+                )
+            )
+            person = {
+                "uuid": f"00000000-0000-4000-8000-{k:012d}",
+                "email": f"u{k}@x.test",
+                "password_hash": "x",
+                "first_name": "A",
+                "last_name": "B",
+            }
+            conn.execute(
+                users.insert().values(
+                    **person, **({"id": user_ids[i]} if user_ids is not None else {})
+                )
+            )
 
 
 def _ids(router: Router, table: sa.Table) -> dict[str, list[int]]:
-    return {s: list(v) for s, v in router.scatter(
-        "global", lambda shard, conn: conn.execute(sa.select(table.c.id)).scalars().all()
-    ).items()}
+    return {
+        s: list(v)
+        for s, v in router.scatter(
+            "global", lambda shard, conn: conn.execute(sa.select(table.c.id)).scalars().all()
+        ).items()
+    }
 
 
 def test_ids_never_collide_across_shards_through_regrants_and_moves(fleet: Fleet) -> None:
@@ -67,8 +81,12 @@ def test_ids_never_collide_across_shards_through_regrants_and_moves(fleet: Fleet
                 _insert(router, windows, shard, 6 + round_)
         # A move: the last rows of shard-2 (the highest window) go to shard-0, keeping ids.
         with router.engine_for_shard("shard-2").begin() as src:
-            moved = [dict(r) for r in src.execute(
-                sa.select(audit).order_by(audit.c.id.desc()).limit(5)).mappings()]
+            moved = [
+                dict(r)
+                for r in src.execute(
+                    sa.select(audit).order_by(audit.c.id.desc()).limit(5)
+                ).mappings()
+            ]
             src.execute(audit.delete().where(audit.c.id.in_([r["id"] for r in moved])))
         with router.engine_for_shard("shard-0").begin() as dst:
             dst.execute(audit.insert(), moved)
@@ -107,8 +125,7 @@ def test_ids_never_collide_across_shards_through_regrants_and_moves(fleet: Fleet
 
 
 def _postgresql_enforces_the_window_end(router: Router) -> None:
-    IdWindows(router, window_size=3).ensure_windows("shard-1", ["audit_logs"],
-                                                   min_remaining=10**9)
+    IdWindows(router, window_size=3).ensure_windows("shard-1", ["audit_logs"], min_remaining=10**9)
     engine = router.engine_for_shard("shard-1")
     for _ in range(3):
         with engine.begin() as conn:

@@ -42,9 +42,22 @@ def _start(topology: Path, pause_at: str, pause_dir: Path, *args: str) -> subpro
     """``lmsdb migrate up`` in a process group of its own, pausing at ``pause_at``."""
     env = {**os.environ, "LMSDB_TEST_PAUSE_AT": pause_at, "LMSDB_TEST_PAUSE_DIR": str(pause_dir)}
     return subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "cli.py"), "--topology", str(topology), "migrate",
-         "up", *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True)
+        [
+            sys.executable,
+            str(REPO_ROOT / "cli.py"),
+            "--topology",
+            str(topology),
+            "migrate",
+            "up",
+            *args,
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_paused(process: subprocess.Popen[str], pause_dir: Path, count: int = 1) -> None:
@@ -81,8 +94,9 @@ def _assert_rerun_finishes(topology: Path, shards: list[URL]) -> None:
     assert lmsdb_json(topology, "migrate", "up")["ok"], "a third run has nothing to do"
 
 
-@pytest.mark.parametrize("pause_at", ["migrate.statement@8", "migrate.statement.done@5",
-                                      "migrate.statement@30"])
+@pytest.mark.parametrize(
+    "pause_at", ["migrate.statement@8", "migrate.statement.done@5", "migrate.statement@30"]
+)
 def test_kill_9_of_the_process_group_mid_revision_then_a_plain_rerun_finishes(
     tmp_path: Path, make_mariadb_database: Callable[[], URL], pause_at: str
 ) -> None:
@@ -143,8 +157,7 @@ def test_sigint_to_parallel_workers_then_kill_9_then_rerun(
     topology, shards = _fleet(tmp_path, make_mariadb_database)
     pause_dir = tmp_path / "pauses"
     pause_dir.mkdir()
-    process = _start(topology, "migrate.statement@4", pause_dir, "--parallel", "3",
-                     "--no-canary")
+    process = _start(topology, "migrate.statement@4", pause_dir, "--parallel", "3", "--no-canary")
     _wait_paused(process, pause_dir, count=3)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=60)

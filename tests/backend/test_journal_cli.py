@@ -25,8 +25,12 @@ def _catalog(tmp_path: Path) -> tuple[Path, sa.Engine]:
 
 
 def _dead_pid() -> int:
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(done.stdout)
 
 
@@ -34,15 +38,25 @@ def test_list_show_and_release_by_holder_liveness(tmp_path: Path) -> None:
     topology, engine = _catalog(tmp_path)
     here = socket.gethostname()
     alive = open_journal_entry(engine, operation="move", step="copy", shard="shard-0")
-    dead = open_journal_entry(engine, operation="migrate", step="up:0001:statement 8 running",
-                              shard="shard-0", holder=f"{here}:{_dead_pid()}")
-    far_recent = open_journal_entry(engine, operation="archive", step="upload",
-                                    shard="shard-0", holder="elsewhere.example:42")
-    far_old = open_journal_entry(engine, operation="archive", step="upload", shard="shard-0",
-                                 holder="elsewhere.example:43")
+    dead = open_journal_entry(
+        engine,
+        operation="migrate",
+        step="up:0001:statement 8 running",
+        shard="shard-0",
+        holder=f"{here}:{_dead_pid()}",
+    )
+    far_recent = open_journal_entry(
+        engine, operation="archive", step="upload", shard="shard-0", holder="elsewhere.example:42"
+    )
+    far_old = open_journal_entry(
+        engine, operation="archive", step="upload", shard="shard-0", holder="elsewhere.example:43"
+    )
     with engine.begin() as conn:
-        conn.execute(journal.update().where(journal.c.id == far_old).values(
-            updated_at=utcnow() - timedelta(hours=1)))
+        conn.execute(
+            journal.update()
+            .where(journal.c.id == far_old)
+            .values(updated_at=utcnow() - timedelta(hours=1))
+        )
 
     listed = lmsdb(topology, "journal", "list", "--json")
     assert listed.exit_code == 0, listed.output

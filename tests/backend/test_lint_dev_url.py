@@ -111,7 +111,7 @@ def test_cli_exit_codes_and_masked_password(tmp_path: Path, mariadb_server_url: 
 
 
 @pytest.mark.mariadb
-def test_existing_database_is_refused(tmp_path: Path, make_mariadb_database) -> None:  # type: ignore[no-untyped-def]
+def test_existing_database_is_refused(tmp_path: Path, make_mariadb_database) -> None:
     url = make_mariadb_database()
     path = tmp_path / "t.sql"
     path.write_text("CREATE TABLE lint_was_here (a INT);\n")

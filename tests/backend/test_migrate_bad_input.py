@@ -21,7 +21,8 @@ ranges = {{ user = [{lo}, {hi}] }}
 def _write(tmp_path: Path, shards: list[tuple[str, str, int, int]], catalog: str = "") -> Path:
     catalog = catalog or f"sqlite:///{tmp_path / 'catalog.db'}"
     text = f'[catalog]\nurl = "{catalog}"\n' + "".join(
-        SHARD.format(name=n, url=u, lo=lo, hi=hi) for n, u, lo, hi in shards)
+        SHARD.format(name=n, url=u, lo=lo, hi=hi) for n, u, lo, hi in shards
+    )
     path = tmp_path / "topology.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -48,8 +49,7 @@ def _assert_one_line_exit_2(output: str, exit_code: int, expected: str) -> None:
     ],
     ids=["overlap", "gap", "duplicate-name"],
 )
-@pytest.mark.parametrize("command", [["migrate", "up"], ["migrate", "status"],
-                                     ["schema", "check"]])
+@pytest.mark.parametrize("command", [["migrate", "up"], ["migrate", "status"], ["schema", "check"]])
 def test_invalid_topology(
     tmp_path: Path, shards: list[tuple[str, str, int, int]], expected: str, command: list[str]
 ) -> None:
@@ -63,20 +63,26 @@ def test_missing_environment_variable(tmp_path: Path) -> None:
     url = "mysql+pymysql://lms:${LMSDB_TEST_UNSET_PASSWORD}@127.0.0.1:3306/lms_shard_0"
     topology = _write(tmp_path, [("a", url, 0, 100)])
     result = lmsdb(topology, "migrate", "up")
-    _assert_one_line_exit_2(result.output, result.exit_code,
-                            "environment variable LMSDB_TEST_UNSET_PASSWORD is not set")
+    _assert_one_line_exit_2(
+        result.output, result.exit_code, "environment variable LMSDB_TEST_UNSET_PASSWORD is not set"
+    )
     assert not (tmp_path / "catalog.db").exists()
 
 
 def test_unreachable_host(tmp_path: Path) -> None:
-    topology = _write(tmp_path, [
-        ("a", _sqlite(tmp_path, "s0"), 0, 100),
-        ("b", "mysql+pymysql://root@127.0.0.1:1/lms_shard_1", 100, 200),
-    ])
+    topology = _write(
+        tmp_path,
+        [
+            ("a", _sqlite(tmp_path, "s0"), 0, 100),
+            ("b", "mysql+pymysql://root@127.0.0.1:1/lms_shard_1", 100, 200),
+        ],
+    )
     result = lmsdb(topology, "migrate", "up")
-    _assert_one_line_exit_2(result.output, result.exit_code,
-                            "cannot connect to shard b primary "
-                            "(mysql+pymysql://root@127.0.0.1:1/lms_shard_1)")
+    _assert_one_line_exit_2(
+        result.output,
+        result.exit_code,
+        "cannot connect to shard b primary (mysql+pymysql://root@127.0.0.1:1/lms_shard_1)",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["topology.toml"]
 
 
@@ -109,8 +115,11 @@ def test_wrong_password_shows_no_secret(
 )
 def test_bad_arguments(tmp_path: Path, args: list[str], expected: str) -> None:
     topology = tmp_path / "topology.toml"
-    topology.write_text(topology_text(_sqlite(tmp_path, "catalog"),
-                                      [_sqlite(tmp_path, "s0"), _sqlite(tmp_path, "s1")]))
+    topology.write_text(
+        topology_text(
+            _sqlite(tmp_path, "catalog"), [_sqlite(tmp_path, "s0"), _sqlite(tmp_path, "s1")]
+        )
+    )
     result = lmsdb(topology, *args)
     _assert_one_line_exit_2(result.output, result.exit_code, expected)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["topology.toml"]

@@ -46,7 +46,8 @@ def test_four_shards_in_parallel_to_head(
     status = lmsdb_json(topology, "migrate", "status")
     assert status["at_head"]
     assert {s["shard"]: s["revision"] for s in status["shards"]} == {
-        f"shard-{i}": "0001" for i in range(4)}
+        f"shard-{i}": "0001" for i in range(4)
+    }
     for url in shards:
         engine = sa.create_engine(url)
         with engine.connect() as conn:
@@ -63,10 +64,22 @@ def test_four_shards_in_parallel_to_head(
 @pytest.mark.parametrize(
     ("fail_fast", "expected"),
     [
-        (False, {"shard-0": ("base", "0001", "migrated"), "shard-1": ("base", "base", "failed"),
-                 "shard-2": ("base", "0001", "migrated")}),
-        (True, {"shard-0": ("base", "0001", "migrated"), "shard-1": ("base", "base", "failed"),
-                "shard-2": (None, None, "skipped")}),
+        (
+            False,
+            {
+                "shard-0": ("base", "0001", "migrated"),
+                "shard-1": ("base", "base", "failed"),
+                "shard-2": ("base", "0001", "migrated"),
+            },
+        ),
+        (
+            True,
+            {
+                "shard-0": ("base", "0001", "migrated"),
+                "shard-1": ("base", "base", "failed"),
+                "shard-2": (None, None, "skipped"),
+            },
+        ),
     ],
     ids=["continue", "fail-fast"],
 )
@@ -82,13 +95,12 @@ def test_a_failing_shard(
     args = ["migrate", "up", "--parallel", "1", *(["--fail-fast"] if fail_fast else [])]
     result = lmsdb(topology, *args, "--json")
     assert result.exit_code == 1
-    bad = [f"{shard} ({kind})" for shard, (_f, _t, kind) in expected.items()
-           if kind != "migrated"]
+    bad = [f"{shard} ({kind})" for shard, (_f, _t, kind) in expected.items() if kind != "migrated"]
     assert f"error: {len(bad)} of 3 shard(s) not migrated: {', '.join(bad)}" in result.output
     assert results_by_shard(json.loads(result.stdout)) == expected
-    assert [revision_of(u) for u in shards] == [expected[f"shard-{i}"][1] if
-                                                expected[f"shard-{i}"][1] != "base" else None
-                                                for i in range(3)]
+    assert [revision_of(u) for u in shards] == [
+        expected[f"shard-{i}"][1] if expected[f"shard-{i}"][1] != "base" else None for i in range(3)
+    ]
     # Refused before creating anything (Alembic's own version table aside).
     assert table_names(shards[1]) - {"alembic_version"} == {"payments"}
     execute(shards[1], "DROP TABLE payments")
@@ -115,8 +127,7 @@ def test_concurrent_runs_apply_each_revision_once(
     tmp_path: Path, make_mariadb_database: Callable[[], URL]
 ) -> None:
     topology, shards = _fleet(tmp_path, make_mariadb_database, 2)
-    runs = [lmsdb_process(topology, "migrate", "up", "--json", "--parallel", "1")
-            for _ in range(2)]
+    runs = [lmsdb_process(topology, "migrate", "up", "--json", "--parallel", "1") for _ in range(2)]
     outputs = [p.communicate(timeout=180) for p in runs]
     assert [p.returncode for p in runs] == [0, 0], outputs
     results = [json.loads(out) for out, _err in outputs]
@@ -158,16 +169,18 @@ def test_drift_names_shard_and_column(
     assert drifted == {"shard-1 primary": ["not in models: column users.hand_added"]}
 
 
-def test_plan_flags_blocking_ddl(
-    tmp_path: Path, make_mariadb_database: Callable[[], URL]
-) -> None:
+def test_plan_flags_blocking_ddl(tmp_path: Path, make_mariadb_database: Callable[[], URL]) -> None:
     topology, _shards = _fleet(tmp_path, make_mariadb_database, 1)
     assert lmsdb(topology, "migrate", "up").exit_code == 0
     scripts = copy_migrations(tmp_path)
-    add_revision(scripts, "0002", "0001",
-                 'op.add_column("users", sa.Column("nickname", sa.String(50)))\n'
-                 'op.execute("ALTER TABLE courses ADD COLUMN badge INT, ALGORITHM=INSTANT")',
-                 'op.drop_column("courses", "badge")\nop.drop_column("users", "nickname")')
+    add_revision(
+        scripts,
+        "0002",
+        "0001",
+        'op.add_column("users", sa.Column("nickname", sa.String(50)))\n'
+        'op.execute("ALTER TABLE courses ADD COLUMN badge INT, ALGORITHM=INSTANT")',
+        'op.drop_column("courses", "badge")\nop.drop_column("users", "nickname")',
+    )
     plan = lmsdb_json(topology, "migrate", "plan", "--scripts", str(scripts))
     assert plan[0]["steps"] == ["0002"]
     assert len(plan[0]["warnings"]) == 1
@@ -189,12 +202,17 @@ def test_migrate_up_grants_id_windows_so_first_inserts_never_collide(
     for name, url in zip(("shard-0", "shard-1"), shards, strict=True):
         engine = sa.create_engine(url)
         with engine.begin() as conn:
-            conn.execute(sa.text(
-                "INSERT INTO users (uuid, email, password_hash, first_name, last_name) "
-                f"VALUES (UUID(), '{name}@x.test', 'x', 'A', 'B')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (uuid, email, password_hash, first_name, last_name) "
+                    f"VALUES (UUID(), '{name}@x.test', 'x', 'A', 'B')"
+                )
+            )
             conn.execute(sa.text("INSERT INTO audit_logs (action) VALUES ('x')"))
-            ids[name] = {t: conn.execute(sa.text(f"SELECT MAX(id) FROM {t}")).scalar_one()
-                         for t in ("users", "audit_logs")}
+            ids[name] = {
+                t: conn.execute(sa.text(f"SELECT MAX(id) FROM {t}")).scalar_one()
+                for t in ("users", "audit_logs")
+            }
         engine.dispose()
     assert ids["shard-0"]["audit_logs"] != ids["shard-1"]["audit_logs"]
     for name, i in (("shard-0", 0), ("shard-1", 1)):

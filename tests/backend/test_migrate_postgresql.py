@@ -53,9 +53,15 @@ def test_shards_and_analytics_to_head_then_drift(
     assert _compare(analytics, analytics_metadata) == []
     engine = sa.create_engine(analytics)
     with engine.connect() as conn:  # native partitioning (no TimescaleDB here)
-        assert conn.execute(sa.text(
-            "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c "
-            "ON c.oid = p.partrelid WHERE c.relname = 'user_events'")).scalar() == 1
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c "
+                    "ON c.oid = p.partrelid WHERE c.relname = 'user_events'"
+                )
+            ).scalar()
+            == 1
+        )
     engine.dispose()
     assert lmsdb(topology, "schema", "check").exit_code == 0
 
@@ -65,7 +71,11 @@ def test_shards_and_analytics_to_head_then_drift(
     assert "shard-2 primary: not in models: column users.hand_added" in check.output
     report = lmsdb_json(topology, "schema", "check")
     assert [d["name"] for d in report["databases"]] == [
-        "shard-0 primary", "shard-1 primary", "shard-2 primary", "analytics primary"]
+        "shard-0 primary",
+        "shard-1 primary",
+        "shard-2 primary",
+        "analytics primary",
+    ]
     assert [d["name"] for d in report["databases"] if d["drift"]] == ["shard-2 primary"]
 
 
@@ -78,8 +88,10 @@ def test_failing_shard_fail_fast_then_rerun(
     execute(shards[1], "CREATE TABLE courses (id integer PRIMARY KEY)")
     run = lmsdb_json(topology, "migrate", "up", "--parallel", "1", "--fail-fast")
     assert results_by_shard(run) == {
-        "shard-0": ("base", "0001", "migrated"), "shard-1": ("base", "base", "failed"),
-        "shard-2": (None, None, "skipped")}
+        "shard-0": ("base", "0001", "migrated"),
+        "shard-1": ("base", "base", "failed"),
+        "shard-2": (None, None, "skipped"),
+    }
     # Transactional DDL: not even alembic_version was left behind.
     assert table_names(shards[1]) == {"courses"}
     execute(shards[1], "DROP TABLE courses")

@@ -37,9 +37,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="session")
-def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-    tuple[MariaDBServer, MariaDBServer]
-]:
+def replicated(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[MariaDBServer, MariaDBServer]]:
     """A primary (binary log, ROW) and a read-only replica following it by GTID."""
     base = tmp_path_factory.mktemp("mariadb")
     primary = start_mariadbd(base, "primary", 1, primary=True)
@@ -65,15 +65,14 @@ def replicated_shard(
     name = f"lmsdb_r_{uuid.uuid4().hex[:10]}"
     primary.execute(f"CREATE DATABASE {name}")
     wait_for_database(replica, name)
-    topology = write_topology(tmp_path, make_mariadb_database(), [primary.url(name)],
-                              replicas={0: [replica.url(name)]})
+    topology = write_topology(
+        tmp_path, make_mariadb_database(), [primary.url(name)], replicas={0: [replica.url(name)]}
+    )
     yield topology, primary.url(name), replica.url(name)
     primary.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def test_primary_migrated_replica_waited_for(
-    replicated_shard: tuple[Path, URL, URL]
-) -> None:
+def test_primary_migrated_replica_waited_for(replicated_shard: tuple[Path, URL, URL]) -> None:
     topology, primary, replica = replicated_shard
     run = lmsdb_json(topology, "migrate", "up", "--replica-timeout", "30")
     assert run["ok"], run
@@ -94,8 +93,10 @@ def test_primary_migrated_replica_waited_for(
         time.sleep(0.05)
     report = lmsdb_json(topology, "schema", "check")
     drifted = {d["name"]: d["diffs"] for d in report["databases"] if d["drift"]}
-    assert drifted == {name: ["not in models: column users.hand_added"]
-                       for name in ("shard-0 primary", "shard-0 replica 0")}
+    assert drifted == {
+        name: ["not in models: column users.hand_added"]
+        for name in ("shard-0 primary", "shard-0 replica 0")
+    }
 
 
 def test_stopped_replica_times_out_clearly(

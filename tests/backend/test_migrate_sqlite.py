@@ -54,8 +54,9 @@ def test_up_status_check_down(tmp_path: Path) -> None:
     catalog = engine_for(load_topology(topology).catalog)
     assert open_entries(catalog) == []
     with catalog.connect() as conn:
-        states = conn.execute(sa.text(
-            "SELECT shard, state FROM journal WHERE operation = 'migrate'")).all()
+        states = conn.execute(
+            sa.text("SELECT shard, state FROM journal WHERE operation = 'migrate'")
+        ).all()
         assert sorted(states) == [(f"shard-{i}", "done") for i in range(3)]
         assert conn.execute(sa.text("SELECT count(*) FROM shard_ranges")).scalar() == 6
     catalog.dispose()
@@ -65,8 +66,10 @@ def test_up_status_check_down(tmp_path: Path) -> None:
     down = lmsdb(topology, "migrate", "down", "base", "--yes", "--shard", "shard-2")
     assert down.exit_code == 0, down.output
     # The identity row stays (it says which shard the database is, not part of the schema).
-    assert revision_of(urls[2]) is None and table_names(urls[2]) == {"alembic_version",
-                                                                      IDENTITY_TABLE}
+    assert revision_of(urls[2]) is None and table_names(urls[2]) == {
+        "alembic_version",
+        IDENTITY_TABLE,
+    }
     assert revision_of(urls[1]) == "0001"
 
 
@@ -93,21 +96,30 @@ def test_revisions_are_steps_and_a_rerun_resumes(tmp_path: Path) -> None:
     """0002 succeeds, 0003 fails: the shard stays at 0002; fixed, a rerun applies 0003 only."""
     topology, urls = _shards(tmp_path, 2)
     scripts = copy_migrations(tmp_path)
-    add_revision(scripts, "0002", "0001",
-                 'op.create_table("probe", sa.Column("id", sa.Integer, primary_key=True))',
-                 'op.drop_table("probe")')
-    bad = add_revision(scripts, "0003", "0002",
-                       'op.create_table("probe3", sa.Column("id", sa.Integer, primary_key=True))'
-                       '\nop.execute("INSERT INTO no_such_table VALUES (1)")',
-                       'op.drop_table("probe3")')
+    add_revision(
+        scripts,
+        "0002",
+        "0001",
+        'op.create_table("probe", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("probe")',
+    )
+    bad = add_revision(
+        scripts,
+        "0003",
+        "0002",
+        'op.create_table("probe3", sa.Column("id", sa.Integer, primary_key=True))'
+        '\nop.execute("INSERT INTO no_such_table VALUES (1)")',
+        'op.drop_table("probe3")',
+    )
     run = lmsdb_json(topology, "migrate", "up", "--scripts", str(scripts))
     assert results_by_shard(run)["shard-0"] == ("base", "0002", "failed")
     assert results_by_shard(run)["shard-1"] == (None, None, "skipped")  # canary failed
     assert "0003" in run["results"][0]["error"]
     # SQLite DDL runs in a transaction: 0003's table was rolled back with it.
     assert "probe" in table_names(urls[0]) and "probe3" not in table_names(urls[0])
-    bad.write_text(bad.read_text().replace('\n    op.execute("INSERT INTO no_such_table '
-                                           'VALUES (1)")', ""))
+    bad.write_text(
+        bad.read_text().replace('\n    op.execute("INSERT INTO no_such_table VALUES (1)")', "")
+    )
     rerun = lmsdb_json(topology, "migrate", "up", "--scripts", str(scripts))
     assert rerun["ok"]
     assert rerun["results"][0]["applied"] == ["0003"]
@@ -147,8 +159,9 @@ def test_open_move_journal_entry_refuses_the_shard(tmp_path: Path) -> None:
     topology, urls = _shards(tmp_path, 2)
     assert lmsdb(topology, "migrate", "up", "--shard", "shard-0").exit_code == 0
     catalog = engine_for(load_topology(topology).catalog)
-    open_journal_entry(catalog, operation="move", step="copy", shard="shard-1",
-                       keyspace="user", lo=1000, hi=1500)
+    open_journal_entry(
+        catalog, operation="move", step="copy", shard="shard-1", keyspace="user", lo=1000, hi=1500
+    )
     catalog.dispose()
     result = lmsdb(topology, "migrate", "up")
     assert result.exit_code == 1
@@ -182,8 +195,16 @@ def test_history_sql_and_new(tmp_path: Path) -> None:
     # #9: no model change writes no empty head revision (it did before)...
     assert "no revision written" in new.stdout
     assert list((scripts / "oltp" / "versions").glob("*nothing_yet.py")) == []
-    assert [h["revision"] for h in lmsdb_json(None, "migrate", "history", "--scripts",  # type: ignore[arg-type]
-                                              str(scripts))] == ["0001"]
+    assert [
+        h["revision"]
+        for h in lmsdb_json(
+            None,  # type: ignore[arg-type]
+            "migrate",
+            "history",
+            "--scripts",
+            str(scripts),
+        )
+    ] == ["0001"]
     # ...unless asked for (a data migration to fill in by hand).
     empty = lmsdb(None, "migrate", "new", "-m", "by hand", "--empty", "--scripts", str(scripts))
     assert empty.exit_code == 0 and "empty: the models match" in empty.stdout, empty.output
@@ -196,7 +217,11 @@ def test_shipped_sqlite_topology_works(tmp_path: Path) -> None:
     result = lmsdb(topology, "migrate", "up")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "local").glob("*.db")) == [
-        "catalog.db", "shard-0.db", "shard-1.db", "shard-2.db"]
+        "catalog.db",
+        "shard-0.db",
+        "shard-1.db",
+        "shard-2.db",
+    ]
 
 
 def test_upgrade_database_for_one_new_shard(tmp_path: Path) -> None:
@@ -210,8 +235,12 @@ def test_upgrade_database_for_one_new_shard(tmp_path: Path) -> None:
 @pytest.mark.parametrize("target", ["analytics"])
 def test_analytics_target(tmp_path: Path, target: str) -> None:
     analytics = f"sqlite:///{tmp_path / 'analytics.db'}"
-    topology = write_topology(tmp_path, f"sqlite:///{tmp_path / 'catalog.db'}",
-                              [f"sqlite:///{tmp_path / 'shard-0.db'}"], analytics=analytics)
+    topology = write_topology(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'catalog.db'}",
+        [f"sqlite:///{tmp_path / 'shard-0.db'}"],
+        analytics=analytics,
+    )
     result = lmsdb(topology, "migrate", "up", "--target", target)
     assert result.exit_code == 0, result.output
     assert revision_of(analytics) == "a001" and "user_events" in table_names(analytics)
@@ -225,13 +254,19 @@ def test_shards_only_the_catalog_knows_are_migrated_too(tmp_path: Path) -> None:
     added = f"sqlite:///{tmp_path / 'added.db'}"
     catalog = engine_for(load_topology(topology).catalog)
     with catalog.begin() as conn:
-        conn.execute(sa.text(
-            "INSERT INTO shards (name, primary_url_template, state, created_at) "
-            "VALUES ('shard-added', :url, 'active', CURRENT_TIMESTAMP)"), {"url": added})
+        conn.execute(
+            sa.text(
+                "INSERT INTO shards (name, primary_url_template, state, created_at) "
+                "VALUES ('shard-added', :url, 'active', CURRENT_TIMESTAMP)"
+            ),
+            {"url": added},
+        )
     catalog.dispose()
     status = lmsdb_json(topology, "migrate", "status")
     assert [(s["shard"], s["revision"]) for s in status["shards"]] == [
-        ("shard-0", "0001"), ("shard-added", "base")]
+        ("shard-0", "0001"),
+        ("shard-added", "base"),
+    ]
     run = lmsdb_json(topology, "migrate", "up")
     assert results_by_shard(run)["shard-added"] == ("base", "0001", "migrated")
     assert lmsdb(topology, "schema", "check", "--shard", "shard-added").exit_code == 0

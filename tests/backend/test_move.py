@@ -29,7 +29,8 @@ def _total(rows: dict[str, list[tuple[object, ...]]]) -> int:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_move_and_split_put_every_row_on_the_destination_once(
-        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     fleet = move_fleet(request, tmp_path, backend)
     _, other, new = fleet.shard_urls
     seed_users(other, [*range(1000, 1060), *range(2990, 3010)], backend)

@@ -23,7 +23,7 @@ from lms_db.moves.plan import MoveRequest
 from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
 from lms_db.schema.ddl import create_schema
-from tests.backend.fleet_helpers import lmsdb
+from tests.backend.fleet_helpers import inserted_id, lmsdb
 from tests.backend.move_helpers import (
     MOVE_RANGES,
     move_fleet,
@@ -39,8 +39,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
 )
 from tests.backend.test_move_crash import cli, finish
 
-users, audit, enrollments = (metadata.tables[n] for n in ("users", "audit_logs",
-                                                           "enrollments"))
+users, audit, enrollments = (metadata.tables[n] for n in ("users", "audit_logs", "enrollments"))
 
 
 def _snapshot(fleet: Fleet, reachable: int | None = None) -> dict[str, Any]:
@@ -49,7 +48,8 @@ def _snapshot(fleet: Fleet, reachable: int | None = None) -> dict[str, Any]:
     with engine.connect() as conn:
         journal = conn.exec_driver_sql("SELECT id, state, step FROM journal").all()
         ranges = conn.exec_driver_sql(
-            "SELECT keyspace, lo, hi, shard, state, map_version FROM shard_ranges").all()
+            "SELECT keyspace, lo, hi, shard, state, map_version FROM shard_ranges"
+        ).all()
     engine.dispose()
     triggers = []
     for url in fleet.shard_urls[:reachable]:
@@ -67,19 +67,23 @@ def fixture_sqlite_fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Flee
     return fleet
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["user", "1000:1010", "--to", "nope"], "nope"),
-    (["user", "900:1100", "--to", "shard-2"], "does not lie inside one range"),
-    (["user", "1010:1000", "--to", "shard-2"], "LO must be smaller than HI"),
-    (["user", "1010:1010", "--to", "shard-2"], "LO must be smaller than HI"),
-    (["user", "ten:20", "--to", "shard-2"], "non-negative integer"),
-    (["user", "1000-1010", "--to", "shard-2"], "LO:HI"),
-    (["users", "1000:1010", "--to", "shard-2"], "unknown keyspace"),
-    (["user", "1000:1010", "--to", "shard-1"], "already served by shard-1"),
-    (["user", "1000:1010"], "usage"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["user", "1000:1010", "--to", "nope"], "nope"),
+        (["user", "900:1100", "--to", "shard-2"], "does not lie inside one range"),
+        (["user", "1010:1000", "--to", "shard-2"], "LO must be smaller than HI"),
+        (["user", "1010:1010", "--to", "shard-2"], "LO must be smaller than HI"),
+        (["user", "ten:20", "--to", "shard-2"], "non-negative integer"),
+        (["user", "1000-1010", "--to", "shard-2"], "LO:HI"),
+        (["users", "1000:1010", "--to", "shard-2"], "unknown keyspace"),
+        (["user", "1000:1010", "--to", "shard-1"], "already served by shard-1"),
+        (["user", "1000:1010"], "usage"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(
-        sqlite_fleet: Fleet, args: list[str], message: str) -> None:
+    sqlite_fleet: Fleet, args: list[str], message: str
+) -> None:
     before = _snapshot(sqlite_fleet)
     result = lmsdb(sqlite_fleet.path, "shard", "move", *args, "--yes")
     assert result.exit_code == 2, result.output
@@ -107,9 +111,16 @@ def test_refusals_of_state_exit_2_and_change_nothing(sqlite_fleet: Fleet) -> Non
     assert _snapshot(fleet) == before
     # A move already open on the range (as a crashed run leaves it).
     catalog = sa.create_engine(fleet.topology.catalog.url)
-    entry = open_journal_entry(catalog, operation="move", step="copy", shard="shard-1",
-                               keyspace="user", lo=1005, hi=1020,
-                               payload={"request": {}, "source": "shard-1", "dest": "shard-0"})
+    entry = open_journal_entry(
+        catalog,
+        operation="move",
+        step="copy",
+        shard="shard-1",
+        keyspace="user",
+        lo=1005,
+        hi=1020,
+        payload={"request": {}, "source": "shard-1", "dest": "shard-0"},
+    )
     catalog.dispose()
     before = _snapshot(fleet)
     result = lmsdb(fleet.path, "shard", "move", "user", "1000:1010", "--to", "shard-0", "--yes")
@@ -121,13 +132,20 @@ def test_refusals_of_state_exit_2_and_change_nothing(sqlite_fleet: Fleet) -> Non
         assert result.exit_code == 2 and "999" in result.output, result.output
 
 
-def test_unreachable_destination_exit_2(tmp_path: Path,
-                                        make_mariadb_database: Callable[[], URL]) -> None:
+def test_unreachable_destination_exit_2(
+    tmp_path: Path, make_mariadb_database: Callable[[], URL]
+) -> None:
     # shard-2's server is down: nothing listens on its port.
     good = [make_mariadb_database(), make_mariadb_database()]
     down = sa.engine.make_url("mysql+pymysql://root@127.0.0.1:1/lmsdb_down")
-    fleet = build_fleet(tmp_path, "mariadb", make_mariadb_database, ranges=MOVE_RANGES,
-                        shard_urls=[*good, down], schema=False)
+    fleet = build_fleet(
+        tmp_path,
+        "mariadb",
+        make_mariadb_database,
+        ranges=MOVE_RANGES,
+        shard_urls=[*good, down],
+        schema=False,
+    )
     for url in good:
         engine = sa.create_engine(url)
         with engine.begin() as conn:
@@ -144,8 +162,17 @@ def test_unreachable_destination_exit_2(tmp_path: Path,
 
 def test_dry_run_prints_the_plan_and_changes_nothing(sqlite_fleet: Fleet) -> None:
     before = _snapshot(sqlite_fleet)
-    result = lmsdb(sqlite_fleet.path, "shard", "split", "user", "1020", "--to", "shard-2",
-                   "--dry-run", "--json")
+    result = lmsdb(
+        sqlite_fleet.path,
+        "shard",
+        "split",
+        "user",
+        "1020",
+        "--to",
+        "shard-2",
+        "--dry-run",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     assert (plan["lo"], plan["hi"], plan["source"]) == (1020, 5000, "shard-1")
@@ -158,7 +185,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(sqlite_fleet: Fleet) -> Non
 
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
 def test_a_long_transaction_makes_the_freeze_time_out_cleanly(
-        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     fleet = move_fleet(request, tmp_path, backend)
     _, source, dest = fleet.shard_urls
     seed_users(source, range(1000, 1040), backend)
@@ -170,13 +198,16 @@ def test_a_long_transaction_makes_the_freeze_time_out_cleanly(
                 # Right before the freeze: a transaction that wrote a row of the range
                 # stays open.
                 if progress.phase == "freeze" and progress.table is None:
-                    long_txn.execute(users.update().where(users.c.id == 1000)
-                                     .values(first_name="pending"))
+                    long_txn.execute(
+                        users.update().where(users.c.id == 1000).values(first_name="pending")
+                    )
 
             with pytest.raises(FreezeTimeout, match="serves writes again"):
-                start_move(router, MoveRequest("user", 1000, 1020, "shard-2",
-                                               freeze_timeout=1.0),
-                           on_progress=open_long_transaction)
+                start_move(
+                    router,
+                    MoveRequest("user", 1000, 1020, "shard-2", freeze_timeout=1.0),
+                    on_progress=open_long_transaction,
+                )
             router.refresh()
             assert router.shard_for("user", 1005).state == "moving"
             # Writes to the range work again meanwhile (no fence left behind).
@@ -199,15 +230,29 @@ def test_a_long_transaction_makes_the_freeze_time_out_cleanly(
 
 
 def test_verify_refuses_to_switch_a_corrupted_destination(
-        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     fleet = move_fleet(request, tmp_path, "mariadb")
     _, source, dest = fleet.shard_urls
     seed_users(source, range(1000, 1040), "mariadb")
     before = range_rows(source, "user", 1000, 1040)
     marker = tmp_path / "paused"
-    proc = cli(fleet.path, ["shard", "move", "user", "1000:1040", "--to", "shard-2", "--yes",
-                            "--chunk-size", "10", "--json"],
-               {"LMSDB_TEST_PAUSE_AT": "before:verify", "LMSDB_TEST_PAUSE_FILE": str(marker)})
+    proc = cli(
+        fleet.path,
+        [
+            "shard",
+            "move",
+            "user",
+            "1000:1040",
+            "--to",
+            "shard-2",
+            "--yes",
+            "--chunk-size",
+            "10",
+            "--json",
+        ],
+        {"LMSDB_TEST_PAUSE_AT": "before:verify", "LMSDB_TEST_PAUSE_FILE": str(marker)},
+    )
     import time
 
     while not marker.exists():
@@ -217,8 +262,11 @@ def test_verify_refuses_to_switch_a_corrupted_destination(
     # checksums cancel out).
     engine = sa.create_engine(dest)
     with engine.begin() as conn:
-        conn.execute(enrollments.update().where(enrollments.c.id.in_([10011, 10031]))
-                     .values(progress_percentage=50))
+        conn.execute(
+            enrollments.update()
+            .where(enrollments.c.id.in_([10011, 10031]))
+            .values(progress_percentage=50)
+        )
     engine.dispose()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -239,7 +287,8 @@ def test_verify_refuses_to_switch_a_corrupted_destination(
 
 
 def test_ids_after_a_move_never_collide_and_stay_in_owned_ranges(
-        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     fleet = move_fleet(request, tmp_path, "mariadb")
     _, source, dest = fleet.shard_urls
     seed_users(source, range(1000, 1060), "mariadb")
@@ -254,12 +303,25 @@ def test_ids_after_a_move_never_collide_and_stay_in_owned_ranges(
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             for n in range(3):
-                user_id = conn.execute(users.insert().values(
-                    uuid=f"{side}-{n}-0000-0000-000000000000"[:36], email=f"{side}{n}@x.io",
-                    password_hash="x", first_name="N", last_name="U")).inserted_primary_key[0]
+                user_id = inserted_id(
+                    conn.execute(
+                        users.insert().values(
+                            uuid=f"{side}-{n}-0000-0000-000000000000"[:36],
+                            email=f"{side}{n}@x.io",
+                            password_hash="x",
+                            first_name="N",
+                            last_name="U",
+                        )
+                    )
+                )
                 new[side].append(int(user_id))
-                enroll[side].append(int(conn.execute(enrollments.insert().values(
-                    user_id=user_id, course_id=1)).inserted_primary_key[0]))
+                enroll[side].append(
+                    int(
+                        inserted_id(
+                            conn.execute(enrollments.insert().values(user_id=user_id, course_id=1))
+                        )
+                    )
+                )
         engine.dispose()
     with Router.from_topology(fleet.topology) as router:
         for side, shard in (("source", "shard-1"), ("dest", "shard-2")):
@@ -288,8 +350,9 @@ def test_a_move_refuses_a_shard_a_migration_holds(sqlite_fleet: Fleet) -> None:
     open_journal_entry(catalog, operation="migrate", step="locked", shard="shard-2")
     catalog.dispose()
     before = _snapshot(sqlite_fleet)
-    result = lmsdb(sqlite_fleet.path, "shard", "move", "user", "1000:1010", "--to", "shard-2",
-                   "--yes")
+    result = lmsdb(
+        sqlite_fleet.path, "shard", "move", "user", "1000:1010", "--to", "shard-2", "--yes"
+    )
     assert result.exit_code == 1 and "migration" in result.output, result.output
     after = _snapshot(sqlite_fleet)
     # The map and the shards are untouched; the refused move is journaled as failed.

@@ -31,33 +31,66 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
 )
 
 LO, HI = 1010, 1040
-MOVE = ["shard", "move", "user", f"{LO}:{HI}", "--to", "shard-2", "--yes", "--chunk-size",
-        "4", "--json"]
+MOVE = [
+    "shard",
+    "move",
+    "user",
+    f"{LO}:{HI}",
+    "--to",
+    "shard-2",
+    "--yes",
+    "--chunk-size",
+    "4",
+    "--json",
+]
 #: Points to crash at: every step boundary plus points inside the long steps.
 POINTS = [
-    "before:prepare", "before:capture", "copy:chunk#3", "copy:chunk#40", "after:copy",
-    "after:catchup", "freeze:map", "after:freeze", "after:final_delta", "before:verify",
-    "before:switch", "after:switch", "after:dest_windows", "delete:chunk#2",
-    "before:source_windows", "before:cleanup",
+    "before:prepare",
+    "before:capture",
+    "copy:chunk#3",
+    "copy:chunk#40",
+    "after:copy",
+    "after:catchup",
+    "freeze:map",
+    "after:freeze",
+    "after:final_delta",
+    "before:verify",
+    "before:switch",
+    "after:switch",
+    "after:dest_windows",
+    "delete:chunk#2",
+    "before:source_windows",
+    "before:cleanup",
 ]
 #: SQLite runs a sample of them (the suite's time budget); MariaDB runs them all.
-SQLITE_POINTS = ["copy:chunk#3", "freeze:map", "after:final_delta", "after:switch",
-                 "delete:chunk#2"]
+SQLITE_POINTS = [
+    "copy:chunk#3",
+    "freeze:map",
+    "after:final_delta",
+    "after:switch",
+    "delete:chunk#2",
+]
 
 
-def cli(topology: Path, args: list[str], env: dict[str, str] | None = None,
-        ) -> subprocess.Popen[str]:
+def cli(
+    topology: Path,
+    args: list[str],
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "cli.py"), "--topology", str(topology), *args],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True, env={**os.environ, **(env or {})},
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 
 def kill_at(topology: Path, point: str, marker: Path) -> None:
     """Run the move until ``point``, then SIGKILL its whole process group."""
-    proc = cli(topology, MOVE, {"LMSDB_TEST_PAUSE_AT": point,
-                                "LMSDB_TEST_PAUSE_FILE": str(marker)})
+    proc = cli(topology, MOVE, {"LMSDB_TEST_PAUSE_AT": point, "LMSDB_TEST_PAUSE_FILE": str(marker)})
     deadline = time.monotonic() + 90
     while not marker.exists():
         if proc.poll() is not None:
@@ -89,8 +122,10 @@ def finish(topology: Path, flag: str) -> dict[str, Any]:
 def end_state(fleet: Fleet) -> dict[str, Any]:
     _, source, dest = fleet.shard_urls
     state: dict[str, Any] = {
-        "source": range_rows(source, "user", LO, HI), "dest": range_rows(dest, "user", LO, HI),
-        "source_rest": range_rows(source, "user", 1000, LO)}
+        "source": range_rows(source, "user", LO, HI),
+        "dest": range_rows(dest, "user", LO, HI),
+        "source_rest": range_rows(source, "user", 1000, LO),
+    }
     with Router.from_topology(fleet.topology) as router:
         state["owner"] = router.shard_for("user", LO).shard
         state["states"] = sorted({r.state for r in router.shard_map.ranges})
@@ -109,7 +144,8 @@ def fixture_crash_fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Fleet
 
 
 def test_kill_at_every_step_then_resume_gives_the_same_end_state(
-        crash_fleet: Fleet, tmp_path: Path) -> None:
+    crash_fleet: Fleet, tmp_path: Path
+) -> None:
     fleet = crash_fleet
     _, source, _dest = fleet.shard_urls
     before = range_rows(source, "user", LO, HI)
@@ -126,16 +162,19 @@ def test_kill_at_every_step_then_resume_gives_the_same_end_state(
         assert state["owner"] == "shard-2" and state["states"] == ["serving"], point
         assert set(state["triggers"]) == {"f"}, point  # only fences stay
         # Move it back for the next round (a plain move, no crash).
-        back = cli(fleet.path, ["shard", "move", "user", f"{LO}:{HI}", "--to", "shard-1",
-                                "--yes", "--json"])
+        back = cli(
+            fleet.path,
+            ["shard", "move", "user", f"{LO}:{HI}", "--to", "shard-1", "--yes", "--json"],
+        )
         out, err = back.communicate(timeout=180)
         assert back.returncode == 0, (point, out, err)
         assert range_rows(source, "user", LO, HI) == before, point
 
 
 @pytest.mark.parametrize("point", ["copy:chunk#5", "after:freeze", "before:switch"])
-def test_kill_then_abort_restores_the_source(crash_fleet: Fleet, tmp_path: Path,
-                                             point: str) -> None:
+def test_kill_then_abort_restores_the_source(
+    crash_fleet: Fleet, tmp_path: Path, point: str
+) -> None:
     fleet = crash_fleet
     _, source, dest = fleet.shard_urls
     before = range_rows(source, "user", 1000, 5000)

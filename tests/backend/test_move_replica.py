@@ -30,8 +30,10 @@ pytestmark = [
 
 
 def test_move_onto_a_replicated_shard_waits_for_the_replica(
-        replicated: tuple[MariaDBServer, MariaDBServer],  # noqa: F811
-        make_mariadb_database: Callable[[], URL], tmp_path: Path) -> None:
+    replicated: tuple[MariaDBServer, MariaDBServer],  # noqa: F811
+    make_mariadb_database: Callable[[], URL],
+    tmp_path: Path,
+) -> None:
     primary, replica = replicated
     name = f"lmsdb_mr_{uuid.uuid4().hex[:10]}"
     primary.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
@@ -48,9 +50,10 @@ def test_move_onto_a_replicated_shard_waits_for_the_replica(
     path.write_text(
         f'[catalog]\nurl = "{url_text(catalog)}"\n\n'
         f'[[shards]]\nname = "shard-1"\nprimary = "{url_text(source)}"\n'
-        'ranges = { user = [0, 5000], course = [0, 300] }\n\n'
+        "ranges = { user = [0, 5000], course = [0, 300] }\n\n"
         f'[[shards]]\nname = "shard-2"\nprimary = "{url_text(dest)}"\n'
-        f'replicas = ["{url_text(replica.url(name))}"]\nranges = {{ }}\n')
+        f'replicas = ["{url_text(replica.url(name))}"]\nranges = {{ }}\n'
+    )
     topology = load_topology(path)
     engine = sa.create_engine(topology.catalog.url)
     seed_from_topology(engine, topology)
@@ -59,8 +62,10 @@ def test_move_onto_a_replicated_shard_waits_for_the_replica(
     before = range_rows(source, "user", 1000, 1030)
     try:
         with Router.from_topology(topology) as router:
-            result = start_move(router, MoveRequest("user", 1000, 1030, "shard-2",
-                                                    max_replica_lag=5.0, chunk_size=16))
+            result = start_move(
+                router,
+                MoveRequest("user", 1000, 1030, "shard-2", max_replica_lag=5.0, chunk_size=16),
+            )
         assert result.state == "done"
         # The switch waited for the replica: it already holds the range, byte for byte.
         assert range_rows(replica.url(name), "user", 1000, 1030) == before

@@ -77,18 +77,27 @@ class RouterWriter(threading.Thread):
                     return
                 u = LO + n % (HI - LO)
                 name = f"w{n}"
-                self._write(u, lambda c, u=u, name=name: c.execute(
-                    users.update().where(users.c.id == u).values(first_name=name)))
+                self._write(
+                    u,
+                    lambda c, u=u, name=name: c.execute(
+                        users.update().where(users.c.id == u).values(first_name=name)
+                    ),
+                )
                 self.names[u] = name
                 new_id = next(ids)
-                self._write(u, lambda c, u=u, i=new_id: c.execute(
-                    audit.insert().values(id=i, user_id=u, action="writer")))
+                self._write(
+                    u,
+                    lambda c, u=u, i=new_id: c.execute(
+                        audit.insert().values(id=i, user_id=u, action="writer")
+                    ),
+                )
                 self.audit[new_id] = u
                 if n % 3 == 0:
                     gone = min(self.audit)
                     owner = self.audit[gone]
-                    self._write(owner, lambda c, i=gone: c.execute(
-                        audit.delete().where(audit.c.id == i)))
+                    self._write(
+                        owner, lambda c, i=gone: c.execute(audit.delete().where(audit.c.id == i))
+                    )
                     del self.audit[gone]
         except BaseException as exc:  # reported by the test
             self.error = exc
@@ -110,8 +119,11 @@ class DirectWriter(threading.Thread):
                 u = LO + n % (HI - LO)
                 try:
                     with self.engine.begin() as conn:
-                        conn.execute(profiles.update().where(profiles.c.user_id == u)
-                                     .values(organization=f"direct {n} 😀"))
+                        conn.execute(
+                            profiles.update()
+                            .where(profiles.c.user_id == u)
+                            .values(organization=f"direct {n} 😀")
+                        )
                 except sa.exc.DBAPIError as exc:
                     if _fenced(exc):
                         self.refused = exc
@@ -126,19 +138,23 @@ class DirectWriter(threading.Thread):
 
 
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql", "sqlite"])
-def test_writers_during_a_move_lose_nothing(request: pytest.FixtureRequest, tmp_path: Path,
-                                            backend: str) -> None:
+def test_writers_during_a_move_lose_nothing(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     fleet = move_fleet(request, tmp_path, backend)
     _, source, dest = fleet.shard_urls
     seed_users(source, range(LO, 1060), backend)
-    with Router.from_topology(fleet.topology, max_staleness=0.2) as router, \
-            Router.from_topology(fleet.topology, max_staleness=0.2) as writer_router:
+    with (
+        Router.from_topology(fleet.topology, max_staleness=0.2) as router,
+        Router.from_topology(fleet.topology, max_staleness=0.2) as writer_router,
+    ):
         writer, direct = RouterWriter(writer_router), DirectWriter(source)
         writer.start()
         direct.start()
         time.sleep(0.3)
-        result = start_move(router, MoveRequest("user", LO, HI, "shard-2", chunk_size=5,
-                                                throttle=0.005))
+        result = start_move(
+            router, MoveRequest("user", LO, HI, "shard-2", chunk_size=5, throttle=0.005)
+        )
         time.sleep(0.5)  # the Router writer keeps writing on the new owner
         writer.stop.set()
         writer.join(30)
@@ -152,8 +168,9 @@ def test_writers_during_a_move_lose_nothing(request: pytest.FixtureRequest, tmp_
     with pytest.raises(sa.exc.DBAPIError, match=FENCE_MESSAGE), direct.engine.begin() as conn:
         conn.execute(audit.insert().values(id=8_000_000, user_id=LO, action="late"))
     with direct.engine.begin() as conn:
-        late = conn.execute(profiles.update().where(profiles.c.user_id == LO)
-                            .values(organization="late"))
+        late = conn.execute(
+            profiles.update().where(profiles.c.user_id == LO).values(organization="late")
+        )
         assert late.rowcount == 0
     direct.engine.dispose()
 
@@ -161,12 +178,23 @@ def test_writers_during_a_move_lose_nothing(request: pytest.FixtureRequest, tmp_
     assert sum(map(len, range_rows(source, "user", LO, HI).values())) == 0
     engine = sa.create_engine(dest)
     with engine.connect() as conn:
-        names = dict(conn.execute(sa.select(users.c.id, users.c.first_name)
-                                  .where(users.c.id.in_(list(writer.names)))).all())
-        audit_rows = dict(conn.execute(sa.select(audit.c.id, audit.c.user_id)
-                                       .where(audit.c.id >= 9_000_000)).all())
-        bios = dict(conn.execute(sa.select(profiles.c.user_id, profiles.c.organization)
-                                 .where(profiles.c.user_id.in_(list(direct.bios)))).all())
+        names = dict(
+            conn.execute(
+                sa.select(users.c.id, users.c.first_name).where(users.c.id.in_(list(writer.names)))
+            ).all()
+        )
+        audit_rows = dict(
+            conn.execute(
+                sa.select(audit.c.id, audit.c.user_id).where(audit.c.id >= 9_000_000)
+            ).all()
+        )
+        bios = dict(
+            conn.execute(
+                sa.select(profiles.c.user_id, profiles.c.organization).where(
+                    profiles.c.user_id.in_(list(direct.bios))
+                )
+            ).all()
+        )
     engine.dispose()
     assert names == writer.names
     assert audit_rows == writer.audit

@@ -88,8 +88,9 @@ def test_rebalance_evens_out_the_fleet_and_keeps_every_row_once(
     assert plan["after"][0]["loads"] == {"shard-0": 225, "shard-1": 198, "shard-2": 207}
     assert map_of(fleet) == map_before and every_row(fleet) == rows_before  # nothing changed
 
-    by_bytes = lmsdb(fleet, "rebalance", "--keyspace", "user", "--by", "bytes", "--dry-run",
-                     "--json")
+    by_bytes = lmsdb(
+        fleet, "rebalance", "--keyspace", "user", "--by", "bytes", "--dry-run", "--json"
+    )
     assert by_bytes.exit_code == 0, by_bytes.output
     sized = json.loads(by_bytes.stdout)
     loads = sized["before"][0]["loads"]
@@ -185,15 +186,19 @@ def test_bad_rebalance_input_is_exit_2(request: pytest.FixtureRequest, tmp_path:
 
 
 def test_a_map_changed_since_the_plan_stops_the_run_and_abandon_closes_it(
-        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     fleet = seeded(request, tmp_path, "sqlite")
     rows_before = every_row(fleet)
     with Router.from_topology(fleet.topology) as router:
         plan = plan_fleet(router, keyspace="user")
         # As if someone moved the first planned range away after the plan was made.
         stale = replace(plan, moves=(replace(plan.moves[0], source="shard-0"), *plan.moves[1:]))
-        with pytest.raises(MapMismatch, match=r"no longer inside one range of shard-0.*"
-                           r"lmsdb shard rebalance --resume \d+"):
+        with pytest.raises(
+            MapMismatch,
+            match=r"no longer inside one range of shard-0.*"
+            r"lmsdb shard rebalance --resume \d+",
+        ):
             run_rebalance(router, stale)
         [entry] = open_entries(router.catalog, operation="rebalance")
     assert every_row(fleet) == rows_before  # nothing moved

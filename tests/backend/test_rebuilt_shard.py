@@ -22,13 +22,14 @@ from lms_db.models.users import User
 from lms_db.router import Router
 from lms_db.schema.ddl import create_schema
 from lms_db.topology.spec import load_topology
-from tests.backend.fleet_helpers import lmsdb, lmsdb_json, write_topology
+from tests.backend.fleet_helpers import inserted_id, lmsdb, lmsdb_json, write_topology
 
 BACKENDS = ["mariadb", "postgresql"]
 
 
-def _fleet(request: pytest.FixtureRequest, tmp_path: Path, backend: str
-           ) -> tuple[Path, list[URL], Callable[[], URL]]:
+def _fleet(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> tuple[Path, list[URL], Callable[[], URL]]:
     make: Callable[[], URL] = request.getfixturevalue(f"make_{backend}_database")
     catalog, shards = make(), [make(), make()]
     return write_topology(tmp_path, catalog, shards), shards, make
@@ -54,11 +55,18 @@ def _insert_through_router(topology: Path, shard: str) -> tuple[int, int, str]:
     user's id, the audit row's id and the shard the Router routes the user id to."""
     with Router.from_topology(load_topology(topology), max_staleness=0) as router:
         with router.engine_for_shard(shard).begin() as conn:
-            user_id = conn.execute(User.__table__.insert().values(
-                uuid="00000000-0000-4000-8000-000000000001", email="rebuilt@x.test",
-                password_hash="x", first_name="A", last_name="B")).inserted_primary_key[0]
-            audit_id = conn.execute(AuditLog.__table__.insert().values(
-                action="rebuilt")).inserted_primary_key[0]
+            user_id = inserted_id(
+                conn.execute(
+                    sa.insert(User).values(
+                        uuid="00000000-0000-4000-8000-000000000001",
+                        email="rebuilt@x.test",
+                        password_hash="x",
+                        first_name="A",
+                        last_name="B",
+                    )
+                )
+            )
+            audit_id = inserted_id(conn.execute(sa.insert(AuditLog).values(action="rebuilt")))
         return int(user_id), int(audit_id), router.shard_for("user", user_id).shard
 
 
@@ -141,8 +149,17 @@ def test_grant_windows_dry_run_fails_like_the_real_run_when_no_ids_are_left(
     ids still left."""
     topology, _, _ = _fleet(request, tmp_path, backend)
     assert lmsdb_json(topology, "migrate", "up")["ok"]
-    args = ("shard", "grant-windows", "--shard", "shard-0", "--table", "users",
-            "--min-remaining", "5000", "--json")
+    args = (
+        "shard",
+        "grant-windows",
+        "--shard",
+        "shard-0",
+        "--table",
+        "users",
+        "--min-remaining",
+        "5000",
+        "--json",
+    )
     dry = lmsdb(topology, *args[:-1], "--dry-run", "--json")
     real = lmsdb(topology, *args)
     assert dry.exit_code == real.exit_code == 1, (dry.output, real.output)

@@ -34,11 +34,21 @@ def _write_map(catalog: sa.Engine, layout: dict[str, list[tuple[int, int, str, s
     with catalog.begin() as conn:
         conn.execute(shard_ranges.delete())
         version = bump_map_version(conn)
-        conn.execute(shard_ranges.insert(), [
-            {"keyspace": k, "lo": lo, "hi": hi, "shard": s, "state": state,
-             "map_version": version}
-            for k, spans in layout.items() for lo, hi, s, state in spans
-        ])
+        conn.execute(
+            shard_ranges.insert(),
+            [
+                {
+                    "keyspace": k,
+                    "lo": lo,
+                    "hi": hi,
+                    "shard": s,
+                    "state": state,
+                    "map_version": version,
+                }
+                for k, spans in layout.items()
+                for lo, hi, s, state in spans
+            ],
+        )
     return version
 
 
@@ -52,18 +62,24 @@ def layouts(draw: st.DrawFn) -> dict[str, list[tuple[int, int, str, str]]]:
         end = bounds[-1] + draw(st.integers(1, 10**6))
         spans = list(zip(bounds, [*bounds[1:], end], strict=True))
         out[keyspace] = [
-            (lo, hi, draw(st.sampled_from(SHARDS)),
-             draw(st.sampled_from(("serving", "serving", "moving", "frozen"))))
+            (
+                lo,
+                hi,
+                draw(st.sampled_from(SHARDS)),
+                draw(st.sampled_from(("serving", "serving", "moving", "frozen"))),
+            )
             for lo, hi in spans
         ]
     return out
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(layout=layouts(), probes=st.lists(st.integers(0, 2 * 10**12), max_size=20))
-def test_routing_agrees_with_the_map_at_every_boundary(map_fleet: Fleet, layout: dict[
-        str, list[tuple[int, int, str, str]]], probes: list[int]) -> None:
+def test_routing_agrees_with_the_map_at_every_boundary(
+    map_fleet: Fleet, layout: dict[str, list[tuple[int, int, str, str]]], probes: list[int]
+) -> None:
     catalog = sa.create_engine(map_fleet.topology.catalog.url)
     try:
         version = _write_map(catalog, layout)
@@ -81,7 +97,11 @@ def test_routing_agrees_with_the_map_at_every_boundary(map_fleet: Fleet, layout:
                     route = router.shard_for(keyspace, key)
                     expected = truth.find(keyspace, key)
                     assert (route.shard, route.state, route.lo, route.hi) == (
-                        expected.shard, expected.state, expected.lo, expected.hi)
+                        expected.shard,
+                        expected.state,
+                        expected.lo,
+                        expected.hi,
+                    )
                     assert route.lo <= key < route.hi
                     assert route.map_version == version
     finally:
@@ -93,9 +113,11 @@ def test_a_frozen_range_refuses_writes(map_fleet: Fleet) -> None:
     with Router(catalog, map_fleet.topology, max_staleness=0) as router:
         assert router.check_writable("user", 1500).shard == "shard-1"
         with catalog.begin() as conn:
-            conn.execute(shard_ranges.update().where(shard_ranges.c.keyspace == "user",
-                                                     shard_ranges.c.lo == 1000)
-                         .values(state="frozen"))
+            conn.execute(
+                shard_ranges.update()
+                .where(shard_ranges.c.keyspace == "user", shard_ranges.c.lo == 1000)
+                .values(state="frozen")
+            )
             bump_map_version(conn)
         with pytest.raises(RangeFrozen) as caught:
             router.engine_for("user", 1500)
@@ -124,7 +146,8 @@ with engine.begin() as conn:
 
 
 def test_a_map_change_by_another_process_is_seen_within_the_staleness_bound(
-        map_fleet: Fleet) -> None:
+    map_fleet: Fleet,
+) -> None:
     staleness = 0.5
     with Router.from_topology(map_fleet.topology, max_staleness=staleness) as router:
         assert router.shard_for("user", 10).shard == "shard-0"
@@ -153,22 +176,32 @@ def test_scatter_runs_on_every_shard_with_bounded_parallelism(map_fleet: Fleet) 
     assert len(router.pool) == 0  # closed: every engine disposed
 
 
-@pytest.mark.parametrize(("keyspace", "key", "error", "message"), [
-    ("users", 1, UnknownObjectError, "unknown keyspace 'users'"),
-    ("global", 1, UnknownObjectError, "copied to every shard"),
-    ("analytics", 1, UnknownObjectError, "analytics database"),
-    ("user", "12x", InputError, "non-negative integer"),
-    ("user", -1, InputError, "non-negative integer"),
-    ("user", True, InputError, "non-negative integer"),
-    ("user", 5000, UnknownObjectError, "no shard serves user key 5000"),
-])
+@pytest.mark.parametrize(
+    ("keyspace", "key", "error", "message"),
+    [
+        ("users", 1, UnknownObjectError, "unknown keyspace 'users'"),
+        ("global", 1, UnknownObjectError, "copied to every shard"),
+        ("analytics", 1, UnknownObjectError, "analytics database"),
+        ("user", "12x", InputError, "non-negative integer"),
+        ("user", -1, InputError, "non-negative integer"),
+        ("user", True, InputError, "non-negative integer"),
+        ("user", 5000, UnknownObjectError, "no shard serves user key 5000"),
+    ],
+)
 def test_bad_keys_and_keyspaces_fail_with_one_line(
-        tmp_path: object, keyspace: str, key: object, error: type[Exception], message: str,
-        request: pytest.FixtureRequest) -> None:
+    tmp_path: object,
+    keyspace: str,
+    key: object,
+    error: type[Exception],
+    message: str,
+    request: pytest.FixtureRequest,
+) -> None:
     from tests.backend.router_helpers import _fleet_for
 
     sqlite_fleet = _fleet_for(request, tmp_path, "sqlite", schema=False)  # type: ignore[arg-type]
-    with Router.from_topology(sqlite_fleet.topology) as router, pytest.raises(
-            error, match=message) as caught:
+    with (
+        Router.from_topology(sqlite_fleet.topology) as router,
+        pytest.raises(error, match=message) as caught,
+    ):
         router.shard_for(keyspace, key)  # type: ignore[arg-type]
     assert "\n" not in str(caught.value)

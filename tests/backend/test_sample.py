@@ -39,7 +39,8 @@ USERS, COURSES, SEED = 150, 9, 7
 #: (child table, column, parent table): references inside one shard.
 SAME_SHARD_REFS = [
     (t.name, fk.parent.name, fk.column.table.name)
-    for t in metadata.sorted_tables for fk in t.foreign_keys
+    for t in metadata.sorted_tables
+    for fk in t.foreign_keys
     if t.info.get("keyspace") in ("user", "course")
 ]
 
@@ -73,8 +74,9 @@ def _unique_keys(table: sa.Table) -> list[tuple[str, ...]]:
 
 
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql", "sqlite"])
-def test_sample_load_keeps_every_invariant(backend: str, request: pytest.FixtureRequest,
-                                           tmp_path: Path) -> None:
+def test_sample_load_keeps_every_invariant(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     fleet = _fleet(request, tmp_path, backend)
     with Router.from_topology(fleet.topology) as router:
         result = load_sample(router, users=USERS, courses=COURSES, seed=SEED)
@@ -84,8 +86,9 @@ def test_sample_load_keeps_every_invariant(backend: str, request: pytest.Fixture
         for shard in SHARDS:
             with router.engine_for_shard(shard).connect() as conn:
                 _check_shard(router, conn, shard, result.rows.get(shard, {}), ids)
-                users_per_shard[shard] = conn.execute(sa.text("SELECT COUNT(*) FROM users")
-                                                      ).scalar_one()
+                users_per_shard[shard] = conn.execute(
+                    sa.text("SELECT COUNT(*) FROM users")
+                ).scalar_one()
         assert sum(users_per_shard.values()) == USERS
         assert max(users_per_shard.values()) - min(users_per_shard.values()) <= 1  # even
         for table, counter in ids.items():
@@ -97,31 +100,50 @@ def test_sample_load_keeps_every_invariant(backend: str, request: pytest.Fixture
             assert events == result.rows["analytics"]["user_events"] > 0
 
 
-def _check_shard(router: Router, conn: sa.Connection, shard: str, written: dict[str, int],
-                 ids: dict[str, Counter[int]]) -> None:
+def _check_shard(
+    router: Router,
+    conn: sa.Connection,
+    shard: str,
+    written: dict[str, int],
+    ids: dict[str, Counter[int]],
+) -> None:
     def scalar(sql: str) -> int:
         return int(conn.execute(sa.text(sql)).scalar() or 0)
 
-    for table in keyspace_tables("user") + keyspace_tables("course") + keyspace_tables(
-            "global"):
+    for table in keyspace_tables("user") + keyspace_tables("course") + keyspace_tables("global"):
         assert scalar(f"SELECT COUNT(*) FROM {table.name}") == written.get(table.name, 0), (
-            shard, table.name)
+            shard,
+            table.name,
+        )
         for key in _unique_keys(table):
             cols = ", ".join(key)
             where = " AND ".join(f"{c} IS NOT NULL" for c in key)
-            dupes = scalar(f"SELECT COUNT(*) FROM (SELECT {cols} FROM {table.name} WHERE "
-                           f"{where} GROUP BY {cols} HAVING COUNT(*) > 1) d")
+            dupes = scalar(
+                f"SELECT COUNT(*) FROM (SELECT {cols} FROM {table.name} WHERE "
+                f"{where} GROUP BY {cols} HAVING COUNT(*) > 1) d"
+            )
             assert dupes == 0, (shard, table.name, key)
     for child, column, parent in SAME_SHARD_REFS:
-        orphans = scalar(f"SELECT COUNT(*) FROM {child} c LEFT JOIN {parent} p "
-                         f"ON p.id = c.{column} WHERE c.{column} IS NOT NULL AND p.id IS NULL")
+        orphans = scalar(
+            f"SELECT COUNT(*) FROM {child} c LEFT JOIN {parent} p "
+            f"ON p.id = c.{column} WHERE c.{column} IS NOT NULL AND p.id IS NULL"
+        )
         assert orphans == 0, (shard, child, column)
     for name in ("lesson_progress", "quiz_attempts", "certificates"):
-        assert scalar(f"SELECT COUNT(*) FROM {name} t JOIN enrollments e "
-                      "ON e.id = t.enrollment_id WHERE e.user_id <> t.user_id") == 0
+        assert (
+            scalar(
+                f"SELECT COUNT(*) FROM {name} t JOIN enrollments e "
+                "ON e.id = t.enrollment_id WHERE e.user_id <> t.user_id"
+            )
+            == 0
+        )
     for name, column, allowed in _enum_columns():
-        found = {v for (v,) in conn.execute(sa.text(
-            f"SELECT DISTINCT {column} FROM {name} WHERE {column} IS NOT NULL"))}
+        found = {
+            v
+            for (v,) in conn.execute(
+                sa.text(f"SELECT DISTINCT {column} FROM {name} WHERE {column} IS NOT NULL")
+            )
+        }
         assert found <= allowed, (name, column, found - allowed)
     assert scalar("SELECT COUNT(*) FROM course_reviews WHERE rating NOT BETWEEN 1 AND 5") == 0
     for (uid,) in conn.execute(sa.text("SELECT id FROM users")):
@@ -136,26 +158,38 @@ def _check_shard(router: Router, conn: sa.Connection, shard: str, written: dict[
 
 def _check_logical_refs(router: Router) -> None:
     """References across keyspaces point at rows that exist on the owning shard."""
-    courses = {cid for rows in router.scatter("course", "SELECT id FROM courses").values()
-               for (cid,) in rows}
-    enrolled = {cid for rows in router.scatter(
-        "user", "SELECT DISTINCT course_id FROM enrollments").values() for (cid,) in rows}
+    courses = {
+        cid
+        for rows in router.scatter("course", "SELECT id FROM courses").values()
+        for (cid,) in rows
+    }
+    enrolled = {
+        cid
+        for rows in router.scatter("user", "SELECT DISTINCT course_id FROM enrollments").values()
+        for (cid,) in rows
+    }
     assert enrolled and enrolled <= courses
-    reviews = [r for rows in router.scatter(
-        "course", "SELECT user_id, enrollment_id, course_id FROM course_reviews").values()
-        for r in rows]
+    reviews = [
+        r
+        for rows in router.scatter(
+            "course", "SELECT user_id, enrollment_id, course_id FROM course_reviews"
+        ).values()
+        for r in rows
+    ]
     assert reviews
     for user_id, enrollment_id, course_id in reviews[:50]:
         with router.engine_for("user", user_id, read=True).connect() as conn:
-            found = conn.execute(sa.text(
-                "SELECT course_id FROM enrollments WHERE id = :e AND user_id = :u"),
-                {"e": enrollment_id, "u": user_id}).scalar()
+            found = conn.execute(
+                sa.text("SELECT course_id FROM enrollments WHERE id = :e AND user_id = :u"),
+                {"e": enrollment_id, "u": user_id},
+            ).scalar()
         assert found == course_id
 
 
 @pytest.mark.parametrize("backend", ["mariadb", "sqlite"])
-def test_the_same_seed_gives_the_same_data(backend: str, request: pytest.FixtureRequest,
-                                           tmp_path: Path) -> None:
+def test_the_same_seed_gives_the_same_data(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     digests = []
     tables = [t.name for t in metadata.sorted_tables if not t.info.get("is_view")]
     for run in ("a", "b"):
@@ -176,8 +210,12 @@ def test_skew_weights_place_users(request: pytest.FixtureRequest, tmp_path: Path
         assert weights == [3.0, 1.0, 0.0]
         result = load_sample(router, users=40, courses=2, seed=1, skew=weights)
         assert [result.rows.get(s, {}).get("users", 0) for s in SHARDS] == [30, 10, 0]
-        for text, message in (("1,2", "3 user shards"), ("a,b,c", "weights like"),
-                              ("x=1", "unknown shard"), ("0,0,0", "not all 0")):
+        for text, message in (
+            ("1,2", "3 user shards"),
+            ("a,b,c", "weights like"),
+            ("x=1", "unknown shard"),
+            ("0,0,0", "not all 0"),
+        ):
             with pytest.raises(InputError, match=message):
                 parse_skew(text, router.shards("user"))
         with pytest.raises(InputError, match="instructors"):
@@ -185,6 +223,7 @@ def test_skew_weights_place_users(request: pytest.FixtureRequest, tmp_path: Path
 
 
 # -- the fast paths stay exact ----------------------------------------------------------------
+
 
 def test_fast_draws_are_the_random_modules_draws() -> None:
     """The generator's shortcuts give what ``rng.choice``/``randint``/``choices`` give, on the
@@ -195,14 +234,17 @@ def test_fast_draws_are_the_random_modules_draws() -> None:
         for n in (1, 2, 3, 7, 28, 40, 99, 1141, 864_000, 2**40 + 3):
             assert [slow.randrange(n) for _ in range(200)] == [below(n) for _ in range(200)]
         letters = tuple("abcdefghijklm")
-        assert ([slow.choice(letters) for _ in range(200)]
-                == [letters[below(len(letters))] for _ in range(200)])
-        assert ([slow.randint(60, 1200) for _ in range(200)]
-                == [60 + below(1141) for _ in range(200)])
+        assert [slow.choice(letters) for _ in range(200)] == [
+            letters[below(len(letters))] for _ in range(200)
+        ]
+        assert [slow.randint(60, 1200) for _ in range(200)] == [
+            60 + below(1141) for _ in range(200)
+        ]
         values, weights = ("a", "b", "c", "d"), (90, 6, 2, 2)
         sums = (90.0, 96.0, 98.0, 100.0)
-        assert ([slow.choices(values, weights)[0] for _ in range(200)]
-                == [values[bisect(sums, quick.random() * sums[-1], 0, 3)] for _ in range(200)])
+        assert [slow.choices(values, weights)[0] for _ in range(200)] == [
+            values[bisect(sums, quick.random() * sums[-1], 0, 3)] for _ in range(200)
+        ]
 
 
 def test_load_data_text_holds_every_generated_value() -> None:
@@ -216,8 +258,10 @@ def test_load_data_text_holds_every_generated_value() -> None:
         return counters[(shard, table)]
 
     tables: dict[str, list[tuple[object, ...]]] = dict(course_gen.global_rows(rng))
-    plans = [course_gen.course_rows(rng, 100 + i, "s0", (7, "Instructor 1"), next_id,
-                                    defaultdict(list)) for i in range(12)]
+    plans = [
+        course_gen.course_rows(rng, 100 + i, "s0", (7, "Instructor 1"), next_id, defaultdict(list))
+        for i in range(12)
+    ]
     for plan in plans:
         for table, rows in plan.rows.items():
             tables.setdefault(table, []).extend(rows)
@@ -246,7 +290,8 @@ def test_load_data_text_holds_every_generated_value() -> None:
 
 
 def test_load_data_refuses_rows_the_server_would_not_insert(
-        make_mariadb_database: Callable[[], URL]) -> None:
+    make_mariadb_database: Callable[[], URL],
+) -> None:
     """``LOAD DATA LOCAL`` turns data errors into warnings; the writer turns them back into a
     failed load, and nothing of that file is committed."""
     engine = sa.create_engine(make_mariadb_database())
@@ -275,4 +320,3 @@ def test_load_data_refuses_rows_the_server_would_not_insert(
             assert conn.execute(sa.text("SELECT COUNT(*) FROM coupons")).scalar() == len(good)
     finally:
         engine.dispose()
-

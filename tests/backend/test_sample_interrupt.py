@@ -26,8 +26,11 @@ def _rows(url: URL | str) -> int:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-                       for k in ("user", "course", "global") for t in keyspace_tables(k))
+            return sum(
+                conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for k in ("user", "course", "global")
+                for t in keyspace_tables(k)
+            )
     finally:
         engine.dispose()
 
@@ -46,12 +49,31 @@ def test_sigint_during_sample_load_rolls_it_back(
     assert lmsdb(topology, "migrate", "up").exit_code == 0
     pause_dir = tmp_path / "pauses"
     pause_dir.mkdir()
-    env = {**os.environ, "LMSDB_TEST_PAUSE_AT": "sample.phase@2",
-           "LMSDB_TEST_PAUSE_DIR": str(pause_dir)}
+    env = {
+        **os.environ,
+        "LMSDB_TEST_PAUSE_AT": "sample.phase@2",
+        "LMSDB_TEST_PAUSE_DIR": str(pause_dir),
+    }
     process = subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "cli.py"), "--topology", str(topology), "sample",
-         "load", "--users", "2500", "--courses", "10"], cwd=REPO_ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        [
+            sys.executable,
+            str(REPO_ROOT / "cli.py"),
+            "--topology",
+            str(topology),
+            "sample",
+            "load",
+            "--users",
+            "2500",
+            "--courses",
+            "10",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not list(pause_dir.glob("*.paused")):
         assert process.poll() is None, process.communicate()

@@ -38,8 +38,12 @@ def test_drift_is_reported(any_engine: Engine) -> None:
     with any_engine.begin() as conn:
         create_schema(conn)
         conn.execute(sa.text("ALTER TABLE users ADD COLUMN hand_added INTEGER"))
-        conn.execute(sa.text("DROP INDEX idx_users_role" + (
-            " ON users" if conn.dialect.name in ("mysql", "mariadb") else "")))
+        conn.execute(
+            sa.text(
+                "DROP INDEX idx_users_role"
+                + (" ON users" if conn.dialect.name in ("mysql", "mariadb") else "")
+            )
+        )
     with any_engine.connect() as conn:
         diffs = compare_database(conn, metadata)
     assert "not in models: column users.hand_added" in diffs
@@ -47,21 +51,33 @@ def test_drift_is_reported(any_engine: Engine) -> None:
 
 
 def _insert_user(conn: sa.Connection, user_id: int = 1) -> None:
-    conn.execute(sa.text(
-        "INSERT INTO users (id, uuid, email, password_hash, first_name, last_name) "
-        "VALUES (:id, :uuid, :email, 'x', 'Ada', 'Lovelace')"),
-        {"id": user_id, "uuid": f"00000000-0000-0000-0000-{user_id:012d}",
-         "email": f"u{user_id}@example.com"})
+    conn.execute(
+        sa.text(
+            "INSERT INTO users (id, uuid, email, password_hash, first_name, last_name) "
+            "VALUES (:id, :uuid, :email, 'x', 'Ada', 'Lovelace')"
+        ),
+        {
+            "id": user_id,
+            "uuid": f"00000000-0000-0000-0000-{user_id:012d}",
+            "email": f"u{user_id}@example.com",
+        },
+    )
 
 
 def test_defaults_apply(any_engine: Engine) -> None:
     with any_engine.begin() as conn:
         create_schema(conn)
         _insert_user(conn)
-        row = conn.execute(sa.text(
-            "SELECT role, status, timezone, locale, login_count, created_at FROM users")).one()
+        row = conn.execute(
+            sa.text("SELECT role, status, timezone, locale, login_count, created_at FROM users")
+        ).one()
     assert (row.role, row.status, row.timezone, row.locale, row.login_count) == (
-        "student", "pending", "UTC", "en", 0)
+        "student",
+        "pending",
+        "UTC",
+        "en",
+        0,
+    )
     assert row.created_at is not None
 
 
@@ -106,14 +122,24 @@ def test_invariants_are_enforced(any_engine: Engine, statement: str) -> None:
 def test_mariadb_has_fulltext_and_on_update(mariadb_engine: Engine) -> None:
     with mariadb_engine.begin() as conn:
         create_schema(conn)
-        kinds: dict[str, str] = dict(conn.execute(sa.text(
-            "SELECT INDEX_NAME, INDEX_TYPE FROM information_schema.STATISTICS "
-            "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_TYPE = 'FULLTEXT'")).all())
-        extra = conn.execute(sa.text(
-            "SELECT EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
-            "AND TABLE_NAME = 'users' AND COLUMN_NAME = 'updated_at'")).scalar_one()
-    assert kinds == {"idx_users_fulltext_name": "FULLTEXT",
-                     "idx_courses_fulltext_search": "FULLTEXT"}
+        kinds: dict[str, str] = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT INDEX_NAME, INDEX_TYPE FROM information_schema.STATISTICS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND INDEX_TYPE = 'FULLTEXT'"
+                )
+            ).all()
+        )
+        extra = conn.execute(
+            sa.text(
+                "SELECT EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                "AND TABLE_NAME = 'users' AND COLUMN_NAME = 'updated_at'"
+            )
+        ).scalar_one()
+    assert kinds == {
+        "idx_users_fulltext_name": "FULLTEXT",
+        "idx_courses_fulltext_search": "FULLTEXT",
+    }
     assert "on update" in extra.lower()
 
 
@@ -146,12 +172,18 @@ def test_postgresql_row_level_security(make_postgresql_database: Callable[[], UR
 def test_postgresql_analytics_is_partitioned(postgresql_engine: Engine) -> None:
     with postgresql_engine.begin() as conn:
         create_schema(conn, target="analytics")
-        conn.execute(sa.text(
-            "INSERT INTO user_events (time, user_id, event_type, ip_address) "
-            "VALUES (now(), 1, 'page_view', '10.0.0.1')"))
-        strategy = conn.execute(sa.text(
-            "SELECT partstrat FROM pg_partitioned_table p JOIN pg_class c "
-            "ON c.oid = p.partrelid WHERE c.relname = 'user_events'")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO user_events (time, user_id, event_type, ip_address) "
+                "VALUES (now(), 1, 'page_view', '10.0.0.1')"
+            )
+        )
+        strategy = conn.execute(
+            sa.text(
+                "SELECT partstrat FROM pg_partitioned_table p JOIN pg_class c "
+                "ON c.oid = p.partrelid WHERE c.relname = 'user_events'"
+            )
+        ).scalar_one()
         in_default = conn.execute(sa.text("SELECT count(*) FROM user_events_default")).scalar()
     assert strategy == "r"
     assert in_default == 1

@@ -36,10 +36,15 @@ def p1_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServe
 
 
 @pytest.fixture
-def topology(tmp_path: Path, make_mariadb_database: Callable[[], URL],
-             p1_server: MariaDBServer) -> Path:
-    return write_topology(tmp_path, make_mariadb_database(),
-                          [make_mariadb_database(), p1_server.url("lms_p1")], names=["p0", "p1"])
+def topology(
+    tmp_path: Path, make_mariadb_database: Callable[[], URL], p1_server: MariaDBServer
+) -> Path:
+    return write_topology(
+        tmp_path,
+        make_mariadb_database(),
+        [make_mariadb_database(), p1_server.url("lms_p1")],
+        names=["p0", "p1"],
+    )
 
 
 def _few_lines_naming_p1(output: str, port: int, *, most: int = 3) -> None:
@@ -49,10 +54,16 @@ def _few_lines_naming_p1(output: str, port: int, *, most: int = 3) -> None:
     assert any("p1" in line and f":{port}/" in line for line in errors), output
 
 
-@pytest.mark.parametrize("args", [
-    ["migrate", "up"], ["shard", "grant-windows"], ["shard", "grant-windows", "--dry-run"],
-    ["schema", "check"], ["sample", "load", "--users", "20", "--courses", "2"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "up"],
+        ["shard", "grant-windows"],
+        ["shard", "grant-windows", "--dry-run"],
+        ["schema", "check"],
+        ["sample", "load", "--users", "20", "--courses", "2"],
+    ],
+)
 def test_a_shard_down_at_start_gives_one_line_naming_it_exit_2(
     topology: Path, p1_server: MariaDBServer, args: list[str]
 ) -> None:
@@ -79,13 +90,19 @@ def test_shard_status_with_a_shard_down_shows_the_rest_and_exits_1(
     assert shards["p0"]["error"] is None and "Can't connect" in shards["p1"]["error"]
 
 
-def _start_paused(topology: Path, pause_at: str, pause_dir: Path, *args: str
-                  ) -> subprocess.Popen[str]:
+def _start_paused(
+    topology: Path, pause_at: str, pause_dir: Path, *args: str
+) -> subprocess.Popen[str]:
     env = {**os.environ, "LMSDB_TEST_PAUSE_AT": pause_at, "LMSDB_TEST_PAUSE_DIR": str(pause_dir)}
-    return subprocess.Popen([sys.executable, str(REPO_ROOT / "cli.py"), "--topology",
-                             str(topology), *args], cwd=REPO_ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "cli.py"), "--topology", str(topology), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _paused_marker(process: subprocess.Popen[str], pause_dir: Path) -> Path:
@@ -131,15 +148,17 @@ def test_server_killed_mid_sample_load_names_the_shard_exit_1(
     assert lmsdb(topology, "migrate", "up").exit_code == 0
     pause_dir = tmp_path / "pauses"
     pause_dir.mkdir()
-    process = _start_paused(topology, "sample.phase@2", pause_dir, "sample", "load",
-                            "--users", "300", "--courses", "5")
+    process = _start_paused(
+        topology, "sample.phase@2", pause_dir, "sample", "load", "--users", "300", "--courses", "5"
+    )
     marker = _paused_marker(process, pause_dir)
     p1_server.kill()
     marker.unlink()
     out, err = process.communicate(timeout=120)
     assert process.returncode == 1, (out, err)
     assert "Traceback" not in out + err and "InterfaceError" not in err.replace(
-        "(InterfaceError)", "")
+        "(InterfaceError)", ""
+    )
     lines = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and "p1" in lines[0] and f":{p1_server.port}/" in lines[0], err
     os.killpg(process.pid, signal.SIGKILL) if process.poll() is None else None

@@ -53,9 +53,13 @@ def _counts(url: sa.URL) -> dict[str, dict[str, int]]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return {k: {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)
-                                             ).scalar_one()
-                        for t in keyspace_tables(k)} for k in ROUTED_KEYSPACES}
+            return {
+                k: {
+                    t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                    for t in keyspace_tables(k)
+                }
+                for k in ROUTED_KEYSPACES
+            }
     finally:
         engine.dispose()
 
@@ -74,8 +78,9 @@ def _catalog_state(fleet: Fleet) -> tuple[int, int]:
 def test_list_load_status_route(fleet: Fleet) -> None:
     listing = as_json(fleet, "shard", "list")
     assert listing["map_version"] == 1 and listing["shards"] == ["shard-0", "shard-1", "shard-2"]
-    assert {(r["keyspace"], r["lo"], r["hi"], r["shard"], r["state"])
-            for r in listing["ranges"]} >= {("user", 1000, 2000, "shard-1", "serving")}
+    assert {
+        (r["keyspace"], r["lo"], r["hi"], r["shard"], r["state"]) for r in listing["ranges"]
+    } >= {("user", 1000, 2000, "shard-1", "serving")}
     text = lmsdb(fleet, "shard", "list")
     assert text.exit_code == 0 and "[1,000, 2,000)" in text.stdout
 
@@ -90,7 +95,8 @@ def test_list_load_status_route(fleet: Fleet) -> None:
         assert shard["tables"] == direct, shard["shard"]
         assert shard["rows"] == {k: sum(v.values()) for k, v in direct.items()}
         assert shard["share"] == pytest.approx(
-            (shard["rows"]["user"] + shard["rows"]["course"]) / total, abs=1e-5)
+            (shard["rows"]["user"] + shard["rows"]["course"]) / total, abs=1e-5
+        )
         assert all(b is None or b > 0 for b in shard["bytes"].values())
         assert {w["table"] for w in shard["id_windows"]} >= {"users", "enrollments"}
         for w in shard["id_windows"]:  # SQLite grants exactly the ids each insert reserves
@@ -106,23 +112,27 @@ def test_list_load_status_route(fleet: Fleet) -> None:
     assert routed.exit_code == 0 and "shard-2" in routed.stdout and "serving" in routed.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["shard", "route", "users", "5"], "unknown keyspace 'users'"),
-    (["shard", "route", "user", "abc"], "key must be a non-negative integer"),
-    (["shard", "route", "user", "1.5"], "key must be a non-negative integer"),
-    (["shard", "route", "user", "99999999"], "no shard serves user key 99999999"),
-    (["shard", "status", "--shard", "nope"], "unknown shard 'nope'"),
-    (["shard", "add", "bad name!", "--primary", "sqlite:///x.db"], "shard name"),
-    (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
-    (["shard", "add", "new", "--primary", "oracle://h/db"], "unknown driver 'oracle'"),
-    (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
-    (["shard", "grant-windows", "--shard", "nope"], "unknown shard 'nope'"),
-    (["shard", "grant-windows", "--table", "nope"], "'nope' draws no ids from windows"),
-    (["shard", "grant-windows", "--min-remaining", "0"], "--min-remaining"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["shard", "route", "users", "5"], "unknown keyspace 'users'"),
+        (["shard", "route", "user", "abc"], "key must be a non-negative integer"),
+        (["shard", "route", "user", "1.5"], "key must be a non-negative integer"),
+        (["shard", "route", "user", "99999999"], "no shard serves user key 99999999"),
+        (["shard", "status", "--shard", "nope"], "unknown shard 'nope'"),
+        (["shard", "add", "bad name!", "--primary", "sqlite:///x.db"], "shard name"),
+        (["shard", "add", "shard-0", "--primary", "sqlite:///x.db"], "already exists"),
+        (["shard", "add", "new", "--primary", "oracle://h/db"], "unknown driver 'oracle'"),
+        (["sample", "load", "--users", "5", "--courses", "1", "--skew", "1,2"], "3 user shards"),
+        (["shard", "grant-windows", "--shard", "nope"], "unknown shard 'nope'"),
+        (["shard", "grant-windows", "--table", "nope"], "'nope' draws no ids from windows"),
+        (["shard", "grant-windows", "--min-remaining", "0"], "--min-remaining"),
+    ],
+)
 @pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)
 def test_bad_input_exits_2_with_one_line_and_changes_nothing(
-        fleet: Fleet, args: list[str], message: str) -> None:
+    fleet: Fleet, args: list[str], message: str
+) -> None:
     before = _catalog_state(fleet)
     result = lmsdb(fleet, *args)
     assert result.exit_code == 2, result.output
@@ -135,8 +145,8 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(
 
 @pytest.mark.parametrize("fleet", ["mariadb", "sqlite"], indirect=True)
 def test_add_then_status_shows_the_new_empty_shard_at_head(
-        fleet: Fleet, request: pytest.FixtureRequest, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet: Fleet, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env: dict[str, str] = {}
     if fleet.backend == "mariadb":
         url = request.getfixturevalue("make_second_database")()
@@ -191,8 +201,9 @@ def test_add_refuses_a_database_that_is_not_empty(fleet: Fleet, tmp_path: Path) 
 
 
 @pytest.fixture(scope="module", name="replicated_pair")
-def fixture_replicated_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[MariaDBServer, MariaDBServer]]:
+def fixture_replicated_pair(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[MariaDBServer, MariaDBServer]]:
     """A primary ``mariadbd`` (binary log) and a read-only replica following it by GTID."""
     if not binaries_available():
         pytest.skip("mariadbd / mariadb-install-db are not installed")
@@ -208,8 +219,10 @@ def fixture_replicated_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def test_status_shows_replica_lag_and_reads_go_to_the_replica(
-        replicated_pair: tuple[MariaDBServer, MariaDBServer],
-        make_mariadb_database: Callable[[], sa.URL], tmp_path: Path) -> None:
+    replicated_pair: tuple[MariaDBServer, MariaDBServer],
+    make_mariadb_database: Callable[[], sa.URL],
+    tmp_path: Path,
+) -> None:
     primary, replica = replicated_pair
     name = f"lmsdb_rr_{uuid.uuid4().hex[:8]}"
     primary.execute(f"CREATE DATABASE {name}")
@@ -223,7 +236,9 @@ def test_status_shows_replica_lag_and_reads_go_to_the_replica(
         f'[catalog]\nurl = "{url_text(make_mariadb_database())}"\n\n[[shards]]\n'
         f'name = "shard-0"\nprimary = "{url_text(primary.url(name))}"\n'
         f'replicas = ["{url_text(replica.url(name))}"]\n'
-        "ranges = { user = [0, 1000], course = [0, 100] }\n", encoding="utf-8")
+        "ranges = { user = [0, 1000], course = [0, 100] }\n",
+        encoding="utf-8",
+    )
     topology = load_topology(path)
     with Router.from_topology(topology, seed=True) as router:
         assert router.engine_for("user", 5, read=True).url.port == replica.port
@@ -253,13 +268,15 @@ def test_grant_windows_tops_up_missing_and_low_windows(fleet: Fleet) -> None:
     unwindowed = lmsdb(fleet, "shard", "status", "--json")
     assert unwindowed.exit_code == 1, "a counter drawing from no window is an error (#9)"
     status = json.loads(unwindowed.stdout)
-    assert all({"users", "enrollments", "courses"} <= set(s["without_windows"])
-               for s in status["shards"])
+    assert all(
+        {"users", "enrollments", "courses"} <= set(s["without_windows"]) for s in status["shards"]
+    )
     assert "no id window for" in lmsdb(fleet, "shard", "status").stdout
     dry = as_json(fleet, "shard", "grant-windows", "--dry-run")
     assert dry["dry_run"] and len(dry["windows"]) > 3 * 10
-    assert all(len(w["granted"]) == 1 and w["remaining_before"] is None
-               for w in dry["windows"]), "the dry run shows the windows it would grant"
+    assert all(len(w["granted"]) == 1 and w["remaining_before"] is None for w in dry["windows"]), (
+        "the dry run shows the windows it would grant"
+    )
     assert _windows(fleet) == [], "a dry run grants nothing"
 
     done = as_json(fleet, "shard", "grant-windows")
@@ -272,8 +289,17 @@ def test_grant_windows_tops_up_missing_and_low_windows(fleet: Fleet) -> None:
 
     # Ahead of a big import: more room for one shard's audit log.
     before = _windows(fleet)
-    more = as_json(fleet, "shard", "grant-windows", "--shard", "shard-1", "--table",
-                   "audit_logs", "--min-remaining", "20000000")
+    more = as_json(
+        fleet,
+        "shard",
+        "grant-windows",
+        "--shard",
+        "shard-1",
+        "--table",
+        "audit_logs",
+        "--min-remaining",
+        "20000000",
+    )
     [(table, shard, lo, hi)] = sorted(set(_windows(fleet)) - set(before))
     assert (table, shard) == ("audit_logs", "shard-1")
     assert more["windows"][0]["granted"] == [{"lo": lo, "hi": hi}]

@@ -37,10 +37,17 @@ def _catalog(fleet: Fleet) -> tuple[list[tuple[Any, ...]], int, int]:
     engine = sa.create_engine(fleet.topology.catalog.url)
     try:
         with engine.connect() as conn:
-            rows = [tuple(r) for r in conn.execute(
-                sa.select(shards.c.name, shards.c.primary_url_template,
-                          shards.c.replica_url_templates, shards.c.state)
-                .order_by(shards.c.name))]
+            rows = [
+                tuple(r)
+                for r in conn.execute(
+                    sa.select(
+                        shards.c.name,
+                        shards.c.primary_url_template,
+                        shards.c.replica_url_templates,
+                        shards.c.state,
+                    ).order_by(shards.c.name)
+                )
+            ]
             entries = conn.execute(sa.select(sa.func.count()).select_from(journal)).scalar_one()
         return rows, read_map_version(engine), int(entries)
     finally:
@@ -63,11 +70,16 @@ def password_user(mariadb_server_url: URL) -> Iterator[str]:
 
 @pytest.mark.parametrize("fleet", ["mariadb"], indirect=True)
 def test_add_with_a_password_stores_and_prints_none(
-        fleet: Fleet, password_user: str, make_mariadb_database: Any,
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fleet: Fleet,
+    password_user: str,
+    make_mariadb_database: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url = make_mariadb_database()
-    literal = f"mysql+pymysql://{password_user}:{PLANTED_PASSWORD}@127.0.0.1:{url.port}/" \
-              f"{url.database}"
+    literal = (
+        f"mysql+pymysql://{password_user}:{PLANTED_PASSWORD}@127.0.0.1:{url.port}/{url.database}"
+    )
     before = _catalog(fleet)
     refused = lmsdb(fleet, "shard", "add", "shard-3", "--primary", literal)
     assert refused.exit_code == 2, refused.output
@@ -75,8 +87,9 @@ def test_add_with_a_password_stores_and_prints_none(
     assert _catalog(fleet) == before
 
     monkeypatch.setenv("LMS_DB_PASSWORD", PLANTED_PASSWORD)
-    template = f"mysql+pymysql://{password_user}:${{LMS_DB_PASSWORD}}@127.0.0.1:{url.port}/" \
-               f"{url.database}"
+    template = (
+        f"mysql+pymysql://{password_user}:${{LMS_DB_PASSWORD}}@127.0.0.1:{url.port}/{url.database}"
+    )
     added = lmsdb(fleet, "shard", "add", "shard-3", "--primary", template)
     assert added.exit_code == 0, added.output
     assert f"{password_user}:***@" in added.stdout
@@ -93,30 +106,39 @@ def test_add_with_a_password_stores_and_prints_none(
     secret = tmp_path / "pw"
     secret.write_text(PLANTED_PASSWORD + "\n", encoding="utf-8")
     other = make_mariadb_database()
-    from_file = f"mysql+pymysql://{password_user}:${{file:{secret}}}@127.0.0.1:{other.port}/" \
-                f"{other.database}"
+    from_file = (
+        f"mysql+pymysql://{password_user}:${{file:{secret}}}@127.0.0.1:{other.port}/"
+        f"{other.database}"
+    )
     assert lmsdb(fleet, "shard", "add", "shard-4", "--primary", from_file).exit_code == 0
     assert dict((r[0], r[1]) for r in _catalog(fleet)[0])["shard-4"] == from_file
 
 
 @pytest.mark.parametrize("fleet", ["mariadb"], indirect=True)
 def test_add_refuses_a_writable_replica_and_set_fixes_a_recorded_one(
-        fleet: Fleet, make_mariadb_database: Any) -> None:
+    fleet: Fleet, make_mariadb_database: Any
+) -> None:
     primary, writable = make_mariadb_database(), make_mariadb_database()
     before = _catalog(fleet)
-    refused = lmsdb(fleet, "shard", "add", "shard-3", "--primary", str(primary),
-                    "--replica", str(writable))
+    refused = lmsdb(
+        fleet, "shard", "add", "shard-3", "--primary", str(primary), "--replica", str(writable)
+    )
     assert refused.exit_code == 2, refused.output
-    assert "--replica[0]" in refused.stderr and "is writable and replicates from no primary" \
-        in refused.stderr
+    assert (
+        "--replica[0]" in refused.stderr
+        and "is writable and replicates from no primary" in refused.stderr
+    )
     assert _catalog(fleet) == before
 
     # What an older lmsdb let through: a shard whose recorded replica is a writable primary.
     assert lmsdb(fleet, "shard", "add", "shard-3", "--primary", str(primary)).exit_code == 0
     engine = sa.create_engine(fleet.topology.catalog.url)
     with engine.begin() as conn:
-        conn.execute(shards.update().where(shards.c.name == "shard-3").values(
-            replica_url_templates=json.dumps([str(writable)])))
+        conn.execute(
+            shards.update()
+            .where(shards.c.name == "shard-3")
+            .values(replica_url_templates=json.dumps([str(writable)]))
+        )
     engine.dispose()
     broken = lmsdb(fleet, "migrate", "up", "--shard", "shard-3")
     assert broken.exit_code == 2 and "is writable" in broken.stderr, broken.output
@@ -150,10 +172,12 @@ def test_remove_only_an_empty_shard_owning_no_range(fleet: Fleet, tmp_path: Path
 
     engine = sa.create_engine(new)
     with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO users (id, uuid, email, password_hash, first_name, "
-                             "last_name, role, status, created_at, updated_at) VALUES (7, "
-                             "'u-7', 'a@b.c', 'x', 'A', 'B', 'student', 'active', "
-                             "'2026-01-01', '2026-01-01')")
+        conn.exec_driver_sql(
+            "INSERT INTO users (id, uuid, email, password_hash, first_name, "
+            "last_name, role, status, created_at, updated_at) VALUES (7, "
+            "'u-7', 'a@b.c', 'x', 'A', 'B', 'student', 'active', "
+            "'2026-01-01', '2026-01-01')"
+        )
     engine.dispose()
     rows = lmsdb(fleet, "shard", "remove", "shard-3", "--yes")
     assert rows.exit_code == 2 and "holds 1 rows" in rows.stderr and "--force" in rows.stderr
@@ -164,27 +188,32 @@ def test_remove_only_an_empty_shard_owning_no_range(fleet: Fleet, tmp_path: Path
     assert "shard-3" not in json.loads(lmsdb(fleet, "shard", "list", "--json").stdout)["shards"]
     states = dict((r[0], r[3]) for r in _catalog(fleet)[0])
     assert states["shard-3"] == "removed"
-    reuse = lmsdb(fleet, "shard", "add", "shard-3", "--primary",
-                  f"sqlite:///{tmp_path / 'other.sqlite'}")
+    reuse = lmsdb(
+        fleet, "shard", "add", "shard-3", "--primary", f"sqlite:///{tmp_path / 'other.sqlite'}"
+    )
     assert reuse.exit_code == 2 and "belonged to a removed shard" in reuse.stderr
     engine = sa.create_engine(fleet.topology.catalog.url)
     with engine.connect() as conn:
-        ops = conn.execute(sa.select(journal.c.operation, journal.c.state).where(
-            journal.c.shard == "shard-3").order_by(journal.c.id)).all()
+        ops = conn.execute(
+            sa.select(journal.c.operation, journal.c.state)
+            .where(journal.c.shard == "shard-3")
+            .order_by(journal.c.id)
+        ).all()
     engine.dispose()
     assert [tuple(o) for o in ops] == [("shard-add", "done"), ("shard-remove", "done")]
 
 
 @pytest.mark.parametrize("fleet", ["sqlite"], indirect=True)
-def test_set_and_remove_refuse_bad_input_and_change_nothing(fleet: Fleet, tmp_path: Path
-                                                            ) -> None:
+def test_set_and_remove_refuse_bad_input_and_change_nothing(fleet: Fleet, tmp_path: Path) -> None:
     before = _catalog(fleet)
     for args, message in [
         (["shard", "set", "nope", "--no-replicas"], "unknown shard 'nope'"),
         (["shard", "set", "shard-0"], "give --primary URL, --replica URL or --no-replicas"),
         (["shard", "set", "shard-0", "--no-replicas"], "replicas come from"),
-        (["shard", "set", "shard-0", "--primary", str(fleet.shard_urls[1])],
-         "is already the primary of shard-1"),
+        (
+            ["shard", "set", "shard-0", "--primary", str(fleet.shard_urls[1])],
+            "is already the primary of shard-1",
+        ),
         (["shard", "remove", "nope", "--yes"], "unknown shard 'nope'"),
     ]:
         result = lmsdb(fleet, *args)

@@ -295,8 +295,9 @@ def test_bad_input_is_one_line_and_exit_2(fleet: Fleet) -> None:
         assert "Traceback" not in result.output
 
 
-def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any,
-                                        request: pytest.FixtureRequest) -> None:
+def test_an_unreachable_shard_is_exit_2(
+    fleet: Fleet, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
     dead = {
         "mariadb": "mysql+pymysql://root@127.0.0.1:1/x",
         "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/x",
@@ -323,11 +324,12 @@ def test_an_unreachable_shard_is_exit_2(fleet: Fleet, tmp_path: Any,
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "mariadb"])
-@pytest.mark.parametrize(("point", "role"), [("after:copy", "move destination"),
-                                             ("after:switch", "move source")])
+@pytest.mark.parametrize(
+    ("point", "role"), [("after:copy", "move destination"), ("after:switch", "move source")]
+)
 def test_verify_after_a_killed_move_compares_its_copy(
-        request: pytest.FixtureRequest, tmp_path: Path, backend: str, point: str,
-        role: str) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, point: str, role: str
+) -> None:
     """A real move killed mid-way: its copy is compared, clean while equal, then corrupted."""
     fleet = move_fleet(request, tmp_path, backend)
     seed_users(fleet.shard_urls[1], range(1000, 1040), backend)
@@ -344,10 +346,10 @@ def test_verify_after_a_killed_move_compares_its_copy(
     # fenced once frozen; the destination never is).
     engine = fleet.engine(2)
     with engine.begin() as conn:
-        conn.execute(users.update().where(users.c.id.in_([1019, 1021]))
-                     .values(last_name="X"))
+        conn.execute(users.update().where(users.c.id.in_([1019, 1021])).values(last_name="X"))
     engine.dispose()
     checked = as_json(fleet, "user", "1010:1040", "--chunk-rows", "8", code=1)
     assert checked["problems"] == [
         f"{other} vs {owner}: users chunk (1017, 1025]: same row count, contents differ "
-        "(source 8 rows, destination 8 rows)"]
+        "(source 8 rows, destination 8 rows)"
+    ]

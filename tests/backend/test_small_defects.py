@@ -53,10 +53,9 @@ def migrated(tmp_path: Path) -> tuple[Path, str, list[str]]:
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
-def any_migrated(request: pytest.FixtureRequest, tmp_path: Path
-                 ) -> tuple[Path, str, list[str]]:
+def any_migrated(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str, list[str]]:
     if request.param == "sqlite":
-        return request.getfixturevalue("migrated")  # type: ignore[no-any-return]
+        return request.getfixturevalue("migrated")
     make = request.getfixturevalue("make_mariadb_database")
     catalog = make().render_as_string(hide_password=False)
     shards = [make().render_as_string(hide_password=False) for _ in range(2)]
@@ -66,7 +65,8 @@ def any_migrated(request: pytest.FixtureRequest, tmp_path: Path
 
 
 def test_a_second_load_is_refused_up_front_and_add_adds_new_rows(
-        any_migrated: tuple[Path, str, list[str]]) -> None:
+    any_migrated: tuple[Path, str, list[str]],
+) -> None:
     topology, _, shards = any_migrated
     first = lmsdb(topology, "sample", "load", "--users", "30", "--courses", "3", "--json")
     assert first.exit_code == 0, first.output
@@ -79,8 +79,7 @@ def test_a_second_load_is_refused_up_front_and_add_adds_new_rows(
     assert "already holds 30 users" in line and "--add" in line
     assert _counts(shards) == after_first  # nothing written: not even audit rows
 
-    more = lmsdb(topology, "sample", "load", "--users", "30", "--courses", "3", "--add",
-                 "--json")
+    more = lmsdb(topology, "sample", "load", "--users", "30", "--courses", "3", "--add", "--json")
     assert more.exit_code == 0, more.output
     assert json.loads(more.stdout)["users"] == 30
     total = _counts(shards)
@@ -89,7 +88,8 @@ def test_a_second_load_is_refused_up_front_and_add_adds_new_rows(
 
 
 def test_a_load_while_another_runs_is_refused_and_a_dead_holder_is_taken_over(
-        migrated: tuple[Path, str, list[str]]) -> None:
+    migrated: tuple[Path, str, list[str]],
+) -> None:
     topology, catalog, shards = migrated
     engine = sa.create_engine(catalog)
     live = open_journal_entry(engine, operation=SAMPLE_LOAD_OPERATION, step="load")
@@ -99,11 +99,17 @@ def test_a_load_while_another_runs_is_refused_and_a_dead_holder_is_taken_over(
     assert _counts(shards)["users"] == 0
 
     # A holder whose process is gone (kill -9): its entry is closed and the load goes on.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE journal SET holder = :h WHERE id = :i"),
-                     {"h": f"{os.uname().nodename}:{dead}", "i": live})
+        conn.execute(
+            sa.text("UPDATE journal SET holder = :h WHERE id = :i"),
+            {"h": f"{os.uname().nodename}:{dead}", "i": live},
+        )
     loaded = lmsdb(topology, "sample", "load", "--users", "5", "--courses", "1")
     assert loaded.exit_code == 0, loaded.output
     assert read_journal_entry(engine, live).state == "failed"
@@ -114,10 +120,27 @@ def test_a_load_while_another_runs_is_refused_and_a_dead_holder_is_taken_over(
 def test_two_loads_at_once_do_not_collide(migrated: tuple[Path, str, list[str]]) -> None:
     topology, _, shards = migrated
     root = Path(__file__).resolve().parents[2]
-    procs = [subprocess.Popen(
-        [sys.executable, str(root / "cli.py"), "--topology", str(topology), "sample", "load",
-         "--users", "400", "--courses", "10"], cwd=root, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(root / "cli.py"),
+                "--topology",
+                str(topology),
+                "sample",
+                "load",
+                "--users",
+                "400",
+                "--courses",
+                "10",
+            ],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     results = [(p.returncode, err) for p, err in zip(procs, errors, strict=True)]
     # One loads; the other is refused (while the first runs, or after it: data is there).
@@ -128,8 +151,9 @@ def test_two_loads_at_once_do_not_collide(migrated: tuple[Path, str, list[str]])
 
 
 def test_sample_load_on_an_unmigrated_fleet_creates_nothing(tmp_path: Path) -> None:
-    topology = write_topology(tmp_path, _sqlite(tmp_path, "catalog.db"),
-                              [_sqlite(tmp_path, f"s{i}.db") for i in range(2)])
+    topology = write_topology(
+        tmp_path, _sqlite(tmp_path, "catalog.db"), [_sqlite(tmp_path, f"s{i}.db") for i in range(2)]
+    )
     result = lmsdb(topology, "sample", "load", "--users", "5", "--courses", "1")
     assert result.exit_code == 2, result.output
     line = _one_line(result)
@@ -161,8 +185,9 @@ def test_views_refresh_on_an_unmigrated_database(tmp_path: Path) -> None:
     line = _one_line(result)
     assert "has no popular_courses: the database is not migrated" in line
     assert not missing.exists()
-    topology = write_topology(tmp_path, _sqlite(tmp_path, "catalog.db"),
-                              [_sqlite(tmp_path, "s0.db")])
+    topology = write_topology(
+        tmp_path, _sqlite(tmp_path, "catalog.db"), [_sqlite(tmp_path, "s0.db")]
+    )
     assert lmsdb(topology, "migrate", "up").exit_code == 0
     engine = sa.create_engine(_sqlite(tmp_path, "s0.db"))
     with engine.begin() as conn:

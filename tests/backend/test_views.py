@@ -18,8 +18,9 @@ COURSES = 150
 def _load_courses(engine: Engine, *, published_every: int = 1) -> None:
     with engine.begin() as conn:
         create_schema(conn)
-        conn.execute(sa.text(
-            "INSERT INTO course_categories (id, name, slug) VALUES (1, 'Data', 'data')"))
+        conn.execute(
+            sa.text("INSERT INTO course_categories (id, name, slug) VALUES (1, 'Data', 'data')")
+        )
         conn.execute(
             sa.text(
                 "INSERT INTO courses (id, uuid, title, slug, instructor_id, status, "
@@ -27,9 +28,15 @@ def _load_courses(engine: Engine, *, published_every: int = 1) -> None:
                 ":status, :n, :cat)"
             ),
             [
-                {"id": i, "uuid": f"c-{i}", "title": f"Course {i}", "slug": f"course-{i}",
-                 "status": "published" if i % published_every == 0 else "draft",
-                 "n": i * 7 % 1000, "cat": 1 if i % 2 else None}
+                {
+                    "id": i,
+                    "uuid": f"c-{i}",
+                    "title": f"Course {i}",
+                    "slug": f"course-{i}",
+                    "status": "published" if i % published_every == 0 else "draft",
+                    "n": i * 7 % 1000,
+                    "cat": 1 if i % 2 else None,
+                }
                 for i in range(1, COURSES + 1)
             ],
         )
@@ -40,11 +47,19 @@ def test_refresh_fills_top_100(any_engine: Engine) -> None:
     result = refresh_view(any_engine, "popular_courses")
     assert result.rows == 100
     with any_engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT id, enrollment_count, category_name FROM popular_courses")).all()
-        top = conn.execute(sa.text(
-            "SELECT id FROM courses WHERE status = 'published' "
-            "ORDER BY enrollment_count DESC, id LIMIT 100")).scalars().all()
+        rows = conn.execute(
+            sa.text("SELECT id, enrollment_count, category_name FROM popular_courses")
+        ).all()
+        top = (
+            conn.execute(
+                sa.text(
+                    "SELECT id FROM courses WHERE status = 'published' "
+                    "ORDER BY enrollment_count DESC, id LIMIT 100"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(r.id for r in rows) == sorted(top)
     assert {r.category_name for r in rows} == {"Data", None}
 
@@ -69,8 +84,9 @@ def test_readers_never_see_missing_or_empty_view(any_engine: Engine) -> None:
         while not stop.is_set():
             try:
                 with any_engine.connect() as conn:
-                    seen.append(conn.execute(sa.text(
-                        "SELECT COUNT(*) FROM popular_courses")).scalar_one())
+                    seen.append(
+                        conn.execute(sa.text("SELECT COUNT(*) FROM popular_courses")).scalar_one()
+                    )
             except BaseException as exc:  # a missing table would land here
                 errors.append(exc)
                 return

@@ -59,10 +59,14 @@ def test_schema_sql_prints_committed_ddl() -> None:
         (["schema", "sql", "--target", "olap"], "unknown target 'olap'"),
         (["schema", "sql", "--dialect", "postgresql", "--partition", "users"], "--partition"),
         (["views", "refresh", "--url", "nonsense"], "--url: not a valid database URL"),
-        (["views", "refresh", "--url", "mysql+pymysql://root:sekrit@127.0.0.1:1/x"],
-         "--url: the URL holds a literal password; put the password in an environment"),
-        (["views", "refresh", "--url", "mysql+pymysql://root@127.0.0.1:1/x"],
-         "cannot connect to mysql+pymysql://root@127.0.0.1:1/x"),
+        (
+            ["views", "refresh", "--url", "mysql+pymysql://root:sekrit@127.0.0.1:1/x"],
+            "--url: the URL holds a literal password; put the password in an environment",
+        ),
+        (
+            ["views", "refresh", "--url", "mysql+pymysql://root@127.0.0.1:1/x"],
+            "cannot connect to mysql+pymysql://root@127.0.0.1:1/x",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
@@ -83,8 +87,9 @@ def test_views_refresh_on_sqlite(tmp_path: Path) -> None:
     with engine.begin() as conn:
         create_schema(conn)
     engine.dispose()
-    result = runner.invoke(app, ["views", "refresh", "--url", url, "--json"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        app, ["views", "refresh", "--url", url, "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0
     assert '"rows": 0' in result.stdout
 
@@ -94,7 +99,8 @@ def test_cli_reference_is_up_to_date() -> None:
     `python -m lmsdb_cli.reference docs/cli.md`."""
     root = Path(__file__).resolve().parents[2]
     assert (root / "docs" / "cli.md").read_text() == render_reference(), (
-        "docs/cli.md is stale: python -m lmsdb_cli.reference docs/cli.md")
+        "docs/cli.md is stale: python -m lmsdb_cli.reference docs/cli.md"
+    )
 
 
 def test_cli_reference_has_no_html_entities() -> None:
@@ -107,20 +113,26 @@ def test_cli_reference_has_no_html_entities() -> None:
 def test_help_prose_is_reflowed_and_examples_kept() -> None:
     """Docstring line breaks do not reach the terminal (Typer's rich mode keeps them); the
     indented example lines and bullets do."""
-    text = ("First line\nwraps here.\n\n- a bullet\n  goes on\n- another\n\nExample:\n\n"
-            "    lmsdb a\n    lmsdb b")
+    text = (
+        "First line\nwraps here.\n\n- a bullet\n  goes on\n- another\n\nExample:\n\n"
+        "    lmsdb a\n    lmsdb b"
+    )
     assert reflow_help(text) == (
         "First line wraps here.\n\n- a bullet goes on\n- another\n\nExample:\n\n"
-        "    lmsdb a\n    lmsdb b")
+        "    lmsdb a\n    lmsdb b"
+    )
     result = runner.invoke(app, ["shard", "status", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "reads every table once. Exits 1 when a shard cannot be read, or when an id" in (
-        result.output)
+        result.output
+    )
     assert "    lmsdb -t shards/local-mariadb.toml shard status --shard shard-1 --json" in (
-        result.output)
+        result.output
+    )
     route = runner.invoke(app, ["shard", "route", "--help"], env={"COLUMNS": "200"})
     assert "\n     lmsdb -t shards/local-mariadb.toml shard route course 42 --json" in (
-        route.output), "examples keep their indentation after a one-paragraph text"
+        route.output
+    ), "examples keep their indentation after a one-paragraph text"
 
 
 def test_debug_adds_the_traceback_and_keeps_the_exit_code() -> None:
@@ -132,7 +144,8 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code() -> None:
     assert plain.exit_code == debug.exit_code == 2
     assert "Traceback" not in plain.output
     assert "Traceback" in debug.stderr and debug.stderr.rstrip().splitlines()[-1].startswith(
-        "error: cannot connect to")
+        "error: cannot connect to"
+    )
 
 
 def test_json_failure_is_one_object_on_stdout() -> None:

@@ -19,10 +19,25 @@ from lms_db.schema.ddl import TARGETS, Target, render_schema, schema_statements,
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEED_TABLES = {
-    "users", "user_profiles", "user_sessions", "user_oauth_providers", "courses",
-    "course_categories", "course_modules", "module_lessons", "enrollments", "lesson_progress",
-    "quizzes", "quiz_questions", "quiz_attempts", "payments", "coupons", "certificates",
-    "course_reviews", "user_events", "audit_logs",
+    "users",
+    "user_profiles",
+    "user_sessions",
+    "user_oauth_providers",
+    "courses",
+    "course_categories",
+    "course_modules",
+    "module_lessons",
+    "enrollments",
+    "lesson_progress",
+    "quizzes",
+    "quiz_questions",
+    "quiz_attempts",
+    "payments",
+    "coupons",
+    "certificates",
+    "course_reviews",
+    "user_events",
+    "audit_logs",
 }
 
 
@@ -54,18 +69,25 @@ def test_committed_sql_is_up_to_date(dialect: str, target: Target) -> None:
         return
     assert path.exists(), f"{path} missing: run `lmsdb schema sql --write`"
     assert path.read_text() == render_schema(dialect, target=target), (
-        f"{path} is stale: run `lmsdb schema sql --write` and commit the result")
+        f"{path} is stale: run `lmsdb schema sql --write` and commit the result"
+    )
 
 
 @pytest.mark.parametrize(("dialect", "hash_seed"), [("mysql", "1"), ("postgresql", "2")])
 def test_a_fresh_process_renders_the_committed_bytes(dialect: str, hash_seed: str) -> None:
     """Set/dict order, hash seeds or import order must not leak into the DDL: a new
     interpreter with another hash seed writes exactly the committed file."""
-    code = ("import sys; from lms_db.schema.ddl import render_schema; "
-            "sys.stdout.write(render_schema(sys.argv[1]))")
+    code = (
+        "import sys; from lms_db.schema.ddl import render_schema; "
+        "sys.stdout.write(render_schema(sys.argv[1]))"
+    )
     rendered = subprocess.run(
-        [sys.executable, "-c", code, dialect], cwd=REPO_ROOT, capture_output=True, text=True,
-        check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        [sys.executable, "-c", code, dialect],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": hash_seed},
     ).stdout
     assert rendered == sql_file(REPO_ROOT, dialect, "oltp").read_text()
 

@@ -33,7 +33,8 @@ def test_a_bad_connect_timeout_is_one_line_and_exit_2(value: str) -> None:
     result = runner.invoke(app, ["shard", "list"], env={"LMSDB_CONNECT_TIMEOUT": value})
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"error: LMSDB_CONNECT_TIMEOUT={value!r}: give a positive number of seconds, e.g. 5"]
+        f"error: LMSDB_CONNECT_TIMEOUT={value!r}: give a positive number of seconds, e.g. 5"
+    ]
 
 
 def test_views_refresh_takes_its_url_from_lmsdb_url(tmp_path: Path) -> None:
@@ -44,8 +45,11 @@ def test_views_refresh_takes_its_url_from_lmsdb_url(tmp_path: Path) -> None:
     engine.dispose()
     assert url_from_env({"LMSDB_URL": f"sqlite:///{db}"}) == f"sqlite:///{db}"
     assert url_from_env({}) is None
-    result = runner.invoke(app, ["views", "refresh", "--json"],
-                           env={"LMSDB_URL": f"sqlite:///{db}", "LMSDB_TOPOLOGY": ""})
+    result = runner.invoke(
+        app,
+        ["views", "refresh", "--json"],
+        env={"LMSDB_URL": f"sqlite:///{db}", "LMSDB_TOPOLOGY": ""},
+    )
     assert result.exit_code == 0, result.output
     [refreshed] = json.loads(result.output)
     assert refreshed["shard"] == "--url" and refreshed["rows"] == 0
@@ -61,10 +65,13 @@ def test_only_config_reads_the_environment() -> None:
     for path in sorted((ROOT / "lms_db").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             reads = (
-                isinstance(node, ast.Attribute) and node.attr in os_names
-                and isinstance(node.value, ast.Name) and node.value.id == "os"
+                isinstance(node, ast.Attribute)
+                and node.attr in os_names
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
             ) or (
-                isinstance(node, ast.ImportFrom) and node.module == "os"
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
                 and any(a.name in os_names for a in node.names)
             )
             if reads:

@@ -23,16 +23,24 @@ def _run(items: list[str], policy: FanoutPolicy, bad: set[str]) -> list[str]:
         time.sleep(0.01)
         return f"{item}:{'failed' if item in bad else 'ok'}"
 
-    return fan_out(items, work, policy=policy, failed=lambda r: r.endswith("failed"),
-                   skipped=lambda item: f"{item}:skipped")
+    return fan_out(
+        items,
+        work,
+        policy=policy,
+        failed=lambda r: r.endswith("failed"),
+        skipped=lambda item: f"{item}:skipped",
+    )
 
 
 @pytest.mark.parametrize(
     ("policy", "bad", "expected"),
     [
         (FanoutPolicy(parallel=1), {"b"}, ["a:ok", "b:failed", "c:ok", "d:ok"]),
-        (FanoutPolicy(parallel=1, fail_fast=True), {"b"},
-         ["a:ok", "b:failed", "c:skipped", "d:skipped"]),
+        (
+            FanoutPolicy(parallel=1, fail_fast=True),
+            {"b"},
+            ["a:ok", "b:failed", "c:skipped", "d:skipped"],
+        ),
         (FanoutPolicy(parallel=3), {"a"}, ["a:failed", "b:skipped", "c:skipped", "d:skipped"]),
         (FanoutPolicy(parallel=3, canary=False), {"a"}, ["a:failed", "b:ok", "c:ok", "d:ok"]),
         (FanoutPolicy(parallel=3), set(), ["a:ok", "b:ok", "c:ok", "d:ok"]),
@@ -58,8 +66,13 @@ def test_fan_out_bounds_parallelism_and_runs_the_canary_alone() -> None:
             log.append(("end", item))
         return item
 
-    results = fan_out(list(range(10)), work, policy=FanoutPolicy(parallel=3),
-                      failed=lambda _r: False, skipped=lambda i: -1)
+    results = fan_out(
+        list(range(10)),
+        work,
+        policy=FanoutPolicy(parallel=3),
+        failed=lambda _r: False,
+        skipped=lambda i: -1,
+    )
     assert results == list(range(10))
     assert peak[0] == 3
     assert log[:2] == [("start", 0), ("end", 0)]
@@ -76,12 +89,18 @@ CREATE INDEX ix_users_nick ON users (nickname);
 """
     mysql = blocking_statements(split_statements(sql), "mariadb")
     assert [w.split(":")[0] for w in mysql] == [
-        "may copy users and block writes", "blocks writes on courses (ALGORITHM=INPLACE, "
-        "LOCK=SHARED)", "may copy users and block writes"]
-    pg = blocking_statements(split_statements(
-        "CREATE INDEX ix ON users (a);\nCREATE INDEX CONCURRENTLY ix2 ON users (b);\n"
-        "ALTER TABLE users ALTER COLUMN a TYPE BIGINT;\n"
-        "ALTER TABLE users ENABLE ROW LEVEL SECURITY;\n"), "postgresql")
+        "may copy users and block writes",
+        "blocks writes on courses (ALGORITHM=INPLACE, LOCK=SHARED)",
+        "may copy users and block writes",
+    ]
+    pg = blocking_statements(
+        split_statements(
+            "CREATE INDEX ix ON users (a);\nCREATE INDEX CONCURRENTLY ix2 ON users (b);\n"
+            "ALTER TABLE users ALTER COLUMN a TYPE BIGINT;\n"
+            "ALTER TABLE users ENABLE ROW LEVEL SECURITY;\n"
+        ),
+        "postgresql",
+    )
     assert len(pg) == 2 and "CONCURRENTLY" in pg[0] and "rewrites users" in pg[1]
     assert blocking_statements(["ALTER TABLE users ADD COLUMN x INT"], "sqlite") == []
 

@@ -175,8 +175,11 @@ def test_the_scan_sees_the_real_import_graph() -> None:
     """Guards the checks above against passing because they read nothing."""
     files = library_files()
     assert len(files) == sum(1 for _ in LIBRARY.rglob("*.py")) > 60
-    edges = {(module_name(Path(ROOT / i.path), ROOT), i.target)
-             for f in files for i in imports_of(f, ROOT)}
+    edges = {
+        (module_name(Path(ROOT / i.path), ROOT), i.target)
+        for f in files
+        for i in imports_of(f, ROOT)
+    }
     assert len(edges) > 300
     assert ("lms_db.migrate.run", "lms_db.fleet.fanout") in edges
     assert ("lms_db.schema.ddl", "lms_db.dialects.mysql") in edges  # `from x import module`
@@ -200,29 +203,35 @@ def _plant(tmp_path: Path, files: dict[str, str]) -> list[Path]:
 
 
 def test_checker_catches_an_upward_import_inside_a_function(tmp_path: Path) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/models/users.py": "def f():\n    from lms_db.migrate.run import x\n",
-        "lms_db/migrate/run.py": "from lms_db.models.users import User\n",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/models/users.py": "def f():\n    from lms_db.migrate.run import x\n",
+            "lms_db/migrate/run.py": "from lms_db.models.users import User\n",
+        },
+    )
     assert layer_violations(files, tmp_path, RANKS) == [
         "lms_db/models/users.py:2: lms_db.models (rank 4) imports lms_db.migrate.run (rank 11)"
     ]
 
 
 def test_checker_catches_type_checking_relative_and_string_imports(tmp_path: Path) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/catalog/journal.py": (
-            "from typing import TYPE_CHECKING\n"
-            "if TYPE_CHECKING:\n    from ..router import Router\n"
-            "from . import schema\n"
-        ),
-        "lms_db/catalog/schema.py": "",
-        "lms_db/router/__init__.py": "",
-        "lms_db/dialects/mysql.py": (
-            "import importlib\nimportlib.import_module('lms_db.schema.ddl')\n"
-        ),
-        "lms_db/schema/ddl.py": "",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/catalog/journal.py": (
+                "from typing import TYPE_CHECKING\n"
+                "if TYPE_CHECKING:\n    from ..router import Router\n"
+                "from . import schema\n"
+            ),
+            "lms_db/catalog/schema.py": "",
+            "lms_db/router/__init__.py": "",
+            "lms_db/dialects/mysql.py": (
+                "import importlib\nimportlib.import_module('lms_db.schema.ddl')\n"
+            ),
+            "lms_db/schema/ddl.py": "",
+        },
+    )
     problems = layer_violations(files, tmp_path, RANKS)
     assert problems == [
         "lms_db/catalog/journal.py:3: lms_db.catalog (rank 7) imports lms_db.router (rank 8)",
@@ -231,12 +240,17 @@ def test_checker_catches_type_checking_relative_and_string_imports(tmp_path: Pat
 
 
 def test_checker_rejects_siblings_the_facade_and_unranked_packages(tmp_path: Path) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/lint/rules.py": "from lms_db.schema.ddl import render\nfrom lms_db import Router\n",
-        "lms_db/schema/ddl.py": "",
-        "lms_db/newthing/core.py": "from lms_db.errors import InputError\n",
-        "lms_db/errors.py": "",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/lint/rules.py": (
+                "from lms_db.schema.ddl import render\nfrom lms_db import Router\n"
+            ),
+            "lms_db/schema/ddl.py": "",
+            "lms_db/newthing/core.py": "from lms_db.errors import InputError\n",
+            "lms_db/errors.py": "",
+        },
+    )
     assert layer_violations(files, tmp_path, RANKS) == [
         "lms_db/lint/rules.py:1: lms_db.lint (rank 6) imports lms_db.schema.ddl (rank 6)",
         "lms_db/lint/rules.py:2: lms_db.lint (rank 6) imports lms_db (rank 16)",
@@ -245,22 +259,30 @@ def test_checker_rejects_siblings_the_facade_and_unranked_packages(tmp_path: Pat
     ]
 
 
-@pytest.mark.parametrize("statement", ["import boto3", "from botocore.config import Config",
-                                       "def f():\n    import boto3.session"])
+@pytest.mark.parametrize(
+    "statement",
+    ["import boto3", "from botocore.config import Config", "def f():\n    import boto3.session"],
+)
 def test_checker_confines_the_aws_sdk_to_the_s3_module(tmp_path: Path, statement: str) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/archive/s3.py": "import boto3\nimport botocore\n",
-        "lms_db/archive/writer.py": statement + "\n",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/archive/s3.py": "import boto3\nimport botocore\n",
+            "lms_db/archive/writer.py": statement + "\n",
+        },
+    )
     problems = banned_imports(files, tmp_path)
     assert len(problems) == 1 and problems[0].startswith("lms_db/archive/writer.py:")
 
 
 def test_checker_catches_terminal_imports(tmp_path: Path) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/schema/reference.py": "def show():\n    from rich.console import Console\n",
-        "lms_db/demo.py": "import lmsdb_cli.output\nfrom cli import main\n",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/schema/reference.py": "def show():\n    from rich.console import Console\n",
+            "lms_db/demo.py": "import lmsdb_cli.output\nfrom cli import main\n",
+        },
+    )
     assert banned_imports(files, tmp_path) == [
         "lms_db/demo.py:1: terminal import lmsdb_cli.output",
         "lms_db/demo.py:2: terminal import cli",
@@ -269,11 +291,14 @@ def test_checker_catches_terminal_imports(tmp_path: Path) -> None:
 
 
 def test_a_module_ranked_alone_sits_below_its_package(tmp_path: Path) -> None:
-    files = _plant(tmp_path, {
-        "lms_db/dialects/facts.py": "from lms_db.dialects.mysql import x\n",
-        "lms_db/dialects/mysql.py": "from lms_db.dialects.facts import quote\n",
-        "lms_db/models/types.py": "from lms_db.dialects.facts import quote\n",
-    })
+    files = _plant(
+        tmp_path,
+        {
+            "lms_db/dialects/facts.py": "from lms_db.dialects.mysql import x\n",
+            "lms_db/dialects/mysql.py": "from lms_db.dialects.facts import quote\n",
+            "lms_db/models/types.py": "from lms_db.dialects.facts import quote\n",
+        },
+    )
     assert layer_violations(files, tmp_path, RANKS) == [
         "lms_db/dialects/facts.py:1: lms_db.dialects.facts (rank 2) imports "
         "lms_db.dialects.mysql (rank 5)"

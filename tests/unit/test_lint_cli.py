@@ -122,8 +122,9 @@ def test_target_decides_where_the_servers_differ(
     assert [f["severity"] for f in json.loads(maria.stdout)] == ["warning"]
 
 
-def test_missing_file_with_json_prints_the_error_as_json(app: typer.Typer,
-                                                         runner: CliRunner) -> None:
+def test_missing_file_with_json_prints_the_error_as_json(
+    app: typer.Typer, runner: CliRunner
+) -> None:
     """With --json a failure is one JSON object on stdout (#9), the line on stderr too."""
     result = runner.invoke(app, ["schema", "lint", "--json", "missing.md"])
     assert result.exit_code == 2

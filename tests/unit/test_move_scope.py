@@ -23,12 +23,23 @@ def test_via_tables_follow_their_parent_into_the_range() -> None:
         conn.execute(sa.text("PRAGMA foreign_keys=OFF"))
         for cid in (5, 15):
             conn.execute(t["course_modules"].insert().values(id=cid * 10, course_id=cid, title="m"))
-            conn.execute(t["module_lessons"].insert().values(
-                id=cid * 100, module_id=cid * 10, title="l", type="video"))
+            conn.execute(
+                t["module_lessons"]
+                .insert()
+                .values(id=cid * 100, module_id=cid * 10, title="l", type="video")
+            )
             conn.execute(t["quizzes"].insert().values(id=cid * 10, course_id=cid, title="q"))
-            conn.execute(t["quiz_questions"].insert().values(
-                id=cid * 100, quiz_id=cid * 10, question_text="?", question_type="true_false",
-                points=1))
+            conn.execute(
+                t["quiz_questions"]
+                .insert()
+                .values(
+                    id=cid * 100,
+                    quiz_id=cid * 10,
+                    question_text="?",
+                    question_type="true_false",
+                    points=1,
+                )
+            )
         lessons = table_scope(t["module_lessons"])
         questions = table_scope(t["quiz_questions"])
         assert [h.parent.name for h in lessons.hops] == ["course_modules"]

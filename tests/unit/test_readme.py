@@ -15,8 +15,7 @@ from cli import app
 ROOT = Path(__file__).resolve().parents[2]
 LINT_LINES = [
     shlex.split(line.split("#", 1)[0])
-    for line in re.findall(r"^lmsdb schema lint.*$", (ROOT / "README.md").read_text(),
-                           re.MULTILINE)
+    for line in re.findall(r"^lmsdb schema lint.*$", (ROOT / "README.md").read_text(), re.MULTILINE)
 ]
 
 
@@ -25,8 +24,9 @@ def test_the_readme_has_lint_examples() -> None:
 
 
 @pytest.mark.parametrize("words", LINT_LINES, ids=" ".join)
-def test_readme_lint_example_runs_in_a_plain_clone(words: list[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_lint_example_runs_in_a_plain_clone(
+    words: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     args = words[1:]
     for arg in args:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -56,7 +57,7 @@ def test_moves_never_overlap_and_each_lies_inside_one_owners_range(
 ) -> None:
     ranges, shards = fleet
     plan = plan_rebalance(ranges, shards)
-    owners = {
+    owners: dict[str, list[list[Any]]] = {
         k: [[r.lo, r.hi, r.shard] for r in sorted(ranges, key=lambda r: r.lo) if r.keyspace == k]
         for k in {r.keyspace for r in ranges}
     }

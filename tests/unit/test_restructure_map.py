@@ -21,8 +21,9 @@ def _rows() -> list[tuple[str, str, str, str]]:
 
 
 def _sed(text: str) -> str:
-    return subprocess.run(["sed", "-E", "-f", str(SED)], input=text, capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["sed", "-E", "-f", str(SED)], input=text, capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
@@ -40,27 +41,37 @@ def test_sed_rewrites_every_mapped_module_and_is_idempotent() -> None:
 
 @pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 def test_sed_reads_the_old_meaning_of_names_that_are_packages_again() -> None:
-    old = ("from lms_db.fleet import migrate_database\n"
-           "from lms_db.fleet import steps  # a module of the new fleet package\n"
-           "from lms_db.fleet.fanout import fan_out\n"
-           "import lms_db.ids\n"
-           "x = lms_db.topology.DatabaseRef  # see :mod:`lms_db.fleet.run`\n")
-    assert _sed(old) == ("from lms_db.migrate import migrate_database\n"
-                         "from lms_db.fleet import steps  # a module of the new fleet package\n"
-                         "from lms_db.fleet.fanout import fan_out\n"
-                         "import lms_db.ids.windows\n"
-                         "x = lms_db.topology.spec.DatabaseRef  # see :mod:`lms_db.migrate.run`\n")
+    old = (
+        "from lms_db.fleet import migrate_database\n"
+        "from lms_db.fleet import steps  # a module of the new fleet package\n"
+        "from lms_db.fleet.fanout import fan_out\n"
+        "import lms_db.ids\n"
+        "x = lms_db.topology.DatabaseRef  # see :mod:`lms_db.fleet.run`\n"
+    )
+    assert _sed(old) == (
+        "from lms_db.migrate import migrate_database\n"
+        "from lms_db.fleet import steps  # a module of the new fleet package\n"
+        "from lms_db.fleet.fanout import fan_out\n"
+        "import lms_db.ids.windows\n"
+        "x = lms_db.topology.spec.DatabaseRef  # see :mod:`lms_db.migrate.run`\n"
+    )
 
 
 @pytest.mark.skipif(shutil.which("sed") is None, reason="needs sed")
 def test_sed_changes_nothing_in_the_new_layout() -> None:
     """Safe to run over a whole merged tree: every file here is already in the new layout."""
-    tracked = subprocess.run(["git", "ls-files", "*.py", "*.md"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py", "*.md"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     # history, the map of old names, and this file's own old-layout samples
     skip = {"CHANGELOG.md", "docs/restructure-map.md", "tests/unit/test_restructure_map.py"}
-    changed = [name for name in tracked if name not in skip and (ROOT / name).is_file()
-               and _sed((ROOT / name).read_text()) != (ROOT / name).read_text()]
+    changed = [
+        name
+        for name in tracked
+        if name not in skip
+        and (ROOT / name).is_file()
+        and _sed((ROOT / name).read_text()) != (ROOT / name).read_text()
+    ]
     assert changed == []
 
 

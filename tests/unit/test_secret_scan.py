@@ -19,8 +19,10 @@ def _fleet(tmp_path: Path, row: str) -> Path:
         conn.execute(sa.text("INSERT INTO journal VALUES (:p)"), {"p": row})
     engine.dispose()
     path = tmp_path / "t.toml"
-    path.write_text('[catalog]\nurl = "sqlite:///./catalog.db"\n[[shards]]\nname = "a"\n'
-                    'primary = "sqlite:///./a.db"\n')
+    path.write_text(
+        '[catalog]\nurl = "sqlite:///./catalog.db"\n[[shards]]\nname = "a"\n'
+        'primary = "sqlite:///./a.db"\n'
+    )
     return path
 
 

@@ -13,12 +13,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None and bool(_run("ruff", "--version").returncode),
-                    reason="ruff not installed")
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and bool(_run("ruff", "--version").returncode),
+    reason="ruff not installed",
+)
 def test_ruff_is_clean() -> None:
     result = _run("ruff", "check", ".")
     assert result.returncode == 0, result.stdout + result.stderr

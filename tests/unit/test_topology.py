@@ -29,8 +29,7 @@ CATALOG = '[catalog]\nurl = "sqlite:///./catalog.db"\n'
 
 def shard(name: str, db: str, ranges: str = "{}", extra: str = "") -> str:
     return (
-        f'[[shards]]\nname = "{name}"\nprimary = "sqlite:///./{db}.db"\n'
-        f"ranges = {ranges}\n{extra}"
+        f'[[shards]]\nname = "{name}"\nprimary = "sqlite:///./{db}.db"\nranges = {ranges}\n{extra}'
     )
 
 
@@ -76,9 +75,7 @@ def test_local_mariadb_topology_loads() -> None:
     assert topology.catalog.url.database == "lmsdb_catalog"
     assert topology.analytics is not None
     assert topology.analytics.dialect == "postgresql"
-    assert [s.primary.url.database for s in topology.shards] == [
-        f"lms_shard_{i}" for i in range(4)
-    ]
+    assert [s.primary.url.database for s in topology.shards] == [f"lms_shard_{i}" for i in range(4)]
 
 
 def test_production_example_expands_passwords_from_the_environment(
@@ -158,52 +155,90 @@ RANGE_CASES = {
         "shards[1].ranges.user",
         "overlaps a",
     ),
-    "empty-range": (CATALOG + shard("a", "a", "{ user = [5, 5] }"), "shards[0].ranges.user",
-                    "need 0 <= lo < hi"),
-    "negative": (CATALOG + shard("a", "a", "{ user = [-1, 5] }"), "shards[0].ranges.user",
-                 "need 0 <= lo < hi"),
-    "float": (CATALOG + shard("a", "a", "{ user = [0, 1.5] }"), "shards[0].ranges.user",
-              "must be two integers"),
-    "bool": (CATALOG + shard("a", "a", "{ user = [false, true] }"), "shards[0].ranges.user",
-             "must be two integers"),
-    "three-bounds": (CATALOG + shard("a", "a", "{ user = [0, 1, 2] }"),
-                     "shards[0].ranges.user", "must be two integers"),
-    "global-keyspace": (CATALOG + shard("a", "a", "{ global = [0, 10] }"),
-                        "shards[0].ranges.global", "keyspace 'global' is not range-sharded"),
-    "unknown-keyspace": (CATALOG + shard("a", "a", "{ users = [0, 10] }"),
-                         "shards[0].ranges.users", "ranges are for user or course"),
-    "ranges-not-table": (CATALOG + shard("a", "a", "[0, 10]"), "shards[0].ranges",
-                         "must be a table"),
+    "empty-range": (
+        CATALOG + shard("a", "a", "{ user = [5, 5] }"),
+        "shards[0].ranges.user",
+        "need 0 <= lo < hi",
+    ),
+    "negative": (
+        CATALOG + shard("a", "a", "{ user = [-1, 5] }"),
+        "shards[0].ranges.user",
+        "need 0 <= lo < hi",
+    ),
+    "float": (
+        CATALOG + shard("a", "a", "{ user = [0, 1.5] }"),
+        "shards[0].ranges.user",
+        "must be two integers",
+    ),
+    "bool": (
+        CATALOG + shard("a", "a", "{ user = [false, true] }"),
+        "shards[0].ranges.user",
+        "must be two integers",
+    ),
+    "three-bounds": (
+        CATALOG + shard("a", "a", "{ user = [0, 1, 2] }"),
+        "shards[0].ranges.user",
+        "must be two integers",
+    ),
+    "global-keyspace": (
+        CATALOG + shard("a", "a", "{ global = [0, 10] }"),
+        "shards[0].ranges.global",
+        "keyspace 'global' is not range-sharded",
+    ),
+    "unknown-keyspace": (
+        CATALOG + shard("a", "a", "{ users = [0, 10] }"),
+        "shards[0].ranges.users",
+        "ranges are for user or course",
+    ),
+    "ranges-not-table": (
+        CATALOG + shard("a", "a", "[0, 10]"),
+        "shards[0].ranges",
+        "must be a table",
+    ),
 }
 
 STRUCTURE_CASES = {
     "bad-toml": ("[catalog\nurl = 1\n", "line 1, column 9", "invalid TOML"),
     "unknown-top-key": (TWO_SHARDS + "[catalogue]\nurl = 'x'\n", "catalogue", "unknown key"),
     "unknown-catalog-key": (
-        '[catalog]\nurl = "sqlite://"\nuri = "x"\n' + shard("a", "a"), "catalog.uri",
+        '[catalog]\nurl = "sqlite://"\nuri = "x"\n' + shard("a", "a"),
+        "catalog.uri",
         "unknown key; allowed here: url",
     ),
-    "unknown-shard-key": (CATALOG + shard("a", "a", extra='primry = "x"\n'),
-                          "shards[0].primry", "unknown key"),
+    "unknown-shard-key": (
+        CATALOG + shard("a", "a", extra='primry = "x"\n'),
+        "shards[0].primry",
+        "unknown key",
+    ),
     "missing-catalog": (shard("a", "a"), "catalog", "missing; add a [catalog] table"),
     "catalog-without-url": ("[catalog]\n" + shard("a", "a"), "catalog.url", "missing"),
     "no-shards": (CATALOG, "shards", "no shards; add at least one [[shards]] table"),
-    "duplicate-name": (CATALOG + shard("a", "a") + shard("a", "b"), "shards[1].name",
-                       "duplicate shard name 'a' (also shards[0])"),
+    "duplicate-name": (
+        CATALOG + shard("a", "a") + shard("a", "b"),
+        "shards[1].name",
+        "duplicate shard name 'a' (also shards[0])",
+    ),
     "bad-name": (CATALOG + shard("a b", "a"), "shards[0].name", "missing or invalid"),
     "missing-primary": (CATALOG + '[[shards]]\nname = "a"\n', "shards[0].primary", "missing"),
-    "replicas-not-list": (CATALOG + shard("a", "a", extra='replicas = "sqlite://"\n'),
-                          "shards[0].replicas", "must be an array of URLs"),
+    "replicas-not-list": (
+        CATALOG + shard("a", "a", extra='replicas = "sqlite://"\n'),
+        "shards[0].replicas",
+        "must be an array of URLs",
+    ),
     "same-database-twice": (
-        CATALOG + shard("a", "a") + shard("b", "a"), "shards[1].primary",
+        CATALOG + shard("a", "a") + shard("b", "a"),
+        "shards[1].primary",
         "same database as shards[0].primary",
     ),
     "analytics-in-a-shard": (
         CATALOG + '[analytics]\nurl = "sqlite:///./a.db"\n' + shard("a", "a"),
-        "shards[0].primary", "same database as analytics.url",
+        "shards[0].primary",
+        "same database as analytics.url",
     ),
     "catalog-in-a-shard": (
-        CATALOG + shard("a", "catalog"), "shards[0].primary", "same database as catalog.url",
+        CATALOG + shard("a", "catalog"),
+        "shards[0].primary",
+        "same database as catalog.url",
     ),
 }
 
@@ -214,14 +249,22 @@ URL_CASES = {
     "driver-hint": ("mysql://u@h/db", "did you mean mysql+pymysql?"),
     "no-database": ("mysql+pymysql://u@h:3306", "the URL names no database"),
     "no-host": ("postgresql+psycopg:///db", "the URL names no host"),
-    "literal-password": (f"mysql+pymysql://lms:{SECRET}@h:3306/db",
-                         "put the password in an environment variable"),
-    "literal-password-in-query": (f"mysql+pymysql://lms@h:3306/db?password={SECRET}",
-                                  "put the password in an environment variable"),
-    "password-partly-literal": (f"mysql+pymysql://lms:{SECRET}${{PW}}@h:3306/db",
-                                "literal password"),
-    "missing-env-var": ("mysql+pymysql://lms:${LMS_TEST_MISSING}@h:3306/db",
-                        "environment variable LMS_TEST_MISSING is not set"),
+    "literal-password": (
+        f"mysql+pymysql://lms:{SECRET}@h:3306/db",
+        "put the password in an environment variable",
+    ),
+    "literal-password-in-query": (
+        f"mysql+pymysql://lms@h:3306/db?password={SECRET}",
+        "put the password in an environment variable",
+    ),
+    "password-partly-literal": (
+        f"mysql+pymysql://lms:{SECRET}${{PW}}@h:3306/db",
+        "literal password",
+    ),
+    "missing-env-var": (
+        "mysql+pymysql://lms:${LMS_TEST_MISSING}@h:3306/db",
+        "environment variable LMS_TEST_MISSING is not set",
+    ),
     "malformed-reference": ("mysql+pymysql://${1X}@h:3306/db", "malformed variable reference"),
 }
 
@@ -258,8 +301,11 @@ def test_url_problems(tmp_path: Path, url: str, problem: str, where: str) -> Non
         f'[catalog]\nurl = "{catalog_url}"\n[[shards]]\nname = "a"\n'
         f'primary = "{primary}"\nreplicas = {replicas}\n'
     )
-    field = {"catalog": "catalog.url", "primary": "shards[0].primary",
-             "replica": "shards[0].replicas[0]"}[where]
+    field = {
+        "catalog": "catalog.url",
+        "primary": "shards[0].primary",
+        "replica": "shards[0].replicas[0]",
+    }[where]
     path = write(tmp_path, text)
     _assert_problem(load_error(path, {"PW": "x"}), path, field, problem)
 
