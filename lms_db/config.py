@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,13 +193,39 @@ def require_topology_path(settings: Settings) -> Path:
     return settings.topology_path
 
 
-#: Test hook (lms_db.hooks): pause at ``<step>[@<n>]``, writing a marker into the directory.
+#: Test hook (lms_db.hooks): pause at ``<step>[@<n>]`` (or ``<step>#<n>``).
 PAUSE_AT_ENV = "LMSDB_TEST_PAUSE_AT"
+#: Test hook: the directory the paused process writes ``<pid>.paused`` into.
 PAUSE_DIR_ENV = "LMSDB_TEST_PAUSE_DIR"
+#: Test hook: an exact marker path instead (takes precedence over the directory).
+PAUSE_FILE_ENV = "LMSDB_TEST_PAUSE_FILE"
 
 
-def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The test pause point asked for (``LMSDB_TEST_PAUSE_AT``, ``""``: none) and the
-    directory for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``)."""
+def pause_request(environ: Mapping[str, str] | None = None) -> tuple[str, str, str]:
+    """The test pause point asked for (``LMSDB_TEST_PAUSE_AT``, ``""``: none), the directory
+    for its marker file (``LMSDB_TEST_PAUSE_DIR``, default ``.``) and an exact marker path
+    (``LMSDB_TEST_PAUSE_FILE``, ``""``: none)."""
     env = _environ(environ)
-    return env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or "."
+    return (env.get(PAUSE_AT_ENV, ""), env.get(PAUSE_DIR_ENV) or ".", env.get(PAUSE_FILE_ENV, ""))
+
+
+#: ``LMSDB_TEST_PAUSE_MODE=stop``: a pause point stops the process (SIGSTOP) instead of sleeping.
+PAUSE_MODE_ENV_VAR = "LMSDB_TEST_PAUSE_MODE"
+
+
+def pause_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """The crash-test pause mode (``stop`` or unset)."""
+    return _environ(environ).get(PAUSE_MODE_ENV_VAR) or None
+
+
+@contextmanager
+def environment_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables of ``values`` that the environment lacks, for the block only (the
+    demo's dummy credentials for its local S3 endpoint); real settings are never replaced."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)

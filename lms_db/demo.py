@@ -2,24 +2,35 @@
 
 Three SQLite shards, a SQLite catalog and a SQLite analytics database in a work directory:
 migrate them to head, load deterministic sample data through the Router, refresh the
-materialized view on every shard, route a few keys, read the fleet's status and check every
-database for drift.  Each step is a library call the CLI also exposes on its own.
+materialized view on every shard, route a few keys, add a fourth shard and split a user
+range onto it (the verified, fenced move of docs/moves.md), read the fleet's status, archive
+the enrollments completed over a year ago (with their progress and attempts) to a local S3
+endpoint it starts itself (moto's server on loopback, stopped at the end; only when moto is
+installed: ``pip install 'lmsdb[demo]'``), restore that run, and check every database for
+drift.  Each step is a library call the CLI also exposes on its own.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lms_db.archive.local_s3 import local_s3, moto_available
+from lms_db.archive.restore import RestoreReport, restore_run
+from lms_db.archive.runner import ArchiveReport, ArchiveRequest, run_archive
+from lms_db.archive.s3 import Store, StoreSettings
 from lms_db.errors import InputError, OperationError
 from lms_db.fleet.fanout import FanoutPolicy
 from lms_db.migrate.drift import DriftReport, check_drift
 from lms_db.migrate.run import MigrateRequest, migrate_fleet
+from lms_db.moves.engine import start_move
+from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.router import Router, ShardRoute
 from lms_db.sample import load_sample
 from lms_db.schema.views import refresh_view
+from lms_db.shards.add import add_shard
 from lms_db.shards.inventory import FleetLoad, shard_status
 from lms_db.topology.spec import Topology, load_topology
 
@@ -28,6 +39,8 @@ USER_RANGE = 1_000_000
 COURSE_RANGE = 10_000
 DEFAULT_USERS = 600
 DEFAULT_COURSES = 40
+#: The demo's bucket on its local S3 endpoint.
+DEMO_BUCKET = "lmsdb-demo"
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class DemoReport:
     routes: tuple[tuple[str, int, ShardRoute], ...]
     status: FleetLoad
     drift: DriftReport
+    archive: ArchiveReport | None = None
+    restore: RestoreReport | None = None
 
 
 def demo_topology_text() -> str:
@@ -165,12 +180,97 @@ def run_demo(
         done("route", ", ".join(f"{k} {key} -> {r.shard}" for k, key, r in routes), started)
 
         started = time.monotonic()
+        new_shard = f"shard-{DEMO_SHARDS}"
+        add_shard(topology, new_shard, f"sqlite:///{(workdir / f'{new_shard}.db').resolve()}")
+        router.refresh()
+        at = _median_user(router)
+        lo, hi = split_range(router, "user", at)
+        moved = start_move(router, MoveRequest("user", lo, hi, new_shard))
+        frozen = f"{moved.frozen_seconds:.2f}s" if moved.frozen_seconds is not None else "-"
+        done(
+            "split",
+            f"user [{lo}, {hi}) shard-0 -> {new_shard}: {moved.rows_copied:,} rows "
+            f"copied and verified, frozen {frozen}, map version {moved.map_version}",
+            started,
+        )
+
+        started = time.monotonic()
         status = shard_status(router)
         done("status", f"map version {status.map_version}", started)
+
+    archived, restored = _archive_and_restore(topology, done)
 
     started = time.monotonic()
     drift = check_drift(topology)
     if drift.drifted:
         raise OperationError("demo: the databases drifted from the models")
     done("schema check", "every database matches the models", started)
-    return DemoReport(topology, tuple(steps), routes, status, drift)
+    return DemoReport(topology, tuple(steps), routes, status, drift, archived, restored)
+
+
+def _median_user(router: Router) -> int:
+    """The median user id on shard-0: the split point that halves its users."""
+    import sqlalchemy as sa
+
+    from lms_db.models import metadata
+
+    users = metadata.tables["users"]
+    with router.engine_for_shard("shard-0").connect() as conn:
+        count = int(conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+        median = conn.execute(
+            sa.select(users.c.id).order_by(users.c.id).offset(count // 2).limit(1)
+        ).scalar()
+    return int(median) if median is not None else USER_RANGE // 2
+
+
+def _archive_and_restore(
+    topology: Topology, done: Callable[[str, str, float], None]
+) -> tuple[ArchiveReport | None, RestoreReport | None]:
+    """Archive old completed enrollments to a local S3 endpoint, then restore the run."""
+    started = time.monotonic()
+    if not moto_available():
+        done(
+            "archive",
+            "skipped: pip install 'lmsdb[demo]' for the local S3 endpoint (moto)",
+            started,
+        )
+        return None, None
+    with local_s3() as endpoint:
+        demo_topology = replace(topology, archive={"endpoint_url": endpoint, "region": "us-east-1"})
+        Store(StoreSettings(DEMO_BUCKET, endpoint_url=endpoint, region="us-east-1")).create_bucket()
+        archived = run_archive(
+            demo_topology,
+            ArchiveRequest(
+                table="enrollments",
+                destination=f"s3://{DEMO_BUCKET}/lms",
+                older_than="1y",
+                date_column="completed_at",
+                status="completed",
+                storage_class="GLACIER",
+                sse="AES256",
+                chunk_size=200,
+                parallel=1,
+            ),
+        )
+        if archived.failed:
+            failed = "; ".join(f"{s.shard}: {s.error}" for s in archived.shards if s.error)
+            raise OperationError(f"demo: archiving failed: {failed}")
+        rows = sum(s.rows.get("enrollments", 0) for s in archived.shards)
+        children = sum(n for s in archived.shards for t, n in s.rows.items() if t != "enrollments")
+        stored = sum(s.bytes for s in archived.shards)
+        done(
+            "archive",
+            f"run {archived.run}: {rows} enrollments completed over a year ago and "
+            f"{children} progress/attempt rows -> {archived.destination} (GLACIER, AES256, "
+            f"{stored:,} bytes); the rows left the shards",
+            started,
+        )
+        started = time.monotonic()
+        restored = restore_run(demo_topology, archived.run)
+        back = sum(n for s in restored.shards for n in s.inserted.values())
+        done(
+            "restore",
+            f"run {archived.run}: Glacier restore requested, {back} rows back on their shards",
+            started,
+        )
+    return archived, restored

@@ -27,7 +27,10 @@ in one place and prints one line.  Our exception hierarchy::
         ├── IdWindowExhausted      no id window left for a shard and table
         ├── ServerLost             a server failed or went away after work began
         ├── JournalHeld            a journal entry's holder is alive (release refused)
-        └── Interrupted            SIGINT/SIGTERM: stopped at a safe point (exit 130)
+        ├── Interrupted            SIGINT/SIGTERM: stopped at a safe point (exit 130)
+        ├── MapMismatch            the shard map no longer shows what a move expects
+        ├── FreezeTimeout          a move's freeze waited too long for open transactions
+        └── VerifyMismatch         a move's verify found chunks that differ (no switch)
 
 Exit codes (every command): 0 ok; 2 bad input or a server unreachable before any change
 (nothing was changed); 1 a failure after work began, or a check that found problems; 130
@@ -280,6 +283,38 @@ class Interrupted(OperationError):
         #: Where a database stopped (a migration: its revision now) and what was done.
         self.revision = revision
         self.applied = applied
+
+
+class MapMismatch(OperationError):
+    """The shard map no longer shows what a move expects: it was changed outside the move."""
+
+    code = "map_mismatch"
+
+
+class FreezeTimeout(OperationError):
+    """A move's freeze waited longer than its timeout for open transactions on the source.
+
+    The freeze was undone (the range serves writes again); ``--resume`` tries again.
+    """
+
+    code = "freeze_timeout"
+    retryable = True
+
+
+class VerifyMismatch(OperationError):
+    """A move's verify found chunks whose row count or digest differ; nothing was switched.
+
+    :param chunks: readable names of the chunks that differ.
+    """
+
+    code = "verify_mismatch"
+
+    def __init__(self, message: str, chunks: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.chunks = chunks or []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "chunks": self.chunks}
 
 
 class LiteralPassword(ConfigError):

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from lms_db.config import resolve_settings
+from lmsdb_cli.archive import archive_app
 from lmsdb_cli.demo import demo
 from lmsdb_cli.init import init
 from lmsdb_cli.journal import journal_app
@@ -22,6 +23,8 @@ from lmsdb_cli.output import LmsdbGroup
 from lmsdb_cli.sample import sample_app
 from lmsdb_cli.schema import schema_app
 from lmsdb_cli.shard import shard_app
+from lmsdb_cli.shard_rebalance import rebalance as _shard_rebalance  # noqa: F401 - registers it
+from lmsdb_cli.shard_verify import verify as _shard_verify  # noqa: F401 - registers it
 from lmsdb_cli.views import views_app
 
 app = typer.Typer(
@@ -44,6 +47,7 @@ app.add_typer(migrate_app, name="migrate")
 app.add_typer(shard_app, name="shard")
 app.add_typer(sample_app, name="sample")
 app.add_typer(journal_app, name="journal")
+app.add_typer(archive_app, name="archive")
 app.command("init")(init)
 app.command("demo")(demo)
 

@@ -15,3 +15,14 @@ DIALECTS = ("mysql", "mariadb", "postgresql", "sqlite")
 #: lms_db.demo.DEFAULT_USERS and DEFAULT_COURSES
 DEMO_USERS = 600
 DEMO_COURSES = 40
+#: lms_db.lint.targets.TARGETS (its names, in order)
+LINT_TARGETS = ("mysql8", "mariadb")
+#: lms_db.moves.plan.DEFAULT_CHUNK_SIZE and DEFAULT_FREEZE_TIMEOUT
+MOVE_CHUNK_SIZE = 2000
+MOVE_FREEZE_TIMEOUT = 5.0
+#: lms_db.moves.rebalance.DEFAULT_BUCKETS and rebalance_plan.DEFAULT_TOLERANCE
+REBALANCE_BUCKETS = 16
+REBALANCE_TOLERANCE = 0.1
+#: lms_db.moves.audit.DEFAULT_SAMPLE and lms_db.moves.checksum.DEFAULT_CHUNK_ROWS
+VERIFY_SAMPLE = 5
+VERIFY_CHUNK_ROWS = 10000

@@ -36,8 +36,13 @@ def demo(
     ] = False,
 ) -> None:
     """Run the whole story on three embedded SQLite shards: migrate them to head, load sample
-    data through the Router, refresh the materialized view, route keys, show the fleet's
-    status and check every database for drift.
+    data through the Router, refresh the materialized view, route keys, add a fourth shard and
+    split a user range onto it (copy, catch-up, fence, verify, switch, delete), show the
+    fleet's status, archive old completed enrollments to a local S3 endpoint and restore
+    them, and check every database for drift.
+
+    The archive step runs when moto is installed (pip install 'lmsdb[demo]'): the demo starts
+    moto's S3 server on loopback and stops it at the end.
 
     Example:
 
@@ -79,7 +84,8 @@ def demo(
         console.print(
             f"\nThe demo's databases are in {directory}; try:\n"
             f"  lmsdb -t {directory / 'topology.toml'} shard list\n"
-            f"  lmsdb -t {directory / 'topology.toml'} migrate status",
+            f"  lmsdb -t {directory / 'topology.toml'} migrate status\n"
+            f"  lmsdb -t {directory / 'topology.toml'} archive list",
             highlight=False,
             markup=False,
         )

@@ -70,6 +70,12 @@ LockTimeout = Annotated[
     float,
     typer.Option(min=0, help="Seconds to wait when another run holds a database's migration lock."),
 ]
+NoLint = Annotated[
+    bool,
+    typer.Option(
+        "--no-lint", help="Do not lint the revisions' MySQL/MariaDB DDL first (see docs/lint.md)."
+    ),
+]
 
 
 def _topology(ctx: typer.Context) -> Topology:
@@ -82,7 +88,13 @@ def _timeout(ctx: typer.Context) -> float:
     return float(ctx.obj["settings"].connect_timeout)
 
 
-def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run: bool) -> None:
+def _run(
+    ctx: typer.Context,
+    request: MigrateRequest,
+    json_output: bool,
+    dry_run: bool,
+    lint: bool = False,
+) -> None:
     from lms_db.migrate.run import check_request, interrupted_summary, migrate_fleet
     from lms_db.migrate.status import plan_fleet
     from lms_db.migrate.targets import preflight
@@ -110,6 +122,10 @@ def _run(ctx: typer.Context, request: MigrateRequest, json_output: bool, dry_run
         root=request.root,
         timeout=request.connect_timeout,
     )
+    if lint:  # before anything changes: LintFailed is exit 1, nothing migrated
+        from lms_db.migrate.lint_gate import gate_fleet
+
+        gate_fleet(prepared, request.target, request.root, timeout=request.connect_timeout)
     with fleet_progress(len(prepared.members), enabled=not json_output) as on_event:
         run = migrate_fleet(topology, request, on_event=on_event, prepared=prepared)
     if json_output and run.ok:
@@ -177,13 +193,16 @@ def up(
     lock_timeout: LockTimeout = DEFAULT_LOCK_TIMEOUT,
     json_output: Json = False,
     scripts: Scripts = None,
+    no_lint: NoLint = False,
 ) -> None:
     """Upgrade every shard primary to REVISION (default head), then wait for its replicas.
 
     Checks first (topology, shard names, revision, every primary reachable: exit 2, nothing
-    changed), creates/seeds the catalog, migrates the first shard alone (the canary), then the
-    others PARALLEL at a time, each under its database lock, one revision per step. Ends with
-    a per-shard summary; exit 1 if any shard failed. A rerun resumes where each shard stopped.
+    changed), lints the DDL of the revisions each MySQL/MariaDB primary is about to run
+    (an error-severity finding: exit 1, nothing changed; --no-lint skips it), creates/seeds
+    the catalog, migrates the first shard alone (the canary), then the others PARALLEL at a
+    time, each under its database lock, one revision per step. Ends with a per-shard
+    summary; exit 1 if any shard failed. A rerun resumes where each shard stopped.
 
     Example:
 
@@ -205,7 +224,7 @@ def up(
         replica_timeout=replica_timeout,
         lock_timeout=lock_timeout,
     )
-    _run(ctx, request, json_output, dry_run)
+    _run(ctx, request, json_output, dry_run, lint=not no_lint)
 
 
 @migrate_app.command()
@@ -372,8 +391,13 @@ def sql(
     ] = "mysql",
     target: Target = "oltp",
     scripts: Scripts = None,
+    no_lint: NoLint = False,
 ) -> None:
     """Print the SQL a range of revisions would run, for review (offline: no database).
+
+    For mysql and mariadb the upgrade's DDL is linted first (as MySQL 8 / MariaDB 10.11):
+    an error-severity finding prints one line and exits 1 with nothing on stdout;
+    --no-lint skips it.
 
     Example:
 
@@ -382,7 +406,12 @@ def sql(
     """
     from lms_db.migrate.scripts import offline_sql
 
-    typer.echo(offline_sql(target, revision_range, dialect, scripts), nl=False)
+    text = offline_sql(target, revision_range, dialect, scripts)
+    if not no_lint:
+        from lms_db.migrate.lint_gate import require_clean_revisions
+
+        require_clean_revisions(target, revision_range, {dialect}, scripts)
+    typer.echo(text, nl=False)
 
 
 @migrate_app.command()

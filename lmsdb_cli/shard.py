@@ -335,3 +335,12 @@ def remove(
 
 def _timeout(ctx: typer.Context) -> float:
     return float(ctx.obj["settings"].connect_timeout)
+
+
+def _register_moves() -> None:
+    from lmsdb_cli.shard_move import register
+
+    register(shard_app)
+
+
+_register_moves()

@@ -21,12 +21,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lms_db.errors import UnknownObjectError
-from lms_db.lint import index_rules, keyspace_rules, partition_rules, syntax_rules
+from lms_db.lint import (
+    column_rules,
+    fk_data_rules,
+    fk_rules,
+    generated_rules,
+    index_rules,
+    key_rules,
+    keyspace_rules,
+    partition_data_rules,
+    partition_def_rules,
+    partition_expr_rules,
+    partition_rules,
+    syntax_rules,
+    target_rules,
+)
+from lms_db.lint.dev_database import verify_on_server
 from lms_db.lint.findings import RULES, SEVERITIES, Finding, Rule, Severity
 from lms_db.lint.from_models import document_from_metadata
 from lms_db.lint.from_sql import document_from_chunks
 from lms_db.lint.schema import Document, TableDef
 from lms_db.lint.sources import Chunk, collect_files, read_chunks
+from lms_db.lint.targets import TARGETS, Target, get_target
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -38,25 +54,38 @@ Check = Callable[[Document], Iterator[Finding]]
 #: Every check, in rule-id order.
 CHECKS: tuple[Check, ...] = (
     *partition_rules.CHECKS,
+    *partition_expr_rules.CHECKS,
+    *partition_def_rules.CHECKS,
+    *partition_data_rules.CHECKS,
     *index_rules.CHECKS,
+    *key_rules.CHECKS,
+    *generated_rules.CHECKS,
     *keyspace_rules.CHECKS,
     *syntax_rules.CHECKS,
+    *column_rules.CHECKS,
+    *fk_rules.CHECKS,
+    *fk_data_rules.CHECKS,
+    *target_rules.CHECKS,
 )
 
 __all__ = [
     "RULES",
     "SEVERITIES",
+    "TARGETS",
     "Document",
     "Finding",
     "Rule",
     "Severity",
     "TableDef",
+    "Target",
+    "get_target",
     "has_errors",
     "lint_document",
     "lint_models",
     "lint_paths",
     "lint_sql",
     "model_keyspaces",
+    "verify_on_server",
 ]
 
 
@@ -89,7 +118,10 @@ def lint_models(
 
 
 def lint_paths(
-    paths: Iterable[Path], *, keyspaces: Mapping[str, str] | None = None
+    paths: Iterable[Path],
+    *,
+    keyspaces: Mapping[str, str] | None = None,
+    target: str | Target = "mysql8",
 ) -> list[Finding]:
     """Lint ``.sql`` files and the sql blocks of ``.md`` files (directories: their files).
 
@@ -97,24 +129,32 @@ def lint_paths(
 
     :param paths: files or directories.
     :param keyspaces: table -> keyspace; by default the models' tags (:func:`model_keyspaces`).
-    :raises InputError: a path is missing, unreadable or not ``.sql``/``.md``; raised
-        before anything is linted.
+    :param target: ``mysql8`` (default) or ``mariadb``: whose rules apply where they differ.
+    :raises InputError: a path is missing, unreadable or not ``.sql``/``.md``, or the
+        target is unknown; raised before anything is linted.
     """
+    server = get_target(target)
     files = collect_files(list(paths))
     chunks = [chunk for path in files for chunk in read_chunks(path)]
-    return _lint_chunks(chunks, keyspaces)
+    return _lint_chunks(chunks, keyspaces, server)
 
 
 def lint_sql(
-    text: str, *, source: str = "<sql>", keyspaces: Mapping[str, str] | None = None
+    text: str,
+    *,
+    source: str = "<sql>",
+    keyspaces: Mapping[str, str] | None = None,
+    target: str | Target = "mysql8",
 ) -> list[Finding]:
     """Lint SQL text.
 
-    :param text: one or more statements separated by ``;``.
+    :param text: one or more statements separated by ``;`` (or a ``DELIMITER``).
     :param source: the name locations use (``source:line``).
     :param keyspaces: table -> keyspace; by default the models' tags.
+    :param target: ``mysql8`` (default) or ``mariadb``.
+    :raises InputError: unknown target.
     """
-    return _lint_chunks([Chunk(source, text, 1)], keyspaces)
+    return _lint_chunks([Chunk(source, text, 1)], keyspaces, get_target(target))
 
 
 def lint_document(doc: Document) -> list[Finding]:
@@ -142,9 +182,11 @@ def model_keyspaces() -> dict[str, str]:
     return tags
 
 
-def _lint_chunks(chunks: list[Chunk], keyspaces: Mapping[str, str] | None) -> list[Finding]:
+def _lint_chunks(
+    chunks: list[Chunk], keyspaces: Mapping[str, str] | None, target: Target
+) -> list[Finding]:
     tags = model_keyspaces() if keyspaces is None else keyspaces
-    return lint_document(document_from_chunks(chunks, tags))
+    return lint_document(document_from_chunks(chunks, tags, target))
 
 
 def _sort_key(f: Finding) -> tuple[str, int, str, str, str]:

@@ -11,25 +11,30 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from lms_db.lint.ddl_alter import parse_alter_table
+from lms_db.lint.ddl_parser import parse_create_index, parse_create_table
+from lms_db.lint.ddl_tokens import DdlSyntaxError
+from lms_db.lint.partition_columns import resolve_partition_columns
 from lms_db.lint.schema import (
     ColumnDef,
     Document,
     ForeignKeyDef,
     IndexDef,
     IndexKind,
-    PartitionDef,
     Statement,
     TableDef,
     UniqueKey,
     normalize_type,
 )
-from lms_db.lint.sources import Chunk, RawStatement, mask, split_statements
+from lms_db.lint.sources import Chunk, RawStatement, expand_versioned, mask, split_statements
+from lms_db.lint.targets import MYSQL8, Target
 
 _NAME = r"(?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?"
 _ALTER_TABLE = re.compile(
@@ -40,11 +45,26 @@ _PARTITION_BY = re.compile(
     r"\s*(?:ALGORITHM\s*=\s*\d+\s*)?\(",
     re.I,
 )
-_REMOVE_PARTITIONING = re.compile(r"REMOVE\s+PARTITIONING\b", re.I)
-_STRING = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"")
-_CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:TEMPORARY\s+)?TABLE\b", re.I)
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\b", re.I)
+_CREATE_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:ONLINE\s+|OFFLINE\s+)?(?:UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?"
+    r"INDEX\b",
+    re.I,
+)
+_COPY_TABLE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?P<temporary>TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?P<name>{_NAME})\s*(?:\(?\s*LIKE\s+(?P<like>{_NAME})|(?:AS\s+)?\(?\s*SELECT\b)",
+    re.I,
+)
+_DROP_TABLE = re.compile(r"^\s*DROP\s+(?:TEMPORARY\s+)?TABLES?\s+(?:IF\s+EXISTS\s+)?", re.I)
+_PARTITION_SELECTION = re.compile(
+    rf"(?:FROM|INTO|UPDATE|JOIN|TABLE|,)\s*{_NAME}\s*(?P<gone>PARTITION\s*\([^()]*\))", re.I
+)
+_EXPLAIN_EXTRA = re.compile(r"^\s*EXPLAIN\s+(?P<gone>PARTITIONS|EXTENDED)\b", re.I)
+_FK_CHECKS = re.compile(
+    r"^\s*SET\b.*\bFOREIGN_KEY_CHECKS\s*=\s*(?P<value>0|1|OFF|ON|DEFAULT|@[\w$.]+)", re.I | re.S
+)
 _PREFIXED_INDEX = re.compile(r"^\s*CREATE\s+(?P<prefix>FULLTEXT|SPATIAL)\s+INDEX\b", re.I)
-_IDENT = re.compile(r"`([^`]+)`|([A-Za-z_][\w$]*)(?!\s*\()")
 _TYPE_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -53,53 +73,126 @@ class _Parsed:
     """A statement plus what lint read from it itself."""
 
     stmt: Statement
-    partition: tuple[str, PartitionDef | None] | None = None
     index_kind: IndexKind | None = None
+    own: str = ""  # "table", "index" or "alter": lint's own parser reads it
 
 
-def document_from_chunks(chunks: Iterable[Chunk], keyspaces: Mapping[str, str]) -> Document:
+def document_from_chunks(
+    chunks: Iterable[Chunk], keyspaces: Mapping[str, str], target: Target = MYSQL8
+) -> Document:
     """Parse every statement of ``chunks`` and describe the tables they create.
+
+    Executable comments (``/*!50100 ...*/``, ``/*M!...*/``) are opened as ``target``
+    would run them.
 
     :param chunks: SQL text with its file and first line.
     :param keyspaces: table name -> keyspace (tables not listed get ``None``).
+    :param target: the server whose rules apply.
     """
-    parsed = [
-        _parse_statement(chunk.path, raw) for chunk in chunks for raw in split_statements(chunk)
+    expanded = [
+        Chunk(c.path, expand_versioned(c.text, target.version, target.mariadb), c.first_line)
+        for c in chunks
     ]
-    doc = Document(statements=[p.stmt for p in parsed], keyspaces=dict(keyspaces))
-    for item in parsed:  # pass 1: tables, wherever they are created
-        tree = item.stmt.tree
-        if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
-            tdef = _table_from_create(item.stmt, tree)
-            if tdef is not None:
-                doc.tables[tdef.name] = tdef
-    for item in parsed:  # pass 2: what is added to them, in document order
-        _apply_statement(doc, item)
+    parsed = [
+        _parse_statement(chunk.path, raw) for chunk in expanded for raw in split_statements(chunk)
+    ]
+    doc = Document(statements=[p.stmt for p in parsed], keyspaces=dict(keyspaces), target=target)
+    for pos, item in enumerate(parsed):  # pass 1: tables, wherever they are created
+        masked = mask(item.stmt.text)
+        switch = _FK_CHECKS.match(masked)
+        if switch:
+            doc.fk_switches.append((pos, switch.group("value").upper() not in ("0", "OFF")))
+        drop = _DROP_TABLE.match(masked)
+        if drop:
+            rest = item.stmt.text[drop.end() :].split(",")
+            names = [table_name(n.split()[0]) for n in rest if n.split()]
+            doc.dropped_tables.append((pos, item.stmt.location, frozenset(names)))
+        tdef = _created_table(item, doc.tables)
+        if tdef is not None:
+            doc.tables[tdef.name] = tdef
+            doc.order.setdefault(tdef.name, pos)
+            tdef.created_at = pos
+            _stamp_foreign_keys(tdef, pos)
+    for pos, item in enumerate(parsed):  # pass 2: what is added to them, in document order
+        if item.own in ("index", "alter"):
+            _apply_own(doc, item)
+        elif item.own != "table":
+            _apply_statement(doc, item)
+        for tdef in list(doc.tables.values()):
+            _stamp_foreign_keys(tdef, pos)
     for tdef in doc.tables.values():
         tdef.keyspace = keyspaces.get(tdef.name)
+        resolve_partition_columns(tdef)
     return doc
+
+
+def _created_table(item: _Parsed, tables: dict[str, TableDef]) -> TableDef | None:
+    tree, stmt = item.stmt.tree, item.stmt
+    copy = _COPY_TABLE.match(mask(stmt.text))
+    if item.own == "table" and copy:  # CREATE TABLE t LIKE s / AS SELECT: what is known
+        stmt.understood = True
+        name = table_name(copy.group("name"))
+        source = tables.get(table_name(copy.group("like") or ""))
+        if source is None:
+            return TableDef(name, source=stmt.location)  # columns unknown: no rule reads it
+        twin = deepcopy(source)  # LIKE copies columns, keys, partitioning; no foreign keys
+        twin.name, twin.source, twin.foreign_keys, twin.alter_problems = name, stmt.location, [], []
+        twin.temporary = bool(copy.group("temporary"))
+        return twin
+    if item.own == "table":
+        try:
+            tdef = parse_create_table(stmt, stmt.text)
+        except DdlSyntaxError:
+            tdef = None
+        else:
+            stmt.understood = True
+        if tdef is not None:
+            return tdef
+        # LIKE / AS SELECT copies, or DDL lint's parser does not know: sqlglot's turn
+        tree, stmt.error = parse_sql(_without_partition(stmt.text))
+        stmt.tree = tree
+    if isinstance(tree, exp.Create) and str(tree.args.get("kind", "")).upper() == "TABLE":
+        return _table_from_create(stmt, tree)
+    return None
+
+
+def _blank(text: str, masked: str, pattern: re.Pattern[str]) -> str:
+    """``text`` with the ``gone`` group of every match of ``pattern`` (on ``masked``) blanked."""
+    for match in pattern.finditer(masked):
+        start, end = match.span("gone")
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def _stamp_foreign_keys(tdef: TableDef, pos: int) -> None:
+    for fk in tdef.foreign_keys:
+        if fk.order < 0:
+            fk.order = pos
+
+
+def _apply_own(doc: Document, item: _Parsed) -> None:
+    stmt = item.stmt
+    try:
+        if item.own == "index":
+            parse_create_index(stmt, stmt.text, doc.tables)
+        else:
+            parse_alter_table(stmt, stmt.text, doc.tables)
+    except DdlSyntaxError:
+        if stmt.tree is None and stmt.error is None:
+            stmt.tree, stmt.error = parse_sql(stmt.text)
+        _apply_statement(doc, item)
+    else:
+        stmt.understood = True
+
+
+def _without_partition(text: str) -> str:
+    clause = _top_level_partition(mask(text))
+    return text[: clause.start()] if clause else text
 
 
 def table_name(raw: str) -> str:
     """Normalize ``db.`tbl``` to ``tbl`` (lower case)."""
     return raw.split(".")[-1].strip().strip('`"').lower()
-
-
-def partition_columns(kind: str, expression: str, known: Iterable[str]) -> tuple[str, ...]:
-    """The table columns a partitioning expression reads.
-
-    ``COLUMNS`` and ``KEY`` kinds list columns; other kinds are expressions whose
-    identifiers not followed by ``(`` are columns (filtered by ``known`` when given).
-    """
-    known_set = set(known)
-    if kind.endswith("COLUMNS") or kind == "KEY":
-        cols = [c.strip().strip("`").lower() for c in expression.split(",") if c.strip()]
-    else:
-        code = _STRING.sub("''", expression)
-        cols = [(m.group(1) or m.group(2)).lower() for m in _IDENT.finditer(code)]
-        if known_set:
-            cols = [c for c in cols if c in known_set]
-    return tuple(dict.fromkeys(cols))
 
 
 @contextmanager
@@ -133,25 +226,20 @@ def parse_sql(text: str) -> tuple[exp.Expression | None, str | None]:
 
 
 def _parse_statement(path: str, raw: RawStatement) -> _Parsed:
+    """Classify a statement; sqlglot parses all but CREATE TABLE up front (that one only
+    when lint's own parser cannot read it: :func:`_created_table`)."""
     text, masked = raw.text, mask(raw.text)
     stmt = Statement(raw.text, f"{path}:{raw.line}", raw.first_line, path)
     parsed = _Parsed(stmt)
-    alter = _ALTER_TABLE.match(masked)
-    if alter:
-        name = table_name(text[alter.start("table") : alter.end("table")])
-        clause = _PARTITION_BY.match(masked, alter.end())
-        if clause:  # ALTER TABLE t PARTITION BY ...: sqlglot cannot, we can
-            parsed.partition = (name, _partition_def(text, masked, clause, stmt))
-            return parsed
-        if _REMOVE_PARTITIONING.match(masked, alter.end()):
-            parsed.partition = (name, None)
-            return parsed
     if _CREATE_TABLE.match(masked):
-        clause = _top_level_partition(masked)
-        if clause:
-            pdef = _partition_def(text, masked, clause, stmt)
-            parsed.partition = ("", pdef)  # table named by the parsed CREATE
-            text = text[: clause.start()]
+        parsed.own = "table"
+        return parsed
+    if _ALTER_TABLE.match(masked):
+        parsed.own = "alter"
+    elif _CREATE_INDEX.match(masked):
+        parsed.own = "index"
+    text = _blank(text, masked, _PARTITION_SELECTION)  # FROM t PARTITION (p0): sqlglot cannot
+    text = _blank(text, masked, _EXPLAIN_EXTRA)
     prefixed = _PREFIXED_INDEX.match(masked)
     if prefixed:  # CREATE FULLTEXT INDEX: same offsets, sqlglot reads a plain index
         parsed.index_kind = "fulltext"
@@ -169,36 +257,8 @@ def _top_level_partition(masked: str) -> re.Match[str] | None:
     return None
 
 
-def _partition_def(text: str, masked: str, clause: re.Match[str], stmt: Statement) -> PartitionDef:
-    open_ = clause.end() - 1
-    depth, close = 0, len(masked)
-    for i in range(open_, len(masked)):
-        depth += {"(": 1, ")": -1}.get(masked[i], 0)
-        if depth == 0:
-            close = i
-            break
-    kind = clause.group("kind").upper() + (" COLUMNS" if clause.group("columns") else "")
-    line = text.count("\n", 0, clause.start()) + 1
-    return PartitionDef(
-        kind,
-        " ".join(text[open_ + 1 : close].split()),
-        (),
-        applied=True,
-        location=stmt.location_at(line),
-    )
-
-
 def _apply_statement(doc: Document, item: _Parsed) -> None:
     tree, stmt = item.stmt.tree, item.stmt
-    if item.partition is not None:
-        name, pdef = item.partition
-        if not name and isinstance(tree, exp.Create):
-            name = table_name(tree.this.this.name) if isinstance(tree.this, exp.Schema) else ""
-        tdef = doc.tables.get(name)
-        if tdef is not None and pdef is not None:
-            pdef.columns = partition_columns(pdef.kind, pdef.expression, tdef.columns)
-        if tdef is not None:
-            tdef.partition = pdef
     if isinstance(tree, exp.Create) and isinstance(tree.this, exp.Index):
         _apply_create_index(doc, stmt, tree, item.index_kind)
     elif isinstance(tree, exp.Alter) and isinstance(tree.this, exp.Table):

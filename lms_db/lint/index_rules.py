@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lms_db.lint.findings import Finding, finding
-from lms_db.lint.schema import Document, TableDef
+from lms_db.lint.schema import Document, KeyPart, TableDef
 
 
 @dataclass(frozen=True)
@@ -19,18 +19,28 @@ class _Key:
     location: str
 
 
+def _shape(cols: tuple[str, ...], parts: tuple[KeyPart, ...]) -> tuple[str, ...] | None:
+    """The key's columns, a prefix written ``a(5)``; None for functional keys (not compared)."""
+    if not parts:
+        return cols
+    if any(p.expression for p in parts):
+        return None
+    return tuple(p.column if p.length is None else f"{p.column}({p.length})" for p in parts)
+
+
 def _keys(table: TableDef) -> list[_Key]:
     keys: list[_Key] = []
-    if table.primary_key:
-        keys.append(_Key("PRIMARY KEY", table.primary_key, True, table.pk_location or table.source))
-    keys += [
-        _Key(f"UNIQUE {u.name}", u.cols, True, u.location or table.source) for u in table.uniques
-    ]
+    candidates = [("PRIMARY KEY", table.primary_key, table.pk_parts, True, table.pk_location)]
+    candidates += [(f"UNIQUE {u.name}", u.cols, u.parts, True, u.location) for u in table.uniques]
     for index in table.indexes:
-        if index.kind == "fulltext":
-            continue  # a FULLTEXT index serves no B-tree lookup, nor is served by one
+        if index.kind in ("fulltext", "spatial"):
+            continue  # these serve no B-tree lookup, nor are served by one
         label = f"UNIQUE {index.name}" if index.kind == "unique" else f"INDEX {index.name}"
-        keys.append(_Key(label, index.cols, index.kind == "unique", index.location or table.source))
+        candidates.append((label, index.cols, index.parts, index.kind == "unique", index.location))
+    for label, cols, parts, unique, location in candidates:
+        shape = _shape(cols, parts)
+        if shape:
+            keys.append(_Key(label, shape, unique, location or table.source))
     return keys
 
 
@@ -73,7 +83,10 @@ def check_fk_index(doc: Document) -> Iterator[Finding]:
     """LMS202: foreign key columns should lead some index, unique key or the PK."""
     for table in doc.tables.values():
         keys = _keys(table)
+        ignored = table.engine not in ("", "INNODB")  # MyISAM & co. parse and drop foreign keys
         for fk in table.foreign_keys:
+            if ignored or (fk.inline and not doc.target.mariadb):  # MySQL 8 ignores inline ones
+                continue
             if any(key.cols[: len(fk.cols)] == fk.cols for key in keys):
                 continue
             yield finding(

@@ -39,7 +39,8 @@ def check_unique_keys(doc: Document) -> Iterator[Finding]:
     for table, part in _partitioned(doc):
         severity, prefix, suffix = _context(table, part)
         for name, cols, location in table.unique_keys():
-            missing = [c for c in part.columns if c not in cols]
+            needed = dict.fromkeys(part.columns + part.sub_columns)
+            missing = [c for c in needed if c not in cols]
             if not missing:
                 continue
             key = "primary key" if name == "PRIMARY" else f"unique key {name}"
@@ -59,6 +60,8 @@ def check_foreign_keys(doc: Document) -> Iterator[Finding]:
     for table, part in _partitioned(doc):
         severity, prefix, suffix = _context(table, part)
         for fk in table.foreign_keys:
+            if fk.inline and not doc.target.mariadb:
+                continue  # MySQL 8 parses and ignores inline REFERENCES
             yield finding(
                 "LMS102",
                 table.name,
@@ -72,7 +75,7 @@ def check_foreign_keys(doc: Document) -> Iterator[Finding]:
             for other in doc.tables.values()
             if other is not table
             for fk in other.foreign_keys
-            if fk.ref_table == table.name
+            if fk.ref_table == table.name and (doc.target.mariadb or not fk.inline)
         ]
         if referrers:
             yield finding(
@@ -122,6 +125,8 @@ def check_fulltext(doc: Document) -> Iterator[Finding]:
     """LMS104: a partitioned InnoDB table cannot carry FULLTEXT indexes."""
     for table, part in _partitioned(doc):
         severity, prefix, suffix = _context(table, part)
+        if doc.target.mariadb and part.applied:
+            severity, suffix = "warning", suffix + " (MariaDB accepts it; MySQL 8 refuses it)"
         for index in table.indexes:
             if index.kind == "fulltext":
                 yield finding(

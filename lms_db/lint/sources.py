@@ -16,6 +16,9 @@ from lms_db.errors import InputError
 #: File suffixes lint reads.
 SUFFIXES = (".sql", ".md")
 
+#: ``--`` starts a comment only when followed by whitespace (or the end): ``1--1`` is 2.
+_DASH_FOLLOW = ("", " ", "\t", "\n", "\r")
+_DOLLAR = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 _FENCE = re.compile(r"^\s{0,3}(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\s`]*)")
 
 
@@ -100,18 +103,28 @@ def markdown_sql_blocks(path: str, text: str) -> Iterator[Chunk]:
         i = j + 1
 
 
-def mask(text: str) -> str:
+def mask(text: str, *, keep_versioned: bool = False, postgres: bool = False) -> str:
     """``text`` with comments blanked and string contents replaced by ``x``.
 
     The result has the same length and line breaks, so offsets and line numbers hold;
     structural scans (semicolons, parentheses, keywords) can run on it safely.
+    ``keep_versioned`` keeps the executable comments (``/*!...*/``) as they are;
+    ``postgres`` reads PostgreSQL's lexis (``$tag$...$tag$`` strings, no ``#`` comments).
     """
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
         nxt = text[i + 1] if i + 1 < n else ""
-        if (ch == "-" and nxt == "-") or ch == "#":
+        dash_follow = postgres or text[i + 2 : i + 3] in _DASH_FOLLOW
+        dash_comment = ch == "-" and nxt == "-" and dash_follow
+        dollar = _DOLLAR.match(text, i) if postgres and ch == "$" else None
+        if dollar:
+            end = text.find(dollar.group(), dollar.end())
+            end = n if end < 0 else end + len(dollar.group())
+            out.append("".join(c if c == "\n" else "x" for c in text[i:end]))
+            i = end
+        elif dash_comment or (ch == "#" and not postgres):
             end = text.find("\n", i)
             end = n if end < 0 else end
             out.append(" " * (end - i))
@@ -119,6 +132,10 @@ def mask(text: str) -> str:
         elif ch == "/" and nxt == "*":
             end = text.find("*/", i + 2)
             end = n if end < 0 else end + 2
+            if keep_versioned and (text[i + 2 : i + 3] == "!" or text[i + 2 : i + 4] == "M!"):
+                out.append(text[i : i + 2])
+                i += 2
+                continue
             out.append("".join(c if c == "\n" else " " for c in text[i:end]))
             i = end
         elif ch in "'\"`":
@@ -143,17 +160,76 @@ def mask(text: str) -> str:
     return "".join(out)
 
 
-def split_statements(chunk: Chunk) -> Iterator[RawStatement]:
-    """Split a chunk on top-level ``;``; blank or comment-only pieces are dropped."""
-    masked = mask(chunk.text)
+_VERSIONED = re.compile(r"/\*(?P<mariadb>M?)!(?P<version>\d{5,6})?")
+_DELIMITER = re.compile(r"^[ \t]*DELIMITER[ \t]+(?P<token>\S+)[^\n]*", re.I | re.M)
+
+
+def expand_versioned(text: str, version: int, mariadb: bool) -> str:
+    """Open the executable comments the server of ``version`` runs, same length and lines.
+
+    MySQL runs ``/*!NNNNN ...*/`` when NNNNN <= its version and ignores ``/*M!...*/``;
+    MariaDB also runs ``/*M!NNNNNN ...*/``, but skips 5-digit versions from 50700 on
+    (MySQL 5.7+ only features; checked on MariaDB 10.11).  Comment text that is run
+    becomes plain SQL (markers blanked); the rest stays a comment.
+    """
+    out: list[str] = []
+    masked = mask(text, keep_versioned=True)
+    pos = 0
+    for match in _VERSIONED.finditer(masked):
+        if match.start() < pos:
+            continue
+        end = masked.find("*/", match.end())
+        if end < 0:
+            break
+        if _runs(match.group("version"), bool(match.group("mariadb")), version, mariadb):
+            out += [text[pos : match.start()], " " * (match.end() - match.start())]
+            out += [text[match.end() : end], "  "]
+            pos = end + 2
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _runs(raw: str | None, m_only: bool, version: int, mariadb: bool) -> bool:
+    if m_only and not mariadb:
+        return False
+    if raw is None:
+        return True
+    wanted = int(raw)
+    if mariadb and len(raw) == 5 and wanted >= 50700:
+        return False
+    return wanted <= version
+
+
+def split_statements(chunk: Chunk, *, postgres: bool = False) -> Iterator[RawStatement]:
+    """Split a chunk on top-level ``;``, or the token of the last ``DELIMITER`` line
+    (``DELIMITER ;;`` around triggers and procedures); blank or comment-only pieces and
+    the DELIMITER lines themselves are dropped.  ``postgres``: PostgreSQL lexis (dollar
+    quotes), no DELIMITER."""
+    masked = mask(chunk.text, postgres=postgres)
+    cuts: list[tuple[int, int]] = []  # (start of a statement end, where the next begins)
+    delimiter, pos = ";", 0
+    for line in () if postgres else _DELIMITER.finditer(masked):
+        cuts += _ends(masked, delimiter, pos, line.start())
+        cuts.append((line.start(), line.end()))
+        delimiter, pos = line.group("token"), line.end()
+    cuts += _ends(masked, delimiter, pos, len(masked))
+    cuts.append((len(masked), len(masked)))
     start = 0
-    for pos in [m.start() for m in re.finditer(";", masked)] + [len(masked)]:
-        piece = chunk.text[start:pos]
-        body = masked[start:pos]
+    for end, resume in cuts:
+        piece = chunk.text[start:end]
+        body = masked[start:end]
         stripped = body.lstrip()
         if stripped:
             first_line = chunk.first_line + chunk.text.count("\n", 0, start)
             lead = len(body) - len(stripped)
-            line = first_line + body.count("\n", 0, lead)
-            yield RawStatement(piece, first_line, line)
-        start = pos + 1
+            line_no = first_line + body.count("\n", 0, lead)
+            yield RawStatement(piece, first_line, line_no)
+        start = resume
+
+
+def _ends(masked: str, delimiter: str, start: int, stop: int) -> list[tuple[int, int]]:
+    cuts, pos = [], masked.find(delimiter, start, stop)
+    while pos >= 0:
+        cuts.append((pos, pos + len(delimiter)))
+        pos = masked.find(delimiter, pos + len(delimiter), stop)
+    return cuts

@@ -11,6 +11,7 @@ from lms_db.lint.findings import Finding, finding
 from lms_db.lint.from_sql import raw_type, table_name
 from lms_db.lint.schema import Document, Statement
 from lms_db.lint.sources import mask
+from lms_db.lint.target_rules import unknown_types
 
 _NAME = r"((?:`[^`]+`|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|[\w$]+))?)"
 
@@ -57,6 +58,13 @@ _KNOWN_COMMANDS = re.compile(
     r"|REPAIR|ANALYZE\s+TABLE|CHECK\s+TABLE|SHUTDOWN|RESTART|CLONE|IMPORT\s+TABLE"
     r"|(?:UN)?LOCK\s+TABLES|CALL|RENAME\s+TABLE|REPLACE|PREPARE|EXECUTE|DEALLOCATE|DO"
     r")\b",
+    re.I,
+)
+
+#: Queries and session statements: unparseable ones are warnings, not errors.
+_QUERY = re.compile(
+    r"^\s*\(?\s*(?:SELECT|WITH|INSERT|REPLACE|UPDATE|DELETE|EXPLAIN|DESCRIBE|DESC|SHOW|SET|CALL|DO"
+    r"|VALUES|TABLE|HANDLER|LOAD)\b",
     re.I,
 )
 
@@ -131,10 +139,14 @@ def _statement_table(stmt: Statement, masked: str) -> str:
     return table_name(stmt.text[match.start(1) : match.end(1)]) if match else ""
 
 
-def _not_mysql_reasons(stmt: Statement, masked: str) -> list[str]:
+def _not_mysql_reasons(doc: Document, stmt: Statement, masked: str) -> list[str]:
     reasons = [why for pattern, why in _NOT_MYSQL if pattern.search(masked)]
     if reasons:
         return reasons
+    if stmt.understood:  # lint's own DDL parser read it: only the column types remain
+        odd = unknown_types(doc, stmt.location)
+        label = doc.target.label
+        return [f"column types {label} does not have: {', '.join(odd)}"] if odd else []
     tree = stmt.tree
     if tree is None and stmt.error and not _KNOWN_COMMANDS.match(masked):
         return [f"sqlglot cannot parse it as MySQL: {stmt.error}"]
@@ -164,10 +176,16 @@ def check_mysql8_syntax(doc: Document) -> Iterator[Finding]:
     """LMS401: statements MySQL 8 does not accept."""
     for stmt in doc.statements:
         masked = mask(stmt.text)
-        reasons = _not_mysql_reasons(stmt, masked)
+        reasons = _not_mysql_reasons(doc, stmt, masked)
+        # a query sqlglot cannot read is not a schema problem: the server may well take it
+        soft = stmt.tree is None and _QUERY.match(masked) is not None
         for reason in reasons:
-            yield finding("LMS401", _statement_table(stmt, masked), reason, stmt.location)
-        if not reasons and isinstance(stmt.tree, exp.Command) and not _KNOWN_COMMANDS.match(masked):
+            table = _statement_table(stmt, masked)
+            if soft:
+                reason += "; check it on a server (--dev-url)"
+            yield finding("LMS401", table, reason, stmt.location, "warning" if soft else None)
+        opaque = isinstance(stmt.tree, exp.Command) and not stmt.understood
+        if not reasons and opaque and not _KNOWN_COMMANDS.match(masked):
             yield finding(
                 "LMS401",
                 _statement_table(stmt, masked),

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lms_db.models.base import Base, created_at, logical_ref, table_args
+from lms_db.models.base import Base, created_at, logical_ref, pii, table_args
 from lms_db.models.types import BigUnsigned, Json
 
 
@@ -33,5 +33,5 @@ class AuditLog(Base):
     record_id: Mapped[int | None] = mapped_column(BigUnsigned)
     old_values: Mapped[Any | None] = mapped_column(Json)
     new_values: Mapped[Any | None] = mapped_column(Json)
-    ip_address: Mapped[str | None] = mapped_column(sa.String(45))
+    ip_address: Mapped[str | None] = mapped_column(sa.String(45), info=pii("ip"))
     created_at: Mapped[datetime | None] = created_at()

@@ -86,6 +86,12 @@ def logical_ref(target: str, on_delete: str | None = None) -> dict[str, Any]:
     return {"logical_ref": target, "on_delete": on_delete}
 
 
+def pii(kind: str) -> dict[str, Any]:
+    """``Column.info`` for personal data (``email``, ``phone``, ``birth_date``, ``ip``,
+    ``token``): ``lmsdb archive`` refuses to store such a table unencrypted."""
+    return {"pii": kind}
+
+
 def created_at() -> MappedColumn[Any]:
     """``created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP``."""
     return mapped_column(Timestamp, nullable=True, server_default=sa.text("CURRENT_TIMESTAMP"))

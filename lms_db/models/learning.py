@@ -52,6 +52,9 @@ class Enrollment(Base):
         keyspace="user",
         shard_key="user_id",
         partition=ENROLLMENTS_PARTITION,
+        # lmsdb archive: progress and attempts (ON DELETE CASCADE) travel in the same object;
+        # an enrollment with a certificate (no cascade: certificates outlive it) is skipped.
+        archive={"with": ("lesson_progress", "quiz_attempts"), "skip_if": ("certificates",)},
         redundant_seed_indexes={
             "idx_user_id": "unique_enrollment (user_id, course_id) / idx_enrollments_user_status",
         },

@@ -12,6 +12,7 @@ from lms_db.models.base import (
     Base,
     created_at,
     fulltext_index,
+    pii,
     table_args,
     timestamp_null,
     updated_at,
@@ -49,7 +50,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigUnsigned, primary_key=True, autoincrement=True)
     uuid: Mapped[str] = mapped_column(sa.CHAR(36), nullable=False, unique=True)
-    email: Mapped[str] = mapped_column(sa.String(255), nullable=False, unique=True)
+    email: Mapped[str] = mapped_column(
+        sa.String(255), nullable=False, unique=True, info=pii("email")
+    )
     email_verified_at: Mapped[datetime | None] = timestamp_null()
     password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     first_name: Mapped[str] = mapped_column(sa.String(100), nullable=False)
@@ -66,7 +69,7 @@ class User(Base):
     timezone: Mapped[str | None] = mapped_column(sa.String(50), server_default="UTC")
     locale: Mapped[str | None] = mapped_column(sa.String(10), server_default="en")
     last_login_at: Mapped[datetime | None] = timestamp_null()
-    last_login_ip: Mapped[str | None] = mapped_column(sa.String(45))
+    last_login_ip: Mapped[str | None] = mapped_column(sa.String(45), info=pii("ip"))
     login_count: Mapped[int | None] = mapped_column(IntUnsigned, server_default=sa.text("0"))
     created_at: Mapped[datetime | None] = created_at()
     updated_at: Mapped[datetime | None] = updated_at()
@@ -88,11 +91,11 @@ class UserProfile(Base):
         primary_key=True,
         autoincrement=False,
     )
-    date_of_birth: Mapped[date | None] = mapped_column(sa.Date)
+    date_of_birth: Mapped[date | None] = mapped_column(sa.Date, info=pii("birth_date"))
     gender: Mapped[str | None] = mapped_column(
         Enum("gender", "male", "female", "other", "prefer_not_to_say")
     )
-    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    phone: Mapped[str | None] = mapped_column(sa.String(20), info=pii("phone"))
     country_code: Mapped[str | None] = mapped_column(sa.CHAR(2))  # ISO 3166-1 alpha-2
     occupation: Mapped[str | None] = mapped_column(sa.String(100))
     organization: Mapped[str | None] = mapped_column(sa.String(200))
@@ -127,11 +130,13 @@ class UserSession(Base):
         shard_key="user_id",
     )
 
-    id: Mapped[str] = mapped_column(sa.CHAR(64), primary_key=True)  # session token hash
+    id: Mapped[str] = mapped_column(
+        sa.CHAR(64), primary_key=True, info=pii("token")
+    )  # session token hash
     user_id: Mapped[int] = mapped_column(
         BigUnsigned, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
     )
-    ip_address: Mapped[str | None] = mapped_column(sa.String(45))
+    ip_address: Mapped[str | None] = mapped_column(sa.String(45), info=pii("ip"))
     user_agent: Mapped[str | None] = mapped_column(sa.Text)
     device_type: Mapped[str | None] = mapped_column(
         Enum("device_type", "desktop", "mobile", "tablet", "other")
@@ -164,9 +169,9 @@ class UserOAuthProvider(Base):
         Enum("provider", "google", "microsoft", "github", "linkedin", "facebook"), nullable=False
     )
     provider_user_id: Mapped[str] = mapped_column(sa.String(255), nullable=False)
-    provider_email: Mapped[str | None] = mapped_column(sa.String(255))
-    access_token: Mapped[str | None] = mapped_column(sa.Text)
-    refresh_token: Mapped[str | None] = mapped_column(sa.Text)
+    provider_email: Mapped[str | None] = mapped_column(sa.String(255), info=pii("email"))
+    access_token: Mapped[str | None] = mapped_column(sa.Text, info=pii("token"))
+    refresh_token: Mapped[str | None] = mapped_column(sa.Text, info=pii("token"))
     token_expires_at: Mapped[datetime | None] = timestamp_null()
     provider_data: Mapped[Any | None] = mapped_column(Json)  # full provider profile
     created_at: Mapped[datetime | None] = created_at()

@@ -258,7 +258,7 @@ def global_rows(rng: random.Random) -> Rows:
                 i,
                 f"SAVE{i:02d}{rng.choice(words.SUBJECTS)[:3].upper()}",
                 "percentage" if percentage else "fixed_amount",
-                f"{rng.choice((10, 15, 20, 25, 50)) if percentage else rng.randint(1, 20) * 100}.00",
+                f"{rng.choice((10, 15, 20, 25, 50)) if percentage else rng.randint(1, 20) * 100}.00",  # noqa: E501
                 "500.00" if percentage else None,
                 "all_courses",
                 rng.choice((None, 100, 1000)),

@@ -45,6 +45,14 @@ def include_object_for(dialect_name: str) -> Any:
         if (
             type_ == "table"
             and reflected
+            and compare_to is None
+            and name
+            and (name in ("lmsdb_move_changes", "lmsdb_fences"))
+        ):
+            return False  # a range move's changelog and fence records (docs/moves.md)
+        if (
+            type_ == "table"
+            and reflected
             and dialect_name == "postgresql"
             and name
             and (name.endswith("_default"))

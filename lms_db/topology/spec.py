@@ -44,7 +44,9 @@ __all__ = [
     "Topology",
     "load_topology",
 ]
-_TOP_KEYS = ("catalog", "analytics", "shards")
+_TOP_KEYS = ("catalog", "analytics", "shards", "archive")
+#: Keys of the optional ``[archive]`` section (object store defaults for ``lmsdb archive``).
+ARCHIVE_KEYS = ("endpoint_url", "region", "bucket", "prefix", "storage_class", "sse", "kms_key_id")
 _DATABASE_KEYS = ("url",)
 _SHARD_KEYS = ("name", "primary", "replicas", "ranges")
 _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -81,6 +83,7 @@ class Topology:
     catalog: DatabaseRef
     analytics: DatabaseRef | None
     shards: tuple[ShardSpec, ...]
+    archive: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def shard_names(self) -> tuple[str, ...]:
@@ -154,13 +157,48 @@ class _Loader:
         catalog = self.database_section(data, "catalog", required=True)
         analytics = self.database_section(data, "analytics", required=False)
         shards = self.shards(data.get("shards"))
+        archive = self.archive_section(data.get("archive"))
         self.check_distinct_databases(catalog, analytics, shards)
         for keyspace in SHARDED_KEYSPACES:
             self.check_tiling(keyspace, shards)
         if self.problems or catalog is None:
             raise TopologyInvalid(self.problems)
         specs = tuple(spec for _, spec in shards)
-        return Topology(path=self.path, catalog=catalog, analytics=analytics, shards=specs)
+        return Topology(
+            path=self.path,
+            catalog=catalog,
+            analytics=analytics,
+            shards=specs,
+            archive=MappingProxyType(archive),
+        )
+
+    def archive_section(self, raw: Any) -> dict[str, str]:
+        """``[archive]``: object-store defaults; credentials are refused (AWS chain only)."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.problem("archive", 'must be a table: [archive] with bucket = "..."')
+            return {}
+        out: dict[str, str] = {}
+        for key, value in raw.items():
+            if any(
+                word in key.lower()
+                for word in ("secret", "access_key", "token", "password", "credential")
+            ):
+                self.problem(
+                    f"archive.{key}",
+                    "credentials never go in the topology file; "
+                    "use the AWS environment, AWS_PROFILE or an instance role",
+                )
+            elif key not in ARCHIVE_KEYS:
+                self.problem(
+                    f"archive.{key}", f"unknown key; allowed here: {', '.join(ARCHIVE_KEYS)}"
+                )
+            elif not isinstance(value, str) or not value:
+                self.problem(f"archive.{key}", "must be a non-empty string")
+            else:
+                out[key] = value
+        return out
 
     def unknown_keys(self, table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
         for key in table:

@@ -132,7 +132,7 @@ def execute(url: URL | str, *statements: str) -> None:
         engine.dispose()
 
 
-def results_by_shard(run: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+def results_by_shard(run: dict[str, Any]) -> dict[str, tuple[str | None, str | None, str]]:
     """``shard -> (from, to, result)`` from ``migrate up --json``."""
     return {r["shard"]: (r["from"], r["to"], r["result"]) for r in run["results"]}
 
@@ -189,3 +189,10 @@ def add_revision(
         encoding="utf-8",
     )
     return path
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT of one row generated."""
+    key = result.inserted_primary_key
+    assert key is not None, "the INSERT generated no primary key"
+    return int(key[0])

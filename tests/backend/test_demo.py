@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,13 +27,17 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
         "sample load",
         "views refresh",
         "route",
+        "split",
         "status",
+        "archive",
+        "restore",
         "schema check",
     ):
         assert f"✓ {step}" in result.output
+    assert "(GLACIER, AES256" in result.output  # moto is a test dependency: archiving runs
     assert "every database matches the models" in result.output
     users = 0
-    for n in range(3):
+    for n in range(4):  # the split moved part of shard-0's users to the new shard-3
         engine = sa.create_engine(f"sqlite:///{workdir / f'shard-{n}.db'}")
         with engine.connect() as conn:
             on_shard = conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
@@ -41,7 +46,12 @@ def test_demo_runs_every_step(tmp_path: Path) -> None:
         assert on_shard > 0 and version == "0001"
         users += on_shard
     assert users == 90
+    listed = runner.invoke(app, ["-t", str(workdir / "topology.toml"), "shard", "list", "--json"])
+    owners = {r["shard"] for r in json.loads(listed.stdout)["ranges"]}
+    assert "shard-3" in owners
     topology = str(workdir / "topology.toml")
+    runs = runner.invoke(app, ["-t", topology, "archive", "list", "--json"])
+    assert runs.exit_code == 0 and '"table": "enrollments"' in runs.stdout
     listed = runner.invoke(app, ["-t", topology, "shard", "list"])
     assert listed.exit_code == 0 and "shard-2" in listed.output
     refreshed = runner.invoke(

@@ -198,10 +198,10 @@ def test_history_sql_and_new(tmp_path: Path) -> None:
     assert [
         h["revision"]
         for h in lmsdb_json(
-            None,
+            None,  # type: ignore[arg-type]
             "migrate",
             "history",
-            "--scripts",  # type: ignore[arg-type]
+            "--scripts",
             str(scripts),
         )
     ] == ["0001"]

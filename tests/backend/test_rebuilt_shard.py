@@ -22,7 +22,7 @@ from lms_db.models.users import User
 from lms_db.router import Router
 from lms_db.schema.ddl import create_schema
 from lms_db.topology.spec import load_topology
-from tests.backend.fleet_helpers import lmsdb, lmsdb_json, write_topology
+from tests.backend.fleet_helpers import inserted_id, lmsdb, lmsdb_json, write_topology
 
 BACKENDS = ["mariadb", "postgresql"]
 
@@ -55,18 +55,18 @@ def _insert_through_router(topology: Path, shard: str) -> tuple[int, int, str]:
     user's id, the audit row's id and the shard the Router routes the user id to."""
     with Router.from_topology(load_topology(topology), max_staleness=0) as router:
         with router.engine_for_shard(shard).begin() as conn:
-            user_id = conn.execute(
-                User.__table__.insert().values(
-                    uuid="00000000-0000-4000-8000-000000000001",
-                    email="rebuilt@x.test",
-                    password_hash="x",
-                    first_name="A",
-                    last_name="B",
+            user_id = inserted_id(
+                conn.execute(
+                    sa.insert(User).values(
+                        uuid="00000000-0000-4000-8000-000000000001",
+                        email="rebuilt@x.test",
+                        password_hash="x",
+                        first_name="A",
+                        last_name="B",
+                    )
                 )
-            ).inserted_primary_key[0]
-            audit_id = conn.execute(
-                AuditLog.__table__.insert().values(action="rebuilt")
-            ).inserted_primary_key[0]
+            )
+            audit_id = inserted_id(conn.execute(sa.insert(AuditLog).values(action="rebuilt")))
         return int(user_id), int(audit_id), router.shard_for("user", user_id).shard
 
 

@@ -55,7 +55,7 @@ def migrated(tmp_path: Path) -> tuple[Path, str, list[str]]:
 @pytest.fixture(params=["sqlite", "mariadb"])
 def any_migrated(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str, list[str]]:
     if request.param == "sqlite":
-        return request.getfixturevalue("migrated")  # type: ignore[no-any-return]
+        return request.getfixturevalue("migrated")
     make = request.getfixturevalue("make_mariadb_database")
     catalog = make().render_as_string(hide_password=False)
     shards = [make().render_as_string(hide_password=False) for _ in range(2)]

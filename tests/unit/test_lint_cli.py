@@ -90,6 +90,10 @@ def test_applied_partition_fails(app: typer.Typer, runner: CliRunner) -> None:
         (["{tmp}/schema.toml"], "lint reads .sql and .md files only"),
         (["--partition", "coupons"], "no declared partition spec on table 'coupons'"),
         (["--partition", "users", str(CLEAN)], "--partition applies to the models only"),
+        (["--target", "oracle", str(CLEAN)], "unknown lint target 'oracle'"),
+        (["--dev-url", "mysql+pymysql://root@127.0.0.1:3306/"], "--dev-url needs FILES"),
+        ([str(CLEAN), "--dev-url", "not a url"], "--dev-url is not a database URL"),
+        ([str(CLEAN), "--dev-url", "mysql://u:pw-hidden@127.0.0.1:1/"], "u:***@127.0.0.1:1"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -103,6 +107,19 @@ def test_bad_input_exits_2_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0]
     assert result.stdout == ""
+
+
+def test_target_decides_where_the_servers_differ(
+    app: typer.Typer, runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "ft.sql"
+    path.write_text(
+        "CREATE TABLE t (id INT, b TEXT, FULLTEXT (b)) PARTITION BY HASH (id) PARTITIONS 2;\n"
+    )
+    assert runner.invoke(app, ["schema", "lint", str(path)]).exit_code == 1  # mysql8 default
+    maria = runner.invoke(app, ["schema", "lint", str(path), "--target", "mariadb", "--json"])
+    assert maria.exit_code == 0
+    assert [f["severity"] for f in json.loads(maria.stdout)] == ["warning"]
 
 
 def test_missing_file_with_json_prints_the_error_as_json(

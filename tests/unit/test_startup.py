@@ -53,6 +53,7 @@ def test_the_cli_help_defaults_are_the_library_defaults() -> None:
     from lms_db.demo import DEFAULT_COURSES, DEFAULT_USERS
     from lms_db.dialects.facts import DIALECTS
     from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
+    from lms_db.lint.targets import TARGETS
     from lms_db.migrate.replication import DEFAULT_REPLICA_TIMEOUT
     from lmsdb_cli import defaults
 
@@ -60,6 +61,7 @@ def test_the_cli_help_defaults_are_the_library_defaults() -> None:
     assert defaults.DEFAULT_REPLICA_TIMEOUT == DEFAULT_REPLICA_TIMEOUT
     assert defaults.DIALECTS == DIALECTS
     assert (defaults.DEMO_USERS, defaults.DEMO_COURSES) == (DEFAULT_USERS, DEFAULT_COURSES)
+    assert tuple(TARGETS) == defaults.LINT_TARGETS
 
 
 def test_the_lazy_public_api_still_resolves_in_a_fresh_process() -> None:

@@ -1,0 +1,220 @@
+"""Reading one chunk of an archive group, and the guarded delete of exactly those rows.
+
+A chunk is up to ``chunk_size`` parent rows in primary-key order that pass the filter and
+have no blocking child (``skip_if``), plus every row of the children archived with them.
+They are read, and checksummed per table (count + 128-bit digest, the moves' checksum), in
+one snapshot.  :func:`guarded_delete` runs in ONE transaction: lock those rows
+(``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), checksum them again, compare with
+the read's, check no blocking child appeared, delete children then parents and check every
+row count.  Any difference rolls back and leaves every row in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lms_db.archive.codec import Chunk, Row
+from lms_db.archive.filters import RowFilter
+from lms_db.archive.hooks import pause_point
+from lms_db.archive.tables import ArchiveGroup, select_rows
+from lms_db.errors import OperationError
+from lms_db.moves.checksum import PkBounds, checksum_chunks
+
+#: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766: a chunk
+#: stays below it, see ``MAX_CHUNK`` in the runner).
+IN_LIST = 5_000
+
+
+def in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), IN_LIST):
+        yield ids[start : start + IN_LIST]
+
+
+def candidate_query(
+    group: ArchiveGroup, row_filter: RowFilter, dialect: str, after: int | None
+) -> sa.Select[Any]:
+    """Parent rows eligible for archiving after primary key ``after`` (pk order)."""
+    parent = group.parent
+    pk = parent.c[group.pk]
+    query = select_rows(parent, dialect).where(*row_filter.clauses(parent, dialect))
+    if after is not None:
+        query = query.where(pk > after)
+    for blocker in group.blockers:
+        query = query.where(~sa.exists().where(blocker.table.c[blocker.column] == pk))
+    return query.order_by(pk)
+
+
+def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> sa.Select[Any]:
+    """How many parent rows pass the filter but are kept by a blocking child."""
+    parent = group.parent
+    pk = parent.c[group.pk]
+    if not group.blockers:
+        return sa.select(sa.literal(0))
+    blocked = sa.or_(*(sa.exists().where(b.table.c[b.column] == pk) for b in group.blockers))
+    return (
+        sa.select(sa.func.count())
+        .select_from(parent)
+        .where(*row_filter.clauses(parent, dialect), blocked)
+    )
+
+
+def read_chunk(
+    conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *, lock: bool = False
+) -> Chunk:
+    """The chunk made of ``parents`` and their children's rows (children in pk order)."""
+    dialect = conn.dialect.name
+    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+    rows: dict[str, list[Row]] = {group.parent.name: list(parents)}
+    pk_index = columns[group.parent.name].index(group.pk)
+    ids = [int(r[pk_index]) for r in parents]
+    for child in group.children:
+        table = child.table
+        child_pk = next(iter(table.primary_key.columns))
+        found: list[Row] = []
+        for batch in in_batches(ids):
+            query = select_rows(table, dialect).where(table.c[child.column].in_(batch))
+            if lock and dialect != "sqlite":
+                query = query.with_for_update()
+            found.extend(tuple(r) for r in conn.execute(query.order_by(child_pk)))
+        position = columns[table.name].index(child_pk.name)
+        found.sort(key=lambda r: r[position])
+        rows[table.name] = found
+    return Chunk(columns, rows)
+
+
+def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:
+    index = chunk.columns[group.parent.name].index(group.pk)
+    return [int(r[index]) for r in chunk.rows[group.parent.name]]
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction with one snapshot for all its reads (REPEATABLE READ; SQLite:
+    a deferred transaction), so the rows read and their checksum describe the same state."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction; on SQLite ``BEGIN IMMEDIATE`` so no writer slips in after the read."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        else:
+            with conn.begin():
+                yield conn
+
+
+class RowCountMismatch(OperationError):
+    """A DELETE removed another number of rows than were locked: rolled back."""
+
+    code = "row_count_mismatch"
+
+
+def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """The chunk's rows of ``table``: parents by primary key, children by their link."""
+    if table is group.parent:
+        column = table.c[group.pk]
+    else:
+        column = table.c[next(c.column for c in group.children if c.table is table)]
+    return sa.or_(*(column.in_(batch) for batch in in_batches(ids)))
+
+
+def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
+    """Row count and digest of the chunk's rows in every table of the group.
+
+    The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
+    MySQL/MariaDB and PostgreSQL (one row per table crosses the network), in Python on
+    SQLite.  Taken in the read's snapshot and again under the delete's locks.
+    """
+    checks: dict[str, list[Any]] = {}
+    for table in group.tables:
+        [digest] = checksum_chunks(
+            conn, table, _member_of(group, table, ids), [PkBounds(None, None)]
+        )
+        checks[table.name] = [digest.rows, digest.digest, digest.method]
+    return checks
+
+
+def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None:
+    """``SELECT ... FOR UPDATE`` the chunk's keys in every table (SQLite: BEGIN IMMEDIATE
+    already holds the database).  A writer adding a child must wait: its foreign-key check
+    needs the parent row we hold."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return
+    for table in group.tables:
+        where = _member_of(group, table, ids)
+        if dialect in ("mysql", "mariadb"):
+            # InnoDB locks every row a locking read scans, aggregate or not: one row back.
+            conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(where).with_for_update()
+            ).scalar_one()
+        else:  # PostgreSQL refuses FOR UPDATE with an aggregate
+            pk = next(iter(table.primary_key.columns))
+            conn.execute(sa.select(pk).where(where).with_for_update()).all()
+
+
+def guarded_delete(
+    engine: Engine, group: ArchiveGroup, ids: Sequence[int], *, checks: dict[str, list[Any]]
+) -> bool:
+    """Delete the chunk's rows if they are exactly what was archived.
+
+    :param checks: :func:`table_checks` taken when the chunk was read.
+    :returns: ``True`` if deleted; ``False`` if any row changed (nothing deleted).
+    :raises RowCountMismatch: a DELETE's row count differed (rolled back).
+    """
+    with write_transaction(engine) as conn:
+        lock_rows(conn, group, ids)
+        if table_checks(conn, group, ids) != checks:
+            return False  # the transaction ends with nothing written
+        for blocker in group.blockers:
+            column = blocker.table.c[blocker.column]
+            for batch in in_batches(ids):
+                held = conn.execute(
+                    sa.select(sa.func.count()).select_from(blocker.table).where(column.in_(batch))
+                ).scalar_one()
+                if held:
+                    return False
+        for child in reversed(group.children):
+            deleted = 0
+            for batch in in_batches(ids):
+                deleted += conn.execute(
+                    sa.delete(child.table).where(child.table.c[child.column].in_(batch))
+                ).rowcount
+            check_count(deleted, int(checks[child.table.name][0]), child.table.name)
+        pause_point("delete:children")
+        pk = group.parent.c[group.pk]
+        deleted = 0
+        for batch in in_batches(ids):
+            deleted += conn.execute(sa.delete(group.parent).where(pk.in_(batch))).rowcount
+        check_count(deleted, len(ids), group.parent.name)
+    pause_point("delete:committed")
+    return True
+
+
+def check_count(deleted: int, expected: int, table: str) -> None:
+    if deleted != expected:
+        raise RowCountMismatch(
+            f"{table}: the delete removed {deleted} rows, expected "
+            f"{expected}; rolled back, nothing deleted"
+        )

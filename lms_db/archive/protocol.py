@@ -1,0 +1,390 @@
+"""One shard's archive run: the per-chunk protocol, journaled step by step.
+
+For each chunk, in primary-key order (``docs/archive.md`` has the picture):
+
+1. read the parent rows after the cursor that pass the filter, and their children;
+2. encode and compress them; journal the chunk as ``read`` (its ids, counts, digest);
+3. upload to its deterministic key with a SHA-256 checksum, storage class, encryption;
+4. verify the stored object (HEAD: size, checksum, class; read back where readable);
+   journal ``verified``;
+5. guarded delete (:func:`~lms_db.archive.chunks.guarded_delete`) in one transaction;
+6. journal the chunk ``archived`` (or ``superseded`` when its rows changed: the object is
+   deleted, the rows stay and a later run takes them) and rewrite the manifest.
+
+Crash recovery (a rerun finds the open journal entry): a chunk journaled ``read`` never had
+rows deleted, so its object, if any, is deleted and the chunk re-read; a chunk journaled
+``verified`` is checked against the table: none of its parents left means the delete
+committed; all of them there and unchanged means it did not, and the guarded delete runs
+again; changed means the object is superseded.  So every row is in the table or in exactly
+one live object of the manifest, never neither, never both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lms_db.archive import journal
+from lms_db.archive.chunks import (
+    candidate_query,
+    guarded_delete,
+    parent_ids,
+    read_chunk,
+    snapshot,
+    table_checks,
+)
+from lms_db.archive.codec import Chunk, encode_chunk
+from lms_db.archive.filters import RowFilter
+from lms_db.archive.hooks import pause_point
+from lms_db.archive.manifest import MANIFEST_FORMAT, Manifest, chunk_key
+from lms_db.archive.s3 import Encryption, Store
+from lms_db.archive.tables import ArchiveGroup
+from lms_db.archive.throttle import LagThrottle
+from lms_db.errors import OperationError
+from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """What one archive run does (the same on every shard)."""
+
+    group: ArchiveGroup
+    row_filter: RowFilter
+    bucket: str
+    prefix: str
+    storage_class: str = "STANDARD"
+    encryption: Encryption = field(default_factory=Encryption)
+    chunk_size: int = 1000
+    no_delete: bool = False
+    signature: dict[str, Any] = field(default_factory=dict)
+    to_table: str | None = None
+
+
+@dataclass(frozen=True)
+class ChunkEvent:
+    """Progress of one shard, for the CLI's progress display."""
+
+    shard: str
+    chunk: int
+    state: str  # archived, copied, superseded
+    rows: int
+
+
+@dataclass
+class ShardOutcome:
+    """What a shard's run did."""
+
+    shard: str
+    run: str
+    state: str = "done"  # done, failed, locked, refused, skipped
+    chunks: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
+    superseded_rows: int = 0
+    resumed: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shard": self.shard,
+            "run": self.run,
+            "state": self.state,
+            "chunks": self.chunks,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "superseded_rows": self.superseded_rows,
+            "resumed": self.resumed,
+            "error": self.error,
+        }
+
+
+def new_payload(
+    options: ArchiveOptions, run: str, shard: str, revision: str | None
+) -> dict[str, Any]:
+    """A fresh journal payload for ``run`` on ``shard``."""
+    group = options.group
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "run": run,
+        "table": group.parent.name,
+        "tables": [t.name for t in group.tables],
+        "shard": shard,
+        "bucket": options.bucket,
+        "prefix": options.prefix,
+        "schema_revision": revision,
+        "storage_class": options.storage_class,
+        "encryption": options.encryption.mode,
+        "kms_key_id": options.encryption.kms_key_id,
+        "filter": options.row_filter.to_dict(),
+        "no_delete": options.no_delete,
+        "shard_key": group.shard_key,
+        "pk": group.pk,
+        "to_table": options.to_table,
+        "state": "running",
+        "created_at": _now(),
+        "chunks": [],
+    }
+    return {
+        "run": run,
+        "table": group.parent.name,
+        "signature": options.signature,
+        "cursor": None,
+        "next_chunk": 1,
+        "inflight": None,
+        "manifest": manifest,
+    }
+
+
+class ShardArchiver:
+    """Runs (or resumes) the archive of one shard; the caller holds the shard's lock."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        catalog: Engine,
+        store: Store,
+        options: ArchiveOptions,
+        shard: str,
+        entry_id: int,
+        payload: dict[str, Any],
+        on_chunk: Callable[[ChunkEvent], None] | None = None,
+        throttle: LagThrottle | None = None,
+    ) -> None:
+        self.engine = engine
+        self.catalog = catalog
+        self.store = store
+        self.options = options
+        self.group = options.group
+        self.shard = shard
+        self.entry_id = entry_id
+        self.payload = payload
+        self.manifest = Manifest(payload["manifest"])
+        self.on_chunk = on_chunk
+        self.throttle = throttle
+        self.dialect = engine.dialect.name
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, journal_step: str = "start") -> None:
+        """Archive every eligible row after the cursor, then mark the manifest complete.
+
+        Two journaled steps of the fleet's step runner (:mod:`lms_db.fleet.steps`, shared
+        with range moves): ``chunks`` (resumable from its own state: cursor and the chunk in
+        flight) and ``complete``.
+
+        :param journal_step: the entry's ``step`` column (where a crashed run stopped).
+        """
+        self._ctx = StepContext(self.catalog, self.entry_id, self.payload)
+        steps = [
+            Step("chunks", lambda _ctx: self._chunks()),
+            Step("complete", lambda _ctx: self._complete()),
+        ]
+        run_steps(self._ctx, remaining_steps(steps, journal_step))
+        journal.finish(self.catalog, self.entry_id, self.payload)
+
+    def _chunks(self) -> None:
+        if self.payload.get("inflight"):
+            self._recover(self.payload["inflight"])
+        while True:
+            if self.throttle is not None:
+                self.throttle.before_chunk()
+            read = self._read_next()
+            if read is None:
+                break
+            self._archive(*read)
+
+    def _complete(self) -> None:
+        self.manifest.data["state"] = "complete"
+        self.manifest.data["updated_at"] = _now()
+        self._write_manifest()
+
+    def _save(self, progress: str) -> None:
+        """Journal the chunk loop's state (the ``chunks`` step's own progress)."""
+        self.payload["progress"] = progress
+        self._ctx.save()
+
+    def _read_next(self) -> tuple[Chunk, dict[str, list[Any]]] | None:
+        with snapshot(self.engine) as conn:
+            query = candidate_query(
+                self.group, self.options.row_filter, self.dialect, self.payload["cursor"]
+            ).limit(self.options.chunk_size)
+            parents = [tuple(r) for r in conn.execute(query)]
+            if not parents:
+                return None
+            chunk = read_chunk(conn, self.group, parents)
+            checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
+        if {t: c[0] for t, c in checks.items()} != chunk.counts():
+            raise OperationError(
+                f"{self.shard}: the checksum counted other rows than were "
+                "read in the same snapshot; nothing archived"
+            )
+        return chunk, checks
+
+    def _archive(self, chunk: Chunk, checks: dict[str, list[Any]]) -> None:
+        number = int(self.payload["next_chunk"])
+        key = chunk_key(
+            self.options.prefix, self.group.parent.name, self.shard, self.payload["run"], number
+        )
+        ids = parent_ids(self.group, chunk)
+        chunk.meta.update(
+            run=self.payload["run"],
+            shard=self.shard,
+            chunk=number,
+            table=self.group.parent.name,
+            schema_revision=self.manifest.data.get("schema_revision"),
+        )
+        blob = encode_chunk(chunk)
+        inflight = {
+            "chunk": number,
+            "key": key,
+            "step": "read",
+            "ids": ids,
+            "lo": ids[0],
+            "hi": ids[-1],
+            "counts": chunk.counts(),
+            "digest": chunk.digest(),
+            "bytes": len(blob),
+            "sha256": None,
+            "checks": checks,
+            "keys": self._shard_keys(chunk),
+        }
+        self.payload["inflight"] = inflight
+        self._save(f"chunk {number}:read")
+        pause_point("chunk:read")
+        sha = self.store.put(
+            key,
+            blob,
+            storage_class=self.options.storage_class,
+            encryption=self.options.encryption,
+            during=lambda: pause_point("upload:sending"),
+        )
+        inflight["sha256"] = sha
+        pause_point("upload:done")
+        self.store.verify(key, size=len(blob), sha256=sha)
+        inflight["step"] = "verified"
+        self._save(f"chunk {number}:verified")
+        pause_point("verify:done")
+        self._delete_and_finish(inflight)
+
+    def _delete_and_finish(self, inflight: dict[str, Any]) -> None:
+        if self.options.no_delete:
+            self._finish(inflight, "copied")
+            return
+        deleted = guarded_delete(
+            self.engine, self.group, inflight["ids"], checks=inflight["checks"]
+        )
+        self._finish(inflight, "archived" if deleted else "superseded")
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def _recover(self, inflight: dict[str, Any]) -> None:
+        """Finish or undo the chunk a crash interrupted (see the module docstring)."""
+        log.info(
+            "%s: resuming chunk %s at step %s", self.shard, inflight["chunk"], inflight["step"]
+        )
+        if inflight["step"] == "verified" and self.options.no_delete:
+            self._finish(inflight, "copied")
+            return
+        if inflight["step"] != "verified":
+            # Nothing was deleted: the object, if stored at all, is dropped and re-made.
+            self.store.delete(inflight["key"])
+            self.payload["inflight"] = None
+            self._save(f"chunk {inflight['chunk']}:discarded")
+            return
+        with snapshot(self.engine) as conn:
+            current = table_checks(conn, self.group, inflight["ids"])
+        if current[self.group.parent.name][0] == 0:
+            self._finish(inflight, "archived")  # the delete had committed
+        elif current == inflight["checks"]:
+            self._delete_and_finish(inflight)  # verified, not deleted: delete now
+        else:
+            self._finish(inflight, "superseded")
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _finish(self, inflight: dict[str, Any], state: str) -> None:
+        number = int(inflight["chunk"])
+        if state == "superseded":
+            # Its rows changed after the read: they stay in the table, the object goes.
+            self.store.delete(inflight["key"])
+        entry = {
+            "chunk": number,
+            "key": inflight["key"] if state != "superseded" else None,
+            "lo": inflight["lo"],
+            "hi": inflight["hi"],
+            "rows": inflight["counts"],
+            "bytes": inflight["bytes"],
+            "sha256": inflight["sha256"],
+            "digest": inflight["digest"],
+            "state": state,
+            "keys": inflight["keys"] if state != "superseded" else [],
+            "at": _now(),
+        }
+        self.manifest.chunks.append(entry)
+        self.manifest.data["updated_at"] = _now()
+        self.payload["cursor"] = inflight["hi"]
+        self.payload["next_chunk"] = number + 1
+        self.payload["inflight"] = None
+        self._save(f"chunk {number}:{state}")
+        pause_point("manifest:write")
+        self._write_manifest()
+        if self.on_chunk is not None:
+            rows = int(inflight["counts"].get(self.group.parent.name, 0))
+            self.on_chunk(ChunkEvent(self.shard, number, state, rows))
+
+    def _write_manifest(self) -> None:
+        self.store.put(
+            self.manifest.key, self.manifest.encode(), encryption=self.options.encryption
+        )
+
+    def _shard_keys(self, chunk: Chunk) -> list[int]:
+        """Distinct shard-key values (user ids) in the chunk: what ``forget`` looks up."""
+        key = self.group.shard_key
+        values: set[int] = set()
+        if key is None:
+            return []
+        for table, names in chunk.columns.items():
+            if key in names:
+                index = names.index(key)
+                values.update(int(r[index]) for r in chunk.rows[table] if r[index] is not None)
+        return sorted(values)
+
+
+def outcome_from_payload(shard: str, payload: dict[str, Any]) -> ShardOutcome:
+    manifest = Manifest(payload["manifest"])
+    superseded = sum(
+        int(c["rows"].get(manifest.table, 0)) for c in manifest.chunks if c["state"] == "superseded"
+    )
+    return ShardOutcome(
+        shard,
+        payload["run"],
+        chunks=len(manifest.live_chunks()),
+        rows=manifest.totals(),
+        bytes=manifest.total_bytes(),
+        superseded_rows=superseded,
+    )
+
+
+def count_eligible(
+    engine: Engine, group: ArchiveGroup, row_filter: RowFilter, sample: int = 5
+) -> tuple[int, list[int]]:
+    """Parent rows a run would archive now, and the first few of their ids (dry run)."""
+    with engine.connect() as conn:
+        query = candidate_query(group, row_filter, engine.dialect.name, None)
+        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        index = [c.name for c in group.parent.columns].index(group.pk)
+        ids = [int(r[index]) for r in conn.execute(query.limit(sample))]
+    return int(total), ids
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

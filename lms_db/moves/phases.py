@@ -1,0 +1,490 @@
+"""The data work of a move, one function per phase, on the source and destination engines.
+
+Each function is idempotent from its own start, as :mod:`lms_db.fleet.steps` requires: the
+copy resumes after the last primary key it recorded (deleting what an interrupted chunk
+may have left beyond it), the catch-up deletes a changelog entry only after applying it,
+the fence and the triggers are created only where missing, the delete selects what is
+left.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lms_db.errors import FreezeTimeout, OperationError
+from lms_db.moves import triggers as trg
+from lms_db.moves.rows import (
+    delete_pks,
+    insert_rows,
+    range_pks,
+    read_chunk,
+    read_rows,
+    upsert_rows,
+    utc_session,
+)
+from lms_db.moves.scope import TableScope
+from lms_db.topology.engines import short_reason
+
+log = logging.getLogger(__name__)
+
+#: Changelog entries applied per catch-up batch.
+APPLY_BATCH = 2_000
+MYSQL_FAMILY = ("mysql", "mariadb")
+
+Tick = Callable[[str, int], None]
+
+
+@contextmanager
+def data_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in UTC, returned to the pool without an open transaction.
+
+    :param engine: a shard engine.
+    """
+    with engine.connect() as conn:
+        utc_session(conn)
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """A write transaction on ``conn`` (SQLite: ``BEGIN IMMEDIATE``, so DDL inside it is
+    part of it).
+
+    :param conn: a connection with no transaction open.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _db_error(where: str, exc: sa.exc.DBAPIError) -> OperationError:
+    return OperationError(f"{where}: {short_reason(exc)}")
+
+
+# -- triggers --------------------------------------------------------------------------
+
+
+def install_changelog(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    lock_timeout: float,
+) -> None:
+    """Create the changelog triggers that are missing (before the copy reads a row).
+
+    :raises OperationError: the table locks were not granted in ``lock_timeout`` seconds.
+    """
+    trg.ensure_move_tables(conn)
+    conn.commit()
+    try:
+        _install(conn, "c", move_id, scopes, lo, hi, lock_timeout)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise OperationError(
+            f"installing the changelog triggers failed ({short_reason(exc)}; a lock wait "
+            f"is bounded by {lock_timeout:g}s); nothing was copied yet: retry with "
+            "lmsdb shard move --resume"
+        ) from exc
+
+
+def _set_lock_timeout(conn: Connection, seconds: float) -> None:
+    name = conn.dialect.name
+    if name in MYSQL_FAMILY:
+        conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {max(1, math.ceil(seconds))}")
+    elif name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, int(seconds * 1000))}ms'")
+    else:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {max(1, int(seconds * 1000))}")
+
+
+def _install(
+    conn: Connection,
+    kind: str,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    lock_timeout: float,
+    fence_row: dict[str, Any] | None = None,
+) -> None:
+    build = trg.changelog_statements if kind == "c" else trg.fence_statements
+    if conn.dialect.name in MYSQL_FAMILY:
+        _set_lock_timeout(conn, lock_timeout)
+        existing = trg.existing_triggers(conn)
+        for scope in scopes:
+            names = trg.trigger_names(conn, kind, move_id, scope)
+            statements = build(conn, move_id, scope, lo, hi)
+            for name, statement in zip(names, statements, strict=True):
+                if name not in existing:
+                    trg.run_all(conn, [statement])  # DDL: waits for the table's open txns
+        if fence_row is not None:
+            _insert_fence(conn, fence_row)
+        conn.commit()
+        return
+    with write_transaction(conn):
+        if conn.dialect.name == "sqlite":
+            _set_lock_timeout(conn, lock_timeout)
+        else:
+            _set_lock_timeout(conn, lock_timeout)
+        existing = trg.existing_triggers(conn)
+        for scope in scopes:
+            if trg.trigger_names(conn, kind, move_id, scope)[0] not in existing:
+                trg.run_all(conn, build(conn, move_id, scope, lo, hi))
+        if fence_row is not None:
+            _insert_fence(conn, fence_row)
+
+
+def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
+    found = conn.execute(
+        sa.select(trg.fences.c.move_id).where(trg.fences.c.move_id == row["move_id"])
+    ).first()
+    if found is None:
+        conn.execute(trg.fences.insert().values(**row))
+
+
+#: Seconds a trigger drop waits for the table's lock (a queued DROP would block writers).
+DROP_LOCK_TIMEOUT = 10.0
+
+
+def drop_triggers(conn: Connection, kind: str, move_id: int, scopes: Sequence[TableScope]) -> None:
+    """Drop one kind of trigger of a move (``c`` changelog, ``f`` fence), if present.
+
+    :raises OperationError: a table stayed locked longer than :data:`DROP_LOCK_TIMEOUT`
+        (retry later with ``--resume``; what was dropped stays dropped).
+    """
+    try:
+        if conn.dialect.name in MYSQL_FAMILY:
+            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
+            for scope in scopes:
+                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
+            conn.commit()
+            return
+        with write_transaction(conn):
+            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
+            for scope in scopes:
+                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise OperationError(
+            f"dropping the move's triggers waited more than {DROP_LOCK_TIMEOUT:g}s for a "
+            f"table lock ({short_reason(exc)}); retry with lmsdb shard move --resume "
+            f"{move_id}"
+        ) from exc
+
+
+def install_fence(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    keyspace: str,
+    lo: int,
+    hi: int,
+    shard: str,
+    timeout: float,
+) -> None:
+    """Create the fence: from now on the source refuses every write to the range.
+
+    Waits up to ``timeout`` seconds for transactions that touched the tables before; on
+    timeout every fence trigger created so far is dropped again.
+
+    :raises FreezeTimeout: the wait timed out (the fence is gone again).
+    """
+    row = {"move_id": move_id, "keyspace": keyspace, "lo": lo, "hi": hi, "shard": shard}
+    try:
+        _install(conn, "f", move_id, scopes, lo, hi, timeout, fence_row=row)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        reason = short_reason(exc)
+        if conn.dialect.name in MYSQL_FAMILY:
+            # MySQL DDL commits one statement at a time: drop what was created.  PostgreSQL
+            # and SQLite rolled the whole fence back (a DROP would wait on the same locks).
+            remove_fence(conn, move_id, scopes)
+        if not _lock_wait(exc):
+            raise OperationError(
+                f"freeze of {keyspace} [{lo}, {hi}) on {shard} failed ({reason}); the fence "
+                "was removed and the range serves writes again: retry with lmsdb shard move "
+                "--resume"
+            ) from exc
+        raise FreezeTimeout(
+            f"freeze of {keyspace} [{lo}, {hi}) on {shard}: open transactions held the "
+            f"tables longer than {timeout:g}s ({reason}); the range serves writes again. "
+            "Retry with lmsdb shard move --resume (or a longer --freeze-timeout)"
+        ) from exc
+
+
+def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
+    """Whether a driver error is a lock wait that timed out (MySQL 1205, PostgreSQL
+    ``lock_not_available``, SQLite's busy database)."""
+    orig = exc.orig
+    code = getattr(orig, "args", [None])[0] if orig is not None else None
+    state = getattr(orig, "sqlstate", None)
+    return code == 1205 or state == "55P03" or "database is locked" in str(orig)
+
+
+def remove_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> None:
+    """Drop a move's fence triggers and its ``lmsdb_fences`` row."""
+    drop_triggers(conn, "f", move_id, scopes)
+    with write_transaction(conn):
+        conn.execute(trg.fences.delete().where(trg.fences.c.move_id == move_id))
+
+
+def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool:
+    """Whether the move's fence triggers exist on this shard."""
+    names = set(trg.trigger_names(conn, "f", move_id, scopes[0]))
+    found = trg.existing_triggers(conn) & names
+    conn.rollback()
+    return bool(found)
+
+
+# -- copy ------------------------------------------------------------------------------
+
+
+def clear_range(
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, chunk: int
+) -> int:
+    """Delete the destination's rows of the range with primary key above ``after``
+    (``None``: all of them): what an interrupted copy chunk or an abort leaves.
+
+    :param conn: a connection to the destination (no fence there).
+    """
+    deleted = 0
+    while True:
+        with write_transaction(conn):
+            pks = range_pks(conn, scope, lo, hi, after, chunk)
+            deleted += delete_pks(conn, scope.table, pks)
+        if len(pks) < chunk:
+            return deleted
+
+
+def copy_table(
+    src: Connection,
+    dst: Connection,
+    scope: TableScope,
+    lo: int,
+    hi: int,
+    after: Any,
+    chunk: int,
+    on_chunk: Callable[[Any, int], None],
+    upto: Any = None,
+) -> int:
+    """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
+
+    ``upto`` (the highest key when the table's copy began) bounds it: rows inserted later
+    are in the changelog, so a table that keeps growing at its top cannot keep the copy
+    chasing it.
+
+    :param on_chunk: called after each committed chunk with its last key and row count
+        (records progress, throttles, runs the crash hook).
+    :returns: rows copied.
+    """
+    copied = 0
+    while True:
+        rows = read_chunk(src, scope, lo, hi, after, chunk, upto)
+        src.commit()  # no snapshot held between chunks
+        if not rows:
+            return copied
+        with write_transaction(dst):
+            insert_rows(dst, scope.table, rows)
+        after = rows[-1][scope.pk.name]
+        copied += len(rows)
+        on_chunk(after, len(rows))
+
+
+# -- catch-up --------------------------------------------------------------------------
+
+
+def backlog(conn: Connection, move_id: int) -> int:
+    """Changelog entries of the move still to apply."""
+    count = conn.execute(
+        sa.select(sa.func.count()).select_from(trg.changes).where(trg.changes.c.move_id == move_id)
+    ).scalar_one()
+    conn.rollback()
+    return int(count)
+
+
+def apply_changes(
+    src: Connection,
+    dst: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    batch: int = APPLY_BATCH,
+) -> int:
+    """Apply one batch of the changelog: re-read each changed row from the source; upsert
+    it on the destination when it exists in the range, delete it there otherwise.
+
+    The batch's rows are read in one snapshot (so parents and children agree), applied in
+    one destination transaction (deletes children first, upserts parents first), and only
+    then are exactly those entries deleted from the changelog: a crash in between applies
+    them again, which changes nothing.
+
+    :returns: the entries applied (0: the changelog is empty).
+    """
+    entries = src.execute(
+        sa.select(trg.changes.c.id, trg.changes.c.table_name, trg.changes.c.pk)
+        .where(trg.changes.c.move_id == move_id)
+        .order_by(trg.changes.c.id)
+        .limit(batch)
+    ).all()
+    src.rollback()
+    if not entries:
+        return 0
+    by_name = {s.name: s for s in scopes}
+    wanted: dict[str, set[Any]] = {}
+    for _, table_name, pk in entries:
+        scope = by_name[str(table_name)]
+        # The changelog stores keys as text: back to the column's own type.
+        value = int(pk) if scope.pk.type.python_type is int else str(pk)
+        wanted.setdefault(scope.name, set()).add(value)
+    found: dict[str, list[dict[str, Any]]] = {}
+    with _snapshot(src):
+        for name, pks in wanted.items():
+            found[name] = read_rows(src, by_name[name], lo, hi, sorted(pks))
+    with write_transaction(dst), _no_touch_triggers(dst, scopes):
+        for scope in reversed(scopes):
+            present = {row[scope.pk.name] for row in found.get(scope.name, [])}
+            gone = wanted.get(scope.name, set()) - present
+            delete_pks(dst, scope.table, sorted(gone))
+        for scope in scopes:
+            upsert_rows(dst, scope.table, found.get(scope.name, []))
+    ids = [entry_id for entry_id, _, _ in entries]
+    with write_transaction(src):
+        for start in range(0, len(ids), 1000):
+            src.execute(trg.changes.delete().where(trg.changes.c.id.in_(ids[start : start + 1000])))
+    return len(entries)
+
+
+@contextmanager
+def _no_touch_triggers(conn: Connection, scopes: Sequence[TableScope]) -> Iterator[None]:
+    """SQLite: the ``updated_at`` triggers left out of the apply transaction.
+
+    They stamp the time of any UPDATE that leaves ``updated_at`` as it was, and SQLite's
+    timestamps have whole seconds: two source updates within one second would reach the
+    destination stamped with the move's time.  Dropped and re-created inside the write
+    transaction (SQLite DDL is transactional, writers are serialized), no other writer ever
+    runs without them.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    from lms_db.dialects.sqlite import touch_trigger
+
+    present = {
+        str(n)
+        for n in conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).scalars()
+    }
+    dropped = [s.table for s in scopes if f"trg_{s.name}_updated_at" in present]
+    for table in dropped:
+        conn.exec_driver_sql(f"DROP TRIGGER trg_{table.name}_updated_at")
+    yield
+    for table in dropped:
+        conn.exec_driver_sql(touch_trigger(table))
+
+
+@contextmanager
+def _snapshot(conn: Connection) -> Iterator[None]:
+    name = conn.dialect.name
+    if name in MYSQL_FAMILY:
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+    elif name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    else:
+        conn.exec_driver_sql("BEGIN")
+    try:
+        yield
+    finally:
+        conn.rollback()
+
+
+def drop_changelog(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> None:
+    """Drop the move's changelog triggers and entries (after the switch, or on abort)."""
+    drop_triggers(conn, "c", move_id, scopes)
+    with write_transaction(conn):
+        conn.execute(trg.changes.delete().where(trg.changes.c.move_id == move_id))
+
+
+# -- delete ----------------------------------------------------------------------------
+
+
+def delete_source(
+    conn: Connection,
+    move_id: int,
+    scopes: Sequence[TableScope],
+    lo: int,
+    hi: int,
+    chunk: int,
+    tick: Tick,
+) -> int:
+    """Delete the moved rows from the source, children first, in chunks by exact primary
+    key, passing the move's own fence.
+
+    :param tick: called with ``(table, rows)`` after each committed chunk.
+    :returns: rows deleted.
+    """
+    is_fenced = fenced(conn, move_id, scopes)
+    total = 0
+    for scope in reversed(scopes):
+        while True:
+            with (
+                write_transaction(conn),
+                trg.fence_bypass(conn, move_id, scopes, lo, hi, is_fenced),
+            ):
+                pks = range_pks(conn, scope, lo, hi, None, chunk)
+                # The range is fenced (static): the rows between the chunk's first and last
+                # key are exactly these; a range delete is cheaper than an IN list.
+                deleted = delete_key_span(conn, scope, lo, hi, pks)
+            if deleted != len(pks):
+                raise OperationError(
+                    f"delete of {scope.name} removed {deleted} of {len(pks)} rows; stopping"
+                )
+            total += deleted
+            if pks:
+                tick(scope.name, deleted)
+            if len(pks) < chunk:
+                break
+    return total
+
+
+def delete_key_span(
+    conn: Connection, scope: TableScope, lo: int, hi: int, pks: Sequence[Any]
+) -> int:
+    """Delete the range's rows whose primary key lies between ``pks[0]`` and ``pks[-1]``.
+
+    :returns: rows deleted (the caller checks it equals ``len(pks)``).
+    """
+    if not pks:
+        return 0
+    result = conn.execute(
+        sa.delete(scope.table).where(
+            scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def wait(seconds: float) -> None:
+    """Sleep (the throttle between chunks)."""
+    if seconds > 0:
+        time.sleep(seconds)
