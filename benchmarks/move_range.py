@@ -40,7 +40,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.sample_load import machine
+from benchmarks.machine import machine
 from lms_db.catalog import seed_from_topology
 from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.moves.engine import start_move

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import machine
 from lms_db.catalog import seed_from_topology
 from lms_db.router import Router
 from lms_db.sample import load_sample
@@ -39,21 +38,6 @@ from lms_db.topology.spec import load_topology
 
 SHARDS = 4
 USER_RANGE, COURSE_RANGE = 1_000_000, 10_000
-
-
-def machine() -> str:
-    """CPU model, cores and memory of this machine, one line."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f"{kib / 1024 / 1024:.0f} GiB"
-    except OSError:
-        memory = "?"
-    return f"{model}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}"
 
 
 def run_once(url: str, users: int, courses: int, seed: int) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -28,22 +27,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
+from benchmarks.machine import machine  # noqa: E402 - after the path is set
+
 COMMANDS = {"--help": ["--help"], "shard route": ["shard", "route", "user", "5"]}
-
-
-def machine() -> str:
-    """CPU model, cores and memory of this machine, one line."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-        kib = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f"{kib / 1024 / 1024:.0f} GiB"
-    except OSError:
-        memory = "?"
-    return f"{model}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}"
 
 
 def write_topology(directory: Path) -> Path:
