@@ -8,15 +8,17 @@ never mixes two maps.
 
 from __future__ import annotations
 
-import bisect
 import logging
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from lms_db.catalog.range_index import KeyspaceIndex
 from lms_db.catalog.schema import (
     begin,
     ensure_catalog,
@@ -58,46 +60,113 @@ class RangeAssignment:
         return self.lo <= key < self.hi
 
 
-@dataclass(frozen=True)
 class ShardMap:
-    """A consistent snapshot of the shard map.
+    """A consistent snapshot of the shard map (shared by every reader: never modify it).
 
-    Lookups bisect per-keyspace bounds built once per snapshot (when the map is read), so
-    :meth:`find` costs O(log n) and allocates nothing, at 3 ranges as at 10,000.
+    Lookups use a per-keyspace :class:`~lms_db.catalog.range_index.KeyspaceIndex` built once
+    per snapshot (when the map is read): O(1) on an evenly cut keyspace, O(log n) at worst,
+    at 3 ranges as at 10,000.  A map read from the catalog builds its
+    :class:`RangeAssignment` objects on first use (:attr:`ranges`, :meth:`find`,
+    :meth:`for_keyspace`): a Router re-reads the map whenever its version moves and routes
+    from the index alone.
 
     :param version: the map version it was read at (0: never seeded).
-    :param ranges: every range, sorted by keyspace then ``lo``.
+    :param ranges: every range (sorted by keyspace then ``lo`` when read from the catalog).
     """
 
+    __slots__ = ("_indexes", "_ranges", "_rows", "_spans", "version")
+
     version: int
-    ranges: tuple[RangeAssignment, ...]
+    _ranges: tuple[RangeAssignment, ...] | None
+    _rows: Sequence[Sequence[Any]]
+    #: Per keyspace: the index, and where its ranges are in ``ranges`` (sorted by ``lo``).
+    _indexes: dict[str, KeyspaceIndex]
+    _spans: dict[str, tuple[RangeAssignment, ...]] | None
 
-    def __post_init__(self) -> None:
-        self._bounds  # noqa: B018 - build the lookup index now, not on the first routed call
-
-    @cached_property
-    def _bounds(self) -> dict[str, tuple[list[int], tuple[RangeAssignment, ...]]]:
-        """Per keyspace: the ``lo`` of each range in order, and the ranges in that order.
-
-        A cached property, not a field: equality, ``repr`` and the constructor stay the two
-        fields, and the frozen dataclass keeps its ``__dict__`` for the cache to live in.
-        """
+    def __init__(self, version: int, ranges: Sequence[RangeAssignment]) -> None:
+        self.version = version
+        self._ranges = tuple(ranges)
+        self._rows = ()
         by_keyspace: dict[str, list[RangeAssignment]] = {}
-        for r in self.ranges:
+        for r in self._ranges:
             by_keyspace.setdefault(r.keyspace, []).append(r)
-        index: dict[str, tuple[list[int], tuple[RangeAssignment, ...]]] = {}
-        for keyspace, ranges in by_keyspace.items():
-            ranges.sort(key=_lo)  # stable: already sorted when read from the catalog
-            index[keyspace] = ([r.lo for r in ranges], tuple(ranges))
-        return index
+        for keyspace_ranges in by_keyspace.values():
+            keyspace_ranges.sort(key=_lo)  # stable: already sorted when read from the catalog
+        self._spans = {k: tuple(v) for k, v in by_keyspace.items()}
+        self._indexes = {k: KeyspaceIndex.of(v) for k, v in self._spans.items()}
+
+    @classmethod
+    def of_rows(cls, version: int, rows: Sequence[Sequence[Any]]) -> ShardMap:
+        """The map of ``(keyspace, lo, hi, shard, state)`` rows sorted by keyspace and ``lo``
+        (the catalog table's primary key: in order, without duplicates, so no sort and no
+        check), indexed column-wise; range objects are built on first use.
+
+        :param version: the map version the rows were read at.
+        :param rows: the rows, sorted.
+        """
+        shard_map = cls.__new__(cls)
+        shard_map.version = version
+        shard_map._ranges = None
+        shard_map._rows = rows
+        shard_map._spans = None
+        columns = list(zip(*rows, strict=True)) or [()] * 5
+        keyspaces, los, his, shards, states = columns
+        if los and type(los[0]) is not int:  # a driver that returns BIGINT as Decimal
+            los, his = tuple(map(int, los)), tuple(map(int, his))
+        shard_map._indexes = {}
+        for keyspace in dict.fromkeys(keyspaces):
+            start = keyspaces.index(keyspace)
+            stop = start + keyspaces.count(keyspace)
+            pairs = list(zip(shards[start:stop], states[start:stop], strict=True))
+            owners = tuple(dict.fromkeys(pairs))
+            number = {owner: i for i, owner in enumerate(owners)}
+            shard_map._indexes[keyspace] = KeyspaceIndex(
+                list(los[start:stop]),
+                list(his[start:stop]),
+                list(map(number.__getitem__, pairs)),
+                owners,
+            )
+        return shard_map
+
+    @property
+    def ranges(self) -> tuple[RangeAssignment, ...]:
+        """Every range, sorted by keyspace then ``lo`` when read from the catalog."""
+        if self._ranges is None:
+            made = tuple(map(_new_object, repeat(RangeAssignment, len(self._rows))))
+            # Each assignment's __dict__ set at once: the frozen dataclass's __init__ would
+            # make five object.__setattr__ calls per range.
+            fields = [
+                {"keyspace": k, "lo": int(lo), "hi": int(hi), "shard": shard, "state": state}
+                for k, lo, hi, shard, state in self._rows
+            ]
+            deque(map(_set_attribute, made, repeat("__dict__"), fields), maxlen=0)
+            self._ranges, self._rows = made, ()
+        return self._ranges
+
+    def _keyspace_ranges(self, keyspace: str) -> tuple[RangeAssignment, ...]:
+        if self._spans is None:
+            spans: dict[str, tuple[RangeAssignment, ...]] = {}
+            at = 0
+            ranges = self.ranges
+            for name, index in self._indexes.items():  # sorted: each keyspace is one slice
+                spans[name] = ranges[at : at + len(index.los)]
+                at += len(index.los)
+            self._spans = spans
+        return self._spans.get(keyspace, ())
 
     def for_keyspace(self, keyspace: str) -> tuple[RangeAssignment, ...]:
         """The ranges of one keyspace, sorted by ``lo``.
 
         :param keyspace: ``user`` or ``course``.
         """
-        found = self._bounds.get(keyspace)
-        return found[1] if found is not None else ()
+        return self._keyspace_ranges(keyspace)
+
+    def index(self, keyspace: str) -> KeyspaceIndex | None:
+        """The lookup index of one keyspace (``None``: it has no range), for hot paths.
+
+        :param keyspace: ``user`` or ``course``.
+        """
+        return self._indexes.get(keyspace)
 
     def find(self, keyspace: str, key: int) -> RangeAssignment:
         """The range holding ``key``.
@@ -106,14 +175,11 @@ class ShardMap:
         :param key: a shard key value.
         :raises UnknownObjectError: no range of ``keyspace`` holds ``key``.
         """
-        found = self._bounds.get(keyspace)
-        if found is not None:
-            los, ranges = found
-            # The last range starting at or before the key holds it, unless the key is in
-            # a gap (or past the end): then it is at or after that range's hi.
-            index = bisect.bisect_right(los, key) - 1
-            if index >= 0 and key < ranges[index].hi:
-                return ranges[index]
+        index = self._indexes.get(keyspace)
+        if index is not None:
+            position = index.position(key)
+            if position >= 0:
+                return self._keyspace_ranges(keyspace)[position]
         raise UnknownObjectError(
             f"no shard serves {keyspace} key {key} (shard map version {self.version})"
         )
@@ -121,7 +187,20 @@ class ShardMap:
     @property
     def shards(self) -> tuple[str, ...]:
         """Names of the shards that serve at least one range, sorted."""
-        return tuple(sorted({r.shard for r in self.ranges}))
+        return tuple(
+            sorted({shard for index in self._indexes.values() for shard, _ in index.owners})
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ShardMap):
+            return NotImplemented
+        return self.version == other.version and self.ranges == other.ranges
+
+    def __hash__(self) -> int:
+        return hash((self.version, self.ranges))
+
+    def __repr__(self) -> str:
+        return f"ShardMap(version={self.version!r}, ranges={self.ranges!r})"
 
 
 def _lo(r: RangeAssignment) -> int:
@@ -193,26 +272,36 @@ def seed_from_topology(engine: Engine, topology: Topology) -> bool:
 def read_shard_map(engine: Engine | Connection) -> ShardMap:
     """Read the whole shard map.
 
+    A Router re-reads it whenever the map's version moves, so a map of 10,000 ranges per
+    keyspace is read in one pass: the driver's rows straight from the cursor (SQLAlchemy's
+    row objects would cost a third of the read), the ranges and the lookup index's columns
+    built together.
+
     :param engine: the catalog database (or a connection in the caller's transaction).
     :raises CatalogError: the database failed or the catalog tables are missing.
     """
     with begin(engine) as conn:
         # Version first: a map written in between is newer than its label, never older,
         # so a cache keyed by version re-reads it on the next version check.
-        version = conn.execute(sa.select(map_version.c.version)).scalar()
-        rows = conn.execute(
-            sa.select(
-                shard_ranges.c.keyspace,
-                shard_ranges.c.lo,
-                shard_ranges.c.hi,
-                shard_ranges.c.shard,
-                shard_ranges.c.state,
-            ).order_by(shard_ranges.c.keyspace, shard_ranges.c.lo)
-        ).all()
-    ranges = tuple(
-        RangeAssignment(k, int(lo), int(hi), shard, state) for k, lo, hi, shard, state in rows
-    )
-    return ShardMap(version=int(version or 0), ranges=ranges)
+        version = int(conn.execute(sa.select(map_version.c.version)).scalar() or 0)
+        result = conn.execute(_RANGES_IN_ORDER)
+        try:
+            rows = result.cursor.fetchall()
+        finally:
+            result.close()
+    return ShardMap.of_rows(version, rows)
+
+
+#: The shard map's rows in primary-key order.
+_RANGES_IN_ORDER = sa.select(
+    shard_ranges.c.keyspace,
+    shard_ranges.c.lo,
+    shard_ranges.c.hi,
+    shard_ranges.c.shard,
+    shard_ranges.c.state,
+).order_by(shard_ranges.c.keyspace, shard_ranges.c.lo)
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 
 
 def read_map_version(engine: Engine | Connection) -> int:

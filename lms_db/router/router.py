@@ -16,6 +16,7 @@ import itertools
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from lms_db.catalog import (
     seed_from_topology,
 )
 from lms_db.catalog.identity import check_identity, read_fleet_id, read_identity
+from lms_db.catalog.range_index import SLOT_WIDTH, KeyspaceIndex
 from lms_db.catalog.schema import begin, upgrade_if_needed
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
@@ -127,7 +129,7 @@ class Router:
         self.fleet_id: str | None = None
         try:
             upgrade_if_needed(catalog)
-            self._map, self._locations = self._read()
+            self._use(*self._read())
         except CatalogError as exc:
             if _has_map_tables(catalog):
                 raise
@@ -183,6 +185,12 @@ class Router:
         self._verified = set()  # locations may have changed (shard set): check them again
         return shard_map, locations
 
+    def _use(self, shard_map: ShardMap, locations: dict[str, ShardLocation]) -> None:
+        """Put a map in use; its routing tables last, so the hot path never sees them older
+        than the map (they carry their map's version)."""
+        self._map, self._locations = shard_map, locations
+        self._routing = _routing_tables(shard_map)
+
     def _fresh(self) -> ShardMap:
         """The cached map, after checking the catalog's version if the cache is too old."""
         if self._clock() - self._checked_at < self.max_staleness:
@@ -192,7 +200,7 @@ class Router:
             if started - self._checked_at < self.max_staleness:
                 return self._map  # another thread checked meanwhile
             if read_map_version(self.catalog) != self._map.version:
-                self._map, self._locations = self._read()
+                self._use(*self._read())
                 log.info("shard map now at version %d", self._map.version)
             self._checked_at = started
             return self._map
@@ -204,7 +212,7 @@ class Router:
         """
         with self._lock:
             started = self._clock()
-            self._map, self._locations = self._read()
+            self._use(*self._read())
             self._checked_at = started
             return self._map
 
@@ -229,14 +237,40 @@ class Router:
         :raises InputError: the key is not a non-negative integer.
         """
         # The hot path of every routed query: the common cases (a known keyspace, an int
-        # key in range) are tested inline; anything else goes through the validators,
-        # which raise the same errors as ever.
+        # key in range, a fresh map) are tested inline and KeyspaceIndex.position is inlined
+        # too (a call is a tenth of the cost); anything else goes through the validators and
+        # ShardMap.find, which raise the same errors as ever.
         if keyspace not in SHARDED_KEYSPACES:
             keyspace = check_keyspace(keyspace)
         value = key if type(key) is int and 0 <= key <= MAX_KEY else parse_key(key)
-        shard_map = self._fresh()
-        found = shard_map.find(keyspace, value)
-        return _route(keyspace, value, found, shard_map.version)
+        if self._clock() - self._checked_at >= self.max_staleness:
+            self._fresh()
+        found = self._routing.get(keyspace)
+        if found is not None:
+            index, templates = found
+            bucket = (value - index.base) >> index.shift
+            if bucket >= 0:
+                slots = index.slots
+                slot = SLOT_WIDTH * (bucket if bucket < index.top else index.top)
+                hi = slots[slot + 1]
+                if value < hi:
+                    lo = slots[slot]
+                    owner = slots[slot + 2]
+                else:  # a range boundary or a gap inside the bucket
+                    i = bisect_right(index.los, value) - 1
+                    lo, hi, owner = index.los[i], index.his[i], index.owner_of[i]
+                if value < hi:
+                    # A ShardRoute without the frozen dataclass's __init__ (one
+                    # object.__setattr__ per field): the same object for half the price.
+                    fields = templates[owner].copy()
+                    fields["key"] = value
+                    fields["lo"] = lo
+                    fields["hi"] = hi
+                    route: ShardRoute = _new_object(ShardRoute)
+                    _set_attribute(route, "__dict__", fields)
+                    return route
+        shard_map = self._map
+        return _route(keyspace, value, shard_map.find(keyspace, value), shard_map.version)
 
     def check_writable(self, keyspace: str, key: int | str) -> ShardRoute:
         """The route for a write to ``key``, refusing a frozen range.
@@ -454,6 +488,29 @@ def _route(keyspace: str, key: int, found: RangeAssignment, version: int) -> Sha
         },
     )
     return route
+
+
+def _routing_tables(shard_map: ShardMap) -> dict[str, tuple[KeyspaceIndex, list[dict[str, Any]]]]:
+    """Per keyspace: its index, and one ShardRoute ``__dict__`` per owner (shard, state) of
+    the index, which :meth:`Router.shard_for` copies and fills in with key, lo and hi."""
+    tables = {}
+    for keyspace in SHARDED_KEYSPACES:
+        index = shard_map.index(keyspace)
+        if index is not None:
+            templates = [
+                {
+                    "keyspace": keyspace,
+                    "key": 0,
+                    "shard": shard,
+                    "state": state,
+                    "lo": 0,
+                    "hi": 0,
+                    "map_version": shard_map.version,
+                }
+                for shard, state in index.owners
+            ]
+            tables[keyspace] = (index, templates)
+    return tables
 
 
 def _as_work(work: ScatterWork[T] | str | sa.Executable) -> Callable[[str, Connection], Any]:

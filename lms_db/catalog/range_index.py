@@ -1,0 +1,123 @@
+"""A lookup index over one keyspace's ranges: which range holds a key, in O(1) when it can.
+
+A map of 10,000 ranges is routed on every query, so a lookup must not walk the ranges, nor
+even bisect them when it can help it (13 comparisons of boxed ints, each a likely cache
+miss).  The index cuts the keys from the first range's ``lo`` to the last range's ``lo``
+into equal buckets, a power of two of keys wide, about :data:`BUCKETS_PER_RANGE` buckets per
+range.  Each bucket records, in one flat machine-integer array (one cache line per lookup),
+the range holding the bucket's first key.  A key is in that range unless the range ends
+before the key; only then (a range boundary inside the bucket, a gap, or a very uneven
+map) does the lookup bisect the ``lo`` values, so the worst case stays O(log n).
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Sequence
+from itertools import chain, pairwise
+from operator import mul, sub
+from typing import Protocol
+
+#: Buckets per range, about: more buckets make the bisect fallback rarer (a key whose bucket
+#: holds a range boundary), at 32 bytes of array per bucket.
+BUCKETS_PER_RANGE = 4
+#: Values stored per bucket in :attr:`KeyspaceIndex.slots`: lo, hi, owner, position.
+SLOT_WIDTH = 4
+
+
+class Range(Protocol):
+    """What the index needs of a range (a :class:`~lms_db.catalog.RangeAssignment`)."""
+
+    @property
+    def lo(self) -> int: ...
+    @property
+    def hi(self) -> int: ...
+    @property
+    def shard(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+class KeyspaceIndex:
+    """The ranges of one keyspace, sorted by ``lo``, with their bucket table.
+
+    The fields are public so that the Router's hot path can read them without a call; use
+    :meth:`position` anywhere else.
+
+    :ivar los: the ``lo`` of each range, ascending.
+    :ivar his: the ``hi`` of each range.
+    :ivar owners: the distinct ``(shard, state)`` pairs, in order of first appearance.
+    :ivar owner_of: for each range, its index in :attr:`owners`.
+    :ivar base: the first key of the bucket table (the first range's ``lo``).
+    :ivar shift: bucket width, as a power of two.
+    :ivar top: index of the last bucket, which starts after the last range's ``lo``: every
+        key past the table belongs to it.
+    :ivar slots: ``lo, hi, owner, position`` of the range holding each bucket's first key,
+        :data:`SLOT_WIDTH` values per bucket.
+    """
+
+    __slots__ = ("base", "his", "los", "owner_of", "owners", "shift", "slots", "top")
+
+    def __init__(
+        self,
+        los: list[int],
+        his: list[int],
+        owner_of: list[int],
+        owners: tuple[tuple[str, str], ...],
+    ) -> None:
+        """Build from columns: ``los`` ascending without duplicates (:meth:`of` checks it).
+
+        :param los: the ``lo`` of each range, ascending.
+        :param his: the ``hi`` of each range.
+        :param owner_of: for each range, its index in ``owners``.
+        :param owners: the distinct ``(shard, state)`` pairs.
+        """
+        if not los:
+            raise ValueError("a keyspace index needs at least one range")
+        self.los, self.his, self.owner_of, self.owners = los, his, owner_of, owners
+        self.base = base = los[0]
+        span = los[-1] - base + 1
+        bucket_bits = max(1, (BUCKETS_PER_RANGE * len(los) - 1).bit_length())
+        self.shift = shift = max(0, (span - 1).bit_length() - bucket_bits)
+        self.top = top = ((los[-1] - base) >> shift) + 1
+        # Bucket b starts at base + (b << shift); range i holds the buckets that start in
+        # [lo_i, lo_i+1) (ceiling divisions), the last range every bucket up to top.  The
+        # repeats are laid out by C iterators: a map is indexed each time its version moves.
+        firsts = [-((base - lo) >> shift) for lo in los]
+        firsts.append(top + 1)
+        entries = zip(los, his, owner_of, range(len(los)), strict=True)
+        # (lo, hi, owner, position) * buckets of each range, flattened (tuple repetition
+        # and chain in C, then one array fill from a list: twice as fast as from a stream).
+        flat = list(chain.from_iterable(map(mul, entries, map(sub, firsts[1:], firsts))))
+        self.slots = array("Q")  # keys and bounds are 0 <= k < 2**63
+        self.slots.fromlist(flat)
+
+    @classmethod
+    def of(cls, ranges: Sequence[Range]) -> KeyspaceIndex:
+        """Build from range objects, sorted by ``lo`` without duplicates.
+
+        :param ranges: the ranges of one keyspace.
+        :raises ValueError: no ranges, or not sorted by ``lo``.
+        """
+        los = [r.lo for r in ranges]
+        if any(a >= b for a, b in pairwise(los)):
+            raise ValueError("ranges must be sorted by lo, without duplicates")
+        numbers: dict[tuple[str, str], int] = {}
+        owner_of = [numbers.setdefault((r.shard, r.state), len(numbers)) for r in ranges]
+        return cls(los, [r.hi for r in ranges], owner_of, tuple(numbers))
+
+    def position(self, key: int) -> int:
+        """The index of the range holding ``key``, or ``-1`` if none does.
+
+        :param key: a non-negative integer key.
+        """
+        bucket = (key - self.base) >> self.shift
+        if bucket < 0:
+            return -1
+        slot = SLOT_WIDTH * (bucket if bucket < self.top else self.top)
+        if key < self.slots[slot + 1]:
+            return self.slots[slot + 3]
+        # A range boundary (or a gap) inside the bucket: bisect.
+        i = bisect.bisect_right(self.los, key) - 1
+        return i if key < self.his[i] else -1

@@ -1,0 +1,99 @@
+"""KeyspaceIndex (buckets + bisect fallback) agrees with a scan on any map, even or not (#8)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lms_db.catalog.range_index import KeyspaceIndex
+from lms_db.catalog.shard_map import RangeAssignment, ShardMap
+from lms_db.router.keys import MAX_KEY
+
+#: Widths from one key to most of the keyspace, so buckets hold many boundaries or none.
+WIDTHS = st.one_of(st.integers(1, 8), st.integers(1, 2**20), st.integers(1, 2**61))
+
+
+@st.composite
+def uneven_ranges(draw: st.DrawFn) -> list[RangeAssignment]:
+    """Sorted, non-overlapping ranges: huge and tiny side by side, gaps or none, up to 2**63-1."""
+    ranges: list[RangeAssignment] = []
+    at = draw(st.one_of(st.just(0), st.integers(0, 2**62)))
+    for i in range(draw(st.integers(1, 40))):
+        lo = at + draw(st.one_of(st.just(0), WIDTHS))
+        hi = lo + draw(WIDTHS)
+        if hi > MAX_KEY:
+            break
+        state = draw(st.sampled_from(["serving", "moving", "frozen"]))
+        ranges.append(RangeAssignment("user", lo, hi, f"shard-{i % 3}", state))
+        at = hi
+    if not ranges:
+        ranges.append(RangeAssignment("user", 0, 1, "shard-0", "serving"))
+    return ranges
+
+
+def scan(ranges: list[RangeAssignment], key: int) -> int:
+    return next((i for i, r in enumerate(ranges) if r.lo <= key < r.hi), -1)
+
+
+def probes(ranges: list[RangeAssignment], rng: random.Random) -> set[int]:
+    keys = {0, MAX_KEY}
+    for r in ranges:
+        keys |= {r.lo - 1, r.lo, r.lo + 1, r.hi - 2, r.hi - 1, r.hi, r.hi + 1}
+        keys |= {rng.randrange(r.lo, r.hi) for _ in range(3)}
+    keys |= {rng.randrange(ranges[-1].hi + 1) for _ in range(50)}
+    return {k for k in keys if 0 <= k <= MAX_KEY}
+
+
+@given(uneven_ranges(), st.randoms(use_true_random=False))
+def test_position_matches_a_scan_on_uneven_maps(
+    ranges: list[RangeAssignment], rng: random.Random
+) -> None:
+    index = KeyspaceIndex.of(ranges)
+    for key in probes(ranges, rng):
+        assert index.position(key) == scan(ranges, key), key
+
+
+@given(uneven_ranges(), st.randoms(use_true_random=False))
+def test_a_map_read_as_rows_equals_the_one_built_from_objects(
+    ranges: list[RangeAssignment], rng: random.Random
+) -> None:
+    rows = [(r.keyspace, r.lo, r.hi, r.shard, r.state) for r in ranges]
+    from_rows, built = ShardMap.of_rows(4, rows), ShardMap(4, ranges)
+    for key in sorted(probes(ranges, rng))[:60]:
+        expected = scan(ranges, key)
+        if expected < 0:
+            continue
+        assert from_rows.find("user", key) == built.find("user", key) == ranges[expected]
+    assert from_rows == built and hash(from_rows) == hash(built)
+    assert from_rows.for_keyspace("user") == tuple(ranges)
+    assert from_rows.shards == built.shards == tuple(sorted({r.shard for r in ranges}))
+
+
+def test_an_evenly_cut_keyspace_is_answered_from_its_bucket() -> None:
+    ranges = [
+        RangeAssignment("user", i * 1000, (i + 1) * 1000, "s", "serving") for i in range(10_000)
+    ]
+    index = KeyspaceIndex.of(ranges)
+    assert 2 * len(ranges) <= index.top <= 8 * len(ranges)
+    rng = random.Random(7)
+    keys = [rng.randrange(10_000_000) for _ in range(20_000)]
+    # A key is answered without a bisect when its bucket's range holds it: all but the keys
+    # between a range's lo and the next bucket start (under a quarter with 4 buckets/range).
+    direct = sum(
+        key < index.slots[4 * min((key - index.base) >> index.shift, index.top) + 1] for key in keys
+    )
+    assert direct / len(keys) > 0.75
+    assert [index.position(k) for k in keys] == [k // 1000 for k in keys]
+    assert index.position(9_999_999) == 9_999 and index.position(10_000_000) == -1
+
+
+def test_unsorted_or_empty_ranges_are_refused() -> None:
+    a = RangeAssignment("user", 10, 20, "s", "serving")
+    b = RangeAssignment("user", 0, 10, "s", "serving")
+    with pytest.raises(ValueError, match="sorted by lo"):
+        KeyspaceIndex.of([a, b])
+    with pytest.raises(ValueError, match="at least one range"):
+        KeyspaceIndex.of([])
