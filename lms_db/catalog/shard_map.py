@@ -74,11 +74,12 @@ class ShardMap:
     :param ranges: every range (sorted by keyspace then ``lo`` when read from the catalog).
     """
 
-    __slots__ = ("_indexes", "_ranges", "_rows", "_spans", "version")
+    __slots__ = ("_columns", "_indexes", "_ranges", "_spans", "version")
 
     version: int
     _ranges: tuple[RangeAssignment, ...] | None
-    _rows: Sequence[Sequence[Any]]
+    #: keyspace, lo, hi, shard and state of every range, until the range objects are made.
+    _columns: Columns | None
     #: Per keyspace: the index, and where its ranges are in ``ranges`` (sorted by ``lo``).
     _indexes: dict[str, KeyspaceIndex]
     _spans: dict[str, tuple[RangeAssignment, ...]] | None
@@ -86,7 +87,7 @@ class ShardMap:
     def __init__(self, version: int, ranges: Sequence[RangeAssignment]) -> None:
         self.version = version
         self._ranges = tuple(ranges)
-        self._rows = ()
+        self._columns = None
         by_keyspace: dict[str, list[RangeAssignment]] = {}
         for r in self._ranges:
             by_keyspace.setdefault(r.keyspace, []).append(r)
@@ -97,50 +98,76 @@ class ShardMap:
 
     @classmethod
     def of_rows(cls, version: int, rows: Sequence[Sequence[Any]]) -> ShardMap:
-        """The map of ``(keyspace, lo, hi, shard, state)`` rows sorted by keyspace and ``lo``
-        (the catalog table's primary key: in order, without duplicates, so no sort and no
-        check), indexed column-wise; range objects are built on first use.
+        """The map of ``(keyspace, lo, hi, shard, state)`` rows sorted by keyspace and ``lo``.
 
         :param version: the map version the rows were read at.
         :param rows: the rows, sorted.
         """
+        columns: Columns = ([], [], [], [], [])
+        _extend_columns(columns, rows)
+        return cls.of_columns(version, columns)
+
+    @classmethod
+    def of_columns(cls, version: int, columns: Columns) -> ShardMap:
+        """The map of ranges given column by column, sorted by keyspace and ``lo`` (the
+        catalog table's primary key: in order, without duplicates, so no sort and no check).
+
+        Range objects are built on first use.  Nothing here keeps a tuple per range alive
+        (shard and state are numbered as ints): 20,000 long-lived containers per read would
+        set off a full garbage collection of the whole process every few reads.
+
+        :param version: the map version the rows were read at.
+        :param columns: keyspace, lo, hi, shard and state lists, one entry per range.
+        """
         shard_map = cls.__new__(cls)
         shard_map.version = version
         shard_map._ranges = None
-        shard_map._rows = rows
         shard_map._spans = None
-        columns = list(zip(*rows, strict=True)) or [()] * 5
         keyspaces, los, his, shards, states = columns
         if los and type(los[0]) is not int:  # a driver that returns BIGINT as Decimal
-            los, his = tuple(map(int, los)), tuple(map(int, his))
+            columns = (keyspaces, list(map(int, los)), list(map(int, his)), shards, states)
+            los, his = columns[1], columns[2]
+        shard_map._columns = columns
+        shard_names = list(dict.fromkeys(shards))
+        state_names = list(dict.fromkeys(states))
+        shard_no = {name: i for i, name in enumerate(shard_names)}
+        state_no = {name: i for i, name in enumerate(state_names)}
+        width = len(state_names)
+        # (shard, state) as one int per range: shard number * width + state number.
+        codes = [
+            shard_no[shard] * width + state_no[state]
+            for shard, state in zip(shards, states, strict=True)
+        ]
         shard_map._indexes = {}
+        start = 0
         for keyspace in dict.fromkeys(keyspaces):
-            start = keyspaces.index(keyspace)
             stop = start + keyspaces.count(keyspace)
-            pairs = list(zip(shards[start:stop], states[start:stop], strict=True))
-            owners = tuple(dict.fromkeys(pairs))
-            number = {owner: i for i, owner in enumerate(owners)}
+            owner_codes = list(dict.fromkeys(codes[start:stop]))
+            number = {code: i for i, code in enumerate(owner_codes)}
             shard_map._indexes[keyspace] = KeyspaceIndex(
-                list(los[start:stop]),
-                list(his[start:stop]),
-                list(map(number.__getitem__, pairs)),
-                owners,
+                los[start:stop],
+                his[start:stop],
+                list(map(number.__getitem__, codes[start:stop])),
+                tuple((shard_names[c // width], state_names[c % width]) for c in owner_codes),
             )
+            start = stop
         return shard_map
 
     @property
     def ranges(self) -> tuple[RangeAssignment, ...]:
         """Every range, sorted by keyspace then ``lo`` when read from the catalog."""
         if self._ranges is None:
-            made = tuple(map(_new_object, repeat(RangeAssignment, len(self._rows))))
+            assert self._columns is not None  # one of the two is always set
+            keyspaces, los, his, shards, states = self._columns
+            made = tuple(map(_new_object, repeat(RangeAssignment, len(los))))
             # Each assignment's __dict__ set at once: the frozen dataclass's __init__ would
             # make five object.__setattr__ calls per range.
             fields = [
-                {"keyspace": k, "lo": int(lo), "hi": int(hi), "shard": shard, "state": state}
-                for k, lo, hi, shard, state in self._rows
+                {"keyspace": k, "lo": lo, "hi": hi, "shard": shard, "state": state}
+                for k, lo, hi, shard, state in zip(keyspaces, los, his, shards, states, strict=True)
             ]
             deque(map(_set_attribute, made, repeat("__dict__"), fields), maxlen=0)
-            self._ranges, self._rows = made, ()
+            self._ranges, self._columns = made, None
         return self._ranges
 
     def _keyspace_ranges(self, keyspace: str) -> tuple[RangeAssignment, ...]:
@@ -285,11 +312,31 @@ def read_shard_map(engine: Engine | Connection) -> ShardMap:
         # so a cache keyed by version re-reads it on the next version check.
         version = int(conn.execute(sa.select(map_version.c.version)).scalar() or 0)
         result = conn.execute(_RANGES_IN_ORDER)
+        columns: Columns = ([], [], [], [], [])
         try:
-            rows = result.cursor.fetchall()
+            # A batch at a time: the driver's row tuples then die young instead of all
+            # surviving the read (see ShardMap.of_columns).
+            while batch := result.cursor.fetchmany(_FETCH_BATCH):
+                _extend_columns(columns, batch)
         finally:
             result.close()
-    return ShardMap.of_rows(version, rows)
+    return ShardMap.of_columns(version, columns)
+
+
+#: keyspace, lo, hi, shard and state lists of a shard map, one entry per range.
+Columns = tuple[list[str], list[int], list[int], list[str], list[str]]
+#: Rows of the shard map fetched at once.
+_FETCH_BATCH = 2_000
+
+
+def _extend_columns(columns: Columns, rows: Sequence[Sequence[Any]]) -> None:
+    if rows:
+        keyspaces, los, his, shards, states = zip(*rows, strict=True)
+        columns[0].extend(keyspaces)
+        columns[1].extend(los)
+        columns[2].extend(his)
+        columns[3].extend(shards)
+        columns[4].extend(states)
 
 
 #: The shard map's rows in primary-key order.
