@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from lms_db.moves.journal_view import list_moves
 from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
+from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import REPO_ROOT
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
@@ -62,14 +64,23 @@ POINTS = [
     "before:source_windows",
     "before:cleanup",
 ]
-#: SQLite runs a sample of them (the suite's time budget); MariaDB runs them all.
-SQLITE_POINTS = [
-    "copy:chunk#3",
-    "freeze:map",
-    "after:final_delta",
-    "after:switch",
-    "delete:chunk#2",
-]
+#: SQLite and PostgreSQL run samples of them (the suite's time budget); MariaDB runs them
+#: all.  PostgreSQL's sample holds ten points, one in or after every step.
+SAMPLES = {
+    "sqlite": ["copy:chunk#3", "freeze:map", "after:final_delta", "after:switch", "delete:chunk#2"],
+    "postgresql": [
+        "copy:chunk#3",
+        "after:copy",
+        "after:catchup",
+        "freeze:map",
+        "after:final_delta",
+        "before:switch",
+        "after:switch",
+        "after:dest_windows",
+        "delete:chunk#2",
+        "before:cleanup",
+    ],
+}
 
 
 def cli(
@@ -107,13 +118,14 @@ def kill_at(topology: Path, point: str, marker: Path) -> None:
 
 
 def finish(topology: Path, flag: str) -> dict[str, Any]:
-    """Run ``shard moves`` and ``shard move --resume/--abort ID``; its JSON result."""
-    listing = cli(topology, ["shard", "moves", "--json"])
-    out, err = listing.communicate(timeout=60)
-    assert listing.returncode == 0, err
-    moves = json.loads(out)["moves"]
+    """Find the open move (as ``shard moves`` does, in-process: one CLI start less per
+    point) and run ``shard move --resume/--abort ID``; its JSON result."""
+    with Router.from_topology(load_topology(topology)) as router:
+        moves = list_moves(router)
     assert len(moves) == 1, moves
-    proc = cli(topology, ["shard", "move", flag, str(moves[0]["move_id"]), "--yes", "--json"])
+    move_id = moves[0].move_id
+    assert moves[0].resume == f"lmsdb shard move --resume {move_id}"
+    proc = cli(topology, ["shard", "move", flag, str(move_id), "--yes", "--json"])
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, (out, err)
     return dict(json.loads(out))
@@ -136,7 +148,7 @@ def end_state(fleet: Fleet) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture(params=["mariadb", "sqlite"], name="crash_fleet")
+@pytest.fixture(params=["mariadb", "postgresql", "sqlite"], name="crash_fleet")
 def fixture_crash_fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Fleet:
     fleet = move_fleet(request, tmp_path, request.param)
     seed_users(fleet.shard_urls[1], range(1000, 1050), request.param)
@@ -151,7 +163,7 @@ def test_kill_at_every_step_then_resume_gives_the_same_end_state(
     before = range_rows(source, "user", LO, HI)
     rest = range_rows(source, "user", 1000, LO)
     marker = tmp_path / "paused"
-    for point in SQLITE_POINTS if fleet.backend == "sqlite" else POINTS:
+    for point in SAMPLES.get(fleet.backend, POINTS):
         kill_at(fleet.path, point, marker)
         result = finish(fleet.path, "--resume")
         assert result["state"] == "done", point
