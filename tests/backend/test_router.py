@@ -216,3 +216,21 @@ def test_routes_built_on_the_hot_path_equal_dataclass_ones() -> None:
     plain = ShardRoute("user", 5, "shard-0", "frozen", 0, 10, 3)
     assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
     assert list(vars(made)) == list(vars(plain)) and not made.writable
+
+
+def test_shard_for_builds_the_same_route_as_the_dataclass(
+    tmp_path: object, request: pytest.FixtureRequest
+) -> None:
+    from lms_db.router import ShardRoute
+    from tests.backend.router_helpers import _fleet_for
+
+    fleet = _fleet_for(request, tmp_path, "sqlite", schema=False)  # type: ignore[arg-type]
+    with Router.from_topology(fleet.topology) as router:
+        for key in (0, 1, 999, 1000, 4999):
+            made = router.shard_for("user", key)
+            found = router.shard_map.find("user", key)
+            plain = ShardRoute(
+                "user", key, found.shard, found.state, found.lo, found.hi, router.map_version
+            )
+            assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
+            assert list(vars(made)) == list(vars(plain))
