@@ -35,6 +35,37 @@ def in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
         yield ids[start : start + IN_LIST]
 
 
+def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive integers in sorted ``ids``: ``[(first, last), ...]``."""
+    runs: list[tuple[int, int]] = []
+    for value in ids:
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
+
+
+def key_set(column: sa.ColumnElement[Any], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``ids``, as PK ranges where the ids run consecutively.
+
+    Every integer of a run is one of the ids, so ``BETWEEN first AND last`` names exactly
+    those keys: the same rows as the ``IN`` list, but a range scan for the server and a
+    short statement (a chunk of consecutive ids is one range)."""
+    ordered = sorted(set(ids))
+    ranges: list[sa.ColumnElement[bool]] = []
+    singles: list[int] = []
+    for first, last in id_runs(ordered):
+        if last - first >= 2:
+            ranges.append(column.between(first, last))
+        else:
+            singles.extend(range(first, last + 1))
+    terms = [*ranges, *(column.in_(batch) for batch in in_batches(singles))]
+    if not terms:
+        return sa.false()
+    return terms[0] if len(terms) == 1 else sa.or_(*terms)
+
+
 def candidate_query(
     group: ArchiveGroup, row_filter: RowFilter, dialect: str, after: int | None
 ) -> sa.Select[Any]:
@@ -75,12 +106,10 @@ def read_chunk(
     for child in group.children:
         table = child.table
         child_pk = next(iter(table.primary_key.columns))
-        found: list[Row] = []
-        for batch in in_batches(ids):
-            query = select_rows(table, dialect).where(table.c[child.column].in_(batch))
-            if lock and dialect != "sqlite":
-                query = query.with_for_update()
-            found.extend(tuple(r) for r in conn.execute(query.order_by(child_pk)))
+        query = select_rows(table, dialect).where(key_set(table.c[child.column], ids))
+        if lock and dialect != "sqlite":
+            query = query.with_for_update()
+        found: list[Row] = [tuple(r) for r in conn.execute(query.order_by(child_pk))]
         position = columns[table.name].index(child_pk.name)
         found.sort(key=lambda r: r[position])
         rows[table.name] = found
@@ -136,7 +165,7 @@ def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.C
         column = table.c[group.pk]
     else:
         column = table.c[next(c.column for c in group.children if c.table is table)]
-    return sa.or_(*(column.in_(batch) for batch in in_batches(ids)))
+    return key_set(column, ids)
 
 
 def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
@@ -195,18 +224,16 @@ def guarded_delete(
                 ).scalar_one()
                 if held:
                     return False
+        # One statement per table, by the parent key set (ranges where ids run on).
         for child in reversed(group.children):
-            deleted = 0
-            for batch in in_batches(ids):
-                deleted += conn.execute(
-                    sa.delete(child.table).where(child.table.c[child.column].in_(batch))
-                ).rowcount
+            deleted = conn.execute(
+                sa.delete(child.table).where(_member_of(group, child.table, ids))
+            ).rowcount
             check_count(deleted, int(checks[child.table.name][0]), child.table.name)
         pause_point("delete:children")
-        pk = group.parent.c[group.pk]
-        deleted = 0
-        for batch in in_batches(ids):
-            deleted += conn.execute(sa.delete(group.parent).where(pk.in_(batch))).rowcount
+        deleted = conn.execute(
+            sa.delete(group.parent).where(_member_of(group, group.parent, ids))
+        ).rowcount
         check_count(deleted, len(ids), group.parent.name)
     pause_point("delete:committed")
     return True
