@@ -23,6 +23,7 @@ from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
+from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
 
 #: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766: a chunk
@@ -95,12 +96,22 @@ def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> s
 
 
 def read_chunk(
-    conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *, lock: bool = False
+    conn: Connection,
+    group: ArchiveGroup,
+    parents: Sequence[Row],
+    *,
+    lock: bool = False,
+    parent_types: list[int] | None = None,
 ) -> Chunk:
-    """The chunk made of ``parents`` and their children's rows (children in pk order)."""
+    """The chunk made of ``parents`` and their children's rows (children in pk order).
+
+    :param parent_types: the parents were read raw (:func:`read_candidates`) with these
+        type codes: read the children raw too.
+    """
     dialect = conn.dialect.name
     columns = {t.name: [c.name for c in t.columns] for t in group.tables}
     rows: dict[str, list[Row]] = {group.parent.name: list(parents)}
+    types = {group.parent.name: parent_types} if parent_types is not None else None
     pk_index = columns[group.parent.name].index(group.pk)
     ids = [int(r[pk_index]) for r in parents]
     for child in group.children:
@@ -109,11 +120,25 @@ def read_chunk(
         query = select_rows(table, dialect).where(key_set(table.c[child.column], ids))
         if lock and dialect != "sqlite":
             query = query.with_for_update()
-        found: list[Row] = [tuple(r) for r in conn.execute(query.order_by(child_pk))]
+        query = query.order_by(child_pk)
+        raw = read_raw(conn, query) if types is not None else None
+        if raw is not None and types is not None:
+            found, types[table.name] = raw
+        else:
+            found = [tuple(r) for r in conn.execute(query)]
         position = columns[table.name].index(child_pk.name)
-        found.sort(key=lambda r: r[position])
+        found.sort(key=lambda r: int(r[position]))  # raw rows hold text: compare as numbers
         rows[table.name] = found
-    return Chunk(columns, rows)
+    return Chunk(columns, rows, types=types)
+
+
+def read_candidates(conn: Connection, query: sa.Select[Any]) -> tuple[list[Row], list[int] | None]:
+    """The candidate parent rows: raw text and type codes on MySQL/MariaDB
+    (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere."""
+    raw = read_raw(conn, query)
+    if raw is not None:
+        return raw
+    return [tuple(r) for r in conn.execute(query)], None
 
 
 def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:

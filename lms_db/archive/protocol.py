@@ -37,6 +37,7 @@ from lms_db.archive.chunks import (
     candidate_query,
     guarded_delete,
     parent_ids,
+    read_candidates,
     read_chunk,
     snapshot,
     table_checks,
@@ -260,10 +261,10 @@ class ShardArchiver:
             query = candidate_query(self.group, self.options.row_filter, self.dialect, after).limit(
                 self.options.chunk_size
             )
-            parents = [tuple(r) for r in conn.execute(query)]
+            parents, types = read_candidates(conn, query)
             if not parents:
                 return None
-            chunk = read_chunk(conn, self.group, parents)
+            chunk = read_chunk(conn, self.group, parents, parent_types=types)
             checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
         if {t: c[0] for t, c in checks.items()} != chunk.counts():
             raise OperationError(
