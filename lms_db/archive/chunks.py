@@ -193,7 +193,9 @@ def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.C
     return key_set(column, ids)
 
 
-def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
+def table_checks(
+    conn: Connection, group: ArchiveGroup, ids: Sequence[int], *, lock: bool = False
+) -> dict[str, list[Any]]:
     """Row count and digest of the chunk's rows in every table of the group.
 
     The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
@@ -203,7 +205,7 @@ def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> d
     checks: dict[str, list[Any]] = {}
     for table in group.tables:
         [digest] = checksum_chunks(
-            conn, table, _member_of(group, table, ids), [PkBounds(None, None)]
+            conn, table, _member_of(group, table, ids), [PkBounds(None, None)], lock=lock
         )
         checks[table.name] = [digest.rows, digest.digest, digest.method]
     return checks
@@ -238,8 +240,13 @@ def guarded_delete(
     :raises RowCountMismatch: a DELETE's row count differed (rolled back).
     """
     with write_transaction(engine) as conn:
-        lock_rows(conn, group, ids)
-        if table_checks(conn, group, ids) != checks:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            # One statement per table locks the rows and hashes them (FOR UPDATE inside).
+            current = table_checks(conn, group, ids, lock=True)
+        else:
+            lock_rows(conn, group, ids)
+            current = table_checks(conn, group, ids)
+        if current != checks:
             return False  # the transaction ends with nothing written
         for blocker in group.blockers:
             column = blocker.table.c[blocker.column]
