@@ -23,6 +23,7 @@ from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
+from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
 
 #: Ids per ``IN (...)`` list (SQLite's default limit on bound variables is 32766: a chunk
@@ -33,6 +34,37 @@ IN_LIST = 5_000
 def in_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
     for start in range(0, len(ids), IN_LIST):
         yield ids[start : start + IN_LIST]
+
+
+def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive integers in sorted ``ids``: ``[(first, last), ...]``."""
+    runs: list[tuple[int, int]] = []
+    for value in ids:
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
+
+
+def key_set(column: sa.ColumnElement[Any], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``ids``, as PK ranges where the ids run consecutively.
+
+    Every integer of a run is one of the ids, so ``BETWEEN first AND last`` names exactly
+    those keys: the same rows as the ``IN`` list, but a range scan for the server and a
+    short statement (a chunk of consecutive ids is one range)."""
+    ordered = sorted(set(ids))
+    ranges: list[sa.ColumnElement[bool]] = []
+    singles: list[int] = []
+    for first, last in id_runs(ordered):
+        if last - first >= 2:
+            ranges.append(column.between(first, last))
+        else:
+            singles.extend(range(first, last + 1))
+    terms = [*ranges, *(column.in_(batch) for batch in in_batches(singles))]
+    if not terms:
+        return sa.false()
+    return terms[0] if len(terms) == 1 else sa.or_(*terms)
 
 
 def candidate_query(
@@ -64,27 +96,49 @@ def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> s
 
 
 def read_chunk(
-    conn: Connection, group: ArchiveGroup, parents: Sequence[Row], *, lock: bool = False
+    conn: Connection,
+    group: ArchiveGroup,
+    parents: Sequence[Row],
+    *,
+    lock: bool = False,
+    parent_types: list[int] | None = None,
 ) -> Chunk:
-    """The chunk made of ``parents`` and their children's rows (children in pk order)."""
+    """The chunk made of ``parents`` and their children's rows (children in pk order).
+
+    :param parent_types: the parents were read raw (:func:`read_candidates`) with these
+        type codes: read the children raw too.
+    """
     dialect = conn.dialect.name
     columns = {t.name: [c.name for c in t.columns] for t in group.tables}
     rows: dict[str, list[Row]] = {group.parent.name: list(parents)}
+    types = {group.parent.name: parent_types} if parent_types is not None else None
     pk_index = columns[group.parent.name].index(group.pk)
     ids = [int(r[pk_index]) for r in parents]
     for child in group.children:
         table = child.table
         child_pk = next(iter(table.primary_key.columns))
-        found: list[Row] = []
-        for batch in in_batches(ids):
-            query = select_rows(table, dialect).where(table.c[child.column].in_(batch))
-            if lock and dialect != "sqlite":
-                query = query.with_for_update()
-            found.extend(tuple(r) for r in conn.execute(query.order_by(child_pk)))
+        query = select_rows(table, dialect).where(key_set(table.c[child.column], ids))
+        if lock and dialect != "sqlite":
+            query = query.with_for_update()
+        query = query.order_by(child_pk)
+        raw = read_raw(conn, query) if types is not None else None
+        if raw is not None and types is not None:
+            found, types[table.name] = raw
+        else:
+            found = [tuple(r) for r in conn.execute(query)]
         position = columns[table.name].index(child_pk.name)
-        found.sort(key=lambda r: r[position])
+        found.sort(key=lambda r: int(r[position]))  # raw rows hold text: compare as numbers
         rows[table.name] = found
-    return Chunk(columns, rows)
+    return Chunk(columns, rows, types=types)
+
+
+def read_candidates(conn: Connection, query: sa.Select[Any]) -> tuple[list[Row], list[int] | None]:
+    """The candidate parent rows: raw text and type codes on MySQL/MariaDB
+    (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere."""
+    raw = read_raw(conn, query)
+    if raw is not None:
+        return raw
+    return [tuple(r) for r in conn.execute(query)], None
 
 
 def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:
@@ -136,10 +190,12 @@ def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.C
         column = table.c[group.pk]
     else:
         column = table.c[next(c.column for c in group.children if c.table is table)]
-    return sa.or_(*(column.in_(batch) for batch in in_batches(ids)))
+    return key_set(column, ids)
 
 
-def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
+def table_checks(
+    conn: Connection, group: ArchiveGroup, ids: Sequence[int], *, lock: bool = False
+) -> dict[str, list[Any]]:
     """Row count and digest of the chunk's rows in every table of the group.
 
     The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
@@ -149,7 +205,7 @@ def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> d
     checks: dict[str, list[Any]] = {}
     for table in group.tables:
         [digest] = checksum_chunks(
-            conn, table, _member_of(group, table, ids), [PkBounds(None, None)]
+            conn, table, _member_of(group, table, ids), [PkBounds(None, None)], lock=lock
         )
         checks[table.name] = [digest.rows, digest.digest, digest.method]
     return checks
@@ -184,8 +240,13 @@ def guarded_delete(
     :raises RowCountMismatch: a DELETE's row count differed (rolled back).
     """
     with write_transaction(engine) as conn:
-        lock_rows(conn, group, ids)
-        if table_checks(conn, group, ids) != checks:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            # One statement per table locks the rows and hashes them (FOR UPDATE inside).
+            current = table_checks(conn, group, ids, lock=True)
+        else:
+            lock_rows(conn, group, ids)
+            current = table_checks(conn, group, ids)
+        if current != checks:
             return False  # the transaction ends with nothing written
         for blocker in group.blockers:
             column = blocker.table.c[blocker.column]
@@ -195,18 +256,16 @@ def guarded_delete(
                 ).scalar_one()
                 if held:
                     return False
+        # One statement per table, by the parent key set (ranges where ids run on).
         for child in reversed(group.children):
-            deleted = 0
-            for batch in in_batches(ids):
-                deleted += conn.execute(
-                    sa.delete(child.table).where(child.table.c[child.column].in_(batch))
-                ).rowcount
+            deleted = conn.execute(
+                sa.delete(child.table).where(_member_of(group, child.table, ids))
+            ).rowcount
             check_count(deleted, int(checks[child.table.name][0]), child.table.name)
         pause_point("delete:children")
-        pk = group.parent.c[group.pk]
-        deleted = 0
-        for batch in in_batches(ids):
-            deleted += conn.execute(sa.delete(group.parent).where(pk.in_(batch))).rowcount
+        deleted = conn.execute(
+            sa.delete(group.parent).where(_member_of(group, group.parent, ids))
+        ).rowcount
         check_count(deleted, len(ids), group.parent.name)
     pause_point("delete:committed")
     return True

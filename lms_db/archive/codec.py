@@ -23,6 +23,12 @@ stored as that text, so nothing re-renders a document.
 
 An object is one zstd frame of lines: a header line, then one line per row,
 ``["table", [values...]]``, parents before their children.
+
+Format 2 (``lmsdb-archive/2``, written by MySQL/MariaDB archive runs): rows read raw
+(:mod:`lms_db.fleet.rawread`), so every value is the server's text (``str``, ``null``,
+binary ``{"$b": ...}``), and the header's ``types`` gives each column's MySQL field type
+code.  Decoding applies PyMySQL's own decoders to that text: the same values a typed read
+gives.  Format 1 objects (typed values, above) still decode.
 """
 
 from __future__ import annotations
@@ -39,9 +45,13 @@ from typing import Any
 import zstandard
 
 from lms_db.errors import OperationError
+from lms_db.fleet.rawread import typed_row
 
-#: Format tag of every archive object's header.
+#: Format tag of a typed archive object's header.
 FORMAT = "lmsdb-archive/1"
+#: Format tag of an object of raw text values with their MySQL type codes.
+FORMAT_RAW = "lmsdb-archive/2"
+FORMATS = (FORMAT, FORMAT_RAW)
 #: zstd level: 3 is zstd's default, fast enough to keep up with a DELETE.
 ZSTD_LEVEL = 3
 
@@ -104,8 +114,14 @@ def encode_row(row: Sequence[Any]) -> list[Any]:
 
 def row_line(table: str, row: Sequence[Any]) -> bytes:
     """One row's line (no newline): compact, keys sorted, non-ASCII kept as UTF-8."""
+    # ``default`` is called only for values JSON has no type for: the same text as
+    # ``encode_row`` gives, without a Python call per plain value.
     return json.dumps(
-        [table, encode_row(row)], ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        [table, row],
+        default=encode_value,
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=False,
     ).encode("utf-8")
 
 
@@ -125,11 +141,14 @@ class Chunk:
     :param columns: table -> its column names, in the order of the values.
     :param rows: table -> its rows, each a tuple in ``columns`` order.
     :param meta: header data (table, shard, run, chunk, schema revision...).
+    :param types: table -> MySQL field type code per column when ``rows`` hold raw text
+        (:mod:`lms_db.fleet.rawread`); ``None``: typed values.
     """
 
     columns: dict[str, list[str]]
     rows: dict[str, list[Row]] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, list[int]] | None = None
     _lines: list[bytes] | None = field(default=None, repr=False, compare=False)
 
     def lines(self) -> list[bytes]:
@@ -157,7 +176,8 @@ class Chunk:
 def encode_chunk(chunk: Chunk) -> bytes:
     """The chunk as one zstd-compressed JSON Lines object."""
     header = {
-        "format": FORMAT,
+        "format": FORMAT if chunk.types is None else FORMAT_RAW,
+        **({"types": chunk.types} if chunk.types is not None else {}),
         "columns": chunk.columns,
         "counts": chunk.counts(),
         "digest": chunk.digest(),
@@ -180,7 +200,7 @@ def decode_chunk(blob: bytes, *, where: str = "object") -> Chunk:
         header = json.loads(lines[0])
     except (zstandard.ZstdError, ValueError, IndexError) as exc:
         raise ArchiveFormatError(f"{where}: not a readable lmsdb archive object ({exc})") from exc
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in FORMATS:
         raise ArchiveFormatError(f"{where}: not an {FORMAT} object")
     columns: dict[str, list[str]] = header["columns"]
     rows: dict[str, list[Row]] = {t: [] for t in columns}
@@ -192,11 +212,20 @@ def decode_chunk(blob: bytes, *, where: str = "object") -> Chunk:
             rows[table].append(tuple(decode_value(v) for v in values))
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveFormatError(f"{where}: a row line is damaged ({exc})") from exc
-    meta = {k: v for k, v in header.items() if k not in ("format", "columns", "counts", "digest")}
-    chunk = Chunk(columns, rows, meta)
+    skip = ("format", "columns", "counts", "digest", "types")
+    meta = {k: v for k, v in header.items() if k not in skip}
+    types = header.get("types") if header["format"] == FORMAT_RAW else None
+    chunk = Chunk(columns, rows, meta, types)
     if chunk.counts() != header.get("counts") or chunk.digest() != header.get("digest"):
         raise ArchiveFormatError(f"{where}: rows do not match the object's own header")
-    return chunk
+    if types is None:
+        return chunk
+    try:
+        typed = {t: [typed_row(types[t], r) for r in rs] for t, rs in rows.items()}
+    except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+        raise ArchiveFormatError(f"{where}: a value does not read as its type ({exc})") from exc
+    # Typed rows; the digest stays the one of the stored text (what the manifest holds).
+    return Chunk(columns, typed, meta, None, chunk.lines())
 
 
 def same_row(a: Sequence[Any], b: Sequence[Any]) -> bool:

@@ -19,6 +19,7 @@ PAUSE_POINTS = (
     "upload:sending",  # half the object's body handed to the HTTP client
     "upload:done",  # object stored, not yet verified
     "verify:done",  # object verified and journaled, rows not yet deleted
+    "ahead:verified",  # the same, seen by the pipeline: the previous chunk's delete may run
     "delete:children",  # delete transaction open: children deleted, parents not yet
     "delete:committed",  # rows deleted and committed, not yet journaled
     "manifest:write",  # chunk journaled, manifest object not yet rewritten

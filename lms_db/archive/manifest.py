@@ -89,7 +89,11 @@ class Manifest:
         return sum(int(c["bytes"]) for c in self.live_chunks())
 
     def encode(self) -> bytes:
-        return json.dumps(self.data, indent=1, sort_keys=True, default=str).encode("utf-8")
+        # Compact: with ``indent`` json falls back to its pure-Python encoder, and the
+        # manifest (every chunk with its user ids) is rewritten after each chunk.
+        return json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str).encode(
+            "utf-8"
+        )
 
     @classmethod
     def decode(cls, blob: bytes, where: str) -> Manifest:

@@ -22,7 +22,9 @@ one live object of the manifest, never neither, never both.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,7 @@ from lms_db.archive.chunks import (
     candidate_query,
     guarded_delete,
     parent_ids,
+    read_candidates,
     read_chunk,
     snapshot,
     table_checks,
@@ -139,6 +142,7 @@ def new_payload(
         "cursor": None,
         "next_chunk": 1,
         "inflight": None,
+        "ahead": None,
         "manifest": manifest,
     }
 
@@ -171,6 +175,8 @@ class ShardArchiver:
         self.on_chunk = on_chunk
         self.throttle = throttle
         self.dialect = engine.dialect.name
+        # Guards the payload (journal state) shared by the pipeline's two threads.
+        self._lock = threading.RLock()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -192,15 +198,51 @@ class ShardArchiver:
         journal.finish(self.catalog, self.entry_id, self.payload)
 
     def _chunks(self) -> None:
-        if self.payload.get("inflight"):
-            self._recover(self.payload["inflight"])
-        while True:
+        for slot in ("inflight", "ahead"):
+            if self.payload.get(slot):
+                self._recover(self.payload[slot])
+        if self.throttle is not None:
+            self.throttle.before_chunk()
+        if self.dialect == "sqlite":
+            self._serial()  # one writer per database file: no overlap to win
+        else:
+            self._pipelined()
+
+    def _serial(self) -> None:
+        after, number = self.payload["cursor"], int(self.payload["next_chunk"])
+        while (ready := self._prepare(after, number)) is not None:
+            self._promote(ready)
+            self._delete_and_finish(ready)
+            after, number = ready["hi"], number + 1
             if self.throttle is not None:
                 self.throttle.before_chunk()
-            read = self._read_next()
-            if read is None:
-                break
-            self._archive(*read)
+
+    def _pipelined(self) -> None:
+        """Read, encode, upload and verify chunk N+1 in a worker thread (its own database
+        connection) while this thread runs chunk N's guarded delete.  At most two chunks
+        are in flight, both journaled (``inflight`` and ``ahead``): a row is deleted only
+        after its own object was verified, whatever the other chunk is doing."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-s3") as pool:
+            pending = pool.submit(
+                self._prepare, self.payload["cursor"], int(self.payload["next_chunk"])
+            )
+            while (ready := pending.result()) is not None:
+                self._promote(ready)
+                pending = pool.submit(self._prepare, ready["hi"], int(ready["chunk"]) + 1)
+                try:
+                    self._delete_and_finish(ready)
+                    if self.throttle is not None:
+                        self.throttle.before_chunk()
+                except BaseException:
+                    pending.cancel()
+                    raise
+
+    def _promote(self, ready: dict[str, Any]) -> None:
+        """The prepared chunk moves from ``ahead`` to ``inflight`` (the delete's slot)."""
+        with self._lock:
+            if self.payload.get("ahead") is ready:
+                self.payload["ahead"] = None
+            self.payload["inflight"] = ready
 
     def _complete(self) -> None:
         self.manifest.data["state"] = "complete"
@@ -208,19 +250,21 @@ class ShardArchiver:
         self._write_manifest()
 
     def _save(self, progress: str) -> None:
-        """Journal the chunk loop's state (the ``chunks`` step's own progress)."""
-        self.payload["progress"] = progress
-        self._ctx.save()
+        """Journal the chunk loop's state (the ``chunks`` step's own progress); both threads
+        of the pipeline write it, one at a time."""
+        with self._lock:
+            self.payload["progress"] = progress
+            self._ctx.save()
 
-    def _read_next(self) -> tuple[Chunk, dict[str, list[Any]]] | None:
+    def _read_next(self, after: int | None) -> tuple[Chunk, dict[str, list[Any]]] | None:
         with snapshot(self.engine) as conn:
-            query = candidate_query(
-                self.group, self.options.row_filter, self.dialect, self.payload["cursor"]
-            ).limit(self.options.chunk_size)
-            parents = [tuple(r) for r in conn.execute(query)]
+            query = candidate_query(self.group, self.options.row_filter, self.dialect, after).limit(
+                self.options.chunk_size
+            )
+            parents, types = read_candidates(conn, query)
             if not parents:
                 return None
-            chunk = read_chunk(conn, self.group, parents)
+            chunk = read_chunk(conn, self.group, parents, parent_types=types)
             checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
         if {t: c[0] for t, c in checks.items()} != chunk.counts():
             raise OperationError(
@@ -229,8 +273,13 @@ class ShardArchiver:
             )
         return chunk, checks
 
-    def _archive(self, chunk: Chunk, checks: dict[str, list[Any]]) -> None:
-        number = int(self.payload["next_chunk"])
+    def _prepare(self, after: int | None, number: int) -> dict[str, Any] | None:
+        """Read the chunk after ``after``, store it as object ``number`` and verify it;
+        journaled ``read`` then ``verified`` in the ``ahead`` slot.  ``None``: no rows left."""
+        read = self._read_next(after)
+        if read is None:
+            return None
+        chunk, checks = read
         key = chunk_key(
             self.options.prefix, self.group.parent.name, self.shard, self.payload["run"], number
         )
@@ -257,7 +306,9 @@ class ShardArchiver:
             "checks": checks,
             "keys": self._shard_keys(chunk),
         }
-        self.payload["inflight"] = inflight
+        del chunk
+        with self._lock:
+            self.payload["ahead"] = inflight
         self._save(f"chunk {number}:read")
         pause_point("chunk:read")
         sha = self.store.put(
@@ -267,13 +318,16 @@ class ShardArchiver:
             encryption=self.options.encryption,
             during=lambda: pause_point("upload:sending"),
         )
-        inflight["sha256"] = sha
+        with self._lock:
+            inflight["sha256"] = sha
         pause_point("upload:done")
         self.store.verify(key, size=len(blob), sha256=sha)
-        inflight["step"] = "verified"
+        with self._lock:
+            inflight["step"] = "verified"
         self._save(f"chunk {number}:verified")
         pause_point("verify:done")
-        self._delete_and_finish(inflight)
+        pause_point("ahead:verified")
+        return inflight
 
     def _delete_and_finish(self, inflight: dict[str, Any]) -> None:
         if self.options.no_delete:
@@ -297,7 +351,7 @@ class ShardArchiver:
         if inflight["step"] != "verified":
             # Nothing was deleted: the object, if stored at all, is dropped and re-made.
             self.store.delete(inflight["key"])
-            self.payload["inflight"] = None
+            self._clear(inflight)
             self._save(f"chunk {inflight['chunk']}:discarded")
             return
         with snapshot(self.engine) as conn:
@@ -329,11 +383,12 @@ class ShardArchiver:
             "keys": inflight["keys"] if state != "superseded" else [],
             "at": _now(),
         }
-        self.manifest.chunks.append(entry)
-        self.manifest.data["updated_at"] = _now()
-        self.payload["cursor"] = inflight["hi"]
-        self.payload["next_chunk"] = number + 1
-        self.payload["inflight"] = None
+        with self._lock:
+            self.manifest.chunks.append(entry)
+            self.manifest.data["updated_at"] = _now()
+            self.payload["cursor"] = inflight["hi"]
+            self.payload["next_chunk"] = number + 1
+            self._clear(inflight)
         self._save(f"chunk {number}:{state}")
         pause_point("manifest:write")
         self._write_manifest()
@@ -341,10 +396,18 @@ class ShardArchiver:
             rows = int(inflight["counts"].get(self.group.parent.name, 0))
             self.on_chunk(ChunkEvent(self.shard, number, state, rows))
 
+    def _clear(self, inflight: dict[str, Any]) -> None:
+        """Empty the journal slot holding ``inflight`` (the caller holds the lock or is
+        the only thread)."""
+        for slot in ("inflight", "ahead"):
+            held = self.payload.get(slot)
+            if held is not None and held["chunk"] == inflight["chunk"]:
+                self.payload[slot] = None
+
     def _write_manifest(self) -> None:
-        self.store.put(
-            self.manifest.key, self.manifest.encode(), encryption=self.options.encryption
-        )
+        with self._lock:
+            body = self.manifest.encode()
+        self.store.put(self.manifest.key, body, encryption=self.options.encryption)
 
     def _shard_keys(self, chunk: Chunk) -> list[int]:
         """Distinct shard-key values (user ids) in the chunk: what ``forget`` looks up."""

@@ -218,6 +218,7 @@ def checksum_chunks(
     boundaries: Sequence[PkBounds],
     *,
     method: str | None = None,
+    lock: bool = False,
 ) -> list[ChunkDigest]:
     """Row count and digest of every chunk of ``table``, for the rows matching ``where``.
 
@@ -230,6 +231,8 @@ def checksum_chunks(
     :param boundaries: from :func:`chunk_boundaries` on the source.
     :param method: force a method (:data:`METHOD_PYTHON` works on every backend); default:
         server-side on MySQL/MariaDB and PostgreSQL, Python on SQLite.
+    :param lock: also lock the rows hashed (``FOR UPDATE`` on the reading subquery;
+        MySQL/MariaDB server-side method only): one statement locks and hashes a chunk.
     :raises InputError: an unknown method, or a server-side method on another backend.
     :raises OperationError: the database failed.
     """
@@ -244,7 +247,7 @@ def checksum_chunks(
             if chosen == METHOD_PYTHON:
                 rows, digest = _python_digest(conn, table, conditions, pk)
             else:
-                rows, digest = _server_digest(conn, table, conditions, chosen)
+                rows, digest = _server_digest(conn, table, conditions, chosen, lock=lock)
             digests.append(ChunkDigest(table.name, bounds, rows, digest, chosen))
     return digests
 
@@ -337,7 +340,12 @@ def _execute(
 
 
 def _server_digest(
-    conn: Connection, table: sa.Table, conditions: list[sa.ColumnElement[bool]], method: str
+    conn: Connection,
+    table: sa.Table,
+    conditions: list[sa.ColumnElement[bool]],
+    method: str,
+    *,
+    lock: bool = False,
 ) -> tuple[int, str]:
     if method == METHOD_MYSQL:
         row_hash = f"MD5({mysql_row_text(table, conn.dialect)})"
@@ -353,6 +361,10 @@ def _server_digest(
     hashed = sa.select(sa.literal_column(row_hash, sa.String()).label("h")).select_from(table)
     hashed = hashed.where(*conditions)
     hashed = hashed.limit(_NO_LIMIT) if method == METHOD_MYSQL else hashed.offset(0)
+    if lock:
+        if method != METHOD_MYSQL:
+            raise InputError("checksum lock=True needs the MySQL/MariaDB server-side method")
+        hashed = hashed.with_for_update()  # InnoDB locks every row this read scans
     inner = hashed.subquery("hashed")
     lanes: list[sa.ColumnElement[Any]] = [
         sa.func.count(),

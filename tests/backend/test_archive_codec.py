@@ -10,7 +10,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from lms_db.archive.codec import ArchiveFormatError, Chunk, decode_chunk, encode_chunk
+from lms_db.archive.chunks import read_candidates
+from lms_db.archive.codec import (
+    ArchiveFormatError,
+    Chunk,
+    decode_chunk,
+    encode_chunk,
+    same_row,
+)
 from lms_db.archive.errors import StoreError, StoreInputError, VerificationFailed
 from lms_db.archive.s3 import Encryption, Store, StoreSettings
 from lms_db.archive.tables import insert_rows, select_rows, utc_sessions
@@ -112,6 +119,41 @@ def test_rows_survive_archive_and_restore_exactly(any_engine: sa.Engine) -> None
     assert typed[1].text == "" and typed[2].text is None
     if dialect in ("mysql", "mariadb"):
         assert typed[0].big == 2**64 - 1
+
+
+def test_raw_text_reads_archive_and_restore_exactly(any_engine: sa.Engine) -> None:
+    """Format 2: rows read as the server's text (MySQL/MariaDB) decode to exactly the
+    values a typed read gives, and restore identical rows; elsewhere the read stays typed
+    (format 1)."""
+    engine = utc_sessions(any_engine)
+    dialect = engine.dialect.name
+    EDGE.create_all(engine)
+    rows = [dict(r) for r in ROWS]
+    if dialect in ("mysql", "mariadb"):
+        rows[0]["big"] = 2**64 - 1
+    with engine.begin() as conn:
+        conn.execute(edge.insert(), rows)
+    typed = _raw(engine)
+    with engine.connect() as conn:
+        raw, types = read_candidates(conn, select_rows(edge, dialect).order_by(edge.c.id))
+    names = [c.name for c in edge.columns]
+    chunk = Chunk({"archive_edge": names}, {"archive_edge": raw}, types=None)
+    if dialect in ("mysql", "mariadb"):
+        assert types is not None
+        assert all(isinstance(v, str | bytes) or v is None for r in raw for v in r)
+        chunk = Chunk({"archive_edge": names}, {"archive_edge": raw}, types={"archive_edge": types})
+    else:
+        assert types is None and raw == typed
+    blob = encode_chunk(chunk)
+    decoded = decode_chunk(blob)
+    assert decoded.digest() == chunk.digest()  # what the manifest records
+    assert len(decoded.rows["archive_edge"]) == len(typed)
+    for got, want in zip(decoded.rows["archive_edge"], typed, strict=True):
+        assert same_row(got, want), (got, want)
+    with engine.begin() as conn:
+        conn.execute(edge.delete())
+        insert_rows(conn, edge, decoded.records("archive_edge"))
+    assert _raw(engine) == typed
 
 
 def test_a_damaged_object_is_refused() -> None:

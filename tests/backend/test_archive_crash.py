@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from lms_db.archive.codec import decode_chunk
 from tests.backend.archive_helpers import (
@@ -168,4 +169,44 @@ def test_kill_then_rerun_on_sqlite(
         assert sorted(in_tables.get(table, []) + in_manifests.get(table, [])) == sorted(ids)
     run = json.loads(rerun.stdout)["run"]
     assert run_cli(fleet.path, ["archive", "restore", run], env).returncode == 0
+    assert {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)} == before
+
+
+def test_kill_while_a_delete_waits_and_the_next_chunk_is_verified(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
+    """The pipeline's overlap: chunk 1's guarded delete is in flight (blocked on a row lock
+    another session holds) while chunk 2 is read, uploaded and verified; kill -9 there."""
+    fleet = make_fleet(request, tmp_path, "mariadb")
+    seed_learning(fleet, per_shard=8)
+    original = _table_ids(fleet)
+    before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
+    env = cli_env(s3.url)
+    client = s3.client()
+    holders = [fleet.engine(i) for i in range(len(fleet.shard_urls))]
+    conns = [e.connect() for e in holders]
+    try:
+        for conn in conns:  # every delete waits; consistent reads do not
+            conn.begin()
+            conn.execute(sa.text("SELECT id FROM enrollments FOR UPDATE")).all()
+        kill_at(fleet.path, _args(bucket), env, "ahead:verified#2", tmp_path / "paused")
+    finally:
+        for conn in conns:
+            conn.rollback()
+            conn.close()
+        for engine in holders:
+            engine.dispose()
+    assert _table_ids(fleet) == original, "a delete committed while its rows were locked"
+    assert len(chunk_keys(client, bucket)) == 2, "two chunks stored: the overlap happened"
+
+    rerun = run_cli(fleet.path, _args(bucket), env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    report = json.loads(rerun.stdout)
+    in_tables, in_manifests = _table_ids(fleet), archived_rows(client, bucket)
+    for table, ids in original.items():
+        together = sorted(in_tables.get(table, []) + in_manifests.get(table, []))
+        assert together == sorted(ids), f"{table}: lost or duplicated after the rerun"
+    assert set(chunk_keys(client, bucket)) == _live_keys(client, bucket), "orphan objects left"
+    restored = run_cli(fleet.path, ["archive", "restore", report["run"], "--json"], env)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
     assert {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)} == before

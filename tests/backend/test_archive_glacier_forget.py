@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 import botocore.exceptions
@@ -140,3 +141,53 @@ def test_forget_removes_the_user_from_every_object_and_keeps_the_rest(
     assert [checksums_without_user(url, TABLES, user) for url in fleet.shard_urls] == before
     listed = json.loads(run_cli(fleet.path, ["archive", "list", "--json"], env).stdout)
     assert listed[0]["rows"]["enrollments"] == len(stored["enrollments"])
+
+
+def _restore_transition(s3: S3Endpoint, transition: dict[str, object] | None) -> None:
+    """Set how moto's server moves a Glacier restore along (its state-manager API)."""
+    action = "set-transition" if transition else "unset-transition"
+    body = {"model_name": "s3::keyrestore", **({"transition": transition} if transition else {})}
+    request = urllib.request.Request(
+        f"{s3.url}/moto-api/state-manager/{action}",
+        data=json.dumps(body).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status in (200, 201)
+
+
+def test_glacier_restore_reports_pending_then_a_rerun_completes(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
+    fleet = make_fleet(request, tmp_path, "sqlite")
+    seed_learning(fleet, per_shard=6)
+    before = [table_checksums(url, TABLES) for url in fleet.shard_urls]
+    env = cli_env(s3.url)
+    args = ["archive", "run", "enrollments", "--to", f"s3://{bucket}/p", *FILTER]
+    args += ["--storage-class", "GLACIER", "--sse", "AES256", "--chunk-size", "2", "--yes"]
+    result = run_cli(fleet.path, [*args, "--json"], env)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    archived = [table_checksums(url, TABLES) for url in fleet.shard_urls]
+    assert archived != before
+    client = s3.client()
+    keys = chunk_keys(client, bucket)
+    try:
+        # moto moves a restore one state per look: the look after the request sees it in
+        # progress; then it stays in progress (as in AWS, for hours) until unset below.
+        _restore_transition(s3, {"progression": "manual", "times": 0})
+        first = run_cli(fleet.path, ["archive", "restore", run, "--json"], env)
+        _restore_transition(s3, {"progression": "manual", "times": 10**9})
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert json.loads(first.stdout)["pending"] == len(keys)
+        for key in keys:
+            assert 'ongoing-request="true"' in client.head_object(Bucket=bucket, Key=key)["Restore"]
+        assert [table_checksums(url, TABLES) for url in fleet.shard_urls] == archived
+    finally:
+        _restore_transition(s3, None)  # restores become available
+    again = run_cli(fleet.path, ["archive", "restore", run, "--json"], env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    report = json.loads(again.stdout)
+    assert report["pending"] == 0
+    assert report["conflicts"] == 0
+    assert [table_checksums(url, TABLES) for url in fleet.shard_urls] == before

@@ -1,0 +1,32 @@
+"""The guarded delete's key sets: PK ranges where ids run on name exactly the same rows."""
+
+from __future__ import annotations
+
+import random
+
+import sqlalchemy as sa
+
+from lms_db.archive.chunks import id_runs, key_set
+
+
+def test_id_runs_are_maximal() -> None:
+    assert id_runs([1, 2, 3, 5, 7, 8, 10]) == [(1, 3), (5, 5), (7, 8), (10, 10)]
+    assert id_runs([]) == []
+
+
+def test_key_set_selects_exactly_the_ids() -> None:
+    md = sa.MetaData()
+    table = sa.Table("t", md, sa.Column("id", sa.Integer, primary_key=True))
+    engine = sa.create_engine("sqlite://")
+    md.create_all(engine)
+    rng = random.Random(7)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i} for i in range(1, 3001)])
+        for _ in range(20):
+            ids = sorted(rng.sample(range(1, 3001), rng.randint(1, 1500)))
+            if rng.random() < 0.3:  # long consecutive runs, as completed rows usually are
+                start = rng.randint(1, 2000)
+                ids = sorted(set(ids) | set(range(start, start + 500)))
+            got = conn.execute(sa.select(table.c.id).where(key_set(table.c.id, ids))).scalars()
+            assert sorted(got) == ids
+    assert str(key_set(table.c.id, list(range(10, 20)))) == "t.id BETWEEN :id_1 AND :id_2"
