@@ -403,6 +403,10 @@ class _Move:
             self._throttle()
 
         with phases.data_connection(src_engine) as src:
+            # After the switch the changelog is never read (the fence refuses writes to the
+            # range): drop its triggers first, so the delete does not log every row it
+            # removes (one changelog insert per row, and the cleanup deleting them again).
+            phases.drop_triggers(src, "c", self.move_id, self.scopes)
             phases.delete_source(
                 src, self.move_id, self.scopes, self.req.lo, self.req.hi, self.req.chunk_size, tick
             )
