@@ -6,7 +6,9 @@ the first 25% of those users (every user-keyspace table) to shard-1 four ways, o
 rows, resetting in between (untimed):
 
 - ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, server-side verify,
-  switch, id windows, chunked delete);
+  switch, id windows, chunked delete), on one server the same-server copy path;
+- ``lmsdb_client``: the same move forced onto the client copy path (rows read and written by
+  lmsdb, as between two servers);
 - ``pt-archiver``: ``--bulk-insert --bulk-delete --limit 1000 --commit-each`` per table
   (foreign-key checks off on both sides, as it cannot order tables; needs the Debian
   package ``percona-toolkit``: ``apt-get install percona-toolkit``; skipped if missing);
@@ -35,6 +37,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import sqlalchemy as sa
 
@@ -43,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import machine
 from lms_db.catalog import seed_from_topology
 from lms_db.migrate.scripts import head_revision, script_directory
+from lms_db.moves import engine as move_engine
 from lms_db.moves.engine import start_move
 from lms_db.moves.plan import MoveRequest
 from lms_db.moves.scope import delete_order, insert_order
@@ -191,7 +195,15 @@ def run(url_text: str, users: int) -> dict[str, Any]:
             moved = start_move(router, MoveRequest("user", lo, hi, "shard-1"))
             results["lmsdb"] = time.monotonic() - started
             results["lmsdb_frozen_seconds"] = moved.frozen_seconds
+            results["lmsdb_copy_path"] = moved.copy_path
             start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
+            # The same move on the client path (rows through lmsdb), as between two servers.
+            with mock.patch.object(move_engine, "probe", lambda *_a: None):
+                started = time.monotonic()
+                moved = start_move(router, MoveRequest("user", lo, hi, "shard-1"))
+                results["lmsdb_client"] = time.monotonic() - started
+                assert moved.copy_path == "client"
+                start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
         # The moves leave fences on their sources; the other tools must not meet them.
         with admin.begin() as conn:
             for trigger, schema in conn.exec_driver_sql(
@@ -237,7 +249,8 @@ def main() -> None:
     rows = results["rows_moved"]
     print(f"{rows:,} rows of {args.users // 4:,} users moved; {results['machine']}")
     ceiling = results["insert_select"]
-    for name in ("lmsdb", "pt_archiver", "mysqldump", "insert_select"):
+    print(f"  lmsdb copy path: {results['lmsdb_copy_path']} (lmsdb_client: forced client path)")
+    for name in ("lmsdb", "lmsdb_client", "pt_archiver", "mysqldump", "insert_select"):
         if name in results:
             seconds = results[name]
             print(

@@ -138,6 +138,12 @@ def _render_plan(plan: MovePlan) -> None:
         table.add_row(t.table, str(t.rows), str(t.chunks))
     console.print(table)
     console.print("servers: " + ", ".join(plan.servers), highlight=False, markup=False)
+    how = (
+        "same-server (one INSERT ... SELECT per chunk on the server)"
+        if plan.copy_path == "same-server"
+        else "client (rows read and written by lmsdb)"
+    )
+    console.print(f"copy path: {how}", highlight=False, markup=False)
     console.print(
         "steps: prepare, capture (changelog triggers), copy, catchup, freeze "
         "(fence), final_delta, verify, switch, dest_windows, delete, "
@@ -164,7 +170,8 @@ def _render_result(result: MoveResult) -> None:
     )
     console.print(
         f"moved {where} {result.source} -> {result.dest} (move {result.move_id}): "
-        f"{result.rows_copied} rows copied, {result.changes_applied} changes caught "
+        f"{result.rows_copied} rows copied ({result.copy_path or 'no'} copy path), "
+        f"{result.changes_applied} changes caught "
         f"up, {result.rows_deleted} deleted from the source{frozen}; map version "
         f"{result.map_version}; {result.seconds:.1f} s",
         highlight=False,

@@ -38,6 +38,7 @@ from lms_db.moves.fences import lift_destination_fences
 from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
 from lms_db.moves.rows import max_range_pk
+from lms_db.moves.same_server import CLIENT_PATH, SERVER_PATH, SameServer, probe
 from lms_db.moves.scope import TableScope, insert_order
 from lms_db.moves.verify import verify_range
 from lms_db.router.router import Router
@@ -99,6 +100,8 @@ class MoveResult:
     :param frozen_seconds: from freeze to switch (writes to the range refused meanwhile).
     :param map_version: the map version after the switch (or abort).
     :param seconds: wall time of this run.
+    :param copy_path: ``same-server`` (chunks copied by ``INSERT ... SELECT`` on one
+        server) or ``client`` (rows read and written by lmsdb); ``None``: no copy ran.
     """
 
     move_id: int
@@ -114,6 +117,7 @@ class MoveResult:
     frozen_seconds: float | None
     map_version: int
     seconds: float
+    copy_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -149,6 +153,16 @@ class _Move:
             ]
             wait_for_lag(refs, self.req.max_replica_lag)
 
+    def _same_server(self, src: Any, dst: Any) -> SameServer | None:
+        """Probe (every run: rights or servers may have changed since) and journal the path."""
+        same = probe(src, dst, self.scopes)
+        path = SERVER_PATH if same is not None else CLIENT_PATH
+        if self.state.get("copy_path") != path:
+            log.info("move %d: copy path %s", self.move_id, path)
+        self.state["copy_path"] = path
+        self.ctx.save()
+        return same
+
     def _counts(self, key: str) -> dict[str, int]:
         counts: dict[str, int] = self.state.setdefault(key, {})
         return counts
@@ -183,6 +197,7 @@ class _Move:
         copied = self._counts("rows")
         totals = self.state.get("estimates", {})
         with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
+            same = self._same_server(src, dst)
             # A crash may have committed chunks after the last recorded key: clear them.
             for scope in reversed(self.scopes):
                 if scope.name not in done:
@@ -223,6 +238,7 @@ class _Move:
                         self.req.chunk_size,
                         on_chunk,
                         bounds[scope.name],
+                        same,
                     )
                 done.append(scope.name)
                 ctx.save()
@@ -289,6 +305,7 @@ class _Move:
         src_engine, dst_engine = self._engines()
         by_name = {s.name: s for s in self.scopes}
         with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
+            same = self._same_server(src, dst)
             for scope in reversed(self.scopes):
                 if scope.name in tables:
                     phases.clear_range(
@@ -304,6 +321,8 @@ class _Move:
                     None,
                     self.req.chunk_size,
                     lambda _last, _rows: None,
+                    None,
+                    same,
                 )
 
     def verify(self, ctx: StepContext) -> None:
@@ -384,6 +403,10 @@ class _Move:
             self._throttle()
 
         with phases.data_connection(src_engine) as src:
+            # After the switch the changelog is never read (the fence refuses writes to the
+            # range): drop its triggers first, so the delete does not log every row it
+            # removes (one changelog insert per row, and the cleanup deleting them again).
+            phases.drop_triggers(src, "c", self.move_id, self.scopes)
             phases.delete_source(
                 src, self.move_id, self.scopes, self.req.lo, self.req.hi, self.req.chunk_size, tick
             )
@@ -446,6 +469,7 @@ def _result(move: _Move, state: str, began: float) -> MoveResult:
         frozen_seconds=s.get("frozen_seconds"),
         map_version=int(s.get("map_version") or 0),
         seconds=round(time.monotonic() - began, 3),
+        copy_path=s.get("copy_path"),
     )
 
 

@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Steps after which the destination serves the range.
 AFTER_SWITCH = ("switch", "dest_windows", "delete", "source_windows", "cleanup")
-#: Steps during which the changelog triggers exist on the source.
+#: Steps during which the changelog triggers exist on the source (the delete drops them
+#: first: after the switch the changelog is never read, and the fence refuses writes).
 WITH_CHANGELOG = (
     "capture",
     "copy",
@@ -41,8 +42,6 @@ WITH_CHANGELOG = (
     "verify",
     "switch",
     "dest_windows",
-    "delete",
-    "source_windows",
 )
 
 

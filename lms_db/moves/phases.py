@@ -30,6 +30,8 @@ from lms_db.moves.rows import (
     upsert_rows,
     utc_session,
 )
+from lms_db.moves.same_server import SameServer
+from lms_db.moves.same_server import copy_chunk as server_copy_chunk
 from lms_db.moves.scope import TableScope
 from lms_db.topology.engines import short_reason
 
@@ -285,6 +287,7 @@ def copy_table(
     chunk: int,
     on_chunk: Callable[[Any, int], None],
     upto: Any = None,
+    same: SameServer | None = None,
 ) -> int:
     """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
 
@@ -294,9 +297,19 @@ def copy_table(
 
     :param on_chunk: called after each committed chunk with its last key and row count
         (records progress, throttles, runs the crash hook).
+    :param same: proof that both are one server (:mod:`lms_db.moves.same_server`): each
+        chunk is then one server-side ``INSERT ... SELECT`` on the destination connection.
     :returns: rows copied.
     """
     copied = 0
+    while same is not None:
+        with write_transaction(dst):
+            last, count = server_copy_chunk(dst, same, scope, lo, hi, after, chunk, upto)
+        if last is None:
+            return copied
+        after = last
+        copied += count
+        on_chunk(after, count)
     while True:
         rows = read_chunk(src, scope, lo, hi, after, chunk, upto)
         src.commit()  # no snapshot held between chunks

@@ -21,6 +21,7 @@ from lms_db.migrate.database import current_revision, show_revision
 from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.moves.mapping import owner_of
 from lms_db.moves.rows import count_range
+from lms_db.moves.same_server import CLIENT_PATH, SERVER_PATH, probe
 from lms_db.moves.scope import TableScope, insert_order
 from lms_db.router.keys import MAX_KEY, check_keyspace, parse_key
 from lms_db.router.router import Router
@@ -104,6 +105,7 @@ class MovePlan:
     servers: tuple[str, ...]
     map_version: int
     notes: tuple[str, ...] = field(default=())
+    copy_path: str = "client"
 
     @property
     def rows(self) -> int:
@@ -120,6 +122,7 @@ class MovePlan:
             "rows": self.rows,
             "servers": list(self.servers),
             "tables": [vars(t) for t in self.tables],
+            "copy_path": self.copy_path,
             "notes": list(self.notes),
         }
 
@@ -235,4 +238,25 @@ def plan_move(router: Router, request: MoveRequest, *, count_rows: bool = True) 
         with router.engine_for_shard(source).connect() as conn:
             tables = _scopes_rows(conn, scopes, lo, hi, request.chunk_size)
     servers = tuple(ref.display for loc in (src, dest) for ref in (loc.primary, *loc.replicas))
-    return MovePlan(request, source, owner_lo, owner_hi, tables, servers, router.map_version)
+    return MovePlan(
+        request,
+        source,
+        owner_lo,
+        owner_hi,
+        tables,
+        servers,
+        router.map_version,
+        copy_path=_copy_path(router, source, request.dest, scopes),
+    )
+
+
+def _copy_path(router: Router, source: str, dest: str, scopes: list[TableScope]) -> str:
+    """The copy path the move would take now (the copy step probes again when it runs)."""
+    try:
+        with (
+            router.engine_for_shard(source).connect() as src,
+            router.engine_for_shard(dest).connect() as dst,
+        ):
+            return SERVER_PATH if probe(src, dst, scopes) is not None else CLIENT_PATH
+    except sa.exc.DBAPIError:
+        return CLIENT_PATH

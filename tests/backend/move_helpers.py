@@ -71,6 +71,19 @@ def move_fleet(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> 
     return fleet
 
 
+def same_server_fleet(
+    request: pytest.FixtureRequest, tmp_path: Path, dest: URL | None = None
+) -> Fleet:
+    """The move fleet with all three shards on the :3306 MariaDB (``dest``: shard-2's URL,
+    e.g. another user's, instead of a new database)."""
+    make = request.getfixturevalue("make_mariadb_database")
+    urls = [make(), make(), dest if dest is not None else make()]
+    fleet = build_fleet(tmp_path, "mariadb", make, ranges=MOVE_RANGES, shard_urls=urls)
+    for url in fleet.shard_urls:
+        stamp_head(url)
+    return fleet
+
+
 def big_unsigned(backend: str) -> int:
     """A value near the top of ``BIGINT UNSIGNED`` (signed BIGINT's top elsewhere)."""
     return 2**64 - 2 if backend == "mariadb" else 2**63 - 2

@@ -8,6 +8,7 @@ and the test kills the process group with SIGKILL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ from lms_db.moves.triggers import existing_triggers
 from lms_db.router import Router
 from lms_db.topology.spec import load_topology
 from tests.backend.fleet_helpers import REPO_ROOT
-from tests.backend.move_helpers import move_fleet, range_rows, seed_users
+from tests.backend.move_helpers import move_fleet, range_rows, same_server_fleet, seed_users
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_make_second_database,
@@ -80,6 +81,8 @@ SAMPLES = {
         "delete:chunk#2",
         "before:cleanup",
     ],
+    # All shards on one server: the same-server copy path (INSERT ... SELECT chunks).
+    "mariadb-same": ["copy:chunk#3", "after:copy", "after:final_delta", "delete:chunk#2"],
 }
 
 
@@ -148,10 +151,13 @@ def end_state(fleet: Fleet) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture(params=["mariadb", "postgresql", "sqlite"], name="crash_fleet")
+@pytest.fixture(params=["mariadb", "mariadb-same", "postgresql", "sqlite"], name="crash_fleet")
 def fixture_crash_fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Fleet:
-    fleet = move_fleet(request, tmp_path, request.param)
-    seed_users(fleet.shard_urls[1], range(1000, 1050), request.param)
+    if request.param == "mariadb-same":
+        fleet = dataclasses.replace(same_server_fleet(request, tmp_path), backend="mariadb-same")
+    else:
+        fleet = move_fleet(request, tmp_path, request.param)
+    seed_users(fleet.shard_urls[1], range(1000, 1050), request.param.split("-")[0])
     return fleet
 
 
@@ -167,6 +173,8 @@ def test_kill_at_every_step_then_resume_gives_the_same_end_state(
         kill_at(fleet.path, point, marker)
         result = finish(fleet.path, "--resume")
         assert result["state"] == "done", point
+        if fleet.backend == "mariadb-same":
+            assert result["copy_path"] == "same-server", point
         state = end_state(fleet)
         assert state["dest"] == before, point
         assert sum(map(len, state["source"].values())) == 0, point
