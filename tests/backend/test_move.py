@@ -10,9 +10,16 @@ import sqlalchemy as sa
 
 from lms_db.models import metadata
 from lms_db.moves.engine import start_move
+from lms_db.moves.fence_set import create_statements
 from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.moves.scope import keyspace_scopes
-from lms_db.moves.triggers import FENCE_MESSAGE, existing_triggers
+from lms_db.moves.triggers import (
+    FENCE_MESSAGE,
+    ensure_move_tables,
+    existing_triggers,
+    fences,
+    run_all,
+)
 from lms_db.router import Router
 from lms_db.schema.compare import compare_database
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
@@ -115,3 +122,33 @@ def test_fences_of_many_moves_share_one_trigger_set_per_table(
         start_move(router, MoveRequest("user", 1000, 1020, "shard-1", chunk_size=5))
         assert not _refused(one, 1005) and _refused(one, 1025)
         assert _refused(two, 1005) and not _refused(two, 1025)
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "sqlite"])
+def test_a_move_consolidates_per_move_fences_of_older_versions(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    fleet = move_fleet(request, tmp_path, backend)
+    _, one, _ = fleet.shard_urls
+    seed_users(one, [*range(1000, 1010), *range(1020, 1030)], backend)
+    # An older lmsdb fenced [1040, 1050) with its own triggers (lmsdb_f77_<table>_{i,u,d}).
+    engine = sa.create_engine(one)
+    with engine.begin() as conn:
+        ensure_move_tables(conn)
+        conn.execute(
+            fences.insert().values(move_id=77, keyspace="user", lo=1040, hi=1050, shard="x")
+        )
+        for scope in keyspace_scopes("user"):
+            run_all(conn, create_statements(conn, scope, "f77", [(77, 1040, 1050)]))
+    engine.dispose()
+    assert _refused(one, 1045)
+    with Router.from_topology(fleet.topology) as router:
+        split_range(router, "user", 1020)
+        start_move(router, MoveRequest("user", 1000, 1020, "shard-2", chunk_size=5))
+    engine = sa.create_engine(one)
+    with engine.connect() as conn:
+        left = existing_triggers(conn)
+    engine.dispose()
+    assert not any(name.startswith("lmsdb_f77_") for name in left)
+    assert len(left) == 3 * len(keyspace_scopes("user"))
+    assert _refused(one, 1045) and _refused(one, 1005) and not _refused(one, 1025)
