@@ -185,26 +185,31 @@ def rebuild_statements(
     return out
 
 
-def fence_text(conn: Connection, scope: TableScope) -> str:
-    """The text of the table's fence triggers now (empty: no fence)."""
+def fence_texts(conn: Connection) -> dict[str, str]:
+    """The text of each table's fence triggers now, by table (one query for all tables)."""
     dialect = conn.dialect.name
     if dialect in trg.MYSQL_FAMILY:
-        query = sa.text(
-            "SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS "
-            "WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = :t "
-            "AND TRIGGER_NAME LIKE 'lmsdb\\_f%'"
-        ).bindparams(t=scope.name)
+        query = (
+            "SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 7) = 'lmsdb_f'"
+        )
     elif dialect == "postgresql":
-        query = sa.text(
-            "SELECT p.prosrc FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid "
-            "WHERE t.tgrelid = to_regclass(:t) AND t.tgname LIKE 'lmsdb\\_f%'"
-        ).bindparams(t=quote(conn.dialect, scope.name))
+        query = (
+            "SELECT c.relname, p.prosrc FROM pg_trigger t JOIN pg_proc p ON t.tgfoid = p.oid "
+            "JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace "
+            "AND left(t.tgname, 7) = 'lmsdb_f'"
+        )
     else:
-        query = sa.text(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t "
-            "AND name LIKE 'lmsdb\\_f%' ESCAPE '\\'"
-        ).bindparams(t=scope.name)
-    return "\n".join(str(s) for s in conn.execute(query).scalars())
+        query = (
+            "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger' "
+            "AND substr(name, 1, 7) = 'lmsdb_f'"
+        )
+    # No LIKE: format-style drivers would read its % (prefix "lmsdb_f": both sets, legacy).
+    texts: dict[str, str] = {}
+    for table, text in conn.exec_driver_sql(query).all():
+        texts[str(table)] = texts.get(str(table), "") + "\n" + str(text)
+    return texts
 
 
 @contextmanager

@@ -335,7 +335,8 @@ def _drop_legacy(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -
 def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool:
     """Whether the fence triggers of every table check the move's range now."""
     mark = fs.marker(move_id)
-    found = all(mark in fs.fence_text(conn, scope) for scope in scopes)
+    texts = fs.fence_texts(conn)
+    found = all(mark in texts.get(scope.name, "") for scope in scopes)
     conn.rollback()
     return found
 
