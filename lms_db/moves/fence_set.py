@@ -9,9 +9,11 @@ lose the freeze barrier that trigger DDL gives.
 
 The rebuild keeps the barrier of the per-move triggers it replaces:
 
-- MariaDB/MySQL alternate two name sets (``lmsdb_fa_*``, ``lmsdb_fb_*``): the new set is
-  created before the old one is dropped, so no write ever runs unfenced; each
-  ``CREATE TRIGGER`` waits for the table's open transactions (metadata lock);
+- MariaDB replaces each trigger with ``CREATE OR REPLACE TRIGGER`` (one statement under
+  the table's exclusive metadata lock: no write runs between the old and the new text);
+  MySQL, which has no ``OR REPLACE``, alternates two name sets (``lmsdb_fa_*``,
+  ``lmsdb_fb_*``): the new set is created before the old one is dropped.  Either way each
+  statement waits for the table's open transactions (metadata lock);
 - PostgreSQL replaces the function body in a transaction that first takes the table's
   ``SHARE ROW EXCLUSIVE`` lock (what ``CREATE TRIGGER`` took);
 - SQLite drops and re-creates the set inside one write transaction.
@@ -177,9 +179,19 @@ def rebuild_statements(
     out: list[str] = []
     if dialect in trg.MYSQL_FAMILY:
         current = [g for g in GENERATIONS if set_names(conn, scope, g)[0] in existing]
-        target = "fb" if current == ["fa"] else "fa"
+        # MariaDB replaces a trigger in one statement under the table's exclusive metadata
+        # lock (no write runs between): 3 DDL per table.  MySQL has no OR REPLACE: create
+        # the other set, then drop this one (6).
+        replace = bool(getattr(conn.dialect, "is_mariadb", False))
+        if replace:
+            target = current[0] if current else "fa"
+        else:
+            target = "fb" if current == ["fa"] else "fa"
         if fences:
-            out += create_statements(conn, scope, target, fences)
+            made = create_statements(conn, scope, target, fences)
+            if replace:
+                made = [s.replace("CREATE TRIGGER", "CREATE OR REPLACE TRIGGER", 1) for s in made]
+            out += made
         for g in GENERATIONS:
             if g != target or not fences:
                 out += [

@@ -117,6 +117,8 @@ def test_fences_of_many_moves_share_one_trigger_set_per_table(
         # One set per table whatever the number of moves (PostgreSQL: one trigger).
         per_table = 1 if backend == "postgresql" else 3
         assert len(left) == per_table * len(keyspace_scopes("user"))
+        # Replaced in place (MariaDB: CREATE OR REPLACE TRIGGER), not a second name set.
+        assert all(name.startswith("lmsdb_fa_") for name in left)
         assert _refused(one, 1005) and _refused(one, 1025) and not _refused(one, 1035)
         # Moving one range back lifts that range's fence only.
         start_move(router, MoveRequest("user", 1000, 1020, "shard-1", chunk_size=5))
