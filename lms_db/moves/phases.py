@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.errors import FreezeTimeout, OperationError
+from lms_db.moves import fence_set as fs
 from lms_db.moves import triggers as trg
 from lms_db.moves.rows import (
     delete_pks,
@@ -128,7 +129,7 @@ def _install(
     lock_timeout: float,
     fence_row: dict[str, Any] | None = None,
 ) -> None:
-    build = trg.changelog_statements if kind == "c" else trg.fence_statements
+    build = trg.changelog_statements
     if conn.dialect.name in MYSQL_FAMILY:
         _set_lock_timeout(conn, lock_timeout)
         existing = trg.existing_triggers(conn)
@@ -205,19 +206,28 @@ def install_fence(
 ) -> None:
     """Create the fence: from now on the source refuses every write to the range.
 
-    Waits up to ``timeout`` seconds for transactions that touched the tables before; on
-    timeout every fence trigger created so far is dropped again.
+    The tables' fence sets are rebuilt with the range added (waiting up to ``timeout``
+    seconds for transactions that touched the tables before), then ``lmsdb_fences`` records
+    it; on timeout the range is taken out of the fence sets again.
 
     :raises FreezeTimeout: the wait timed out (the fence is gone again).
     """
     row = {"move_id": move_id, "keyspace": keyspace, "lo": lo, "hi": hi, "shard": shard}
     try:
-        _install(conn, "f", move_id, scopes, lo, hi, timeout, fence_row=row)
+        with _fence_lock(conn):
+            if not fenced(conn, move_id, scopes):
+                others = [f for f in fs.keyspace_fences(conn, keyspace) if f[0] != move_id]
+                conn.rollback()
+                _rebuild_fences(
+                    conn, scopes, sorted([*others, (move_id, lo, hi)], key=_lo), timeout
+                )
+            with write_transaction(conn):
+                _insert_fence(conn, row)
     except sa.exc.DBAPIError as exc:
         conn.rollback()
         reason = short_reason(exc)
         if conn.dialect.name in MYSQL_FAMILY:
-            # MySQL DDL commits one statement at a time: drop what was created.  PostgreSQL
+            # MySQL DDL commits one statement at a time: take out what was added.  PostgreSQL
             # and SQLite rolled the whole fence back (a DROP would wait on the same locks).
             remove_fence(conn, move_id, scopes)
         if not _lock_wait(exc):
@@ -233,6 +243,55 @@ def install_fence(
         ) from exc
 
 
+def _lo(fence: fs.Fence) -> tuple[int, int]:
+    return fence[1], fence[0]
+
+
+@contextmanager
+def _fence_lock(conn: Connection) -> Iterator[None]:
+    """Serialize fence rebuilds of one shard (two moves rebuilding at once would each drop
+    the other's new range).  PostgreSQL and SQLite serialize them by the table locks."""
+    if conn.dialect.name not in MYSQL_FAMILY:
+        yield
+        return
+    name = "lmsdb_fences"
+    got = conn.exec_driver_sql(
+        f"SELECT GET_LOCK(CONCAT(DATABASE(), '.{name}'), {int(DROP_LOCK_TIMEOUT)})"
+    ).scalar()
+    conn.commit()
+    if got != 1:
+        raise OperationError(
+            f"another fence change on this shard held its lock more than {DROP_LOCK_TIMEOUT:g}s;"
+            " retry with lmsdb shard move --resume"
+        )
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.exec_driver_sql(f"SELECT RELEASE_LOCK(CONCAT(DATABASE(), '.{name}'))")
+        conn.commit()
+
+
+def _rebuild_fences(
+    conn: Connection, scopes: Sequence[TableScope], fences: Sequence[fs.Fence], timeout: float
+) -> None:
+    """Replace every table's fence set by one checking ``fences`` (see fence_set)."""
+    legacy = [f[0] for f in fences]
+    if conn.dialect.name in MYSQL_FAMILY:
+        _set_lock_timeout(conn, timeout)
+        existing = trg.existing_triggers(conn)
+        for scope in scopes:
+            # DDL: each CREATE waits for the table's open transactions.
+            trg.run_all(conn, fs.rebuild_statements(conn, scope, fences, existing, legacy))
+        conn.commit()
+        return
+    with write_transaction(conn):
+        _set_lock_timeout(conn, timeout)
+        existing = trg.existing_triggers(conn)
+        for scope in scopes:
+            trg.run_all(conn, fs.rebuild_statements(conn, scope, fences, existing, legacy))
+
+
 def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
     """Whether a driver error is a lock wait that timed out (MySQL 1205, PostgreSQL
     ``lock_not_available``, SQLite's busy database)."""
@@ -243,18 +302,45 @@ def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
 
 
 def remove_fence(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> None:
-    """Drop a move's fence triggers and its ``lmsdb_fences`` row."""
-    drop_triggers(conn, "f", move_id, scopes)
-    with write_transaction(conn):
-        conn.execute(trg.fences.delete().where(trg.fences.c.move_id == move_id))
+    """Take a move's range out of the fence sets and drop its ``lmsdb_fences`` row.
+
+    The row goes first: a crash in between leaves the range fenced (a refused write, never a
+    lost one), and the next rebuild of the fence sets, from the rows, lifts it.
+
+    :raises OperationError: a table stayed locked longer than :data:`DROP_LOCK_TIMEOUT`.
+    """
+    keyspace = scopes[0].keyspace
+    try:
+        with _fence_lock(conn):
+            with write_transaction(conn):
+                conn.execute(trg.fences.delete().where(trg.fences.c.move_id == move_id))
+                rest = fs.keyspace_fences(conn, keyspace)
+            _rebuild_fences(conn, scopes, rest, DROP_LOCK_TIMEOUT)
+            _drop_legacy(conn, move_id, scopes)
+    except sa.exc.DBAPIError as exc:
+        conn.rollback()
+        raise OperationError(
+            f"lifting the fence of move {move_id} waited more than {DROP_LOCK_TIMEOUT:g}s for "
+            f"a table lock ({short_reason(exc)}); retry with lmsdb shard move --resume "
+            f"{move_id}"
+        ) from exc
+
+
+def _drop_legacy(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> None:
+    """Drop per-move fence triggers of older lmsdb versions for ``move_id``, if any."""
+    existing = trg.existing_triggers(conn, f"lmsdb_f{int(move_id)}_")
+    conn.rollback()
+    if existing:
+        drop_triggers(conn, "f", move_id, scopes)
 
 
 def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool:
-    """Whether the move's fence triggers exist on this shard."""
-    names = set(trg.trigger_names(conn, "f", move_id, scopes[0]))
-    found = trg.existing_triggers(conn) & names
+    """Whether the fence triggers of every table check the move's range now."""
+    mark = fs.marker(move_id)
+    texts = fs.fence_texts(conn)
+    found = all(mark in texts.get(scope.name, "") for scope in scopes)
     conn.rollback()
-    return bool(found)
+    return found
 
 
 # -- copy ------------------------------------------------------------------------------
@@ -462,7 +548,7 @@ def delete_source(
         while True:
             with (
                 write_transaction(conn),
-                trg.fence_bypass(conn, move_id, scopes, lo, hi, is_fenced),
+                fs.fence_bypass(conn, move_id, scopes, is_fenced),
             ):
                 pks = range_pks(conn, scope, lo, hi, None, chunk)
                 # The range is fenced (static): the rows between the chunk's first and last

@@ -9,7 +9,9 @@ and Facebook OSC capture changes the same way; docs/decisions.md says why not th
 - **fence**: ``BEFORE INSERT/UPDATE/DELETE`` triggers refuse any write whose row key lies in
   the fenced range (``SIGNAL SQLSTATE '45000'`` on MariaDB/MySQL, ``RAISE EXCEPTION`` on
   PostgreSQL, ``RAISE(ABORT)`` on SQLite).  They stay after the switch: a stale or direct
-  writer gets an error, never a silent loss.  ``lmsdb_fences`` records each fence.
+  writer gets an error, never a silent loss.  ``lmsdb_fences`` records each fence; the
+  fence triggers themselves are built in :mod:`lms_db.moves.fence_set` (one set per
+  table for all its fences).
 
 The range bounds are constants in each trigger (no lookup per write).  Rows of ``shard_via``
 tables find their key through their parent (a scalar subquery on the parent's primary key).
@@ -28,8 +30,7 @@ transactional and writers are serialized, so no other writer ever sees them miss
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -213,60 +214,6 @@ def fence_message(keyspace: str, lo: int, hi: int, move_id: int) -> str:
     )
 
 
-def fence_statements(
-    conn: Connection, move_id: int, scope: TableScope, lo: int, hi: int
-) -> list[str]:
-    """``CREATE TRIGGER`` statements that refuse writes to the range on this shard.
-
-    :param conn: a connection to the source shard.
-    :param move_id: the move's journal id (part of the names, and the bypass value).
-    :param scope: the table's scope.
-    :param lo: first key of the range.
-    :param hi: first key after the range.
-    """
-    q = _quoter(conn)
-    table, m = q(scope.name), int(move_id)
-    new_in = _in_range(key_sql(conn, scope, "NEW"), lo, hi)
-    old_in = _in_range(key_sql(conn, scope, "OLD"), lo, hi)
-    message = fence_message(scope.keyspace, lo, hi, move_id)
-    names = trigger_names(conn, "f", move_id, scope)
-    dialect = conn.dialect.name
-    if dialect in MYSQL_FAMILY:
-        refuse = f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
-        guard = f"IFNULL(@lmsdb_fence_bypass, 0) <> {m}"
-        return [
-            f"CREATE TRIGGER {q(names[0])} BEFORE INSERT ON {table} FOR EACH ROW "
-            f"BEGIN IF {guard} AND {new_in} THEN {refuse}; END IF; END",
-            f"CREATE TRIGGER {q(names[1])} BEFORE UPDATE ON {table} FOR EACH ROW "
-            f"BEGIN IF {guard} AND ({new_in} OR {old_in}) THEN {refuse}; END IF; END",
-            f"CREATE TRIGGER {q(names[2])} BEFORE DELETE ON {table} FOR EACH ROW "
-            f"BEGIN IF {guard} AND {old_in} THEN {refuse}; END IF; END",
-        ]
-    if dialect == "postgresql":
-        function = q(names[0])
-        return [
-            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-            "BEGIN\n"
-            f"  IF coalesce(current_setting('lmsdb.fence_bypass', true), '') <> '{m}' AND (\n"
-            f"      (TG_OP IN ('INSERT', 'UPDATE') AND {new_in}) OR\n"
-            f"      (TG_OP IN ('UPDATE', 'DELETE') AND {old_in})) THEN\n"
-            f"    RAISE EXCEPTION '{message}' USING ERRCODE = 'P0001';\n"
-            "  END IF;\n"
-            "  IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;\n"
-            "  RETURN NEW;\n"
-            "END\n$$",
-            f"CREATE TRIGGER {function} BEFORE INSERT OR UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()",
-        ]
-    refuse = f"SELECT RAISE(ABORT, '{message}')"
-    return [
-        f"CREATE TRIGGER {q(names[0])} BEFORE INSERT ON {table} WHEN {new_in} BEGIN {refuse}; END",
-        f"CREATE TRIGGER {q(names[1])} BEFORE UPDATE ON {table} WHEN {new_in} OR {old_in} "
-        f"BEGIN {refuse}; END",
-        f"CREATE TRIGGER {q(names[2])} BEFORE DELETE ON {table} WHEN {old_in} BEGIN {refuse}; END",
-    ]
-
-
 def drop_statements(conn: Connection, kind: str, move_id: int, scope: TableScope) -> list[str]:
     """``DROP`` statements for one kind of trigger on one table (idempotent).
 
@@ -295,40 +242,3 @@ def run_all(conn: Connection, statements: Sequence[str]) -> None:
         if conn.dialect.paramstyle in ("format", "pyformat"):
             statement = statement.replace("%", "%%")
         conn.exec_driver_sql(statement)
-
-
-@contextmanager
-def fence_bypass(
-    conn: Connection, move_id: int, scopes: Sequence[TableScope], lo: int, hi: int, fenced: bool
-) -> Iterator[None]:
-    """Let this connection's transaction write the fenced range of move ``move_id``.
-
-    Use inside a transaction; the bypass ends with it (SQLite: the fence triggers are
-    dropped at the start and re-created before the block ends).
-
-    :param conn: a connection to the source shard, in a transaction.
-    :param move_id: the move whose fence to pass.
-    :param scopes: the keyspace's tables (SQLite re-creates their fence triggers).
-    :param lo: first key of the range.
-    :param hi: first key after the range.
-    :param fenced: whether the fence triggers exist now (nothing to pass otherwise).
-    """
-    dialect = conn.dialect.name
-    if not fenced:
-        yield
-        return
-    if dialect in MYSQL_FAMILY:
-        conn.exec_driver_sql(f"SET @lmsdb_fence_bypass = {int(move_id)}")
-        try:
-            yield
-        finally:
-            conn.exec_driver_sql("SET @lmsdb_fence_bypass = NULL")
-    elif dialect == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL lmsdb.fence_bypass = '{int(move_id)}'")
-        yield
-    else:
-        for scope in scopes:
-            run_all(conn, drop_statements(conn, "f", move_id, scope))
-        yield
-        for scope in scopes:
-            run_all(conn, fence_statements(conn, move_id, scope, lo, hi))

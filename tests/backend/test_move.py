@@ -10,8 +10,16 @@ import sqlalchemy as sa
 
 from lms_db.models import metadata
 from lms_db.moves.engine import start_move
+from lms_db.moves.fence_set import create_statements
 from lms_db.moves.plan import MoveRequest, split_range
-from lms_db.moves.triggers import existing_triggers
+from lms_db.moves.scope import keyspace_scopes
+from lms_db.moves.triggers import (
+    FENCE_MESSAGE,
+    ensure_move_tables,
+    existing_triggers,
+    fences,
+    run_all,
+)
 from lms_db.router import Router
 from lms_db.schema.compare import compare_database
 from tests.backend.move_helpers import move_fleet, range_rows, seed_users
@@ -21,6 +29,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
 )
 
 BACKENDS = ["mariadb", "postgresql", "sqlite"]
+AUDIT = metadata.tables["audit_logs"]
 
 
 def _total(rows: dict[str, list[tuple[object, ...]]]) -> int:
@@ -73,3 +82,75 @@ def test_move_and_split_put_every_row_on_the_destination_once(
         assert sa.inspect(conn).has_table("lmsdb_fences")
         assert compare_database(conn, metadata) == []
     engine.dispose()
+
+
+def _refused(url: sa.URL, user_id: int) -> bool:
+    """Whether the shard refuses a direct audit insert for ``user_id`` with its fence."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(AUDIT.insert().values(id=9_000_000 + user_id, user_id=user_id, action="x"))
+        return False
+    except sa.exc.DBAPIError as exc:
+        assert FENCE_MESSAGE in str(exc.orig)
+        return True
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fences_of_many_moves_share_one_trigger_set_per_table(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    fleet = move_fleet(request, tmp_path, backend)
+    _, one, two = fleet.shard_urls
+    seed_users(one, [*range(1000, 1010), *range(1020, 1030)], backend)
+    with Router.from_topology(fleet.topology) as router:
+        split_range(router, "user", 1020)
+        split_range(router, "user", 1030)
+        for lo, hi in ((1000, 1020), (1020, 1030)):
+            start_move(router, MoveRequest("user", lo, hi, "shard-2", chunk_size=5))
+        engine = sa.create_engine(one)
+        with engine.connect() as conn:
+            left = existing_triggers(conn)
+        engine.dispose()
+        # One set per table whatever the number of moves (PostgreSQL: one trigger).
+        per_table = 1 if backend == "postgresql" else 3
+        assert len(left) == per_table * len(keyspace_scopes("user"))
+        # Replaced in place (MariaDB: CREATE OR REPLACE TRIGGER), not a second name set.
+        assert all(name.startswith("lmsdb_fa_") for name in left)
+        assert _refused(one, 1005) and _refused(one, 1025) and not _refused(one, 1035)
+        # Moving one range back lifts that range's fence only.
+        start_move(router, MoveRequest("user", 1000, 1020, "shard-1", chunk_size=5))
+        assert not _refused(one, 1005) and _refused(one, 1025)
+        assert _refused(two, 1005) and not _refused(two, 1025)
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "sqlite"])
+def test_a_move_consolidates_per_move_fences_of_older_versions(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    fleet = move_fleet(request, tmp_path, backend)
+    _, one, _ = fleet.shard_urls
+    seed_users(one, [*range(1000, 1010), *range(1020, 1030)], backend)
+    # An older lmsdb fenced [1040, 1050) with its own triggers (lmsdb_f77_<table>_{i,u,d}).
+    engine = sa.create_engine(one)
+    with engine.begin() as conn:
+        ensure_move_tables(conn)
+        conn.execute(
+            fences.insert().values(move_id=77, keyspace="user", lo=1040, hi=1050, shard="x")
+        )
+        for scope in keyspace_scopes("user"):
+            run_all(conn, create_statements(conn, scope, "f77", [(77, 1040, 1050)]))
+    engine.dispose()
+    assert _refused(one, 1045)
+    with Router.from_topology(fleet.topology) as router:
+        split_range(router, "user", 1020)
+        start_move(router, MoveRequest("user", 1000, 1020, "shard-2", chunk_size=5))
+    engine = sa.create_engine(one)
+    with engine.connect() as conn:
+        left = existing_triggers(conn)
+    engine.dispose()
+    assert not any(name.startswith("lmsdb_f77_") for name in left)
+    assert len(left) == 3 * len(keyspace_scopes("user"))
+    assert _refused(one, 1045) and _refused(one, 1005) and not _refused(one, 1025)
