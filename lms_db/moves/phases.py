@@ -127,7 +127,6 @@ def _install(
     lo: int,
     hi: int,
     lock_timeout: float,
-    fence_row: dict[str, Any] | None = None,
 ) -> None:
     build = trg.changelog_statements
     if conn.dialect.name in MYSQL_FAMILY:
@@ -139,21 +138,14 @@ def _install(
             for name, statement in zip(names, statements, strict=True):
                 if name not in existing:
                     trg.run_all(conn, [statement])  # DDL: waits for the table's open txns
-        if fence_row is not None:
-            _insert_fence(conn, fence_row)
         conn.commit()
         return
     with write_transaction(conn):
-        if conn.dialect.name == "sqlite":
-            _set_lock_timeout(conn, lock_timeout)
-        else:
-            _set_lock_timeout(conn, lock_timeout)
+        _set_lock_timeout(conn, lock_timeout)
         existing = trg.existing_triggers(conn)
         for scope in scopes:
             if trg.trigger_names(conn, kind, move_id, scope)[0] not in existing:
                 trg.run_all(conn, build(conn, move_id, scope, lo, hi))
-        if fence_row is not None:
-            _insert_fence(conn, fence_row)
 
 
 def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
