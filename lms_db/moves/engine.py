@@ -191,11 +191,16 @@ class _Move:
 
     def copy(self, ctx: StepContext) -> None:
         src_engine, dst_engine = self._engines()
-        progress: dict[str, Any] = self.state.setdefault("copy", {})
+        # The last chunk-column value copied per table (key_chunks).  Moves journaled by
+        # older lmsdb recorded primary keys under "copy": such a table is copied again.
+        progress: dict[str, Any] = self.state.setdefault("copy_keys", {})
         done: list[str] = self.state.setdefault("copied", [])
         bounds: dict[str, Any] = self.state.setdefault("copy_upto", {})
         copied = self._counts("rows")
         totals = self.state.get("estimates", {})
+        for name in self.state.pop("copy", {}):
+            if name not in done:
+                copied.pop(name, None)
         with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             same = self._same_server(src, dst)
             # A crash may have committed chunks after the last recorded key: clear them.

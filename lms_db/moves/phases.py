@@ -21,11 +21,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.errors import FreezeTimeout, OperationError
 from lms_db.moves import fence_set as fs
+from lms_db.moves import key_chunks as kc
 from lms_db.moves import triggers as trg
 from lms_db.moves.rows import (
     delete_pks,
     insert_rows,
-    range_pks,
     read_chunk,
     read_rows,
     upsert_rows,
@@ -341,18 +341,23 @@ def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool
 def clear_range(
     conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, chunk: int
 ) -> int:
-    """Delete the destination's rows of the range with primary key above ``after``
-    (``None``: all of them): what an interrupted copy chunk or an abort leaves.
+    """Delete the destination's rows of the range with chunk-column value above ``after``
+    (``None``: all of them; :mod:`lms_db.moves.key_chunks`): what an interrupted copy
+    chunk or an abort leaves.
 
     :param conn: a connection to the destination (no fence there).
     """
     deleted = 0
     while True:
         with write_transaction(conn):
-            pks = range_pks(conn, scope, lo, hi, after, chunk)
-            deleted += delete_pks(conn, scope.table, pks)
-        if len(pks) < chunk:
-            return deleted
+            upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
+            if upto is None:
+                return deleted
+            result = conn.execute(
+                sa.delete(scope.table).where(*kc.chunk_where(scope, lo, hi, after, upto))
+            )
+            deleted += int(result.rowcount or 0)
+        after = upto
 
 
 def copy_table(
@@ -367,14 +372,15 @@ def copy_table(
     upto: Any = None,
     same: SameServer | None = None,
 ) -> int:
-    """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
+    """Copy the range's rows of one table after chunk-column value ``after``, chunk by
+    chunk (:mod:`lms_db.moves.key_chunks`).
 
-    ``upto`` (the highest key when the table's copy began) bounds it: rows inserted later
-    are in the changelog, so a table that keeps growing at its top cannot keep the copy
+    ``upto`` (the highest primary key when the table's copy began) bounds it: rows inserted
+    later are in the changelog, so a table that keeps growing at its top cannot keep the copy
     chasing it.
 
-    :param on_chunk: called after each committed chunk with its last key and row count
-        (records progress, throttles, runs the crash hook).
+    :param on_chunk: called after each committed chunk with its last chunk-column value and
+        row count (records progress, throttles, runs the crash hook).
     :param same: proof that both are one server (:mod:`lms_db.moves.same_server`): each
         chunk is then one server-side ``INSERT ... SELECT`` on the destination connection.
     :returns: rows copied.
@@ -389,13 +395,15 @@ def copy_table(
         copied += count
         on_chunk(after, count)
     while True:
-        rows = read_chunk(src, scope, lo, hi, after, chunk, upto)
-        src.commit()  # no snapshot held between chunks
-        if not rows:
+        last = kc.next_upto(src, scope, lo, hi, after, chunk)
+        if last is None:
+            src.commit()
             return copied
+        rows = read_chunk(src, scope, lo, hi, after, last, upto)
+        src.commit()  # no snapshot held between chunks
         with write_transaction(dst):
             insert_rows(dst, scope.table, rows)
-        after = rows[-1][scope.pk.name]
+        after = last
         copied += len(rows)
         on_chunk(after, len(rows))
 
@@ -528,51 +536,44 @@ def delete_source(
     chunk: int,
     tick: Tick,
 ) -> int:
-    """Delete the moved rows from the source, children first, in chunks by exact primary
-    key, passing the move's own fence.
+    """Delete the moved rows from the source, children first, in chunks of the chunk
+    column (:mod:`lms_db.moves.key_chunks`), passing the move's own fence.
+
+    The range is fenced (static): a chunk's rows are exactly those its snapshot counts.
+    Each chunk counts, deletes and compares in one transaction; a difference (a writer got
+    past the fence) rolls the chunk back and stops.
 
     :param tick: called with ``(table, rows)`` after each committed chunk.
     :returns: rows deleted.
+    :raises OperationError: a chunk deleted other rows than it counted (nothing of it done).
     """
     is_fenced = fenced(conn, move_id, scopes)
     total = 0
     for scope in reversed(scopes):
+        after = None
         while True:
             with (
                 write_transaction(conn),
                 fs.fence_bypass(conn, move_id, scopes, is_fenced),
             ):
-                pks = range_pks(conn, scope, lo, hi, None, chunk)
-                # The range is fenced (static): the rows between the chunk's first and last
-                # key are exactly these; a range delete is cheaper than an IN list.
-                deleted = delete_key_span(conn, scope, lo, hi, pks)
-            if deleted != len(pks):
-                raise OperationError(
-                    f"delete of {scope.name} removed {deleted} of {len(pks)} rows; stopping"
-                )
+                upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
+                if upto is None:
+                    break
+                where = kc.chunk_where(scope, lo, hi, after, upto)
+                counted = conn.execute(
+                    sa.select(sa.func.count()).select_from(scope.table).where(*where)
+                ).scalar_one()
+                deleted = int(conn.execute(sa.delete(scope.table).where(*where)).rowcount or 0)
+                if deleted != counted:
+                    raise OperationError(
+                        f"delete of {scope.name} rows with {kc.chunk_column(scope).name} in "
+                        f"({after}, {upto}] removed {deleted} rows, {counted} were counted; "
+                        "rolled back and stopping"
+                    )
             total += deleted
-            if pks:
-                tick(scope.name, deleted)
-            if len(pks) < chunk:
-                break
+            tick(scope.name, deleted)
+            after = upto
     return total
-
-
-def delete_key_span(
-    conn: Connection, scope: TableScope, lo: int, hi: int, pks: Sequence[Any]
-) -> int:
-    """Delete the range's rows whose primary key lies between ``pks[0]`` and ``pks[-1]``.
-
-    :returns: rows deleted (the caller checks it equals ``len(pks)``).
-    """
-    if not pks:
-        return 0
-    result = conn.execute(
-        sa.delete(scope.table).where(
-            scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]
-        )
-    )
-    return int(result.rowcount or 0)
 
 
 def wait(seconds: float) -> None:
