@@ -52,6 +52,7 @@ def next_upto(
     after: Any,
     rows: int,
     options: dict[str, Any] | None = None,
+    top: Any = None,
 ) -> Any | None:
     """The last column value of the chunk after ``after`` holding about ``rows`` rows.
 
@@ -60,10 +61,11 @@ def next_upto(
 
     :param options: per-statement execution options (the same-server copy reads the
         source schema through them).
-    :returns: the value, or ``None``: no rows of the range after ``after``.
+    :param top: no chunk goes above this value (``None``: the range's end).
+    :returns: the value, or ``None``: no rows of the range after ``after`` (up to ``top``).
     """
     column = chunk_column(scope)
-    where = chunk_where(scope, lo, hi, after, None)
+    where = chunk_where(scope, lo, hi, after, top)
     found = conn.execute(
         sa.select(column).where(*where).order_by(column).offset(max(rows, 1) - 1).limit(1),
         execution_options=options or {},
@@ -73,6 +75,12 @@ def next_upto(
             sa.select(sa.func.max(column)).where(*where), execution_options=options or {}
         ).scalar()
     return found
+
+
+def top_value(conn: Connection, scope: TableScope, lo: int, hi: int) -> Any | None:
+    """The largest chunk-column value of the range's rows now (``None``: no rows)."""
+    column = chunk_column(scope)
+    return conn.execute(sa.select(sa.func.max(column)).where(scope.in_range(lo, hi))).scalar()
 
 
 def walk(conn: Connection, scope: TableScope, lo: int, hi: int, rows: int) -> Iterator[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.errors import FreezeTimeout, OperationError
 from lms_db.moves import fence_set as fs
 from lms_db.moves import key_chunks as kc
+from lms_db.moves import rawcopy
 from lms_db.moves import triggers as trg
 from lms_db.moves.rows import (
     delete_pks,
@@ -130,15 +132,16 @@ def _install(
 ) -> None:
     build = trg.changelog_statements
     if conn.dialect.name in MYSQL_FAMILY:
-        _set_lock_timeout(conn, lock_timeout)
         existing = trg.existing_triggers(conn)
+        conn.commit()
+        groups = []
         for scope in scopes:
             names = trg.trigger_names(conn, kind, move_id, scope)
             statements = build(conn, move_id, scope, lo, hi)
-            for name, statement in zip(names, statements, strict=True):
-                if name not in existing:
-                    trg.run_all(conn, [statement])  # DDL: waits for the table's open txns
-        conn.commit()
+            groups.append(
+                [st for name, st in zip(names, statements, strict=True) if name not in existing]
+            )
+        run_per_table(conn, groups, lock_timeout)  # DDL: waits for the table's open txns
         return
     with write_transaction(conn):
         _set_lock_timeout(conn, lock_timeout)
@@ -146,6 +149,58 @@ def _install(
         for scope in scopes:
             if trg.trigger_names(conn, kind, move_id, scope)[0] not in existing:
                 trg.run_all(conn, build(conn, move_id, scope, lo, hi))
+
+
+#: Connections running one step's trigger DDL at once (MariaDB/MySQL): each statement
+#: mostly waits for the server to write and sync the table's trigger files.
+DDL_PARALLEL = 3
+
+
+def run_per_table(conn: Connection, groups: Sequence[Sequence[str]], lock_timeout: float) -> None:
+    """Run MariaDB/MySQL DDL, one group of statements per table, the groups spread over
+    up to :data:`DDL_PARALLEL` connections (``conn`` and fresh ones of its engine).
+
+    Each group keeps its order on one connection (a table's new fence set before the old
+    one's drop); tables are independent.  Every group runs even when another failed (each
+    statement is idempotent from a rerun's view); the first error is raised after all end.
+
+    :param lock_timeout: seconds each statement may wait for its table's metadata lock.
+    :raises sa.exc.DBAPIError: the first statement that failed.
+    """
+    work = [list(g) for g in groups if g]
+    if not work:
+        return
+    lanes = min(DDL_PARALLEL, len(work))
+
+    def lane(index: int, lane_conn: Connection) -> None:
+        _set_lock_timeout(lane_conn, lock_timeout)
+        for group in work[index::lanes]:
+            trg.run_all(lane_conn, group)
+        lane_conn.commit()
+
+    if lanes == 1:
+        lane(0, conn)
+        return
+    errors: list[BaseException] = []
+
+    def other(index: int) -> None:
+        try:
+            with conn.engine.connect() as extra:
+                lane(index, extra)
+        except BaseException as exc:  # raised by the caller's thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=other, args=(i,), daemon=True) for i in range(1, lanes)]
+    for thread in threads:
+        thread.start()
+    try:
+        lane(0, conn)
+    except BaseException as exc:
+        errors.insert(0, exc)
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
@@ -168,10 +223,8 @@ def drop_triggers(conn: Connection, kind: str, move_id: int, scopes: Sequence[Ta
     """
     try:
         if conn.dialect.name in MYSQL_FAMILY:
-            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
-            for scope in scopes:
-                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
-            conn.commit()
+            groups = [trg.drop_statements(conn, kind, move_id, scope) for scope in scopes]
+            run_per_table(conn, groups, DROP_LOCK_TIMEOUT)
             return
         with write_transaction(conn):
             _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
@@ -270,12 +323,11 @@ def _rebuild_fences(
     """Replace every table's fence set by one checking ``fences`` (see fence_set)."""
     legacy = [f[0] for f in fences]
     if conn.dialect.name in MYSQL_FAMILY:
-        _set_lock_timeout(conn, timeout)
         existing = trg.existing_triggers(conn)
-        for scope in scopes:
-            # DDL: each CREATE waits for the table's open transactions.
-            trg.run_all(conn, fs.rebuild_statements(conn, scope, fences, existing, legacy))
         conn.commit()
+        groups = [fs.rebuild_statements(conn, scope, fences, existing, legacy) for scope in scopes]
+        # DDL: each CREATE waits for the table's open transactions.
+        run_per_table(conn, groups, timeout)
         return
     with write_transaction(conn):
         _set_lock_timeout(conn, timeout)
@@ -375,14 +427,16 @@ def copy_table(
     """Copy the range's rows of one table after chunk-column value ``after``, chunk by
     chunk (:mod:`lms_db.moves.key_chunks`).
 
-    ``upto`` (the highest primary key when the table's copy began) bounds it: rows inserted
-    later are in the changelog, so a table that keeps growing at its top cannot keep the copy
-    chasing it.
+    ``upto`` (the highest chunk-column value when the table's copy began) bounds it: rows
+    with higher values are in the changelog, so a range that keeps growing at its top
+    cannot keep the copy chasing it.
 
     :param on_chunk: called after each committed chunk with its last chunk-column value and
         row count (records progress, throttles, runs the crash hook).
     :param same: proof that both are one server (:mod:`lms_db.moves.same_server`): each
         chunk is then one server-side ``INSERT ... SELECT`` on the destination connection.
+        Otherwise MySQL/MariaDB through PyMySQL copy raw text, reading ahead
+        (:mod:`lms_db.moves.rawcopy`); other backends copy typed rows.
     :returns: rows copied.
     """
     copied = 0
@@ -394,12 +448,16 @@ def copy_table(
         after = last
         copied += count
         on_chunk(after, count)
+    if rawcopy.supported(src, dst):
+        return rawcopy.copy_table(
+            src, dst, scope, lo, hi, after, chunk, on_chunk, upto, write_transaction
+        )
     while True:
-        last = kc.next_upto(src, scope, lo, hi, after, chunk)
+        last = kc.next_upto(src, scope, lo, hi, after, chunk, top=upto)
         if last is None:
             src.commit()
             return copied
-        rows = read_chunk(src, scope, lo, hi, after, last, upto)
+        rows = read_chunk(src, scope, lo, hi, after, last)
         src.commit()  # no snapshot held between chunks
         with write_transaction(dst):
             insert_rows(dst, scope.table, rows)

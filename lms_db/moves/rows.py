@@ -104,7 +104,7 @@ def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
 
 
 def read_chunk(
-    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, last: Any, upto: Any = None
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, last: Any
 ) -> list[dict[str, Any]]:
     """The range's rows of one table in the chunk ``after < column <= last`` of its chunk
     column (:mod:`lms_db.moves.key_chunks`).
@@ -115,13 +115,10 @@ def read_chunk(
     :param hi: first key after the range.
     :param after: the chunk column's last value already read (``None``: from the start).
     :param last: the chunk's last value (``None``: to the end of the range).
-    :param upto: the last primary key to read (``None``: no bound).
     """
     query = sa.select(*raw_columns(scope.table, conn.dialect.name)).where(
         *chunk_where(scope, lo, hi, after, last)
     )
-    if upto is not None:
-        query = query.where(scope.pk <= upto)
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
@@ -258,15 +255,3 @@ def count_range(conn: Connection, scope: TableScope, lo: int, hi: int) -> int:
     """
     query = sa.select(sa.func.count()).select_from(scope.table).where(scope.in_range(lo, hi))
     return int(conn.execute(query).scalar_one())
-
-
-def max_range_pk(conn: Connection, scope: TableScope, lo: int, hi: int) -> Any:
-    """The highest primary key of the range's rows (``None``: no rows).
-
-    :param conn: a connection.
-    :param scope: the table's scope.
-    :param lo: first key of the range.
-    :param hi: first key after the range.
-    """
-    query = sa.select(sa.func.max(scope.pk)).where(scope.in_range(lo, hi))
-    return conn.execute(query).scalar()

@@ -137,19 +137,17 @@ def copy_chunk(
     upto: Any,
 ) -> tuple[Any | None, int]:
     """Copy the next chunk (about ``limit`` rows after chunk-column value ``after``, none
-    with a primary key above ``upto``) server-side, in the caller's destination transaction.
+    above ``upto``) server-side, in the caller's destination transaction.
 
     :returns: the chunk's last chunk-column value (``None``: nothing left) and the rows
         copied.
     """
     opts = _in(where.source_schema)
     # The chunk's last value: an index-only read, so the copy below is an index range.
-    last = next_upto(dst, scope, lo, hi, after, limit, opts)
+    last = next_upto(dst, scope, lo, hi, after, limit, opts, top=upto)
     if last is None:
         return None, 0
     bounds = chunk_where(scope, lo, hi, after, last)
-    if upto is not None:
-        bounds.append(scope.pk <= upto)
     columns = [c.name for c in scope.table.columns]
     select = sa.select(*[scope.table.c[c] for c in columns]).where(*bounds)
     insert = sa.insert(_target(scope.table, where.dest_schema)).from_select(columns, select)
