@@ -206,7 +206,8 @@ def _drop_lmsdb_triggers(url: sa.URL) -> None:
             "WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 6) = 'lmsdb_'"
         ).all():
             conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
-        conn.exec_driver_sql("DELETE FROM lmsdb_fences")
+        if sa.inspect(conn).has_table("lmsdb_fences"):
+            conn.exec_driver_sql("DELETE FROM lmsdb_fences")
     engine.dispose()
 
 

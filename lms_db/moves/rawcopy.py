@@ -12,9 +12,9 @@ client time (``copy-verify-archive.md`` §8: a raw read is 4x a typed one).  Her
   one chunk, so the source reads chunk N+1 while the destination writes chunk N;
 - the writer turns the text into multi-row ``INSERT`` statements of at most
   :data:`MAX_STATEMENT_BYTES`: numbers (integers, ``DECIMAL``, ``DOUBLE``) as their text
-  unquoted (exact: ``BIGINT UNSIGNED`` near 2**64, DECIMAL extremes), everything else
-  quoted and escaped by the driver's own ``escape`` (4-byte utf8mb4 and JSON text as
-  sent, dates in the session's UTC, binary as ``_binary'...'``), NULL as ``NULL``.
+  unquoted (exact: ``BIGINT UNSIGNED`` near 2**64, DECIMAL extremes), text quoted and
+  escaped as the driver escapes it (4-byte utf8mb4 and JSON text as sent, dates in the
+  session's UTC), binary through the driver's ``escape`` (``X'...'``), NULL as ``NULL``.
 
 The protocol is the typed copy's: progress (the chunk's last key) is recorded only after the
 destination committed the chunk, so a crash re-reads from there; the read-ahead chunk is
@@ -55,27 +55,46 @@ def supported(src: Connection, dst: Connection) -> bool:
     return pymysql_connection(src) is not None and pymysql_connection(dst) is not None
 
 
+def _string_escaper(dbapi: Any) -> Callable[[str], str]:
+    """The driver's escaping of text (what its ``escape`` does for ``str``, without the
+    per-value dispatch), following the server's ``NO_BACKSLASH_ESCAPES``."""
+    from pymysql import converters
+    from pymysql.constants import SERVER_STATUS
+
+    if dbapi.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+        return lambda text: text.replace("'", "''")
+    return converters.escape_string  # type: ignore[no-any-return]
+
+
 def insert_statements(
     dbapi: Any, table: str, columns: Sequence[str], types: Sequence[int], rows: Sequence[Row]
 ) -> Iterator[str]:
     """Multi-row ``INSERT`` statements of at most :data:`MAX_STATEMENT_BYTES` for raw rows.
 
-    :param dbapi: the destination's PyMySQL connection (its ``escape`` knows the server's
-        ``NO_BACKSLASH_ESCAPES`` mode and charset).
+    :param dbapi: the destination's PyMySQL connection (its escaping knows the server's
+        ``NO_BACKSLASH_ESCAPES`` mode; binary values go through its ``escape``).
     :param types: each column's MySQL field type code, as read.
     """
     quoted = ", ".join(f"`{c}`" for c in columns)
     prefix = f"INSERT INTO `{table}` ({quoted}) VALUES "
     numeric = [code in NUMERIC_TYPES for code in types]
-    escape = dbapi.escape
+    escape, text_escape = dbapi.escape, _string_escaper(dbapi)
     parts: list[str] = []
     size = len(prefix)
     for row in rows:
         text = (
             "("
             + ", ".join(
-                "NULL" if v is None else (v if num and isinstance(v, str) else escape(v))
-                for v, num in zip(row, numeric, strict=True)
+                [
+                    "NULL"
+                    if v is None
+                    else v
+                    if num
+                    else "'" + text_escape(v) + "'"
+                    if v.__class__ is str
+                    else escape(v)
+                    for v, num in zip(row, numeric, strict=True)
+                ]
             )
             + ")"
         )
