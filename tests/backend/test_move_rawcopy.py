@@ -21,9 +21,12 @@ from tests.backend.move_helpers import insert_raw, range_rows, seed_users
 TRICKY = "100% %s %% ' \" \\ \\n \x00 😀 `x`"
 
 
+@pytest.mark.parametrize("mode", ["literals", "no_backslash_escapes"])
 def test_raw_copy_keeps_every_byte_across_chunks_and_statements(
-    make_mariadb_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch
+    make_mariadb_database: Callable[[], URL], monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
+    """Server-built row literals (the default), and raw values escaped by lmsdb for a
+    destination in NO_BACKSLASH_ESCAPES mode."""
     source, dest = make_mariadb_database(), make_mariadb_database()
     for url in (source, dest):
         engine = sa.create_engine(url)
@@ -53,6 +56,13 @@ def test_raw_copy_keeps_every_byte_across_chunks_and_statements(
             phases.data_connection(engines[1]) as dst,
         ):
             assert rawcopy.supported(src, dst)
+            if mode == "no_backslash_escapes":
+                dst.exec_driver_sql(
+                    "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"
+                )
+                dst.commit()
+            dbapi = dst.connection.dbapi_connection
+            assert rawcopy.backslash_escapes(dbapi) == (mode == "literals")
             for scope in insert_order("user"):
                 phases.copy_table(
                     src, dst, scope, 1000, 1012, None, 3, lambda _k, n: chunks.append(n)
