@@ -358,13 +358,15 @@ def run(
         results["load_after"] = round(os.getloadavg()[0], 2)
         return results
     finally:
-        with admin.begin() as conn:
-            for key in ("cat", "s0", "s1"):
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {names[key]}")
-        admin.dispose()
-        if second_cm is not None:
-            second_cm.__exit__(None, None, None)
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with admin.begin() as conn:
+                for key in ("cat", "s0", "s1"):
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {names[key]}")
+            admin.dispose()
+        finally:
+            if second_cm is not None:
+                second_cm.__exit__(None, None, None)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _print(results: dict[str, Any]) -> None:

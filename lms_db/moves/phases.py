@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -151,56 +150,20 @@ def _install(
                 trg.run_all(conn, build(conn, move_id, scope, lo, hi))
 
 
-#: Connections running one step's trigger DDL at once (MariaDB/MySQL): each statement
-#: mostly waits for the server to write and sync the table's trigger files.
-DDL_PARALLEL = 3
-
-
 def run_per_table(conn: Connection, groups: Sequence[Sequence[str]], lock_timeout: float) -> None:
-    """Run MariaDB/MySQL DDL, one group of statements per table, the groups spread over
-    up to :data:`DDL_PARALLEL` connections (``conn`` and fresh ones of its engine).
+    """Run MariaDB/MySQL DDL, one group of statements per table, in order on ``conn``.
 
-    Each group keeps its order on one connection (a table's new fence set before the old
-    one's drop); tables are independent.  Every group runs even when another failed (each
-    statement is idempotent from a rerun's view); the first error is raised after all end.
+    One connection on purpose: trigger DDL on several tables of one database at once
+    (measured 1.5x faster) left stale ``<table>.TRG-`` backup files behind on MariaDB
+    10.11, which then make ``DROP DATABASE`` fail ("Directory not empty").
 
     :param lock_timeout: seconds each statement may wait for its table's metadata lock.
     :raises sa.exc.DBAPIError: the first statement that failed.
     """
-    work = [list(g) for g in groups if g]
-    if not work:
-        return
-    lanes = min(DDL_PARALLEL, len(work))
-
-    def lane(index: int, lane_conn: Connection) -> None:
-        _set_lock_timeout(lane_conn, lock_timeout)
-        for group in work[index::lanes]:
-            trg.run_all(lane_conn, group)
-        lane_conn.commit()
-
-    if lanes == 1:
-        lane(0, conn)
-        return
-    errors: list[BaseException] = []
-
-    def other(index: int) -> None:
-        try:
-            with conn.engine.connect() as extra:
-                lane(index, extra)
-        except BaseException as exc:  # raised by the caller's thread below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=other, args=(i,), daemon=True) for i in range(1, lanes)]
-    for thread in threads:
-        thread.start()
-    try:
-        lane(0, conn)
-    except BaseException as exc:
-        errors.insert(0, exc)
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    _set_lock_timeout(conn, lock_timeout)
+    for group in groups:
+        trg.run_all(conn, group)
+    conn.commit()
 
 
 def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
