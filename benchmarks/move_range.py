@@ -1,43 +1,58 @@
-"""Range move rate on MariaDB: lmsdb's move against what a DBA would use instead.
+"""Range move rate on MariaDB: lmsdb's move against what a DBA would use instead, in two
+layouts side by side in one run.
 
-Builds a catalog and two shard databases on one server, loads ``--users`` sample users (with
-their enrollments, progress, attempts, payments, ...) onto shard-0, then moves the rows of
-the first 25% of those users (every user-keyspace table) to shard-1 four ways, on the same
-rows, resetting in between (untimed):
+Builds a catalog and a source shard database (shard-0) on the MariaDB at ``--url``, loads
+``--users`` sample users (with their enrollments, progress, attempts, payments, ...) onto
+it, then moves the rows of the first 25% of those users (every user-keyspace table) away,
+resetting in between (untimed), in two layouts:
 
-- ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, server-side verify,
-  switch, id windows, chunked delete), on one server the same-server copy path;
-- ``lmsdb_client``: the same move forced onto the client copy path (rows read and written by
-  lmsdb, as between two servers);
-- ``pt-archiver``: ``--bulk-insert --bulk-delete --limit 1000 --commit-each`` per table
+- ``one-server``: to shard-1, a second database of the same server;
+- ``two-servers``: to shard-2, a database of a second ``mariadbd`` this benchmark starts
+  on a free loopback port (like the tests' ``tests/backend/servers.py``), with the same
+  buffer pool and durability as the server at ``--url`` (128 MiB, flush at commit).
+
+The ways, on the same rows:
+
+- ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, verify, switch,
+  id windows, chunked delete); on one server the same-server copy path, between servers
+  the client path.  Each step's wall time is recorded too (``lmsdb_phases``);
+- ``pt_archiver``: ``--bulk-insert --bulk-delete --limit 1000 --commit-each`` per table
   (foreign-key checks off on both sides, as it cannot order tables; needs the Debian
-  package ``percona-toolkit``: ``apt-get install percona-toolkit``; skipped if missing);
-- ``mysqldump --where | mariadb`` per table, then one ``DELETE`` per table (children first);
-- ``INSERT ... SELECT`` + ``DELETE`` per table: the server-side ceiling when both databases
-  share a server.
+  package ``percona-toolkit``; skipped if missing);
+- ``mysqldump``: ``mysqldump --where | mariadb`` per table, then one ``DELETE`` per table;
+- ``insert_select`` (one server only): ``INSERT ... SELECT`` + ``DELETE`` per table in one
+  transaction, the server-side ceiling when both databases share a server; foreign-key
+  checks off, as pt-archiver and mysqldump's output run;
+- ``insert_select_fk``: the same with foreign-key checks on, as lmsdb runs (tables in FK
+  order, so the checks never fail: they only cost their lookups).
 
-No verification in the last three (lmsdb verifies every chunk before it switches).
+No verification in the last four (lmsdb verifies every chunk before it switches).
 
-    python benchmarks/move_range.py --users 2000
-    python benchmarks/move_range.py --users 40000 --json
+    python benchmarks/move_range.py --users 10000
+    python benchmarks/move_range.py --users 10000 --layout one-server --ways lmsdb,insert_select
+    python benchmarks/move_range.py --users 2000 --profile /tmp/move.prof --json
 
-The figures depend on the machine's load: re-measure on a quiet machine before quoting.
+The figures depend on the machine's load (each leg records ``os.getloadavg()`` before it):
+re-measure on a quiet machine before quoting.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import sqlalchemy as sa
 
@@ -46,16 +61,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import machine
 from lms_db.catalog import seed_from_topology
 from lms_db.migrate.scripts import head_revision, script_directory
-from lms_db.moves import engine as move_engine
-from lms_db.moves.engine import start_move
+from lms_db.moves.engine import MoveProgress, start_move
 from lms_db.moves.plan import MoveRequest
 from lms_db.moves.scope import delete_order, insert_order
 from lms_db.router import Router
 from lms_db.sample import load_sample
 from lms_db.schema.ddl import create_schema
 from lms_db.topology.spec import load_topology
+from tests.backend.servers import MariaDBServer, start_mariadbd
 
 KEYS = 2**62
+LAYOUTS = ("one-server", "two-servers")
+WAYS = ("lmsdb", "pt_archiver", "mysqldump", "insert_select", "insert_select_fk")
+#: The second server: the buffer pool and durability of a stock MariaDB (like :3306).
+SECOND_SERVER_OPTIONS = (
+    "--innodb-buffer-pool-size=128M",
+    "--innodb-log-file-size=96M",
+    "--innodb-flush-log-at-trx-commit=1",
+    "--skip-log-bin",
+    "--local-infile=1",
+)
 
 
 def _where(table: str, lo: int, hi: int) -> str:
@@ -63,21 +88,27 @@ def _where(table: str, lo: int, hi: int) -> str:
     return f"{column} >= {lo} AND {column} < {hi}"
 
 
-def _count(engine: sa.Engine, lo: int, hi: int) -> int:
-    with engine.connect() as conn:
-        return sum(
-            int(
-                conn.exec_driver_sql(
-                    f"SELECT COUNT(*) FROM {s.name} WHERE {_where(s.name, lo, hi)}"
-                ).scalar_one()
+def _count(url: sa.URL, lo: int, hi: int) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return sum(
+                int(
+                    conn.exec_driver_sql(
+                        f"SELECT COUNT(*) FROM {s.name} WHERE {_where(s.name, lo, hi)}"
+                    ).scalar_one()
+                )
+                for s in insert_order("user")
             )
-            for s in insert_order("user")
-        )
+    finally:
+        engine.dispose()
 
 
-def _server_move(admin: sa.Engine, src: str, dst: str, lo: int, hi: int) -> None:
+def _server_move(
+    admin: sa.Engine, src: str, dst: str, lo: int, hi: int, fk_checks: bool = False
+) -> None:
     with admin.begin() as conn:
-        conn.exec_driver_sql("SET foreign_key_checks = 0")
+        conn.exec_driver_sql(f"SET foreign_key_checks = {int(fk_checks)}")
         for s in insert_order("user"):
             conn.exec_driver_sql(
                 f"INSERT INTO {dst}.{s.name} SELECT * FROM {src}.{s.name} "
@@ -87,8 +118,8 @@ def _server_move(admin: sa.Engine, src: str, dst: str, lo: int, hi: int) -> None
             conn.exec_driver_sql(f"DELETE FROM {src}.{s.name} WHERE {_where(s.name, lo, hi)}")
 
 
-def _dump_move(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
-    base = [
+def _client_args(url: sa.URL) -> list[str]:
+    return [
         "-h",
         url.host or "127.0.0.1",
         "-P",
@@ -96,28 +127,31 @@ def _dump_move(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
         "-u",
         url.username or "root",
     ]
+
+
+def _dump_move(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
     for s in insert_order("user"):
         dump = subprocess.Popen(
             [
                 "mysqldump",
-                *base,
+                *_client_args(src),
                 "--no-create-info",
                 "--skip-triggers",
                 "--single-transaction",
                 "--default-character-set=utf8mb4",
                 f"--where={_where(s.name, lo, hi)}",
-                src,
+                str(src.database),
                 s.name,
             ],
             stdout=subprocess.PIPE,
         )
         subprocess.run(
-            ["mariadb", *base, "--default-character-set=utf8mb4", dst],
+            ["mariadb", *_client_args(dst), "--default-character-set=utf8mb4", str(dst.database)],
             stdin=dump.stdout,
             check=True,
         )
         dump.wait()
-    engine = sa.create_engine(url.set(database=src))
+    engine = sa.create_engine(src, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql("SET foreign_key_checks = 0")
         for s in delete_order("user"):
@@ -125,16 +159,19 @@ def _dump_move(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
     engine.dispose()
 
 
-def _pt_archiver(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
-    dsn = f"h={url.host or '127.0.0.1'},P={url.port or 3306},u={url.username or 'root'}"
+def _dsn(url: sa.URL) -> str:
+    return f"h={url.host or '127.0.0.1'},P={url.port or 3306},u={url.username or 'root'}"
+
+
+def _pt_archiver(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
     for s in insert_order("user"):
         subprocess.run(
             [
                 "pt-archiver",
                 "--source",
-                f"{dsn},D={src},t={s.name}",
+                f"{_dsn(src)},D={src.database},t={s.name}",
                 "--dest",
-                f"{dsn},D={dst},t={s.name}",
+                f"{_dsn(dst)},D={dst.database},t={s.name}",
                 "--where",
                 _where(s.name, lo, hi),
                 "--bulk-insert",
@@ -153,111 +190,234 @@ def _pt_archiver(url: sa.URL, src: str, dst: str, lo: int, hi: int) -> None:
         )
 
 
-def run(url_text: str, users: int) -> dict[str, Any]:
+def _make_schema(url: sa.URL) -> None:
+    head = head_revision(script_directory("oltp"))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        create_schema(conn)
+        conn.exec_driver_sql(
+            "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
+        )
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
+    engine.dispose()
+
+
+def _drop_lmsdb_triggers(url: sa.URL) -> None:
+    """Fences left by the lmsdb legs: the other tools must not meet them."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        for (trigger,) in conn.exec_driver_sql(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 6) = 'lmsdb_'"
+        ).all():
+            conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
+        if sa.inspect(conn).has_table("lmsdb_fences"):
+            conn.exec_driver_sql("DELETE FROM lmsdb_fences")
+    engine.dispose()
+
+
+class _Phases:
+    """Wall time per move step, from the move's progress reports."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._phase: str | None = None
+        self._since = time.monotonic()
+
+    def __call__(self, progress: MoveProgress) -> None:
+        if progress.phase != self._phase:
+            self._close()
+            self._phase = progress.phase
+
+    def _close(self) -> None:
+        now = time.monotonic()
+        if self._phase is not None:
+            self.seconds[self._phase] = round(
+                self.seconds.get(self._phase, 0.0) + now - self._since, 3
+            )
+        self._since = now
+
+    def done(self) -> dict[str, float]:
+        self._close()
+        return self.seconds
+
+
+@contextmanager
+def _second_server(base: Path) -> Iterator[MariaDBServer]:
+    server = start_mariadbd(base, "dest", 31, primary=True, options=SECOND_SERVER_OPTIONS)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _fleet(url: sa.URL, names: dict[str, str], second: MariaDBServer | None, tmp: Path) -> Any:
+    u = url.render_as_string(hide_password=False)
+    text = (
+        f'[catalog]\nurl = "{u}/{names["cat"]}"\n\n[[shards]]\nname = "shard-0"\n'
+        f'primary = "{u}/{names["s0"]}"\nranges = {{ user = [0, {KEYS}], '
+        f'course = [0, {KEYS}] }}\n\n[[shards]]\nname = "shard-1"\n'
+        f'primary = "{u}/{names["s1"]}"\nranges = {{ }}\n'
+    )
+    if second is not None:
+        s2 = second.url(names["s2"]).render_as_string(hide_password=False)
+        text += f'\n[[shards]]\nname = "shard-2"\nprimary = "{s2}"\nranges = {{ }}\n'
+    (tmp / "t.toml").write_text(text)
+    return load_topology(tmp / "t.toml")
+
+
+def run(
+    url_text: str,
+    users: int,
+    layouts: tuple[str, ...] = LAYOUTS,
+    ways: tuple[str, ...] = WAYS,
+    profile: str | None = None,
+) -> dict[str, Any]:
     url = sa.engine.make_url(url_text)
     admin = sa.create_engine(url.set(database=None))
-    names = {k: f"lmsdb_bm_{k}_{uuid.uuid4().hex[:8]}" for k in ("cat", "s0", "s1")}
-    with admin.begin() as conn:
-        for name in names.values():
-            conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    names = {k: f"lmsdb_bm_{k}_{uuid.uuid4().hex[:8]}" for k in ("cat", "s0", "s1", "s2")}
     tmp = Path(tempfile.mkdtemp())
+    with admin.begin() as conn:
+        for key in ("cat", "s0", "s1"):
+            conn.exec_driver_sql(f"CREATE DATABASE {names[key]} CHARACTER SET utf8mb4")
+    second_cm = _second_server(tmp) if "two-servers" in layouts else None
+    second = second_cm.__enter__() if second_cm is not None else None
     try:
-        head = head_revision(script_directory("oltp"))
-        for key in ("s0", "s1"):
-            engine = sa.create_engine(url.set(database=names[key]))
-            with engine.begin() as conn:
-                create_schema(conn)
-                conn.exec_driver_sql(
-                    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"
-                )
-                conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": head})
-            engine.dispose()
-        u = url.render_as_string(hide_password=False)
-        (tmp / "t.toml").write_text(
-            f'[catalog]\nurl = "{u}/{names["cat"]}"\n\n[[shards]]\nname = "shard-0"\n'
-            f'primary = "{u}/{names["s0"]}"\nranges = {{ user = [0, {KEYS}], '
-            f'course = [0, {KEYS}] }}\n\n[[shards]]\nname = "shard-1"\n'
-            f'primary = "{u}/{names["s1"]}"\nranges = {{ }}\n'
-        )
-        topology = load_topology(tmp / "t.toml")
+        urls = {k: url.set(database=names[k]) for k in ("s0", "s1")}
+        if second is not None:
+            second.execute(f"CREATE DATABASE {names['s2']} CHARACTER SET utf8mb4")
+            urls["s2"] = second.url(names["s2"])
+        for key in urls:
+            if key != "s0":
+                _make_schema(urls[key])
+        _make_schema(urls["s0"])
+        topology = _fleet(url, names, second, tmp)
         catalog = sa.create_engine(topology.catalog.url)
         seed_from_topology(catalog, topology)
         catalog.dispose()
-        s0 = sa.create_engine(url.set(database=names["s0"]))
+        dests = {"one-server": ("s1", "shard-1"), "two-servers": ("s2", "shard-2")}
+        results: dict[str, Any] = {"users": users, "machine": machine(), "layouts": {}}
         with Router.from_topology(topology) as router:
             load_sample(router, users=users, courses=max(10, users // 50), seed=3)
+            s0 = sa.create_engine(urls["s0"])
             with s0.connect() as conn:
                 ids = list(conn.exec_driver_sql("SELECT id FROM users ORDER BY id").scalars())
+            s0.dispose()
             lo, hi = int(ids[0]), int(ids[len(ids) // 4])
-            rows = _count(s0, lo, hi)
-            results: dict[str, Any] = {"users": users, "rows_moved": rows, "machine": machine()}
-            started = time.monotonic()
-            moved = start_move(router, MoveRequest("user", lo, hi, "shard-1"))
-            results["lmsdb"] = time.monotonic() - started
-            results["lmsdb_frozen_seconds"] = moved.frozen_seconds
-            results["lmsdb_copy_path"] = moved.copy_path
-            start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
-            # The same move on the client path (rows through lmsdb), as between two servers.
-            with mock.patch.object(move_engine, "probe", lambda *_a: None):
+            rows = _count(urls["s0"], lo, hi)
+            results["rows_moved"] = rows
+            if "lmsdb" in ways:
+                for layout in layouts:
+                    key, shard = dests[layout]
+                    phases = _Phases()
+                    out = results["layouts"].setdefault(layout, {})
+                    out["load_before_lmsdb"] = round(os.getloadavg()[0], 2)
+                    prof = cProfile.Profile() if profile else None
+                    started = time.monotonic()
+                    if prof is not None:
+                        prof.enable()
+                    moved = start_move(
+                        router, MoveRequest("user", lo, hi, shard), on_progress=phases
+                    )
+                    if prof is not None:
+                        prof.disable()
+                        prof.dump_stats(f"{profile}.{layout}")
+                    out["lmsdb"] = time.monotonic() - started
+                    out["lmsdb_phases"] = phases.done()
+                    out["lmsdb_frozen_seconds"] = moved.frozen_seconds
+                    out["lmsdb_copy_path"] = moved.copy_path
+                    assert _count(urls[key], lo, hi) == rows and _count(urls["s0"], lo, hi) == 0
+                    start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
+        for key in urls:
+            _drop_lmsdb_triggers(urls[key])
+        for layout in layouts:
+            key, _ = dests[layout]
+            out = results["layouts"].setdefault(layout, {})
+            legs: dict[str, Callable[[], object]] = {
+                "mysqldump": partial(_dump_move, urls["s0"], urls[key], lo, hi),
+            }
+            if shutil.which("pt-archiver"):
+                legs["pt_archiver"] = partial(_pt_archiver, urls["s0"], urls[key], lo, hi)
+            if layout == "one-server":
+                legs["insert_select"] = partial(
+                    _server_move, admin, names["s0"], names[key], lo, hi
+                )
+                legs["insert_select_fk"] = partial(
+                    _server_move, admin, names["s0"], names[key], lo, hi, True
+                )
+            for name in [w for w in WAYS if w in legs and w in ways]:
+                out[f"load_before_{name}"] = round(os.getloadavg()[0], 2)
                 started = time.monotonic()
-                moved = start_move(router, MoveRequest("user", lo, hi, "shard-1"))
-                results["lmsdb_client"] = time.monotonic() - started
-                assert moved.copy_path == "client"
-                start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
-        # The moves leave fences on their sources; the other tools must not meet them.
-        with admin.begin() as conn:
-            for trigger, schema in conn.exec_driver_sql(
-                "SELECT TRIGGER_NAME, TRIGGER_SCHEMA FROM information_schema.TRIGGERS "
-                f"WHERE TRIGGER_SCHEMA IN ('{names['s0']}', '{names['s1']}') "
-                "AND TRIGGER_NAME LIKE 'lmsdb%%'"
-            ).all():
-                conn.exec_driver_sql(f"DROP TRIGGER {schema}.{trigger}")
-        ways: dict[str, Callable[[], object]] = {
-            "insert_select": lambda: _server_move(admin, names["s0"], names["s1"], lo, hi),
-            "mysqldump": lambda: _dump_move(url, names["s0"], names["s1"], lo, hi),
-        }
-        if shutil.which("pt-archiver"):
-            ways["pt_archiver"] = lambda: _pt_archiver(url, names["s0"], names["s1"], lo, hi)
-        for name, way in ways.items():
-            started = time.monotonic()
-            way()
-            results[name] = time.monotonic() - started
-            s1 = sa.create_engine(url.set(database=names["s1"]))
-            assert _count(s1, lo, hi) == rows and _count(s0, lo, hi) == 0, name
-            s1.dispose()
-            _server_move(admin, names["s1"], names["s0"], lo, hi)  # back (untimed)
-        s0.dispose()
+                legs[name]()
+                out[name] = time.monotonic() - started
+                assert _count(urls[key], lo, hi) == rows and _count(urls["s0"], lo, hi) == 0, name
+                if layout == "one-server":
+                    _server_move(admin, names[key], names["s0"], lo, hi)  # back (untimed)
+                else:
+                    _dump_move(urls[key], urls["s0"], lo, hi)  # back (untimed)
+        results["load_after"] = round(os.getloadavg()[0], 2)
         return results
     finally:
-        with admin.begin() as conn:
-            for name in names.values():
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            with admin.begin() as conn:
+                for key in ("cat", "s0", "s1"):
+                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {names[key]}")
+            admin.dispose()
+        finally:
+            if second_cm is not None:
+                second_cm.__exit__(None, None, None)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print(results: dict[str, Any]) -> None:
+    rows = results["rows_moved"]
+    print(f"{rows:,} rows of {results['users'] // 4:,} users moved; {results['machine']}")
+    for layout, out in results["layouts"].items():
+        print(f"{layout}:")
+        ceiling, pt = out.get("insert_select"), out.get("pt_archiver")
+        for name in WAYS:
+            if name not in out:
+                continue
+            seconds = out[name]
+            ratios = []
+            if ceiling:
+                ratios.append(f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling")
+            if pt:
+                ratios.append(f"{pt / seconds:5.2f}x pt-archiver")
+            print(
+                f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
+                f"{'; '.join(ratios)}  (load {out[f'load_before_{name}']})"
+            )
+        if "lmsdb" in out:
+            print(f"  lmsdb copy path: {out['lmsdb_copy_path']}")
+            print(f"  lmsdb freeze-to-switch: {out['lmsdb_frozen_seconds']} s")
+            print(f"  lmsdb steps: {out['lmsdb_phases']}")
+    print(f"load after: {results['load_after']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="mysql+pymysql://root@127.0.0.1:3306")
     parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument(
+        "--layout", choices=(*LAYOUTS, "both"), default="both", help="which layouts to run"
+    )
+    parser.add_argument(
+        "--ways", default=",".join(WAYS), help=f"comma-separated subset of {','.join(WAYS)}"
+    )
+    parser.add_argument("--profile", help="cProfile each lmsdb move into PROFILE.<layout>")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = run(args.url, args.users)
+    layouts = LAYOUTS if args.layout == "both" else (args.layout,)
+    ways = tuple(w for w in args.ways.split(",") if w)
+    unknown = set(ways) - set(WAYS)
+    if unknown:
+        parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
+    results = run(args.url, args.users, layouts, ways, args.profile)
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    rows = results["rows_moved"]
-    print(f"{rows:,} rows of {args.users // 4:,} users moved; {results['machine']}")
-    ceiling = results["insert_select"]
-    print(f"  lmsdb copy path: {results['lmsdb_copy_path']} (lmsdb_client: forced client path)")
-    for name in ("lmsdb", "lmsdb_client", "pt_archiver", "mysqldump", "insert_select"):
-        if name in results:
-            seconds = results[name]
-            print(
-                f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
-                f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling"
-            )
-    print(f"  lmsdb freeze-to-switch: {results['lmsdb_frozen_seconds']} s")
+    _print(results)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ DEMO_COURSES = 40
 #: lms_db.lint.targets.TARGETS (its names, in order)
 LINT_TARGETS = ("mysql8", "mariadb")
 #: lms_db.moves.plan.DEFAULT_CHUNK_SIZE and DEFAULT_FREEZE_TIMEOUT
-MOVE_CHUNK_SIZE = 2000
+MOVE_CHUNK_SIZE = 10_000
 MOVE_FREEZE_TIMEOUT = 5.0
 #: lms_db.moves.rebalance.DEFAULT_BUCKETS and rebalance_plan.DEFAULT_TOLERANCE
 REBALANCE_BUCKETS = 16

@@ -142,7 +142,7 @@ def _is_json(column: sa.Column[Any]) -> bool:
     )
 
 
-def _is_single_float(column: sa.Column[Any], dialect: str) -> bool:
+def is_single_float(column: sa.Column[Any], dialect: str) -> bool:
     """MySQL ``FLOAT`` (4 bytes): the text protocol rounds it, a cast to DOUBLE does not."""
     kind = column.type.dialect_impl(_DIALECTS[dialect])
     return isinstance(kind, sa.Float) and not isinstance(kind, sa.Double | mysql.REAL)
@@ -158,7 +158,7 @@ def read_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
         expr: sa.ColumnElement[Any] = column
         if dialect == "postgresql" and _is_json(column):
             expr = sa.cast(column, sa.Text())
-        elif dialect in ("mysql", "mariadb") and _is_single_float(column, dialect):
+        elif dialect in ("mysql", "mariadb") and is_single_float(column, dialect):
             expr = sa.cast(column, mysql.DOUBLE())
         out.append(sa.type_coerce(expr, sa.types.NullType()).label(column.name))
     return out

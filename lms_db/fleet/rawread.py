@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 Row = tuple[Any, ...]
 
 
-def _pymysql_connection(conn: Connection) -> Any | None:
+def pymysql_connection(conn: Connection) -> Any | None:
+    """``conn``'s PyMySQL connection (``None``: another driver or backend)."""
     if conn.dialect.name not in ("mysql", "mariadb") or conn.dialect.driver != "pymysql":
         return None
     return conn.connection.dbapi_connection
@@ -36,7 +37,7 @@ def read_raw(conn: Connection, query: sa.Executable) -> tuple[list[Row], list[in
     The query's columns must carry no SQLAlchemy result processing (``NullType``), or
     that processing would see text.  ``None``: not a PyMySQL connection (read typed).
     """
-    dbapi = _pymysql_connection(conn)
+    dbapi = pymysql_connection(conn)
     if dbapi is None:
         return None
     saved = dbapi.decoders

@@ -237,19 +237,45 @@ def checksum_chunks(
     :raises OperationError: the database failed.
     """
     chosen = method or default_method(conn)
+    pk = _pk_columns(table)
+    chunks = [_conditions(where, bounds, pk) for bounds in boundaries]
+    found = checksum_where(conn, table, chunks, method=chosen, lock=lock)
+    return [
+        ChunkDigest(table.name, bounds, rows, digest, chosen)
+        for bounds, (rows, digest) in zip(boundaries, found, strict=True)
+    ]
+
+
+def checksum_where(
+    conn: Connection,
+    table: sa.Table,
+    chunks: Sequence[Sequence[sa.ColumnElement[bool]]],
+    *,
+    method: str | None = None,
+    lock: bool = False,
+) -> list[tuple[int, str]]:
+    """Row count and digest of the rows matching each chunk's conditions (chunks cut any
+    way the caller likes; :func:`checksum_chunks` cuts them by primary key).
+
+    :param chunks: one list of ``WHERE`` conditions per chunk.
+    :param method: as for :func:`checksum_chunks`.
+    :param lock: as for :func:`checksum_chunks`.
+    :returns: ``(rows, digest)`` per chunk, in order.
+    :raises InputError: an unknown method, or a server-side method on another backend.
+    :raises OperationError: the database failed.
+    """
+    chosen = method or default_method(conn)
     if chosen not in _METHODS_FOR.get(conn.dialect.name, (METHOD_PYTHON,)):
         raise InputError(f"checksum method {chosen!r} does not run on {conn.dialect.name}")
     pk = _pk_columns(table)
-    digests = []
+    out = []
     with _utc_session(conn):
-        for bounds in boundaries:
-            conditions = _conditions(where, bounds, pk)
+        for conditions in chunks:
             if chosen == METHOD_PYTHON:
-                rows, digest = _python_digest(conn, table, conditions, pk)
+                out.append(_python_digest(conn, table, list(conditions), pk))
             else:
-                rows, digest = _server_digest(conn, table, conditions, chosen, lock=lock)
-            digests.append(ChunkDigest(table.name, bounds, rows, digest, chosen))
-    return digests
+                out.append(_server_digest(conn, table, list(conditions), chosen, lock=lock))
+    return out
 
 
 def compare_checksums(

@@ -35,9 +35,9 @@ from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
 from lms_db.ids.topup import top_up_windows
 from lms_db.moves import mapping, phases
 from lms_db.moves.fences import lift_destination_fences
+from lms_db.moves.key_chunks import top_value
 from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
-from lms_db.moves.rows import max_range_pk
 from lms_db.moves.same_server import CLIENT_PATH, SERVER_PATH, SameServer, probe
 from lms_db.moves.scope import TableScope, insert_order
 from lms_db.moves.verify import verify_range
@@ -191,11 +191,18 @@ class _Move:
 
     def copy(self, ctx: StepContext) -> None:
         src_engine, dst_engine = self._engines()
-        progress: dict[str, Any] = self.state.setdefault("copy", {})
+        # The last chunk-column value copied per table (key_chunks).  Moves journaled by
+        # older lmsdb recorded primary keys under "copy": such a table is copied again.
+        progress: dict[str, Any] = self.state.setdefault("copy_keys", {})
         done: list[str] = self.state.setdefault("copied", [])
-        bounds: dict[str, Any] = self.state.setdefault("copy_upto", {})
+        # The top chunk-column value per table when its copy began (older lmsdb: the top
+        # primary key, "copy_upto", unused now).
+        bounds: dict[str, Any] = self.state.setdefault("copy_top", {})
         copied = self._counts("rows")
         totals = self.state.get("estimates", {})
+        for name in self.state.pop("copy", {}):
+            if name not in done:
+                copied.pop(name, None)
         with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             same = self._same_server(src, dst)
             # A crash may have committed chunks after the last recorded key: clear them.
@@ -213,7 +220,7 @@ class _Move:
                 if scope.name in done:
                     continue
                 if scope.name not in bounds:
-                    bounds[scope.name] = max_range_pk(src, scope, self.req.lo, self.req.hi)
+                    bounds[scope.name] = top_value(src, scope, self.req.lo, self.req.hi)
                     src.commit()
                     ctx.save()
 

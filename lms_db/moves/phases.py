@@ -21,11 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.errors import FreezeTimeout, OperationError
 from lms_db.moves import fence_set as fs
+from lms_db.moves import key_chunks as kc
+from lms_db.moves import rawcopy
 from lms_db.moves import triggers as trg
 from lms_db.moves.rows import (
     delete_pks,
     insert_rows,
-    range_pks,
     read_chunk,
     read_rows,
     upsert_rows,
@@ -130,15 +131,16 @@ def _install(
 ) -> None:
     build = trg.changelog_statements
     if conn.dialect.name in MYSQL_FAMILY:
-        _set_lock_timeout(conn, lock_timeout)
         existing = trg.existing_triggers(conn)
+        conn.commit()
+        groups = []
         for scope in scopes:
             names = trg.trigger_names(conn, kind, move_id, scope)
             statements = build(conn, move_id, scope, lo, hi)
-            for name, statement in zip(names, statements, strict=True):
-                if name not in existing:
-                    trg.run_all(conn, [statement])  # DDL: waits for the table's open txns
-        conn.commit()
+            groups.append(
+                [st for name, st in zip(names, statements, strict=True) if name not in existing]
+            )
+        run_per_table(conn, groups, lock_timeout)  # DDL: waits for the table's open txns
         return
     with write_transaction(conn):
         _set_lock_timeout(conn, lock_timeout)
@@ -146,6 +148,22 @@ def _install(
         for scope in scopes:
             if trg.trigger_names(conn, kind, move_id, scope)[0] not in existing:
                 trg.run_all(conn, build(conn, move_id, scope, lo, hi))
+
+
+def run_per_table(conn: Connection, groups: Sequence[Sequence[str]], lock_timeout: float) -> None:
+    """Run MariaDB/MySQL DDL, one group of statements per table, in order on ``conn``.
+
+    One connection on purpose: trigger DDL on several tables of one database at once
+    (measured 1.5x faster) left stale ``<table>.TRG-`` backup files behind on MariaDB
+    10.11, which then make ``DROP DATABASE`` fail ("Directory not empty").
+
+    :param lock_timeout: seconds each statement may wait for its table's metadata lock.
+    :raises sa.exc.DBAPIError: the first statement that failed.
+    """
+    _set_lock_timeout(conn, lock_timeout)
+    for group in groups:
+        trg.run_all(conn, group)
+    conn.commit()
 
 
 def _insert_fence(conn: Connection, row: dict[str, Any]) -> None:
@@ -168,10 +186,8 @@ def drop_triggers(conn: Connection, kind: str, move_id: int, scopes: Sequence[Ta
     """
     try:
         if conn.dialect.name in MYSQL_FAMILY:
-            _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
-            for scope in scopes:
-                trg.run_all(conn, trg.drop_statements(conn, kind, move_id, scope))
-            conn.commit()
+            groups = [trg.drop_statements(conn, kind, move_id, scope) for scope in scopes]
+            run_per_table(conn, groups, DROP_LOCK_TIMEOUT)
             return
         with write_transaction(conn):
             _set_lock_timeout(conn, DROP_LOCK_TIMEOUT)
@@ -270,12 +286,11 @@ def _rebuild_fences(
     """Replace every table's fence set by one checking ``fences`` (see fence_set)."""
     legacy = [f[0] for f in fences]
     if conn.dialect.name in MYSQL_FAMILY:
-        _set_lock_timeout(conn, timeout)
         existing = trg.existing_triggers(conn)
-        for scope in scopes:
-            # DDL: each CREATE waits for the table's open transactions.
-            trg.run_all(conn, fs.rebuild_statements(conn, scope, fences, existing, legacy))
         conn.commit()
+        groups = [fs.rebuild_statements(conn, scope, fences, existing, legacy) for scope in scopes]
+        # DDL: each CREATE waits for the table's open transactions.
+        run_per_table(conn, groups, timeout)
         return
     with write_transaction(conn):
         _set_lock_timeout(conn, timeout)
@@ -341,18 +356,23 @@ def fenced(conn: Connection, move_id: int, scopes: Sequence[TableScope]) -> bool
 def clear_range(
     conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, chunk: int
 ) -> int:
-    """Delete the destination's rows of the range with primary key above ``after``
-    (``None``: all of them): what an interrupted copy chunk or an abort leaves.
+    """Delete the destination's rows of the range with chunk-column value above ``after``
+    (``None``: all of them; :mod:`lms_db.moves.key_chunks`): what an interrupted copy
+    chunk or an abort leaves.
 
     :param conn: a connection to the destination (no fence there).
     """
     deleted = 0
     while True:
         with write_transaction(conn):
-            pks = range_pks(conn, scope, lo, hi, after, chunk)
-            deleted += delete_pks(conn, scope.table, pks)
-        if len(pks) < chunk:
-            return deleted
+            upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
+            if upto is None:
+                return deleted
+            result = conn.execute(
+                sa.delete(scope.table).where(*kc.chunk_where(scope, lo, hi, after, upto))
+            )
+            deleted += int(result.rowcount or 0)
+        after = upto
 
 
 def copy_table(
@@ -367,16 +387,19 @@ def copy_table(
     upto: Any = None,
     same: SameServer | None = None,
 ) -> int:
-    """Copy the range's rows of one table after primary key ``after``, chunk by chunk.
+    """Copy the range's rows of one table after chunk-column value ``after``, chunk by
+    chunk (:mod:`lms_db.moves.key_chunks`).
 
-    ``upto`` (the highest key when the table's copy began) bounds it: rows inserted later
-    are in the changelog, so a table that keeps growing at its top cannot keep the copy
-    chasing it.
+    ``upto`` (the highest chunk-column value when the table's copy began) bounds it: rows
+    with higher values are in the changelog, so a range that keeps growing at its top
+    cannot keep the copy chasing it.
 
-    :param on_chunk: called after each committed chunk with its last key and row count
-        (records progress, throttles, runs the crash hook).
+    :param on_chunk: called after each committed chunk with its last chunk-column value and
+        row count (records progress, throttles, runs the crash hook).
     :param same: proof that both are one server (:mod:`lms_db.moves.same_server`): each
         chunk is then one server-side ``INSERT ... SELECT`` on the destination connection.
+        Otherwise MySQL/MariaDB through PyMySQL copy raw text, reading ahead
+        (:mod:`lms_db.moves.rawcopy`); other backends copy typed rows.
     :returns: rows copied.
     """
     copied = 0
@@ -388,14 +411,20 @@ def copy_table(
         after = last
         copied += count
         on_chunk(after, count)
+    if rawcopy.supported(src, dst):
+        return rawcopy.copy_table(
+            src, dst, scope, lo, hi, after, chunk, on_chunk, upto, write_transaction
+        )
     while True:
-        rows = read_chunk(src, scope, lo, hi, after, chunk, upto)
-        src.commit()  # no snapshot held between chunks
-        if not rows:
+        last = kc.next_upto(src, scope, lo, hi, after, chunk, top=upto)
+        if last is None:
+            src.commit()
             return copied
+        rows = read_chunk(src, scope, lo, hi, after, last)
+        src.commit()  # no snapshot held between chunks
         with write_transaction(dst):
             insert_rows(dst, scope.table, rows)
-        after = rows[-1][scope.pk.name]
+        after = last
         copied += len(rows)
         on_chunk(after, len(rows))
 
@@ -528,51 +557,44 @@ def delete_source(
     chunk: int,
     tick: Tick,
 ) -> int:
-    """Delete the moved rows from the source, children first, in chunks by exact primary
-    key, passing the move's own fence.
+    """Delete the moved rows from the source, children first, in chunks of the chunk
+    column (:mod:`lms_db.moves.key_chunks`), passing the move's own fence.
+
+    The range is fenced (static): a chunk's rows are exactly those its snapshot counts.
+    Each chunk counts, deletes and compares in one transaction; a difference (a writer got
+    past the fence) rolls the chunk back and stops.
 
     :param tick: called with ``(table, rows)`` after each committed chunk.
     :returns: rows deleted.
+    :raises OperationError: a chunk deleted other rows than it counted (nothing of it done).
     """
     is_fenced = fenced(conn, move_id, scopes)
     total = 0
     for scope in reversed(scopes):
+        after = None
         while True:
             with (
                 write_transaction(conn),
                 fs.fence_bypass(conn, move_id, scopes, is_fenced),
             ):
-                pks = range_pks(conn, scope, lo, hi, None, chunk)
-                # The range is fenced (static): the rows between the chunk's first and last
-                # key are exactly these; a range delete is cheaper than an IN list.
-                deleted = delete_key_span(conn, scope, lo, hi, pks)
-            if deleted != len(pks):
-                raise OperationError(
-                    f"delete of {scope.name} removed {deleted} of {len(pks)} rows; stopping"
-                )
+                upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
+                if upto is None:
+                    break
+                where = kc.chunk_where(scope, lo, hi, after, upto)
+                counted = conn.execute(
+                    sa.select(sa.func.count()).select_from(scope.table).where(*where)
+                ).scalar_one()
+                deleted = int(conn.execute(sa.delete(scope.table).where(*where)).rowcount or 0)
+                if deleted != counted:
+                    raise OperationError(
+                        f"delete of {scope.name} rows with {kc.chunk_column(scope).name} in "
+                        f"({after}, {upto}] removed {deleted} rows, {counted} were counted; "
+                        "rolled back and stopping"
+                    )
             total += deleted
-            if pks:
-                tick(scope.name, deleted)
-            if len(pks) < chunk:
-                break
+            tick(scope.name, deleted)
+            after = upto
     return total
-
-
-def delete_key_span(
-    conn: Connection, scope: TableScope, lo: int, hi: int, pks: Sequence[Any]
-) -> int:
-    """Delete the range's rows whose primary key lies between ``pks[0]`` and ``pks[-1]``.
-
-    :returns: rows deleted (the caller checks it equals ``len(pks)``).
-    """
-    if not pks:
-        return 0
-    result = conn.execute(
-        sa.delete(scope.table).where(
-            scope.in_range(lo, hi), scope.pk >= pks[0], scope.pk <= pks[-1]
-        )
-    )
-    return int(result.rowcount or 0)
 
 
 def wait(seconds: float) -> None:

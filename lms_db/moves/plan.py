@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: The journal operation of a range move.
 MOVE_OPERATION = "move"
 #: Rows per copy, delete and verify chunk.
-DEFAULT_CHUNK_SIZE = 2_000
+DEFAULT_CHUNK_SIZE = 10_000
 #: Seconds the freeze waits for transactions that began before it.
 DEFAULT_FREEZE_TIMEOUT = 5.0
 #: Catch-up passes stop (and the freeze starts) once fewer changes than this wait.

@@ -6,7 +6,7 @@
   re-serialized: key order, spacing and number spelling survive.  DECIMAL travels as
   ``Decimal``, integers as ``int`` (``BIGINT UNSIGNED`` near 2**64 included), text as ``str``
   (4-byte utf8mb4 included: the engines connect with ``utf8mb4``).
-- Chunks are primary-key ranges: ``WHERE <in range> AND pk > :last ORDER BY pk LIMIT n``.
+- Chunks are ranges of the table's key column (:mod:`lms_db.moves.key_chunks`).
   Inserts go out as multi-row ``INSERT`` statements of at most :data:`MAX_STATEMENT_ROWS`
   rows (SQLAlchemy's insertmanyvalues), so one statement stays well under 1 MiB for these
   tables; memory is bounded by one chunk.
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from lms_db.moves.key_chunks import chunk_where
 from lms_db.moves.scope import TableScope
 
 log = logging.getLogger(__name__)
@@ -103,24 +104,21 @@ def raw_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
 
 
 def read_chunk(
-    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, limit: int, upto: Any = None
+    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, last: Any
 ) -> list[dict[str, Any]]:
-    """The next chunk of the range's rows of one table, by primary key.
+    """The range's rows of one table in the chunk ``after < column <= last`` of its chunk
+    column (:mod:`lms_db.moves.key_chunks`).
 
     :param conn: a connection to the source, in UTC.
     :param scope: the table's scope.
     :param lo: first key of the range.
     :param hi: first key after the range.
-    :param after: the last primary key already read (``None``: from the start).
-    :param limit: most rows to return.
-    :param upto: the last primary key to read (``None``: no bound).
+    :param after: the chunk column's last value already read (``None``: from the start).
+    :param last: the chunk's last value (``None``: to the end of the range).
     """
-    query = sa.select(*raw_columns(scope.table, conn.dialect.name)).where(scope.in_range(lo, hi))
-    if after is not None:
-        query = query.where(scope.pk > after)
-    if upto is not None:
-        query = query.where(scope.pk <= upto)
-    query = query.order_by(scope.pk).limit(limit)
+    query = sa.select(*raw_columns(scope.table, conn.dialect.name)).where(
+        *chunk_where(scope, lo, hi, after, last)
+    )
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
@@ -247,24 +245,6 @@ def delete_pks(conn: Connection, table: sa.Table, pks: Iterable[Any]) -> int:
     return deleted
 
 
-def range_pks(
-    conn: Connection, scope: TableScope, lo: int, hi: int, after: Any, limit: int
-) -> list[Any]:
-    """The next ``limit`` primary keys of the range's rows, after ``after``.
-
-    :param conn: a connection.
-    :param scope: the table's scope.
-    :param lo: first key of the range.
-    :param hi: first key after the range.
-    :param after: last primary key already seen (``None``: from the start).
-    :param limit: most keys to return.
-    """
-    query = scope.select_range_pks(lo, hi)
-    if after is not None:
-        query = query.where(scope.pk > after)
-    return list(conn.execute(query.limit(limit)).scalars())
-
-
 def count_range(conn: Connection, scope: TableScope, lo: int, hi: int) -> int:
     """Rows of the range in one table.
 
@@ -275,15 +255,3 @@ def count_range(conn: Connection, scope: TableScope, lo: int, hi: int) -> int:
     """
     query = sa.select(sa.func.count()).select_from(scope.table).where(scope.in_range(lo, hi))
     return int(conn.execute(query).scalar_one())
-
-
-def max_range_pk(conn: Connection, scope: TableScope, lo: int, hi: int) -> Any:
-    """The highest primary key of the range's rows (``None``: no rows).
-
-    :param conn: a connection.
-    :param scope: the table's scope.
-    :param lo: first key of the range.
-    :param hi: first key after the range.
-    """
-    query = sa.select(sa.func.max(scope.pk)).where(scope.in_range(lo, hi))
-    return conn.execute(query).scalar()

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from lms_db.dialects.facts import is_mysql_family
+from lms_db.moves.key_chunks import chunk_where, next_upto
 from lms_db.moves.scope import TableScope
 
 log = logging.getLogger(__name__)
@@ -135,31 +136,20 @@ def copy_chunk(
     limit: int,
     upto: Any,
 ) -> tuple[Any | None, int]:
-    """Copy the next chunk (at most ``limit`` rows after key ``after``, none above ``upto``)
-    server-side, in the caller's destination transaction.
+    """Copy the next chunk (about ``limit`` rows after chunk-column value ``after``, none
+    above ``upto``) server-side, in the caller's destination transaction.
 
-    :returns: the chunk's last primary key (``None``: nothing left) and the rows copied.
+    :returns: the chunk's last chunk-column value (``None``: nothing left) and the rows
+        copied.
     """
     opts = _in(where.source_schema)
-    pk = scope.pk
-    bounds = [scope.in_range(lo, hi)]
-    if after is not None:
-        bounds.append(pk > after)
-    if upto is not None:
-        bounds.append(pk <= upto)
-    # The chunk's last key: an index-only read, so the copy below is a bounded key range.
-    last = dst.execute(
-        sa.select(pk).where(*bounds).order_by(pk).offset(limit - 1).limit(1),
-        execution_options=opts,
-    ).scalar()
+    # The chunk's last value: an index-only read, so the copy below is an index range.
+    last = next_upto(dst, scope, lo, hi, after, limit, opts, top=upto)
     if last is None:
-        last = dst.execute(
-            sa.select(sa.func.max(pk)).where(*bounds), execution_options=opts
-        ).scalar()
-        if last is None:
-            return None, 0
+        return None, 0
+    bounds = chunk_where(scope, lo, hi, after, last)
     columns = [c.name for c in scope.table.columns]
-    select = sa.select(*[scope.table.c[c] for c in columns]).where(*bounds, pk <= last)
+    select = sa.select(*[scope.table.c[c] for c in columns]).where(*bounds)
     insert = sa.insert(_target(scope.table, where.dest_schema)).from_select(columns, select)
     result = dst.execute(insert, execution_options=opts)
     return last, int(result.rowcount or 0)
