@@ -164,6 +164,20 @@ def read_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
     return out
 
 
+def binary_columns(table: sa.Table, dialect: str) -> list[bool]:
+    """Per column of :func:`read_columns`, whether MySQL sends it as binary (charset 63:
+    BINARY, VARBINARY, BLOB, BIT): the raw readers keep those as bytes."""
+    if dialect not in _DIALECTS:
+        return [False] * len(table.columns)
+    out = []
+    for column in table.columns:
+        kind = column.type.dialect_impl(_DIALECTS[dialect])
+        if isinstance(kind, sa.types.TypeDecorator):
+            kind = kind.load_dialect_impl(_DIALECTS[dialect])
+        out.append(isinstance(kind, sa.types._Binary | mysql.BIT))
+    return out
+
+
 def select_rows(table: sa.Table, dialect: str) -> sa.Select[Any]:
     return sa.select(*read_columns(table, dialect))
 
