@@ -9,7 +9,9 @@ run, three legs:
    once per table, children first as a DBA would to keep them, then the same upload of its
    TSV files to the same S3 server;
 3. a bare chunked ``DELETE ... ORDER BY id LIMIT 1000`` of the same enrollments (the cascade
-   takes the children): the floor no archiver avoids.
+   takes the children): the floor no archiver avoids;
+4. when mysqlclient (the ``fast`` extra) is installed, ``lmsdb-pymysql``: leg 1 with the
+   pure-Python driver only, as on a machine without it.
 
 Each leg runs in its own process (peak RSS is that process's).  Prints rows/s per leg, the
 ratios and the bytes stored.  Run from the repository root::
@@ -98,7 +100,9 @@ def drop(*dbs: str) -> None:
     admin.dispose()
 
 
-def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
+def leg_lmsdb(
+    db: str, s3_url: str, bucket: str, chunk: int, reader: str = "auto"
+) -> dict[str, Any]:
     from lms_db.archive.runner import ArchiveRequest, run_archive
     from lms_db.catalog import seed_from_topology
     from lms_db.topology.spec import load_topology
@@ -130,6 +134,7 @@ def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
             status="completed",
             where=(("completed_at", "<", CUTOFF),),
             chunk_size=chunk,
+            reader=reader,
         ),
     )
     seconds = time.perf_counter() - start
@@ -210,7 +215,17 @@ def leg_delete(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(counted), "bytes": 0}
 
 
-LEGS = {"lmsdb": leg_lmsdb, "pt-archiver": leg_pt_archiver, "delete": leg_delete}
+def leg_lmsdb_pymysql(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
+    """lmsdb with the pure-Python driver only (what a machine without the fast extra runs)."""
+    return leg_lmsdb(db, s3_url, bucket, chunk, reader="pymysql")
+
+
+LEGS = {
+    "lmsdb": leg_lmsdb,
+    "lmsdb-pymysql": leg_lmsdb_pymysql,
+    "pt-archiver": leg_pt_archiver,
+    "delete": leg_delete,
+}
 
 
 def run_leg(
@@ -275,7 +290,10 @@ def main() -> None:
     s3_url = f"http://{host}:{port}"
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1").create_bucket(Bucket=bucket)
-    legs = ["lmsdb", "delete"] + (["pt-archiver"] if shutil.which("pt-archiver") else [])
+    from lms_db.fleet.rawread import mysqlclient_available
+
+    legs = ["lmsdb"] + (["lmsdb-pymysql"] if mysqlclient_available() else [])
+    legs += ["delete"] + (["pt-archiver"] if shutil.which("pt-archiver") else [])
     results = {}
     try:
         for leg in legs:
@@ -284,7 +302,7 @@ def main() -> None:
             )
             r = results[leg]
             print(
-                f"{leg:12} {r['rows']:>9} rows {r['seconds']:8.2f} s "
+                f"{leg:13} {r['rows']:>9} rows {r['seconds']:8.2f} s "
                 f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
                 f"peak RSS {r['max_rss_mib']:.0f} MiB",
                 flush=True,
@@ -295,6 +313,11 @@ def main() -> None:
     rate = lms["rows"] / lms["seconds"]
     floor = results["delete"]["rows"] / results["delete"]["seconds"]
     print(f"lmsdb / bare DELETE rate: {rate / floor:.2f}x")
+    if "lmsdb-pymysql" in results:
+        slow = results["lmsdb-pymysql"]
+        print(
+            f"lmsdb (mysqlclient) / lmsdb (PyMySQL): {rate / (slow['rows'] / slow['seconds']):.2f}x"
+        )
     if "pt-archiver" in results:
         pt = results["pt-archiver"]
         print(

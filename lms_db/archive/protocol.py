@@ -260,18 +260,18 @@ class ShardArchiver:
     def _to_parts(self) -> None:
         """A run begun by an older lmsdb (every chunk in the journal payload) goes on in
         parts: one part per chunk it finished, then running totals in the payload."""
+        header = {k: v for k, v in self.payload["manifest"].items() if k != "chunks"}
+        header["format"] = MANIFEST_FORMAT
+        parts = Manifest(header)
         for record in self.manifest.records:
-            self.manifest.save_record(
-                self.store, {**record, "at": record.get("at") or _now()}, self.options.encryption
-            )
+            parts.save_record(self.store, record, self.options.encryption)
         # The old run's manifest object (every chunk inline, state running) would hide the
         # parts from a reader until the run completes.
-        self.store.delete(self.manifest.key)
-        header = {k: v for k, v in self.payload["manifest"].items() if k != "chunks"}
+        self.store.delete(parts.key)
         with self._lock:
             self.payload["totals"] = payload_totals(self.payload)
             self.payload["manifest"] = header
-            self.manifest = Manifest(header)
+            self.manifest = parts
         self._save("chunks in parts")
 
     def _complete(self) -> None:
