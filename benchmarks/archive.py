@@ -268,6 +268,10 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.4, help="fraction archived")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--leg", choices=sorted(LEGS))
+    parser.add_argument(
+        "--legs",
+        help="comma-separated legs to run (default: all); e.g. lmsdb for the memory trend",
+    )
     parser.add_argument("--db")
     parser.add_argument("--s3")
     parser.add_argument("--bucket")
@@ -294,6 +298,8 @@ def main() -> None:
 
     legs = ["lmsdb"] + (["lmsdb-pymysql"] if mysqlclient_available() else [])
     legs += ["delete"] + (["pt-archiver"] if shutil.which("pt-archiver") else [])
+    if args.legs:
+        legs = [leg for leg in legs if leg in args.legs.split(",")]
     results = {}
     try:
         for leg in legs:
@@ -309,6 +315,8 @@ def main() -> None:
             )
     finally:
         server.stop()
+    if "lmsdb" not in results or "delete" not in results:
+        return
     lms = results["lmsdb"]
     rate = lms["rows"] / lms["seconds"]
     floor = results["delete"]["rows"] / results["delete"]["seconds"]

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.archive.errors import ArchiveRefused
 from lms_db.errors import UnknownObjectError
 from lms_db.models import Base
+from lms_db.moves.checksum import UTC_SESSION
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,11 @@ def utc_sessions(engine: Engine) -> Engine:
     """Make every new connection of ``engine`` run in UTC (TIMESTAMPs read as stored)."""
     dialect = engine.dialect.name
 
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
         if dialect in ("mysql", "mariadb"):
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SET time_zone = '+00:00'")
+            record.info[UTC_SESSION] = True  # the checksum's own switch is not needed
         elif dialect == "postgresql":
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SET TIME ZONE 'UTC'")

@@ -14,10 +14,13 @@ Two drivers give the same text:
 - PyMySQL (always installed), decoders off: its pure-Python packet parsing is still most
   of the read's time;
 - mysqlclient (``MySQLdb``, C; the optional ``fast`` extra, which needs the MariaDB or MySQL
-  client headers to build): parsed in C, about 4x the rate.  :func:`fast_url` turns a
-  PyMySQL URL into a mysqlclient one when ``MySQLdb`` imports.  mysqlclient cannot tell a
-  binary column from text in a ``_bin`` collation (both carry the BINARY flag), so the
-  caller says which columns are binary (``binary=``), as PyMySQL decides by charset 63.
+  client headers to build): parsed and decoded in C, several times the rate.
+  :func:`fast_url` turns a PyMySQL URL into a mysqlclient one when ``MySQLdb`` imports.
+  Its converters here decode every value to ``str`` except binary ones (mysqlclient 2.2
+  decides that by charset 63, as PyMySQL does).  The BINARY flag alone would also mark text
+  in a ``_bin`` collation (MariaDB's JSON columns among them), so the caller also says
+  which columns the model declares binary (``binary=``), and a text column that came back
+  as bytes anyway is decoded in Python.
 
 Other drivers read typed (``read_raw`` returns ``None``).  Meant for every bulk reader
 (archive, range moves), not one of them.
@@ -38,8 +41,7 @@ PYMYSQL = "pymysql"
 MYSQLCLIENT = "mysqldb"
 #: ``reader`` choices: the fastest installed, or one named.
 READERS = ("auto", "pymysql", "mysqlclient")
-#: MySQL field types whose text may be binary (PyMySQL's ``TEXT_TYPES``): mysqlclient hands
-#: them over as bytes and :func:`read_raw` decodes the text ones.
+#: MySQL field types whose values may be binary (PyMySQL's ``TEXT_TYPES``).
 _MAYBE_BINARY = frozenset({16, 249, 250, 251, 252, 253, 254, 255, 15})
 
 
@@ -78,12 +80,15 @@ def fast_url(url: URL, reader: str = "auto") -> URL:
 
 @cache
 def _fast_conv() -> dict[int, Any]:
-    """mysqlclient converters: ``str`` (decoded in C) for every type that is never binary;
-    the others stay ``bytes`` (no entry)."""
-    from MySQLdb.constants import FIELD_TYPE
+    """mysqlclient converters: every value as ``str`` (decoded in C), binary ones as
+    ``bytes``."""
+    from MySQLdb.constants import FIELD_TYPE, FLAG
 
     codes = {v for k, v in vars(FIELD_TYPE).items() if k.isupper() and isinstance(v, int)}
-    return {code: str for code in codes - _MAYBE_BINARY}
+    conv: dict[int, Any] = {code: str for code in codes - _MAYBE_BINARY}
+    for code in _MAYBE_BINARY:
+        conv[code] = [(FLAG.BINARY, bytes), (None, str)]
+    return conv
 
 
 def read_raw(
@@ -119,10 +124,20 @@ def read_raw(
     finally:
         dbapi.converter = saved  # type: ignore[union-attr]
     flags = list(binary) if binary is not None else [False] * len(types)
-    text = [i for i, code in enumerate(types) if code in _MAYBE_BINARY and not flags[i]]
-    if text and rows:
-        rows = [_decoded(row, text) for row in rows]
+    # A driver's converter is per column: one value tells whether a column came as bytes.
+    stray = [
+        i
+        for i, code in enumerate(types)
+        if code in _MAYBE_BINARY and not flags[i] and isinstance(_first(rows, i), bytes)
+    ]
+    if stray:
+        rows = [_decoded(row, stray) for row in rows]
     return rows, types
+
+
+def _first(rows: list[Row], index: int) -> Any:
+    """The column's first non-NULL value (``None``: all NULL)."""
+    return next((row[index] for row in rows if row[index] is not None), None)
 
 
 def _fetch(conn: Connection, query: sa.Executable) -> tuple[list[Row], list[int]]:

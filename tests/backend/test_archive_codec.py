@@ -21,7 +21,7 @@ from lms_db.archive.codec import (
 from lms_db.archive.errors import StoreError, StoreInputError, VerificationFailed
 from lms_db.archive.s3 import Encryption, Store, StoreSettings
 from lms_db.archive.tables import insert_rows, select_rows, utc_sessions
-from lms_db.fleet.rawread import fast_url, mysqlclient_available
+from lms_db.fleet.rawread import fast_url, mysqlclient_available, read_raw
 from lms_db.models.types import BigUnsigned, Json, Timestamp
 from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3  # noqa: F401
 
@@ -205,6 +205,27 @@ def test_both_mysql_readers_store_the_same_bytes(mariadb_engine: sa.Engine, read
     code = names.index("code")
     assert read[reader][0][0][code] == "Zoë-\U0001f600"  # text, not bytes
     assert read[reader][0][0][names.index("blob")] == b"\x00\xff\x10"
+
+
+def test_mysqlclient_text_that_arrives_as_bytes_is_decoded(mariadb_engine: sa.Engine) -> None:
+    """A column the model declares text but the driver hands over as bytes (a converter
+    keyed on the BINARY flag would do so for ``_bin`` collations) is decoded as UTF-8; one
+    declared binary stays bytes."""
+    if not mysqlclient_available():
+        pytest.skip("mysqlclient (the fast extra) is not installed")
+    url = mariadb_engine.url.set(drivername="mysql+pymysql")
+    engine = sa.create_engine(fast_url(url, "mysqlclient"))
+    query = sa.select(
+        sa.type_coerce(sa.cast(sa.literal("Zoë \U0001f600"), sa.LargeBinary), sa.types.NullType()),
+        sa.type_coerce(sa.cast(sa.literal("Zoë"), sa.LargeBinary), sa.types.NullType()),
+    )
+    try:
+        with engine.connect() as conn:
+            raw = read_raw(conn, query, [False, True])
+    finally:
+        engine.dispose()
+    assert raw is not None
+    assert raw[0] == [("Zoë \U0001f600", "Zoë".encode())]
 
 
 def test_a_damaged_object_is_refused() -> None:
