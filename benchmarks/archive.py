@@ -13,11 +13,12 @@ run, three legs:
 4. when mysqlclient (the ``fast`` extra) is installed, ``lmsdb-pymysql``: leg 1 with the
    pure-Python driver only, as on a machine without it.
 
-Each leg runs in its own process (peak RSS is that process's).  Prints rows/s per leg, the
-ratios and the bytes stored.  Run from the repository root::
+Each leg runs in its own process (peak RSS and client CPU are that process's).  Prints
+rows/s per leg, the ratios and the bytes stored.  Run from the repository root::
 
     python benchmarks/archive.py                            # 20,000 enrollments, 40% archived
     python benchmarks/archive.py --enrollments 1000000      # the issue's size (slow to build)
+    python benchmarks/archive.py --enrollments 200000 --legs lmsdb   # memory trend only
 
 docs/benchmarks.md records the figures.
 """
@@ -281,7 +282,12 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     if args.leg:  # a child process: one leg on a prepared database
         result = LEGS[args.leg](args.db, args.s3, args.bucket, args.chunk_size)
-        result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # pt-archiver's perl
+        result["max_rss_mib"] = usage.ru_maxrss / 1024
+        # Client CPU (this process and its children): what the load on a shared machine
+        # distorts least; the server's share is not in it.
+        result["cpu_s"] = sum(u.ru_utime + u.ru_stime for u in (usage, children))
         print(json.dumps(result))
         return
 
@@ -310,7 +316,7 @@ def main() -> None:
             print(
                 f"{leg:13} {r['rows']:>9} rows {r['seconds']:8.2f} s "
                 f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
-                f"peak RSS {r['max_rss_mib']:.0f} MiB",
+                f"peak RSS {r['max_rss_mib']:.0f} MiB  client CPU {r['cpu_s']:6.2f} s",
                 flush=True,
             )
     finally:
