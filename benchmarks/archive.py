@@ -9,13 +9,16 @@ run, three legs:
    once per table, children first as a DBA would to keep them, then the same upload of its
    TSV files to the same S3 server;
 3. a bare chunked ``DELETE ... ORDER BY id LIMIT 1000`` of the same enrollments (the cascade
-   takes the children): the floor no archiver avoids.
+   takes the children): the floor no archiver avoids;
+4. when mysqlclient (the ``fast`` extra) is installed, ``lmsdb-pymysql``: leg 1 with the
+   pure-Python driver only, as on a machine without it.
 
-Each leg runs in its own process (peak RSS is that process's).  Prints rows/s per leg, the
-ratios and the bytes stored.  Run from the repository root::
+Each leg runs in its own process (peak RSS and client CPU are that process's).  Prints
+rows/s per leg, the ratios and the bytes stored.  Run from the repository root::
 
     python benchmarks/archive.py                            # 20,000 enrollments, 40% archived
     python benchmarks/archive.py --enrollments 1000000      # the issue's size (slow to build)
+    python benchmarks/archive.py --enrollments 200000 --legs lmsdb   # memory trend only
 
 docs/benchmarks.md records the figures.
 """
@@ -98,7 +101,9 @@ def drop(*dbs: str) -> None:
     admin.dispose()
 
 
-def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
+def leg_lmsdb(
+    db: str, s3_url: str, bucket: str, chunk: int, reader: str = "auto"
+) -> dict[str, Any]:
     from lms_db.archive.runner import ArchiveRequest, run_archive
     from lms_db.catalog import seed_from_topology
     from lms_db.topology.spec import load_topology
@@ -130,6 +135,7 @@ def leg_lmsdb(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
             status="completed",
             where=(("completed_at", "<", CUTOFF),),
             chunk_size=chunk,
+            reader=reader,
         ),
     )
     seconds = time.perf_counter() - start
@@ -210,7 +216,17 @@ def leg_delete(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(counted), "bytes": 0}
 
 
-LEGS = {"lmsdb": leg_lmsdb, "pt-archiver": leg_pt_archiver, "delete": leg_delete}
+def leg_lmsdb_pymysql(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
+    """lmsdb with the pure-Python driver only (what a machine without the fast extra runs)."""
+    return leg_lmsdb(db, s3_url, bucket, chunk, reader="pymysql")
+
+
+LEGS = {
+    "lmsdb": leg_lmsdb,
+    "lmsdb-pymysql": leg_lmsdb_pymysql,
+    "pt-archiver": leg_pt_archiver,
+    "delete": leg_delete,
+}
 
 
 def run_leg(
@@ -253,6 +269,10 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.4, help="fraction archived")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--leg", choices=sorted(LEGS))
+    parser.add_argument(
+        "--legs",
+        help="comma-separated legs to run (default: all); e.g. lmsdb for the memory trend",
+    )
     parser.add_argument("--db")
     parser.add_argument("--s3")
     parser.add_argument("--bucket")
@@ -262,7 +282,12 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     if args.leg:  # a child process: one leg on a prepared database
         result = LEGS[args.leg](args.db, args.s3, args.bucket, args.chunk_size)
-        result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # pt-archiver's perl
+        result["max_rss_mib"] = usage.ru_maxrss / 1024
+        # Client CPU (this process and its children): what the load on a shared machine
+        # distorts least; the server's share is not in it.
+        result["cpu_s"] = sum(u.ru_utime + u.ru_stime for u in (usage, children))
         print(json.dumps(result))
         return
 
@@ -275,7 +300,12 @@ def main() -> None:
     s3_url = f"http://{host}:{port}"
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1").create_bucket(Bucket=bucket)
-    legs = ["lmsdb", "delete"] + (["pt-archiver"] if shutil.which("pt-archiver") else [])
+    from lms_db.fleet.rawread import mysqlclient_available
+
+    legs = ["lmsdb"] + (["lmsdb-pymysql"] if mysqlclient_available() else [])
+    legs += ["delete"] + (["pt-archiver"] if shutil.which("pt-archiver") else [])
+    if args.legs:
+        legs = [leg for leg in legs if leg in args.legs.split(",")]
     results = {}
     try:
         for leg in legs:
@@ -284,17 +314,24 @@ def main() -> None:
             )
             r = results[leg]
             print(
-                f"{leg:12} {r['rows']:>9} rows {r['seconds']:8.2f} s "
+                f"{leg:13} {r['rows']:>9} rows {r['seconds']:8.2f} s "
                 f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
-                f"peak RSS {r['max_rss_mib']:.0f} MiB",
+                f"peak RSS {r['max_rss_mib']:.0f} MiB  client CPU {r['cpu_s']:6.2f} s",
                 flush=True,
             )
     finally:
         server.stop()
+    if "lmsdb" not in results or "delete" not in results:
+        return
     lms = results["lmsdb"]
     rate = lms["rows"] / lms["seconds"]
     floor = results["delete"]["rows"] / results["delete"]["seconds"]
     print(f"lmsdb / bare DELETE rate: {rate / floor:.2f}x")
+    if "lmsdb-pymysql" in results:
+        slow = results["lmsdb-pymysql"]
+        print(
+            f"lmsdb (mysqlclient) / lmsdb (PyMySQL): {rate / (slow['rows'] / slow['seconds']):.2f}x"
+        )
     if "pt-archiver" in results:
         pt = results["pt-archiver"]
         print(

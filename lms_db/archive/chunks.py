@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.archive.codec import Chunk, Row
 from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
-from lms_db.archive.tables import ArchiveGroup, select_rows
+from lms_db.archive.tables import ArchiveGroup, binary_columns, select_rows
 from lms_db.errors import OperationError
 from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
@@ -121,7 +121,7 @@ def read_chunk(
         if lock and dialect != "sqlite":
             query = query.with_for_update()
         query = query.order_by(child_pk)
-        raw = read_raw(conn, query) if types is not None else None
+        raw = read_raw(conn, query, binary_columns(table, dialect)) if types is not None else None
         if raw is not None and types is not None:
             found, types[table.name] = raw
         else:
@@ -132,10 +132,16 @@ def read_chunk(
     return Chunk(columns, rows, types=types)
 
 
-def read_candidates(conn: Connection, query: sa.Select[Any]) -> tuple[list[Row], list[int] | None]:
+def read_candidates(
+    conn: Connection, query: sa.Select[Any], table: sa.Table
+) -> tuple[list[Row], list[int] | None]:
     """The candidate parent rows: raw text and type codes on MySQL/MariaDB
-    (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere."""
-    raw = read_raw(conn, query)
+    (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere.
+
+    :param table: the table whose :func:`~lms_db.archive.tables.select_rows` ``query``
+        selects (which of its columns are binary).
+    """
+    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
     if raw is not None:
         return raw
     return [tuple(r) for r in conn.execute(query)], None

@@ -1,18 +1,19 @@
 """``lmsdb archive forget --user ID``: the right to erasure reaches the archive.
 
-Every manifest chunk lists the shard-key values (user ids) it holds, so the objects with
-the user's rows are found without reading the others.  Each such object, under the lock of
-the shard it came from:
+Every chunk record (its part object) lists the shard-key values (user ids) it holds, so
+the objects with the user's rows are found without reading the others.  Each such object,
+under the lock of the shard it came from:
 
 1. is read and checked (SHA-256 against the manifest);
 2. is rewritten without the user's rows (a parent row of the user takes its children
    along; any child row of the user goes too) to the next version of its key
    (``chunk-000001.v2.jsonl.zst``), uploaded and verified; a chunk left empty gets no
    object;
-3. the manifest (store and journal copy) is switched to the new object;
+3. the chunk's record is switched to the new object: its part (one PUT; a format-1 run:
+   the whole manifest), and the journal's totals;
 4. the old object is deleted.
 
-A crash leaves either the old manifest (the new object is an orphan, rewritten again by the
+A crash leaves either the old record (the new object is an orphan, rewritten again by the
 rerun) or the new one (the old object is an orphan).  Every forget pass sweeps the run's
 chunk objects that no manifest lists, so a rerun always finishes the erasure.  GLACIER
 objects must be restored first: forget asks for the restore and reports them pending.
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from lms_db.archive import journal
 from lms_db.archive.codec import Chunk, decode_chunk, encode_chunk
 from lms_db.archive.hooks import pause_point
-from lms_db.archive.manifest import Manifest, chunk_key, run_prefix
+from lms_db.archive.manifest import Manifest, chunk_key, load_manifest, payload_totals, run_prefix
 from lms_db.archive.runs import ShardRun, catalog_engine, store_of
 from lms_db.archive.s3 import Encryption, Store, sha256_hex
 from lms_db.archive.tables import ArchiveGroup, archive_group
@@ -140,21 +141,14 @@ def _forget_everywhere(
 ) -> None:
     stores: dict[str, Store] = {}
     for entry in entries:
-        fallback = Manifest(entry.payload["manifest"])
-        store = stores.setdefault(
-            fallback.data["bucket"], store_of(topology, fallback.data["bucket"])
-        )
-        member = members.get(fallback.shard)
+        header = entry.payload["manifest"]
+        store = stores.setdefault(header["bucket"], store_of(topology, header["bucket"]))
+        member = members.get(str(header["shard"]))
         if member is None:
             continue
         with locked_connection(member.primary, lock_timeout=lock_timeout, timeout=timeout):
             # Read under the shard's lock: another forget may have rewritten it.
-            stored = store.head(fallback.key)
-            manifest = (
-                Manifest.decode(store.get(fallback.key), store.url(fallback.key))
-                if stored is not None
-                else fallback
-            )
+            manifest = load_manifest(store, header)
             _forget_in_run(catalog, store, ShardRun(entry, manifest), user_id, report, forget_entry)
 
 
@@ -188,7 +182,7 @@ def _forget_in_run(
         old = decode_chunk(blob, where=store.url(chunk["key"]))
         kept, removed = _without_user(group, old, user_id)
         version = int(chunk.get("version", 1)) + 1
-        old_key = chunk["key"]
+        old_key, old_bytes = chunk["key"], int(chunk["bytes"])
         if any(kept.rows.values()):
             new_key = chunk_key(
                 manifest.data["prefix"],
@@ -220,7 +214,7 @@ def _forget_in_run(
             report.emptied.append(old_key)
         for table, count in removed.items():
             report.removed_rows[table] = report.removed_rows.get(table, 0) + count
-        _save_manifest(catalog, store, part.entry, manifest, encryption)
+        _save_record(catalog, store, part.entry, manifest, chunk, encryption, old_bytes, removed)
         journal.save(
             catalog,
             forget_entry,
@@ -257,16 +251,29 @@ def _without_user(group: ArchiveGroup, chunk: Chunk, user_id: int) -> tuple[Chun
     return Chunk(chunk.columns, rows, dict(chunk.meta)), removed
 
 
-def _save_manifest(
+def _save_record(
     catalog: sa.Engine,
     store: Store,
     entry: JournalEntry,
     manifest: Manifest,
+    chunk: dict[str, Any],
     encryption: Encryption,
+    old_bytes: int,
+    removed: dict[str, int],
 ) -> None:
-    store.put(manifest.key, manifest.encode(), encryption=encryption)
-    payload = dict(entry.payload)
-    payload["manifest"] = manifest.data
+    """The rewritten chunk's record to the store, then the journal's view of the run."""
+    manifest.save_record(store, chunk, encryption)
+    payload = entry.payload
+    if manifest.inline:  # a format-1 run: the journal holds a copy of every chunk
+        payload["manifest"] = manifest.data
+    else:
+        totals = payload_totals(payload)
+        totals["bytes"] = int(totals["bytes"]) - old_bytes + int(chunk["bytes"])
+        for table, count in removed.items():
+            totals["rows"][table] = int(totals["rows"].get(table, 0)) - count
+        if chunk["state"] == "forgotten":
+            totals["chunks"] = int(totals["chunks"]) - 1
+        payload["totals"] = totals
     journal.replace_payload(catalog, entry.id, payload)
 
 

@@ -22,7 +22,8 @@ PAUSE_POINTS = (
     "ahead:verified",  # the same, seen by the pipeline: the previous chunk's delete may run
     "delete:children",  # delete transaction open: children deleted, parents not yet
     "delete:committed",  # rows deleted and committed, not yet journaled
-    "manifest:write",  # chunk journaled, manifest object not yet rewritten
+    "part:stored",  # the chunk's part object stored, the chunk not yet journaled
+    "manifest:write",  # every chunk finished, the run manifest not yet written
     "restore:chunk",  # one chunk re-inserted and committed, not yet journaled
     "forget:rewritten",  # rewritten object stored and in the manifest, old not deleted
 )

@@ -8,8 +8,12 @@ For each chunk, in primary-key order (``docs/archive.md`` has the picture):
 4. verify the stored object (HEAD: size, checksum, class; read back where readable);
    journal ``verified``;
 5. guarded delete (:func:`~lms_db.archive.chunks.guarded_delete`) in one transaction;
-6. journal the chunk ``archived`` (or ``superseded`` when its rows changed: the object is
-   deleted, the rows stay and a later run takes them) and rewrite the manifest.
+6. store the chunk's part object (``archived``, or ``superseded`` when its rows changed:
+   the object is deleted, the rows stay and a later run takes them), then journal it.
+
+When every chunk is done the run manifest, listing the parts, is written once
+(:mod:`lms_db.archive.manifest`).  Neither the journal payload nor any object grows with
+the run: the payload keeps the cursor, the two chunk slots and running totals.
 
 Crash recovery (a rerun finds the open journal entry): a chunk journaled ``read`` never had
 rows deleted, so its object, if any, is deleted and the chunk re-read; a chunk journaled
@@ -45,7 +49,14 @@ from lms_db.archive.chunks import (
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
-from lms_db.archive.manifest import MANIFEST_FORMAT, Manifest, chunk_key
+from lms_db.archive.manifest import (
+    MANIFEST_FORMAT,
+    Manifest,
+    add_record,
+    chunk_key,
+    empty_totals,
+    payload_totals,
+)
 from lms_db.archive.s3 import Encryption, Store
 from lms_db.archive.tables import ArchiveGroup
 from lms_db.archive.throttle import LagThrottle
@@ -133,7 +144,6 @@ def new_payload(
         "to_table": options.to_table,
         "state": "running",
         "created_at": _now(),
-        "chunks": [],
     }
     return {
         "run": run,
@@ -143,6 +153,7 @@ def new_payload(
         "next_chunk": 1,
         "inflight": None,
         "ahead": None,
+        "totals": empty_totals(),
         "manifest": manifest,
     }
 
@@ -171,7 +182,7 @@ class ShardArchiver:
         self.shard = shard
         self.entry_id = entry_id
         self.payload = payload
-        self.manifest = Manifest(payload["manifest"])
+        self.manifest = Manifest.of_header(payload["manifest"])
         self.on_chunk = on_chunk
         self.throttle = throttle
         self.dialect = engine.dialect.name
@@ -198,6 +209,8 @@ class ShardArchiver:
         journal.finish(self.catalog, self.entry_id, self.payload)
 
     def _chunks(self) -> None:
+        if self.manifest.inline:
+            self._to_parts()
         for slot in ("inflight", "ahead"):
             if self.payload.get(slot):
                 self._recover(self.payload[slot])
@@ -244,10 +257,39 @@ class ShardArchiver:
                 self.payload["ahead"] = None
             self.payload["inflight"] = ready
 
+    def _to_parts(self) -> None:
+        """A run begun by an older lmsdb (every chunk in the journal payload) goes on in
+        parts: one part per chunk it finished, then running totals in the payload."""
+        header = {k: v for k, v in self.payload["manifest"].items() if k != "chunks"}
+        header["format"] = MANIFEST_FORMAT
+        parts = Manifest(header)
+        for record in self.manifest.records:
+            parts.save_record(self.store, record, self.options.encryption)
+        # The old run's manifest object (every chunk inline, state running) would hide the
+        # parts from a reader until the run completes.
+        self.store.delete(parts.key)
+        with self._lock:
+            self.payload["totals"] = payload_totals(self.payload)
+            self.payload["manifest"] = header
+            self.manifest = parts
+        self._save("chunks in parts")
+
     def _complete(self) -> None:
+        """Write the run manifest once, listing every part (found by listing ``parts/``: a
+        resumed run's earlier parts are in no process's memory)."""
+        keys = sorted(k for k in self.store.keys(self.manifest.parts_prefix) if k.endswith(".json"))
+        finished = int(self.payload["totals"]["finished"])
+        if len(keys) != finished:
+            raise OperationError(
+                f"{self.shard}: {len(keys)} part objects under "
+                f"{self.store.url(self.manifest.parts_prefix)}, but {finished} chunks journaled; "
+                "the manifest is not written (rerun to retry)"
+            )
         self.manifest.data["state"] = "complete"
         self.manifest.data["updated_at"] = _now()
-        self._write_manifest()
+        pause_point("manifest:write")
+        body = self.manifest.encode(part_keys=keys)
+        self.store.put(self.manifest.key, body, encryption=self.options.encryption)
 
     def _save(self, progress: str) -> None:
         """Journal the chunk loop's state (the ``chunks`` step's own progress); both threads
@@ -261,7 +303,7 @@ class ShardArchiver:
             query = candidate_query(self.group, self.options.row_filter, self.dialect, after).limit(
                 self.options.chunk_size
             )
-            parents, types = read_candidates(conn, query)
+            parents, types = read_candidates(conn, query, self.group.parent)
             if not parents:
                 return None
             chunk = read_chunk(conn, self.group, parents, parent_types=types)
@@ -370,7 +412,7 @@ class ShardArchiver:
         if state == "superseded":
             # Its rows changed after the read: they stay in the table, the object goes.
             self.store.delete(inflight["key"])
-        entry = {
+        record = {
             "chunk": number,
             "key": inflight["key"] if state != "superseded" else None,
             "lo": inflight["lo"],
@@ -383,15 +425,16 @@ class ShardArchiver:
             "keys": inflight["keys"] if state != "superseded" else [],
             "at": _now(),
         }
+        # The part first: a crash before the journal write re-finishes this chunk with the
+        # same number, rewriting the same part key; none is ever left for an unfinished one.
+        self.manifest.save_record(self.store, record, self.options.encryption)
+        pause_point("part:stored")
         with self._lock:
-            self.manifest.chunks.append(entry)
-            self.manifest.data["updated_at"] = _now()
+            add_record(self.payload["totals"], record, self.group.parent.name)
             self.payload["cursor"] = inflight["hi"]
             self.payload["next_chunk"] = number + 1
             self._clear(inflight)
         self._save(f"chunk {number}:{state}")
-        pause_point("manifest:write")
-        self._write_manifest()
         if self.on_chunk is not None:
             rows = int(inflight["counts"].get(self.group.parent.name, 0))
             self.on_chunk(ChunkEvent(self.shard, number, state, rows))
@@ -403,11 +446,6 @@ class ShardArchiver:
             held = self.payload.get(slot)
             if held is not None and held["chunk"] == inflight["chunk"]:
                 self.payload[slot] = None
-
-    def _write_manifest(self) -> None:
-        with self._lock:
-            body = self.manifest.encode()
-        self.store.put(self.manifest.key, body, encryption=self.options.encryption)
 
     def _shard_keys(self, chunk: Chunk) -> list[int]:
         """Distinct shard-key values (user ids) in the chunk: what ``forget`` looks up."""
@@ -423,17 +461,14 @@ class ShardArchiver:
 
 
 def outcome_from_payload(shard: str, payload: dict[str, Any]) -> ShardOutcome:
-    manifest = Manifest(payload["manifest"])
-    superseded = sum(
-        int(c["rows"].get(manifest.table, 0)) for c in manifest.chunks if c["state"] == "superseded"
-    )
+    totals = payload_totals(payload)
     return ShardOutcome(
         shard,
         payload["run"],
-        chunks=len(manifest.live_chunks()),
-        rows=manifest.totals(),
-        bytes=manifest.total_bytes(),
-        superseded_rows=superseded,
+        chunks=int(totals["chunks"]),
+        rows=dict(totals["rows"]),
+        bytes=int(totals["bytes"]),
+        superseded_rows=int(totals["superseded_rows"]),
     )
 
 

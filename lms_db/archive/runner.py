@@ -10,6 +10,7 @@ same options resumes it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from lms_db.archive import journal
 from lms_db.archive.chunks import blocked_query
 from lms_db.archive.errors import ArchiveRefused
 from lms_db.archive.filters import build_filter, filter_from_dict
+from lms_db.archive.manifest import payload_totals
 from lms_db.archive.protocol import (
     ArchiveOptions,
     ChunkEvent,
@@ -41,6 +43,7 @@ from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import InputError, LmsDbError, LockTimeout, ShardBusy
 from lms_db.fleet.fanout import FanoutPolicy, fan_out
 from lms_db.fleet.locks import DEFAULT_LOCK_TIMEOUT
+from lms_db.fleet.rawread import READERS, fast_url, mysqlclient_available
 from lms_db.migrate.database import current_revision, locked_connection
 from lms_db.migrate.targets import Member, preflight
 from lms_db.topology.engines import engine_for, short_reason
@@ -78,6 +81,9 @@ class ArchiveRequest:
     replica_wait: float = 600.0
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: MySQL/MariaDB driver of the shard connections: ``auto`` (mysqlclient, C, when
+    #: installed: the ``fast`` extra), ``pymysql`` or ``mysqlclient``.  Same bytes either way.
+    reader: str = "auto"
 
 
 @dataclass
@@ -182,6 +188,13 @@ def _options(
         raise InputError("--format parquet is not supported by this lmsdb yet; use --format jsonl")
     if request.max_replica_lag is not None and request.max_replica_lag < 0:
         raise InputError("--max-replica-lag must be 0 or more seconds")
+    if request.reader not in READERS:
+        raise InputError(f"reader {request.reader!r}: use one of {', '.join(READERS)}")
+    if request.reader == "mysqlclient" and not mysqlclient_available():
+        raise InputError(
+            "reader mysqlclient: not installed (pip install 'lmsdb[fast]'; it needs the "
+            "MariaDB or MySQL client headers to build)"
+        )
     if not 1 <= request.chunk_size <= MAX_CHUNK:
         raise InputError(f"--chunk-size {request.chunk_size}: use 1 to {MAX_CHUNK}")
     pii = group.pii_columns()
@@ -364,7 +377,11 @@ def _archive_shard(
                     options.group.parent, payload["manifest"]["filter"]
                 )
                 options = ArchiveOptions(**{**vars(options), "row_filter": resumed_filter})
-            engine = utc_sessions(engine_for(member.primary, timeout=request.connect_timeout))
+            # The fast driver where installed: the raw reads are most of the worker's time.
+            shard_ref = dataclasses.replace(
+                member.primary, url=fast_url(member.primary.url, request.reader)
+            )
+            engine = utc_sessions(engine_for(shard_ref, timeout=request.connect_timeout))
             throttle = None
             if request.max_replica_lag is not None and member.replicas:
                 throttle = LagThrottle(
@@ -418,15 +435,14 @@ def _archive_shard(
 
 
 def _moved_outcome(shard: str, payload: dict[str, Any], resumed: bool) -> ShardOutcome:
-    chunks = payload["manifest"]["chunks"]
+    totals = payload_totals(payload)
     table = payload["table"]
-    moved = [c for c in chunks if c["state"] == "moved"]
     return ShardOutcome(
         shard,
         payload["run"],
-        chunks=len(moved),
-        rows={table: sum(int(c["rows"][table]) for c in moved)},
-        superseded_rows=sum(1 for c in chunks if c["state"] == "superseded"),
+        chunks=int(totals["chunks"]),
+        rows={table: int(totals["rows"].get(table, 0))},
+        superseded_rows=int(totals["superseded_rows"]),
         resumed=resumed,
     )
 

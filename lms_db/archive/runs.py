@@ -1,9 +1,9 @@
 """Archive runs as the catalog journal and the store know them: list, locate, verify.
 
 A run is found by id in the journal (one ``archive`` entry per shard, whose payload names
-bucket, prefix and table); its chunks come from the manifest object in the store, the
-journal's copy standing in when the object is missing (a crash before the first manifest
-write).
+bucket, prefix and table); its chunks come from the store: the run manifest and its parts,
+or the parts alone while the run is unfinished (:func:`~lms_db.archive.manifest.load_manifest`).
+``list`` reads the journal only (its running totals).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from lms_db.archive import journal
 from lms_db.archive.codec import ArchiveFormatError, decode_chunk
 from lms_db.archive.errors import ObjectNotReadable, VerificationFailed
-from lms_db.archive.manifest import Manifest
+from lms_db.archive.manifest import Manifest, load_manifest, payload_totals
 from lms_db.archive.s3 import Store, StoreSettings
 from lms_db.catalog import JournalEntry
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
@@ -67,14 +67,7 @@ def run_parts(topology: Topology, catalog: sa.Engine, run: str) -> tuple[Store, 
     store = store_of(topology, entries[0].payload["manifest"]["bucket"])
     parts = []
     for entry in entries:
-        fallback = Manifest(entry.payload["manifest"])
-        stored = store.head(fallback.key)
-        manifest = (
-            Manifest.decode(store.get(fallback.key), store.url(fallback.key))
-            if stored is not None
-            else fallback
-        )
-        parts.append(ShardRun(entry, manifest))
+        parts.append(ShardRun(entry, load_manifest(store, entry.payload["manifest"])))
     return store, parts
 
 
@@ -104,7 +97,7 @@ def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT) -
     runs: dict[str, RunSummary] = {}
     for entry in entries:
         payload = entry.payload or {}
-        manifest = Manifest(payload["manifest"])
+        manifest = Manifest.of_header(payload["manifest"])
         summary = runs.get(manifest.run)
         if summary is None:
             data = manifest.data
@@ -124,20 +117,11 @@ def list_runs(topology: Topology, *, timeout: float = DEFAULT_CONNECT_TIMEOUT) -
         summary.shards.append(manifest.shard)
         if entry.state != "done":
             summary.state = "unfinished"
-        for table, count in _totals(manifest).items():
-            summary.rows[table] = summary.rows.get(table, 0) + count
-        summary.bytes += manifest.total_bytes()
+        totals = payload_totals(payload)
+        for table, count in totals["rows"].items():
+            summary.rows[table] = summary.rows.get(table, 0) + int(count)
+        summary.bytes += int(totals["bytes"])
     return list(runs.values())
-
-
-def _totals(manifest: Manifest) -> dict[str, int]:
-    if not manifest.data.get("to_table"):
-        return manifest.totals()
-    rows: dict[str, int] = {}
-    for chunk in manifest.chunks:
-        for table, count in chunk["rows"].items():
-            rows[table] = rows.get(table, 0) + int(count)
-    return rows
 
 
 @dataclass

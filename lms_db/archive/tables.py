@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.archive.errors import ArchiveRefused
 from lms_db.errors import UnknownObjectError
 from lms_db.models import Base
+from lms_db.moves.checksum import UTC_SESSION
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,20 @@ def read_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
     return out
 
 
+def binary_columns(table: sa.Table, dialect: str) -> list[bool]:
+    """Per column of :func:`read_columns`, whether MySQL sends it as binary (charset 63:
+    BINARY, VARBINARY, BLOB, BIT): the raw readers keep those as bytes."""
+    if dialect not in _DIALECTS:
+        return [False] * len(table.columns)
+    out = []
+    for column in table.columns:
+        kind = column.type.dialect_impl(_DIALECTS[dialect])
+        if isinstance(kind, sa.types.TypeDecorator):
+            kind = kind.load_dialect_impl(_DIALECTS[dialect])
+        out.append(isinstance(kind, sa.types._Binary | mysql.BIT))
+    return out
+
+
 def select_rows(table: sa.Table, dialect: str) -> sa.Select[Any]:
     return sa.select(*read_columns(table, dialect))
 
@@ -191,10 +206,11 @@ def utc_sessions(engine: Engine) -> Engine:
     """Make every new connection of ``engine`` run in UTC (TIMESTAMPs read as stored)."""
     dialect = engine.dialect.name
 
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
         if dialect in ("mysql", "mariadb"):
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SET time_zone = '+00:00'")
+            record.info[UTC_SESSION] = True  # the checksum's own switch is not needed
         elif dialect == "postgresql":
             with dbapi_connection.cursor() as cursor:
                 cursor.execute("SET TIME ZONE 'UTC'")

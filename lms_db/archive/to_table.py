@@ -35,6 +35,7 @@ from lms_db.archive.chunks import (
 )
 from lms_db.archive.errors import ArchiveRefused
 from lms_db.archive.hooks import pause_point
+from lms_db.archive.manifest import add_record, payload_totals
 from lms_db.archive.protocol import ArchiveOptions, ChunkEvent
 from lms_db.archive.tables import ArchiveGroup, model_table
 from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
@@ -113,20 +114,18 @@ class TableMover:
             moved = self._move(ids, checks)
             pause_point("delete:committed")
             state = "moved" if moved else "superseded"
-            self.payload["manifest"]["chunks"].append(
-                {
-                    "chunk": number,
-                    "key": None,
-                    "lo": ids[0],
-                    "hi": ids[-1],
-                    "rows": {self.group.parent.name: len(ids) if moved else 0},
-                    "bytes": 0,
-                    "sha256": None,
-                    "digest": chunk.digest(),
-                    "state": state,
-                    "keys": [],
-                }
+            # Running totals only: a chunk list here would make every save grow with the run.
+            record = {
+                "rows": {self.group.parent.name: len(ids) if moved else 0},
+                "state": state,
+                "superseded": 0 if moved else len(ids),
+            }
+            add_record(
+                self.payload.setdefault("totals", payload_totals(self.payload)),
+                record,
+                self.group.parent.name,
             )
+            self.payload["manifest"].pop("chunks", None)
             self.payload["cursor"] = ids[-1]
             self.payload["next_chunk"] = number + 1
             self.payload["progress"] = f"chunk {number}:{state}"

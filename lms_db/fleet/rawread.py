@@ -9,19 +9,40 @@ giving exactly the values a typed read would have given.  FLOAT columns must be 
 DOUBLE in the SELECT (the text of a FLOAT has ~6 significant digits): see
 :func:`lms_db.archive.tables.read_columns`.
 
-Only MySQL/MariaDB through PyMySQL; other drivers read typed (``read_raw`` returns
-``None``).  Meant for every bulk reader (archive, range moves), not one of them.
+Two drivers give the same text:
+
+- PyMySQL (always installed), decoders off: its pure-Python packet parsing is still most
+  of the read's time;
+- mysqlclient (``MySQLdb``, C; the optional ``fast`` extra, which needs the MariaDB or MySQL
+  client headers to build): parsed and decoded in C, several times the rate.
+  :func:`fast_url` turns a PyMySQL URL into a mysqlclient one when ``MySQLdb`` imports.
+  Its converters here decode every value to ``str`` except binary ones (mysqlclient 2.2
+  decides that by charset 63, as PyMySQL does).  The BINARY flag alone would also mark text
+  in a ``_bin`` collation (MariaDB's JSON columns among them), so the caller also says
+  which columns the model declares binary (``binary=``), and a text column that came back
+  as bytes anyway is decoded in Python.
+
+Other drivers read typed (``read_raw`` returns ``None``).  Meant for every bulk reader
+(archive, range moves), not one of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
 Row = tuple[Any, ...]
+
+PYMYSQL = "pymysql"
+MYSQLCLIENT = "mysqldb"
+#: ``reader`` choices: the fastest installed, or one named.
+READERS = ("auto", "pymysql", "mysqlclient")
+#: MySQL field types whose values may be binary (PyMySQL's ``TEXT_TYPES``).
+_MAYBE_BINARY = frozenset({16, 249, 250, 251, 252, 253, 254, 255, 15})
 
 
 def pymysql_connection(conn: Connection) -> Any | None:
@@ -31,24 +52,120 @@ def pymysql_connection(conn: Connection) -> Any | None:
     return conn.connection.dbapi_connection
 
 
-def read_raw(conn: Connection, query: sa.Executable) -> tuple[list[Row], list[int]] | None:
+@cache
+def mysqlclient_available() -> bool:
+    """``MySQLdb`` imports (the ``fast`` extra is installed and its C library loads)."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fast_url(url: URL, reader: str = "auto") -> URL:
+    """``url`` with the driver the raw reads should use (see the module docstring).
+
+    :param reader: ``auto`` (mysqlclient when importable), ``pymysql`` or ``mysqlclient``.
+    :raises ValueError: ``mysqlclient`` asked for but not importable.
+    """
+    backend = url.get_backend_name()
+    if backend not in ("mysql", "mariadb") or url.get_driver_name() != PYMYSQL:
+        return url
+    if reader == "pymysql":
+        return url
+    if not mysqlclient_available():
+        if reader == "mysqlclient":
+            raise ValueError(
+                "mysqlclient is not installed (pip install 'lmsdb[fast]'; it needs the "
+                "MariaDB or MySQL client headers to build)"
+            )
+        return url
+    if "charset" not in url.query:  # PyMySQL's default; read_raw decodes text as UTF-8
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    return url.set(drivername=f"{backend}+{MYSQLCLIENT}")
+
+
+@cache
+def _fast_conv() -> dict[int, Any]:
+    """mysqlclient converters: every value as ``str`` (decoded in C), binary ones as
+    ``bytes``."""
+    from MySQLdb.constants import FIELD_TYPE, FLAG
+
+    codes = {v for k, v in vars(FIELD_TYPE).items() if k.isupper() and isinstance(v, int)}
+    conv: dict[int, Any] = {code: str for code in codes - _MAYBE_BINARY}
+    for code in _MAYBE_BINARY:
+        conv[code] = [(FLAG.BINARY, bytes), (None, str)]
+    return conv
+
+
+def read_raw(
+    conn: Connection, query: sa.Executable, binary: Sequence[bool] | None = None
+) -> tuple[list[Row], list[int]] | None:
     """``query``'s rows as text, and each column's MySQL field type code.
 
     The query's columns must carry no SQLAlchemy result processing (``NullType``), or
-    that processing would see text.  ``None``: not a PyMySQL connection (read typed).
+    that processing would see text.  ``None``: not a PyMySQL or mysqlclient connection
+    (read typed).
+
+    :param binary: per selected column, whether it is a binary type (BINARY, VARBINARY,
+        BLOB, BIT): kept as bytes.  Needed by mysqlclient only; ``None``: no column is.
     """
-    dbapi = pymysql_connection(conn)
-    if dbapi is None:
+    if conn.dialect.name not in ("mysql", "mariadb"):
         return None
-    saved = dbapi.decoders
-    dbapi.decoders = {}  # per connection: the other threads' connections are untouched
+    driver = conn.dialect.driver
+    dbapi = conn.connection.dbapi_connection
+    if driver == PYMYSQL:
+        saved = dbapi.decoders  # type: ignore[union-attr]
+        dbapi.decoders = {}  # type: ignore[union-attr]  # per connection: other threads' are untouched
+        try:
+            rows, types = _fetch(conn, query)
+        finally:
+            dbapi.decoders = saved  # type: ignore[union-attr]
+        return rows, types
+    if driver != MYSQLCLIENT:
+        return None
+    saved = dbapi.converter  # type: ignore[union-attr]
+    dbapi.converter = _fast_conv()  # type: ignore[union-attr]
     try:
-        result = conn.execute(query)
-        description = result.cursor.description if result.cursor is not None else ()
-        rows = [tuple(r) for r in result]
+        rows, types = _fetch(conn, query)
     finally:
-        dbapi.decoders = saved
-    return rows, [int(d[1]) for d in description or ()]  # type: ignore[call-overload]
+        dbapi.converter = saved  # type: ignore[union-attr]
+    flags = list(binary) if binary is not None else [False] * len(types)
+    # A driver's converter is per column: one value tells whether a column came as bytes.
+    stray = [
+        i
+        for i, code in enumerate(types)
+        if code in _MAYBE_BINARY and not flags[i] and isinstance(_first(rows, i), bytes)
+    ]
+    if stray:
+        rows = [_decoded(row, stray) for row in rows]
+    return rows, types
+
+
+def _first(rows: list[Row], index: int) -> Any:
+    """The column's first non-NULL value (``None``: all NULL)."""
+    return next((row[index] for row in rows if row[index] is not None), None)
+
+
+def _fetch(conn: Connection, query: sa.Executable) -> tuple[list[Row], list[int]]:
+    result = conn.execute(query)
+    cursor = result.cursor
+    if cursor is None:
+        return [], []
+    # The driver's own tuples: no SQLAlchemy Row per row.
+    rows = list(cursor.fetchall())
+    types = [int(d[1]) for d in cursor.description or ()]  # type: ignore[call-overload]
+    result.close()
+    return rows, types
+
+
+def _decoded(row: Row, text: list[int]) -> Row:
+    values = list(row)
+    for i in text:
+        value = values[i]
+        if value is not None:
+            values[i] = value.decode("utf-8")
+    return tuple(values)
 
 
 def typed_row(types: Sequence[int], row: Sequence[Any]) -> Row:

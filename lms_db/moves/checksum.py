@@ -429,10 +429,16 @@ def _digest_text(xor_lane: int, sum_lane: int) -> str:
     return f"{xor_lane & _MASK64:016x}{sum_lane & _MASK64:016x}"
 
 
+#: Key of a connection's ``info``: every session of its engine runs in UTC already
+#: (:func:`lms_db.archive.tables.utc_sessions`), so the checksum need not switch the zone
+#: (three round trips per call saved).
+UTC_SESSION = "lmsdb_utc_session"
+
+
 @contextmanager
 def _utc_session(conn: Connection) -> Iterator[None]:
     """MySQL/MariaDB print TIMESTAMPs in the session time zone: use UTC, restore after."""
-    if conn.dialect.name not in ("mysql", "mariadb"):
+    if conn.dialect.name not in ("mysql", "mariadb") or conn.info.get(UTC_SESSION):
         yield
         return
     try:

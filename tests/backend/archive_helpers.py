@@ -171,23 +171,48 @@ def ids_in(url: URL, table: str, column: str = "id") -> list[int]:
 
 
 def archived_rows(client: Any, bucket: str) -> dict[str, list[int]]:
-    """table -> ids found in the live chunks of every manifest in the bucket (with repeats)."""
+    """table -> ids found in the live chunks of every run in the bucket (with repeats)."""
     found: dict[str, list[int]] = {}
-    paginator = client.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket):
-        for item in page.get("Contents", ()):
-            if not item["Key"].endswith("manifest.json"):
-                continue
-            manifest = json.loads(client.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            for chunk in manifest["chunks"]:
-                if chunk["state"] not in ("archived", "copied"):
-                    continue
-                blob = client.get_object(Bucket=bucket, Key=chunk["key"])["Body"].read()
-                rows = decode_chunk(blob)
-                for table, names in rows.columns.items():
-                    index = names.index("id")
-                    found.setdefault(table, []).extend(int(r[index]) for r in rows.rows[table])
+    for chunk in chunk_records(client, bucket):
+        if chunk["state"] not in ("archived", "copied"):
+            continue
+        blob = client.get_object(Bucket=bucket, Key=chunk["key"])["Body"].read()
+        rows = decode_chunk(blob)
+        for table, names in rows.columns.items():
+            index = names.index("id")
+            found.setdefault(table, []).extend(int(r[index]) for r in rows.rows[table])
     return found
+
+
+def chunk_records(client: Any, bucket: str) -> list[dict[str, Any]]:
+    """Every chunk record of every run in the bucket: a complete run's through its
+    manifest, an unfinished run's (no manifest yet) from its part objects."""
+    paginator = client.get_paginator("list_objects_v2")
+    keys = [
+        item["Key"]
+        for page in paginator.paginate(Bucket=bucket)
+        for item in page.get("Contents", ())
+    ]
+    records: list[dict[str, Any]] = []
+    for key in keys:
+        if key.endswith("manifest.json"):
+            records.extend(manifest_chunks(client, bucket, key))
+        elif "/parts/" in key and key.split("/parts/")[0] + "/manifest.json" not in keys:
+            records.append(json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read()))
+    return records
+
+
+def manifest_chunks(client: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    """The chunk records of the manifest at ``key``: inline (format 1) or its parts."""
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if manifest["format"] == "lmsdb-archive-manifest/1":
+        return list(manifest["chunks"])
+    assert manifest["format"] == "lmsdb-archive-manifest/2", manifest["format"]
+    assert manifest["chunks"] == len(manifest["parts"])
+    return [
+        json.loads(client.get_object(Bucket=bucket, Key=part)["Body"].read())
+        for part in manifest["parts"]
+    ]
 
 
 def chunk_keys(client: Any, bucket: str) -> list[str]:

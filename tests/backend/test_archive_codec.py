@@ -21,6 +21,7 @@ from lms_db.archive.codec import (
 from lms_db.archive.errors import StoreError, StoreInputError, VerificationFailed
 from lms_db.archive.s3 import Encryption, Store, StoreSettings
 from lms_db.archive.tables import insert_rows, select_rows, utc_sessions
+from lms_db.fleet.rawread import fast_url, mysqlclient_available, read_raw
 from lms_db.models.types import BigUnsigned, Json, Timestamp
 from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3  # noqa: F401
 
@@ -32,6 +33,13 @@ edge = sa.Table(
     sa.Column(
         "text",
         sa.String(100).with_variant(mysql.VARCHAR(100, charset="utf8mb4"), "mysql", "mariadb"),
+    ),
+    # A binary collation: mysqlclient flags it BINARY like a VARBINARY, yet it is text.
+    sa.Column(
+        "code",
+        sa.String(40).with_variant(
+            mysql.VARCHAR(40, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+        ),
     ),
     sa.Column("doc", Json),
     sa.Column("amount", sa.Numeric(12, 4)),
@@ -48,6 +56,7 @@ ROWS: list[dict[str, Any]] = [
     {
         "id": 1,
         "text": "emoji \U0001f600 and ℃",
+        "code": "Zoë-\U0001f600",
         "doc": {"a": [1, 2.5, "\U0001f600"], "b": None},
         "amount": Decimal("12345678.0100"),
         "at": datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC),
@@ -60,6 +69,7 @@ ROWS: list[dict[str, Any]] = [
     {
         "id": 2,
         "text": "",
+        "code": None,
         "doc": None,
         "amount": None,
         "at": None,
@@ -72,6 +82,7 @@ ROWS: list[dict[str, Any]] = [
     {
         "id": 3,
         "text": None,
+        "code": "",
         "doc": [],
         "amount": Decimal("-0.0001"),
         "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
@@ -135,7 +146,7 @@ def test_raw_text_reads_archive_and_restore_exactly(any_engine: sa.Engine) -> No
         conn.execute(edge.insert(), rows)
     typed = _raw(engine)
     with engine.connect() as conn:
-        raw, types = read_candidates(conn, select_rows(edge, dialect).order_by(edge.c.id))
+        raw, types = read_candidates(conn, select_rows(edge, dialect).order_by(edge.c.id), edge)
     names = [c.name for c in edge.columns]
     chunk = Chunk({"archive_edge": names}, {"archive_edge": raw}, types=None)
     if dialect in ("mysql", "mariadb"):
@@ -154,6 +165,67 @@ def test_raw_text_reads_archive_and_restore_exactly(any_engine: sa.Engine) -> No
         conn.execute(edge.delete())
         insert_rows(conn, edge, decoded.records("archive_edge"))
     assert _raw(engine) == typed
+
+
+@pytest.mark.parametrize("reader", ["pymysql", "mysqlclient"])
+def test_both_mysql_readers_store_the_same_bytes(mariadb_engine: sa.Engine, reader: str) -> None:
+    """The raw read through mysqlclient (C) gives exactly PyMySQL's text, so the object's
+    row lines are byte for byte the same whichever driver read them."""
+    if reader == "mysqlclient" and not mysqlclient_available():
+        pytest.skip("mysqlclient (the fast extra) is not installed")
+    EDGE.create_all(mariadb_engine)
+    rows = [dict(r) for r in ROWS]
+    rows[0]["big"] = 2**64 - 1
+    with mariadb_engine.begin() as conn:
+        conn.execute(edge.insert(), rows)
+    url = mariadb_engine.url.set(drivername="mysql+pymysql")
+    engines = {
+        name: utc_sessions(sa.create_engine(fast_url(url, name))) for name in ("pymysql", reader)
+    }
+    try:
+        assert engines[reader].dialect.driver == (
+            "mysqldb" if reader == "mysqlclient" else "pymysql"
+        )
+        read: dict[str, tuple[list[Any], list[int] | None]] = {}
+        for name, engine in engines.items():
+            with engine.connect() as conn:
+                query = select_rows(edge, "mariadb").order_by(edge.c.id)
+                read[name] = read_candidates(conn, query, edge)
+    finally:
+        for engine in engines.values():
+            engine.dispose()
+    assert read[reader] == read["pymysql"]
+    names = [c.name for c in edge.columns]
+    blobs = {}
+    for name, (raw, types) in read.items():
+        assert types is not None
+        chunk = Chunk({"archive_edge": names}, {"archive_edge": raw}, types={"archive_edge": types})
+        blobs[name] = encode_chunk(chunk)
+    assert blobs[reader] == blobs["pymysql"]
+    code = names.index("code")
+    assert read[reader][0][0][code] == "Zoë-\U0001f600"  # text, not bytes
+    assert read[reader][0][0][names.index("blob")] == b"\x00\xff\x10"
+
+
+def test_mysqlclient_text_that_arrives_as_bytes_is_decoded(mariadb_engine: sa.Engine) -> None:
+    """A column the model declares text but the driver hands over as bytes (a converter
+    keyed on the BINARY flag would do so for ``_bin`` collations) is decoded as UTF-8; one
+    declared binary stays bytes."""
+    if not mysqlclient_available():
+        pytest.skip("mysqlclient (the fast extra) is not installed")
+    url = mariadb_engine.url.set(drivername="mysql+pymysql")
+    engine = sa.create_engine(fast_url(url, "mysqlclient"))
+    query = sa.select(
+        sa.type_coerce(sa.cast(sa.literal("Zoë \U0001f600"), sa.LargeBinary), sa.types.NullType()),
+        sa.type_coerce(sa.cast(sa.literal("Zoë"), sa.LargeBinary), sa.types.NullType()),
+    )
+    try:
+        with engine.connect() as conn:
+            raw = read_raw(conn, query, [False, True])
+    finally:
+        engine.dispose()
+    assert raw is not None
+    assert raw[0] == [("Zoë \U0001f600", "Zoë".encode())]
 
 
 def test_a_damaged_object_is_refused() -> None:

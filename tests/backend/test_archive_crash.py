@@ -22,6 +22,7 @@ from tests.backend.archive_helpers import (
     TABLES,
     archived_rows,
     chunk_keys,
+    chunk_records,
     cli_env,
     ids_in,
     kill_at,
@@ -76,15 +77,7 @@ def _all_objects(client: Any, bucket: str) -> dict[str, list[int]]:
 
 
 def _live_keys(client: Any, bucket: str) -> set[str]:
-    keys: set[str] = set()
-    for key in [
-        k["Key"]
-        for k in client.list_objects_v2(Bucket=bucket).get("Contents", [])
-        if k["Key"].endswith("manifest.json")
-    ]:
-        manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
-        keys.update(c["key"] for c in manifest["chunks"] if c["state"] in ("archived", "copied"))
-    return keys
+    return {c["key"] for c in chunk_records(client, bucket) if c["state"] in ("archived", "copied")}
 
 
 @pytest.mark.parametrize(
@@ -96,6 +89,8 @@ def _live_keys(client: Any, bucket: str) -> set[str]:
         "verify:done",
         "delete:children",
         "delete:committed",
+        "part:stored",
+        "part:stored#2",
         "manifest:write",
         "before:complete",
         "delete:committed#3",

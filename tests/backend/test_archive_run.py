@@ -13,6 +13,7 @@ from tests.backend.archive_helpers import (
     chunk_keys,
     ids_in,
     make_fleet,
+    manifest_chunks,
     seed_learning,
 )
 from tests.backend.fleet_helpers import lmsdb
@@ -86,14 +87,14 @@ def test_archive_then_restore_gives_back_every_row(
         head = client.head_object(Bucket=bucket, Key=key)
         assert head["StorageClass"] == "STANDARD_IA"
         assert head["ServerSideEncryption"] == "AES256"
-    manifest = json.loads(
-        client.get_object(Bucket=bucket, Key=f"lms/enrollments/shard-0/{run}/manifest.json")[
-            "Body"
-        ].read()
-    )
+    manifest_key = f"lms/enrollments/shard-0/{run}/manifest.json"
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     assert manifest["state"] == "complete"
     assert manifest["storage_class"] == "STANDARD_IA"
-    assert sum(c["rows"]["enrollments"] for c in manifest["chunks"]) == len(expected[0])
+    chunks = manifest_chunks(client, bucket, manifest_key)
+    assert sum(c["rows"]["enrollments"] for c in chunks) == len(expected[0])
+    for part in manifest["parts"]:  # the parts hold user ids: encrypted like the chunks
+        assert client.head_object(Bucket=bucket, Key=part)["ServerSideEncryption"] == "AES256"
 
     listed = json.loads(lmsdb(fleet.path, "archive", "list", "--json").stdout)
     assert [r["run"] for r in listed] == [run]
