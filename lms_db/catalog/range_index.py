@@ -26,9 +26,10 @@ from operator import mul, sub
 from typing import Protocol
 
 #: Buckets per range, about: more buckets make the next-bucket step (a key past its
-#: bucket's first range) rarer, at 32 bytes of array per bucket.  Two keep the table of a
-#: 10,000-range keyspace at 625 KB, near the size of a core's L2 cache.
-BUCKETS_PER_RANGE = 2
+#: bucket's first range) rarer, at 32 bytes of array per bucket (1.25 MB for a keyspace of
+#: 10,000 ranges).  Two per range halve that but take the step for a quarter of the keys of
+#: an evenly cut map, and routed about 4% slower in benchmarks/router.py.
+BUCKETS_PER_RANGE = 4
 #: Values stored per bucket: lo, hi, owner, position.
 SLOT_WIDTH = 4
 _SLOT_BYTES = 8 * SLOT_WIDTH
@@ -53,8 +54,8 @@ class Range(Protocol):
 class KeyspaceIndex:
     """The ranges of one keyspace, sorted by ``lo``, with their bucket table.
 
-    The fields are public so that the Router's hot path can read them without a call; use
-    :meth:`position` anywhere else.
+    The fields are public so that the Router's hot path can read them without a call;
+    :meth:`position` is the same lookup as a method (the one the tests hold the table to).
 
     :ivar los: the ``lo`` of each range, ascending.
     :ivar his: the ``hi`` of each range.

@@ -190,6 +190,7 @@ def test_scatter_runs_on_every_shard_with_bounded_parallelism(map_fleet: Fleet) 
         ("user", "12x", InputError, "non-negative integer"),
         ("user", -1, InputError, "non-negative integer"),
         ("user", True, InputError, "non-negative integer"),
+        ("user", 2**63, InputError, "larger than the largest shard key"),
         ("user", 5000, UnknownObjectError, "no shard serves user key 5000"),
     ],
 )
