@@ -75,15 +75,17 @@ class ShardMap:
     :param ranges: every range (sorted by keyspace then ``lo`` when read from the catalog).
     """
 
-    __slots__ = ("_columns", "_indexes", "_ranges", "_spans", "version")
+    __slots__ = ("_bounds", "_columns", "_indexes", "_ranges", "version")
 
     version: int
     _ranges: tuple[RangeAssignment, ...] | None
     #: keyspace, lo, hi, shard and state of every range, until the range objects are made.
     _columns: Columns | None
-    #: Per keyspace: the index, and where its ranges are in ``ranges`` (sorted by ``lo``).
+    #: Per keyspace: the index (its ranges sorted by ``lo``).
     _indexes: dict[str, KeyspaceIndex]
-    _spans: dict[str, tuple[RangeAssignment, ...]] | None
+    #: Per keyspace: the index's ``los`` and ``his``, and its ranges in that order (what
+    #: :meth:`find` reads, in one dict lookup), once the range objects are made.
+    _bounds: dict[str, Bounds] | None
 
     def __init__(self, version: int, ranges: Sequence[RangeAssignment]) -> None:
         self.version = version
@@ -94,8 +96,10 @@ class ShardMap:
             by_keyspace.setdefault(r.keyspace, []).append(r)
         for keyspace_ranges in by_keyspace.values():
             keyspace_ranges.sort(key=_lo)  # stable: already sorted when read from the catalog
-        self._spans = {k: tuple(v) for k, v in by_keyspace.items()}
-        self._indexes = {k: KeyspaceIndex.of(v) for k, v in self._spans.items()}
+        self._indexes = {k: KeyspaceIndex.of(v) for k, v in by_keyspace.items()}
+        self._bounds = {
+            k: (index.los, index.his, tuple(by_keyspace[k])) for k, index in self._indexes.items()
+        }
 
     @classmethod
     def of_rows(cls, version: int, rows: Sequence[Sequence[Any]]) -> ShardMap:
@@ -123,7 +127,7 @@ class ShardMap:
         shard_map = cls.__new__(cls)
         shard_map.version = version
         shard_map._ranges = None
-        shard_map._spans = None
+        shard_map._bounds = None
         keyspaces, los, his, shards, states = columns
         if los and type(los[0]) is not int:  # a driver that returns BIGINT as Decimal
             columns = (keyspaces, list(map(int, los)), list(map(int, his)), shards, states)
@@ -171,26 +175,24 @@ class ShardMap:
             self._ranges, self._columns = made, None
         return self._ranges
 
-    def _keyspace_ranges(self, keyspace: str) -> tuple[RangeAssignment, ...]:
-        spans = self._spans if self._spans is not None else self._make_spans()
-        return spans.get(keyspace, ())
-
-    def _make_spans(self) -> dict[str, tuple[RangeAssignment, ...]]:
-        spans: dict[str, tuple[RangeAssignment, ...]] = {}
-        at = 0
-        ranges = self.ranges
-        for name, index in self._indexes.items():  # sorted: each keyspace is one slice
-            spans[name] = ranges[at : at + len(index.los)]
-            at += len(index.los)
-        self._spans = spans
-        return spans
+    def _keyspace_bounds(self) -> dict[str, Bounds]:
+        if self._bounds is None:
+            bounds: dict[str, Bounds] = {}
+            at = 0
+            ranges = self.ranges
+            for name, index in self._indexes.items():  # sorted: each keyspace is one slice
+                bounds[name] = (index.los, index.his, ranges[at : at + len(index.los)])
+                at += len(index.los)
+            self._bounds = bounds
+        return self._bounds
 
     def for_keyspace(self, keyspace: str) -> tuple[RangeAssignment, ...]:
         """The ranges of one keyspace, sorted by ``lo``.
 
         :param keyspace: ``user`` or ``course``.
         """
-        return self._keyspace_ranges(keyspace)
+        found = self._keyspace_bounds().get(keyspace)
+        return found[2] if found is not None else ()
 
     def index(self, keyspace: str) -> KeyspaceIndex | None:
         """The lookup index of one keyspace (``None``: it has no range), for hot paths.
@@ -206,15 +208,16 @@ class ShardMap:
         :param key: a shard key value.
         :raises UnknownObjectError: no range of ``keyspace`` holds ``key``.
         """
-        index = self._indexes.get(keyspace)
-        if index is not None:
-            # One bisect in C over the bounds: for a lookup that returns a stored range this
-            # beats KeyspaceIndex.position's bucket walk in Python, at 3 ranges as at 10,000
-            # (the Router, which builds a route per call, inlines the buckets instead).
-            i = bisect_right(index.los, key) - 1
-            if i >= 0 and key < index.his[i]:
-                spans = self._spans if self._spans is not None else self._make_spans()
-                return spans[keyspace][i]
+        bounds = self._bounds if self._bounds is not None else self._keyspace_bounds()
+        found = bounds.get(keyspace)
+        if found is not None:
+            # One bisect in C: for a lookup that returns a stored range this beats
+            # KeyspaceIndex.position's bucket walk in Python, at 3 ranges as at 10,000 (the
+            # Router, which builds a route per call, inlines the buckets instead).
+            los, his, ranges = found
+            i = bisect_right(los, key) - 1
+            if i >= 0 and key < his[i]:
+                return ranges[i]
         raise UnknownObjectError(
             f"no shard serves {keyspace} key {key} (shard map version {self.version})"
         )
@@ -333,6 +336,8 @@ def read_shard_map(engine: Engine | Connection) -> ShardMap:
 
 #: keyspace, lo, hi, shard and state lists of a shard map, one entry per range.
 Columns = tuple[list[str], list[int], list[int], list[str], list[str]]
+#: One keyspace's ``lo`` and ``hi`` lists and its ranges, in the same order.
+Bounds = tuple[list[int], list[int], tuple[RangeAssignment, ...]]
 #: Rows of the shard map fetched at once.
 _FETCH_BATCH = 2_000
 
