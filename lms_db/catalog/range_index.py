@@ -4,10 +4,16 @@ A map of 10,000 ranges is routed on every query, so a lookup must not walk the r
 even bisect them when it can help it (13 comparisons of boxed ints, each a likely cache
 miss).  The index cuts the keys from the first range's ``lo`` to the last range's ``lo``
 into equal buckets, a power of two of keys wide, about :data:`BUCKETS_PER_RANGE` buckets per
-range.  Each bucket records, in one flat machine-integer array (one cache line per lookup),
-the range holding the bucket's first key.  A key is in that range unless the range ends
-before the key; only then (a range boundary inside the bucket, a gap, or a very uneven
-map) does the lookup bisect the ``lo`` values, so the worst case stays O(log n).
+range.  Each bucket records the range holding the bucket's first key: its ``lo``, ``hi``,
+owner and position, side by side in one 32-byte slot of a machine-integer array, aligned so
+that a slot never straddles two cache lines.  A key is in that range unless the range ends
+before the key; then (a range boundary inside the bucket) it is in the next bucket's range,
+one slot further.  Only when neither holds it (two boundaries in one bucket, a gap, a very
+uneven map) does the lookup bisect the ``lo`` values, so the worst case stays O(log n).
+
+Each field is read through a strided :class:`memoryview` (``hi_at[bucket]``...): one index
+per lookup, where ``slots[4 * bucket + 1]`` would make three more int objects per lookup
+once bucket numbers pass CPython's cached small ints (256).
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ from itertools import chain, pairwise
 from operator import mul, sub
 from typing import Protocol
 
-#: Buckets per range, about: more buckets make the bisect fallback rarer (a key whose bucket
-#: holds a range boundary), at 32 bytes of array per bucket.
+#: Buckets per range, about: more buckets make the next-bucket step (a key past its
+#: bucket's first range) rarer, at 32 bytes of array per bucket (1.25 MB for a keyspace of
+#: 10,000 ranges).  Two per range halve that but take the step for a quarter of the keys of
+#: an evenly cut map, and routed about 4% slower in benchmarks/router.py.
 BUCKETS_PER_RANGE = 4
-#: Values stored per bucket in :attr:`KeyspaceIndex.slots`: lo, hi, owner, position.
+#: Values stored per bucket: lo, hi, owner, position.
 SLOT_WIDTH = 4
+_SLOT_BYTES = 8 * SLOT_WIDTH
+#: The slot after the last bucket: no key is in ``[0, 0)``, so the next-bucket step from
+#: the last bucket falls through to the bisect.
+_END_SLOT = (0, 0, 0, 0)
 
 
 class Range(Protocol):
@@ -42,8 +54,8 @@ class Range(Protocol):
 class KeyspaceIndex:
     """The ranges of one keyspace, sorted by ``lo``, with their bucket table.
 
-    The fields are public so that the Router's hot path can read them without a call; use
-    :meth:`position` anywhere else.
+    The fields are public so that the Router's hot path can read them without a call;
+    :meth:`position` is the same lookup as a method (the one the tests hold the table to).
 
     :ivar los: the ``lo`` of each range, ascending.
     :ivar his: the ``hi`` of each range.
@@ -53,11 +65,27 @@ class KeyspaceIndex:
     :ivar shift: bucket width, as a power of two.
     :ivar top: index of the last bucket, which starts after the last range's ``lo``: every
         key past the table belongs to it.
-    :ivar slots: ``lo, hi, owner, position`` of the range holding each bucket's first key,
-        :data:`SLOT_WIDTH` values per bucket.
+    :ivar lo_at: per bucket (``0..top``, then one empty slot), the ``lo`` of the range
+        holding the bucket's first key.
+    :ivar hi_at: the same range's ``hi`` (``0`` in the empty slot).
+    :ivar owner_at: the same range's index in :attr:`owners`.
+    :ivar position_at: the same range's index in :attr:`los`.
     """
 
-    __slots__ = ("base", "his", "los", "owner_of", "owners", "shift", "slots", "top")
+    __slots__ = (
+        "_slots",
+        "base",
+        "hi_at",
+        "his",
+        "lo_at",
+        "los",
+        "owner_at",
+        "owner_of",
+        "owners",
+        "position_at",
+        "shift",
+        "top",
+    )
 
     def __init__(
         self,
@@ -90,8 +118,11 @@ class KeyspaceIndex:
         # (lo, hi, owner, position) * buckets of each range, flattened (tuple repetition
         # and chain in C, then one array fill from a list: twice as fast as from a stream).
         flat = list(chain.from_iterable(map(mul, entries, map(sub, firsts[1:], firsts))))
-        self.slots = array("Q")  # keys and bounds are 0 <= k < 2**63
-        self.slots.fromlist(flat)
+        flat.extend(_END_SLOT)
+        self._slots, table = _aligned_table(flat)
+        self.lo_at, self.hi_at, self.owner_at, self.position_at = (
+            table[field::SLOT_WIDTH] for field in range(SLOT_WIDTH)
+        )
 
     @classmethod
     def of(cls, ranges: Sequence[Range]) -> KeyspaceIndex:
@@ -115,9 +146,26 @@ class KeyspaceIndex:
         bucket = (key - self.base) >> self.shift
         if bucket < 0:
             return -1
-        slot = SLOT_WIDTH * (bucket if bucket < self.top else self.top)
-        if key < self.slots[slot + 1]:
-            return self.slots[slot + 3]
-        # A range boundary (or a gap) inside the bucket: bisect.
+        if bucket > self.top:
+            bucket = self.top
+        if key < self.hi_at[bucket]:
+            return self.position_at[bucket]
+        bucket += 1  # a range boundary inside the bucket: the next bucket's range
+        if self.lo_at[bucket] <= key < self.hi_at[bucket]:
+            return self.position_at[bucket]
+        # Two boundaries (or a gap) inside the bucket, or a key past the last range.
         i = bisect.bisect_right(self.los, key) - 1
         return i if key < self.his[i] else -1
+
+
+def _aligned_table(values: list[int]) -> tuple[array[int], memoryview]:
+    """``values`` in a machine-integer array whose slots start on a 32-byte boundary, and a
+    view of exactly them (the array's buffer is only 16-byte aligned)."""
+    source = array("Q")  # keys and bounds are 0 <= k < 2**63
+    source.fromlist(values)
+    slack = _SLOT_BYTES // 8 - 1
+    buffer = array("Q", bytes(8 * (len(values) + slack)))
+    start = (-buffer.buffer_info()[0] % _SLOT_BYTES) // 8
+    table = memoryview(buffer)[start : start + len(values)]
+    table[:] = source  # one copy in C; the buffer never moves after (it is exported)
+    return buffer, table

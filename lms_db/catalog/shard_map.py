@@ -9,6 +9,7 @@ never mixes two maps.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,9 +64,9 @@ class RangeAssignment:
 class ShardMap:
     """A consistent snapshot of the shard map (shared by every reader: never modify it).
 
-    Lookups use a per-keyspace :class:`~lms_db.catalog.range_index.KeyspaceIndex` built once
-    per snapshot (when the map is read): O(1) on an evenly cut keyspace, O(log n) at worst,
-    at 3 ranges as at 10,000.  A map read from the catalog builds its
+    Each keyspace gets a :class:`~lms_db.catalog.range_index.KeyspaceIndex` built once per
+    snapshot (when the map is read): :meth:`find` bisects its bounds, O(log n); the Router
+    reads its bucket table, O(1) on an evenly cut keyspace.  A map read from the catalog builds its
     :class:`RangeAssignment` objects on first use (:attr:`ranges`, :meth:`find`,
     :meth:`for_keyspace`): a Router re-reads the map whenever its version moves and routes
     from the index alone.
@@ -74,15 +75,17 @@ class ShardMap:
     :param ranges: every range (sorted by keyspace then ``lo`` when read from the catalog).
     """
 
-    __slots__ = ("_columns", "_indexes", "_ranges", "_spans", "version")
+    __slots__ = ("_bounds", "_columns", "_indexes", "_ranges", "version")
 
     version: int
     _ranges: tuple[RangeAssignment, ...] | None
     #: keyspace, lo, hi, shard and state of every range, until the range objects are made.
     _columns: Columns | None
-    #: Per keyspace: the index, and where its ranges are in ``ranges`` (sorted by ``lo``).
+    #: Per keyspace: the index (its ranges sorted by ``lo``).
     _indexes: dict[str, KeyspaceIndex]
-    _spans: dict[str, tuple[RangeAssignment, ...]] | None
+    #: Per keyspace: the index's ``los`` and ``his``, and its ranges in that order (what
+    #: :meth:`find` reads, in one dict lookup), once the range objects are made.
+    _bounds: dict[str, Bounds] | None
 
     def __init__(self, version: int, ranges: Sequence[RangeAssignment]) -> None:
         self.version = version
@@ -93,8 +96,10 @@ class ShardMap:
             by_keyspace.setdefault(r.keyspace, []).append(r)
         for keyspace_ranges in by_keyspace.values():
             keyspace_ranges.sort(key=_lo)  # stable: already sorted when read from the catalog
-        self._spans = {k: tuple(v) for k, v in by_keyspace.items()}
-        self._indexes = {k: KeyspaceIndex.of(v) for k, v in self._spans.items()}
+        self._indexes = {k: KeyspaceIndex.of(v) for k, v in by_keyspace.items()}
+        self._bounds = {
+            k: (index.los, index.his, tuple(by_keyspace[k])) for k, index in self._indexes.items()
+        }
 
     @classmethod
     def of_rows(cls, version: int, rows: Sequence[Sequence[Any]]) -> ShardMap:
@@ -122,7 +127,7 @@ class ShardMap:
         shard_map = cls.__new__(cls)
         shard_map.version = version
         shard_map._ranges = None
-        shard_map._spans = None
+        shard_map._bounds = None
         keyspaces, los, his, shards, states = columns
         if los and type(los[0]) is not int:  # a driver that returns BIGINT as Decimal
             columns = (keyspaces, list(map(int, los)), list(map(int, his)), shards, states)
@@ -170,23 +175,24 @@ class ShardMap:
             self._ranges, self._columns = made, None
         return self._ranges
 
-    def _keyspace_ranges(self, keyspace: str) -> tuple[RangeAssignment, ...]:
-        if self._spans is None:
-            spans: dict[str, tuple[RangeAssignment, ...]] = {}
+    def _keyspace_bounds(self) -> dict[str, Bounds]:
+        if self._bounds is None:
+            bounds: dict[str, Bounds] = {}
             at = 0
             ranges = self.ranges
             for name, index in self._indexes.items():  # sorted: each keyspace is one slice
-                spans[name] = ranges[at : at + len(index.los)]
+                bounds[name] = (index.los, index.his, ranges[at : at + len(index.los)])
                 at += len(index.los)
-            self._spans = spans
-        return self._spans.get(keyspace, ())
+            self._bounds = bounds
+        return self._bounds
 
     def for_keyspace(self, keyspace: str) -> tuple[RangeAssignment, ...]:
         """The ranges of one keyspace, sorted by ``lo``.
 
         :param keyspace: ``user`` or ``course``.
         """
-        return self._keyspace_ranges(keyspace)
+        found = self._keyspace_bounds().get(keyspace)
+        return found[2] if found is not None else ()
 
     def index(self, keyspace: str) -> KeyspaceIndex | None:
         """The lookup index of one keyspace (``None``: it has no range), for hot paths.
@@ -202,11 +208,16 @@ class ShardMap:
         :param key: a shard key value.
         :raises UnknownObjectError: no range of ``keyspace`` holds ``key``.
         """
-        index = self._indexes.get(keyspace)
-        if index is not None:
-            position = index.position(key)
-            if position >= 0:
-                return self._keyspace_ranges(keyspace)[position]
+        bounds = self._bounds if self._bounds is not None else self._keyspace_bounds()
+        found = bounds.get(keyspace)
+        if found is not None:
+            # One bisect in C: for a lookup that returns a stored range this beats
+            # KeyspaceIndex.position's bucket walk in Python, at 3 ranges as at 10,000 (the
+            # Router, which builds a route per call, inlines the buckets instead).
+            los, his, ranges = found
+            i = bisect_right(los, key) - 1
+            if i >= 0 and key < his[i]:
+                return ranges[i]
         raise UnknownObjectError(
             f"no shard serves {keyspace} key {key} (shard map version {self.version})"
         )
@@ -325,6 +336,8 @@ def read_shard_map(engine: Engine | Connection) -> ShardMap:
 
 #: keyspace, lo, hi, shard and state lists of a shard map, one entry per range.
 Columns = tuple[list[str], list[int], list[int], list[str], list[str]]
+#: One keyspace's ``lo`` and ``hi`` lists and its ranges, in the same order.
+Bounds = tuple[list[int], list[int], tuple[RangeAssignment, ...]]
 #: Rows of the shard map fetched at once.
 _FETCH_BATCH = 2_000
 

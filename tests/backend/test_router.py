@@ -7,24 +7,29 @@ within the staleness bound, scatter reaches every shard.
 
 from __future__ import annotations
 
+import bisect
+import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lms_db.catalog import bump_map_version, read_shard_map, shard_ranges
+from lms_db.catalog import RangeAssignment, bump_map_version, read_shard_map, shard_ranges
 from lms_db.errors import InputError, RangeFrozen, UnknownObjectError
 from lms_db.router import Router
+from lms_db.router.keys import MAX_KEY
 from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     Fleet,
     fixture_make_second_database,
     fixture_map_fleet,
     fixture_second_mariadb,
 )
+from tests.unit.test_range_index import probes, uneven_ranges
 
 SHARDS = ("shard-0", "shard-1", "shard-2")
 
@@ -185,6 +190,7 @@ def test_scatter_runs_on_every_shard_with_bounded_parallelism(map_fleet: Fleet) 
         ("user", "12x", InputError, "non-negative integer"),
         ("user", -1, InputError, "non-negative integer"),
         ("user", True, InputError, "non-negative integer"),
+        ("user", 2**63, InputError, "larger than the largest shard key"),
         ("user", 5000, UnknownObjectError, "no shard serves user key 5000"),
     ],
 )
@@ -234,3 +240,73 @@ def test_shard_for_builds_the_same_route_as_the_dataclass(
             )
             assert made == plain and hash(made) == hash(plain) and repr(made) == repr(plain)
             assert list(vars(made)) == list(vars(plain))
+
+
+@pytest.fixture(name="sqlite_router")
+def fixture_sqlite_router(
+    tmp_path: object, request: pytest.FixtureRequest
+) -> Iterator[tuple[sa.Engine, Router]]:
+    """A Router on a SQLite fleet that checks no version by itself: tests write a map, then
+    call ``refresh``."""
+    from tests.backend.router_helpers import _fleet_for
+
+    fleet = _fleet_for(request, tmp_path, "sqlite", schema=False)  # type: ignore[arg-type]
+    catalog = sa.create_engine(fleet.topology.catalog.url)
+    with Router(catalog, fleet.topology, max_staleness=3600) as router:
+        yield catalog, router
+    catalog.dispose()
+
+
+def _assert_routes_like_a_search(
+    router: Router, ranges: list[RangeAssignment], keys: Iterable[int]
+) -> None:
+    """Each key routes to the range holding it (as a dataclass-built route), or to none.
+
+    ``ranges`` are sorted and disjoint: the last one starting at or before a key is the only
+    one that can hold it.
+    """
+    from lms_db.router import ShardRoute
+
+    los, version = [r.lo for r in ranges], router.map_version
+    for key in keys:
+        r = ranges[bisect.bisect_right(los, key) - 1]
+        if not r.lo <= key < r.hi:
+            with pytest.raises(UnknownObjectError, match=f"no shard serves user key {key} "):
+                router.shard_for("user", key)
+            continue
+        route = router.shard_for("user", key)
+        plain = ShardRoute("user", key, r.shard, r.state, r.lo, r.hi, version)
+        assert route == plain and list(vars(route)) == list(vars(plain)), key
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ranges=uneven_ranges(), rng=st.randoms(use_true_random=False))
+def test_the_hot_path_agrees_with_a_search_on_uneven_maps(
+    sqlite_router: tuple[sa.Engine, Router], ranges: list[RangeAssignment], rng: random.Random
+) -> None:
+    """Huge and one-key ranges side by side, gaps, keys at 0 and 2**63-1 and past the end:
+    the bucket, the next bucket and the bisect all answer as a search of the ranges does."""
+    catalog, router = sqlite_router
+    _write_map(catalog, {"user": [(r.lo, r.hi, r.shard, r.state) for r in ranges]})
+    router.refresh()
+    _assert_routes_like_a_search(router, ranges, sorted(probes(ranges, rng)))
+
+
+def test_the_hot_path_agrees_with_a_search_at_10000_uneven_ranges(
+    sqlite_router: tuple[sa.Engine, Router],
+) -> None:
+    rng = random.Random(8)
+    ranges, at = [], 0
+    for i in range(10_000):
+        lo = at + rng.choice([0, 0, 0, 1, 700])  # a gap, often none
+        hi = lo + rng.choice([1, 3, 500, 1000, 1000, 1000, 2**30])
+        ranges.append(RangeAssignment("user", lo, hi, SHARDS[i % 3], "serving"))
+        at = hi
+    catalog, router = sqlite_router
+    _write_map(catalog, {"user": [(r.lo, r.hi, r.shard, r.state) for r in ranges]})
+    router.refresh()
+    keys = {0, at - 1, at, MAX_KEY} | {rng.randrange(at + 10) for _ in range(3_000)}
+    keys |= {k for r in rng.sample(ranges, 300) for k in (r.lo - 1, r.lo, r.hi - 1, r.hi)}
+    _assert_routes_like_a_search(router, ranges, sorted(keys))
