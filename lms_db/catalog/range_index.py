@@ -159,13 +159,13 @@ class KeyspaceIndex:
 
 
 def _aligned_table(values: list[int]) -> tuple[array[int], memoryview]:
-    """``values`` in a machine-integer array whose slots start on a 32-byte boundary, and a
-    view of exactly them (the array's buffer is only 16-byte aligned)."""
-    source = array("Q")  # keys and bounds are 0 <= k < 2**63
-    source.fromlist(values)
-    slack = _SLOT_BYTES // 8 - 1
-    buffer = array("Q", bytes(8 * (len(values) + slack)))
-    start = (-buffer.buffer_info()[0] % _SLOT_BYTES) // 8
-    table = memoryview(buffer)[start : start + len(values)]
-    table[:] = source  # one copy in C; the buffer never moves after (it is exported)
-    return buffer, table
+    """``values`` in a machine-integer array, and a view of exactly them that starts on a
+    32-byte boundary (an array's buffer is only 16-byte aligned; alignment is a matter of
+    speed alone, so the view is right either way)."""
+    pad = 2  # words: 16 bytes, the most a 16-byte aligned buffer is off by
+    buffer = array("Q", bytes(8 * pad))  # keys and bounds are 0 <= k < 2**63
+    buffer.fromlist(values)
+    if (buffer.buffer_info()[0] + 8 * pad) % _SLOT_BYTES == 0:
+        return buffer, memoryview(buffer)[pad:]
+    del buffer[:pad]  # the values move down in place: CPython shrinks this little without
+    return buffer, memoryview(buffer)  # reallocating
