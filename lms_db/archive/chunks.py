@@ -21,8 +21,9 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.archive.codec import Chunk, Row
 from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
-from lms_db.archive.tables import ArchiveGroup, binary_columns, select_rows
+from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
+from lms_db.fleet.raw_columns import binary_columns
 from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.archive.errors import ArchiveRefused
 from lms_db.errors import UnknownObjectError
+from lms_db.fleet.raw_columns import is_json, read_columns
 from lms_db.models import Base
 from lms_db.moves.checksum import UTC_SESSION
 
@@ -137,48 +138,6 @@ def archive_group(name: str, metadata: sa.MetaData = Base.metadata) -> ArchiveGr
 # -- reading and writing exact values ------------------------------------------------------
 
 
-def _is_json(column: sa.Column[Any]) -> bool:
-    return isinstance(column.type, sa.JSON | postgresql.JSONB) or isinstance(
-        getattr(column.type, "impl", None), sa.JSON
-    )
-
-
-def is_single_float(column: sa.Column[Any], dialect: str) -> bool:
-    """MySQL ``FLOAT`` (4 bytes): the text protocol rounds it, a cast to DOUBLE does not."""
-    kind = column.type.dialect_impl(_DIALECTS[dialect])
-    return isinstance(kind, sa.Float) and not isinstance(kind, sa.Double | mysql.REAL)
-
-
-_DIALECTS = {"mysql": mysql.dialect(), "mariadb": mysql.dialect()}
-
-
-def read_columns(table: sa.Table, dialect: str) -> list[sa.ColumnElement[Any]]:
-    """``table``'s columns as the archive selects them (bare driver values)."""
-    out: list[sa.ColumnElement[Any]] = []
-    for column in table.columns:
-        expr: sa.ColumnElement[Any] = column
-        if dialect == "postgresql" and _is_json(column):
-            expr = sa.cast(column, sa.Text())
-        elif dialect in ("mysql", "mariadb") and is_single_float(column, dialect):
-            expr = sa.cast(column, mysql.DOUBLE())
-        out.append(sa.type_coerce(expr, sa.types.NullType()).label(column.name))
-    return out
-
-
-def binary_columns(table: sa.Table, dialect: str) -> list[bool]:
-    """Per column of :func:`read_columns`, whether MySQL sends it as binary (charset 63:
-    BINARY, VARBINARY, BLOB, BIT): the raw readers keep those as bytes."""
-    if dialect not in _DIALECTS:
-        return [False] * len(table.columns)
-    out = []
-    for column in table.columns:
-        kind = column.type.dialect_impl(_DIALECTS[dialect])
-        if isinstance(kind, sa.types.TypeDecorator):
-            kind = kind.load_dialect_impl(_DIALECTS[dialect])
-        out.append(isinstance(kind, sa.types._Binary | mysql.BIT))
-    return out
-
-
 def select_rows(table: sa.Table, dialect: str) -> sa.Select[Any]:
     return sa.select(*read_columns(table, dialect))
 
@@ -196,7 +155,7 @@ def insert_statement(table: sa.Table, dialect: str) -> sa.Insert:
     values: dict[str, Any] = {}
     for column in table.columns:
         param: sa.ColumnElement[Any] = sa.bindparam(column.name, type_=_Raw())
-        if dialect == "postgresql" and _is_json(column):
+        if dialect == "postgresql" and is_json(column):
             param = sa.cast(sa.bindparam(column.name, type_=sa.Text()), postgresql.JSONB)
         values[column.name] = param
     return sa.insert(table).values(values)

@@ -7,7 +7,7 @@ sent (``str``; binary columns ``bytes``; NULL ``None``), and returns each column
 field type code.  :func:`typed_row` applies PyMySQL's own decoders to such text later,
 giving exactly the values a typed read would have given.  FLOAT columns must be cast to
 DOUBLE in the SELECT (the text of a FLOAT has ~6 significant digits): see
-:func:`lms_db.archive.tables.read_columns`.
+:func:`lms_db.fleet.raw_columns.read_columns`.
 
 Two drivers give the same text:
 

@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection
 
-from lms_db.archive.tables import is_single_float, read_columns
+from lms_db.fleet.raw_columns import is_single_float, read_columns
 from lms_db.fleet.rawread import Row, pymysql_connection, read_raw
 from lms_db.moves import key_chunks as kc
 from lms_db.moves.row_encoding import column_kind

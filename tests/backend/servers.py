@@ -109,12 +109,19 @@ def start_mariadbd(
         benchmarks give a bigger buffer pool and full durability).
     """
     datadir = base / name
+    # Its own tmpdir: a starting mariadbd deletes every ``#sql*`` file in its tmpdir (left,
+    # it assumes, by its own crash), and with the default /tmp that took the live temporary
+    # tables of the service on 3306 from under its queries ("Error on delete of
+    # '/tmp/#sql-temptable-...MAI'").
+    tmpdir = base / f"{name}-tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
             "mariadb-install-db",
             "--no-defaults",
             "--user=root",
             f"--datadir={datadir}",
+            f"--tmpdir={tmpdir}",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
         ],
@@ -128,6 +135,7 @@ def start_mariadbd(
         "--no-defaults",
         "--user=root",
         f"--datadir={datadir}",
+        f"--tmpdir={tmpdir}",
         f"--port={port}",
         "--bind-address=127.0.0.1",
         f"--socket={datadir}.sock",
