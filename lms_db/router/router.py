@@ -33,7 +33,6 @@ from lms_db.catalog import (
     seed_from_topology,
 )
 from lms_db.catalog.identity import check_identity, read_fleet_id, read_identity
-from lms_db.catalog.range_index import KeyspaceIndex
 from lms_db.catalog.schema import begin, upgrade_if_needed
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.errors import (
@@ -246,25 +245,25 @@ class Router:
             self._fresh()
         found = self._routing.get(keyspace)
         if found is not None:
-            index, templates = found
-            bucket = (value - index.base) >> index.shift
+            base, shift, top, lo_at, hi_at, owner_at, templates = found
+            bucket = (value - base) >> shift
             if bucket >= 0:
-                if bucket > index.top:
-                    bucket = index.top
-                hi = index.hi_at[bucket]
+                if bucket > top:
+                    bucket = top
+                hi = hi_at[bucket]
                 if value >= hi:  # a range boundary inside the bucket: the next bucket's range
                     bucket += 1
-                    hi = index.hi_at[bucket]
-                    if not index.lo_at[bucket] <= value < hi:
+                    hi = hi_at[bucket]
+                    if not lo_at[bucket] <= value < hi:
                         return self._found(keyspace, value)  # two boundaries, a gap, no range
                 # A ShardRoute without the frozen dataclass's __init__ (one
                 # object.__setattr__ per field): its __dict__ filled in from the owner's
                 # template, the same object for under a third of the instructions.
                 route: ShardRoute = _new_object(ShardRoute)
                 fields = route.__dict__
-                fields.update(templates[index.owner_at[bucket]])
+                fields.update(templates[owner_at[bucket]])
                 fields["key"] = value
-                fields["lo"] = index.lo_at[bucket]
+                fields["lo"] = lo_at[bucket]
                 fields["hi"] = hi
                 return route
         return self._found(keyspace, value)
@@ -488,10 +487,16 @@ def _route(keyspace: str, key: int, found: RangeAssignment, version: int) -> Sha
     return route
 
 
-def _routing_tables(shard_map: ShardMap) -> dict[str, tuple[KeyspaceIndex, list[dict[str, Any]]]]:
-    """Per keyspace: its index, and one ShardRoute ``__dict__`` per owner (shard, state) of
-    the index, which :meth:`Router.shard_for` copies into each route it makes and fills in
-    with key, lo and hi."""
+#: One keyspace's lookup index unpacked (base, shift, top, lo_at, hi_at, owner_at), then
+#: one ShardRoute ``__dict__`` template per owner of the index.
+RoutingTable = tuple[int, int, int, Any, Any, Any, list[dict[str, Any]]]
+
+
+def _routing_tables(shard_map: ShardMap) -> dict[str, RoutingTable]:
+    """Per keyspace: its index's fields, unpacked in one step on the hot path instead of
+    six attribute reads, and one ShardRoute ``__dict__`` per owner (shard, state) of the
+    index, which :meth:`Router.shard_for` copies into each route it makes and fills in with
+    key, lo and hi."""
     tables = {}
     for keyspace in SHARDED_KEYSPACES:
         index = shard_map.index(keyspace)
@@ -508,7 +513,15 @@ def _routing_tables(shard_map: ShardMap) -> dict[str, tuple[KeyspaceIndex, list[
                 }
                 for shard, state in index.owners
             ]
-            tables[keyspace] = (index, templates)
+            tables[keyspace] = (
+                index.base,
+                index.shift,
+                index.top,
+                index.lo_at,
+                index.hi_at,
+                index.owner_at,
+                templates,
+            )
     return tables
 
 
