@@ -489,10 +489,10 @@ def _route(keyspace: str, key: int, found: RangeAssignment, version: int) -> Sha
 
 #: One keyspace's lookup index unpacked (base, shift, top, lo_at, hi_at, owner_at), then
 #: one ShardRoute ``__dict__`` template per owner of the index.
-RoutingTable = tuple[int, int, int, Any, Any, Any, list[dict[str, Any]]]
+_RoutingTable = tuple[int, int, int, memoryview, memoryview, memoryview, list[dict[str, Any]]]
 
 
-def _routing_tables(shard_map: ShardMap) -> dict[str, RoutingTable]:
+def _routing_tables(shard_map: ShardMap) -> dict[str, _RoutingTable]:
     """Per keyspace: its index's fields, unpacked in one step on the hot path instead of
     six attribute reads, and one ShardRoute ``__dict__`` per owner (shard, state) of the
     index, which :meth:`Router.shard_for` copies into each route it makes and fills in with
