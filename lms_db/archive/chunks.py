@@ -23,7 +23,7 @@ from lms_db.archive.filters import RowFilter
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
-from lms_db.fleet.raw_columns import binary_columns
+from lms_db.fleet.raw_columns import binary_columns, read_columns
 from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
 
@@ -79,6 +79,12 @@ def candidate_query(
         query = query.where(pk > after)
     for blocker in group.blockers:
         query = query.where(~sa.exists().where(blocker.table.c[blocker.column] == pk))
+    for name in ("mysql", "mariadb"):
+        # Walk the primary key from the cursor, as pt-archiver does: a filter on an indexed
+        # column (status) made MariaDB read that index from its start and skip every entry
+        # up to the cursor (a ref scan, the cursor only an index condition), so each chunk
+        # re-read what the run had already archived, deleted-but-unpurged entries included.
+        query = query.with_hint(parent, "FORCE INDEX (PRIMARY)", name)
     return query.order_by(pk)
 
 
@@ -218,14 +224,16 @@ def table_checks(
     return checks
 
 
-def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None:
-    """``SELECT ... FOR UPDATE`` the chunk's keys in every table (SQLite: BEGIN IMMEDIATE
-    already holds the database).  A writer adding a child must wait: its foreign-key check
-    needs the parent row we hold."""
+def lock_rows(
+    conn: Connection, group: ArchiveGroup, ids: Sequence[int], *, parents_only: bool = False
+) -> None:
+    """``SELECT ... FOR UPDATE`` the chunk's keys in every table, or in the parent table
+    only (SQLite: BEGIN IMMEDIATE already holds the database).  A writer adding a child
+    must wait: its foreign-key check needs the parent row we hold."""
     dialect = conn.dialect.name
     if dialect == "sqlite":
         return
-    for table in group.tables:
+    for table in [group.parent] if parents_only else group.tables:
         where = _member_of(group, table, ids)
         if dialect in ("mysql", "mariadb"):
             # InnoDB locks every row a locking read scans, aggregate or not: one row back.
@@ -237,45 +245,138 @@ def lock_rows(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> None
             conn.execute(sa.select(pk).where(where).with_for_update()).all()
 
 
+class _RowsChanged(Exception):
+    """Raised inside the delete's transaction to roll it back: the rows differ from the
+    chunk's (never leaves :func:`guarded_delete`)."""
+
+
 def guarded_delete(
-    engine: Engine, group: ArchiveGroup, ids: Sequence[int], *, checks: dict[str, list[Any]]
+    engine: Engine,
+    group: ArchiveGroup,
+    ids: Sequence[int],
+    *,
+    digest: str,
+    returning: bool | None = None,
 ) -> bool:
     """Delete the chunk's rows if they are exactly what was archived.
 
-    :param checks: :func:`table_checks` taken when the chunk was read.
-    :returns: ``True`` if deleted; ``False`` if any row changed (nothing deleted).
-    :raises RowCountMismatch: a DELETE's row count differed (rolled back).
+    One transaction: lock the parent rows (a writer adding a child waits: its foreign-key
+    check needs the parent row), check no blocking child appeared, delete the children then
+    the parents, and compare the deleted rows, value for value, with the chunk's
+    (:meth:`~lms_db.archive.codec.Chunk.digest` over the same row lines).  Where the server
+    has ``DELETE ... RETURNING`` (MariaDB, PostgreSQL, SQLite) the DELETEs return the rows
+    they removed, read as the chunk was read (raw text on MariaDB), so each row is touched
+    once; elsewhere (MySQL) the rows are re-read under ``FOR UPDATE`` first.  Any difference
+    (a row changed, added or removed since the read) rolls everything back.
+
+    :param digest: the chunk's digest, journaled when it was read.
+    :param returning: use ``DELETE ... RETURNING`` (``None``: where the dialect has it).
+    :returns: ``True`` if deleted; ``False`` if any row differed (nothing deleted).
     """
-    with write_transaction(engine) as conn:
-        if conn.dialect.name in ("mysql", "mariadb"):
-            # One statement per table locks the rows and hashes them (FOR UPDATE inside).
-            current = table_checks(conn, group, ids, lock=True)
-        else:
-            lock_rows(conn, group, ids)
-            current = table_checks(conn, group, ids)
-        if current != checks:
-            return False  # the transaction ends with nothing written
-        for blocker in group.blockers:
-            column = blocker.table.c[blocker.column]
-            for batch in in_batches(ids):
-                held = conn.execute(
-                    sa.select(sa.func.count()).select_from(blocker.table).where(column.in_(batch))
-                ).scalar_one()
-                if held:
-                    return False
-        # One statement per table, by the parent key set (ranges where ids run on).
-        for child in reversed(group.children):
-            deleted = conn.execute(
-                sa.delete(child.table).where(_member_of(group, child.table, ids))
-            ).rowcount
-            check_count(deleted, int(checks[child.table.name][0]), child.table.name)
-        pause_point("delete:children")
-        deleted = conn.execute(
-            sa.delete(group.parent).where(_member_of(group, group.parent, ids))
-        ).rowcount
-        check_count(deleted, len(ids), group.parent.name)
+    try:
+        with write_transaction(engine) as conn:
+            use_returning = conn.dialect.delete_returning if returning is None else returning
+            lock_rows(conn, group, ids, parents_only=True)
+            if blocked(conn, group, ids):
+                raise _RowsChanged
+            if use_returning:
+                found = _delete_returning(conn, group, ids)
+                if rows_digest_of(group, found) != digest:
+                    raise _RowsChanged
+            else:
+                found = _read_locked(conn, group, ids)
+                if rows_digest_of(group, found) != digest:
+                    raise _RowsChanged
+                _delete_counted(conn, group, ids, {t: len(r) for t, r in found.items()})
+    except _RowsChanged:
+        return False
     pause_point("delete:committed")
     return True
+
+
+def blocked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> bool:
+    """A row of a blocking child (a foreign key without cascade) references the chunk."""
+    for blocker in group.blockers:
+        column = blocker.table.c[blocker.column]
+        for batch in in_batches(ids):
+            held = conn.execute(
+                sa.select(sa.func.count()).select_from(blocker.table).where(column.in_(batch))
+            ).scalar_one()
+            if held:
+                return True
+    return False
+
+
+def rows_digest_of(group: ArchiveGroup, rows: dict[str, list[Row]]) -> str:
+    """The digest a :class:`Chunk` of ``rows`` has (rows in primary-key order)."""
+    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+    ordered: dict[str, list[Row]] = {}
+    for table in group.tables:
+        pk = columns[table.name].index(next(iter(table.primary_key.columns)).name)
+        # Raw rows hold text: order as numbers, as the read did.
+        ordered[table.name] = sorted(rows.get(table.name, ()), key=lambda r: int(r[pk]))
+    return Chunk(columns, ordered).digest()
+
+
+def _rows(conn: Connection, query: sa.Executable, table: sa.Table) -> list[Row]:
+    """``query``'s rows as the chunk's reader reads ``table``: raw text on MySQL/MariaDB
+    (:mod:`lms_db.fleet.rawread`), typed values elsewhere."""
+    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
+    if raw is not None:
+        return raw[0]
+    return [tuple(r) for r in conn.execute(query)]
+
+
+def _delete_returning(
+    conn: Connection, group: ArchiveGroup, ids: Sequence[int]
+) -> dict[str, list[Row]]:
+    """Delete the chunk's rows, children first, each DELETE returning the rows it removed."""
+    dialect = conn.dialect.name
+    found: dict[str, list[Row]] = {}
+    for child in reversed(group.children):
+        table = child.table
+        statement = (
+            sa.delete(table)
+            .where(_member_of(group, table, ids))
+            .returning(*read_columns(table, dialect))
+        )
+        found[table.name] = _rows(conn, statement, table)
+    pause_point("delete:children")
+    parent = group.parent
+    statement = (
+        sa.delete(parent)
+        .where(_member_of(group, parent, ids))
+        .returning(*read_columns(parent, dialect))
+    )
+    found[parent.name] = _rows(conn, statement, parent)
+    return found
+
+
+def _read_locked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Row]]:
+    """The chunk's rows in every table, read under ``FOR UPDATE`` (no ``RETURNING``)."""
+    found: dict[str, list[Row]] = {}
+    for table in group.tables:
+        query = select_rows(table, conn.dialect.name).where(_member_of(group, table, ids))
+        if conn.dialect.name != "sqlite":
+            query = query.with_for_update()
+        found[table.name] = _rows(conn, query, table)
+    return found
+
+
+def _delete_counted(
+    conn: Connection, group: ArchiveGroup, ids: Sequence[int], counts: dict[str, int]
+) -> None:
+    """Delete the locked rows, children first, checking each DELETE's row count."""
+    for child in reversed(group.children):
+        deleted = conn.execute(
+            sa.delete(child.table).where(_member_of(group, child.table, ids))
+        ).rowcount
+        check_count(deleted, counts[child.table.name], child.table.name)
+    pause_point("delete:children")
+    deleted = conn.execute(
+        sa.delete(group.parent).where(_member_of(group, group.parent, ids))
+    ).rowcount
+    check_count(deleted, counts[group.parent.name], group.parent.name)
 
 
 def check_count(deleted: int, expected: int, table: str) -> None:
@@ -283,4 +384,16 @@ def check_count(deleted: int, expected: int, table: str) -> None:
         raise RowCountMismatch(
             f"{table}: the delete removed {deleted} rows, expected "
             f"{expected}; rolled back, nothing deleted"
+        )
+
+
+def parents_left(engine: Engine, group: ArchiveGroup, ids: Sequence[int]) -> int:
+    """How many of the chunk's parent rows are still in the table."""
+    with snapshot(engine) as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(group.parent)
+                .where(_member_of(group, group.parent, ids))
+            ).scalar_one()
         )

@@ -18,9 +18,10 @@ the run: the payload keeps the cursor, the two chunk slots and running totals.
 Crash recovery (a rerun finds the open journal entry): a chunk journaled ``read`` never had
 rows deleted, so its object, if any, is deleted and the chunk re-read; a chunk journaled
 ``verified`` is checked against the table: none of its parents left means the delete
-committed; all of them there and unchanged means it did not, and the guarded delete runs
-again; changed means the object is superseded.  So every row is in the table or in exactly
-one live object of the manifest, never neither, never both.
+committed; otherwise the guarded delete runs again, which deletes the rows if they are
+still exactly the object's and leaves them (the object superseded) if anything changed.
+So every row is in the table or in exactly one live object of the manifest, never
+neither, never both.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ from lms_db.archive.chunks import (
     candidate_query,
     guarded_delete,
     parent_ids,
+    parents_left,
     read_candidates,
     read_chunk,
     snapshot,
-    table_checks,
 )
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
@@ -298,7 +299,7 @@ class ShardArchiver:
             self.payload["progress"] = progress
             self._ctx.save()
 
-    def _read_next(self, after: int | None) -> tuple[Chunk, dict[str, list[Any]]] | None:
+    def _read_next(self, after: int | None) -> Chunk | None:
         with snapshot(self.engine) as conn:
             query = candidate_query(self.group, self.options.row_filter, self.dialect, after).limit(
                 self.options.chunk_size
@@ -306,22 +307,14 @@ class ShardArchiver:
             parents, types = read_candidates(conn, query, self.group.parent)
             if not parents:
                 return None
-            chunk = read_chunk(conn, self.group, parents, parent_types=types)
-            checks = table_checks(conn, self.group, parent_ids(self.group, chunk))
-        if {t: c[0] for t, c in checks.items()} != chunk.counts():
-            raise OperationError(
-                f"{self.shard}: the checksum counted other rows than were "
-                "read in the same snapshot; nothing archived"
-            )
-        return chunk, checks
+            return read_chunk(conn, self.group, parents, parent_types=types)
 
     def _prepare(self, after: int | None, number: int) -> dict[str, Any] | None:
         """Read the chunk after ``after``, store it as object ``number`` and verify it;
         journaled ``read`` then ``verified`` in the ``ahead`` slot.  ``None``: no rows left."""
-        read = self._read_next(after)
-        if read is None:
+        chunk = self._read_next(after)
+        if chunk is None:
             return None
-        chunk, checks = read
         key = chunk_key(
             self.options.prefix, self.group.parent.name, self.shard, self.payload["run"], number
         )
@@ -345,7 +338,6 @@ class ShardArchiver:
             "digest": chunk.digest(),
             "bytes": len(blob),
             "sha256": None,
-            "checks": checks,
             "keys": self._shard_keys(chunk),
         }
         del chunk
@@ -376,7 +368,7 @@ class ShardArchiver:
             self._finish(inflight, "copied")
             return
         deleted = guarded_delete(
-            self.engine, self.group, inflight["ids"], checks=inflight["checks"]
+            self.engine, self.group, inflight["ids"], digest=inflight["digest"]
         )
         self._finish(inflight, "archived" if deleted else "superseded")
 
@@ -396,14 +388,10 @@ class ShardArchiver:
             self._clear(inflight)
             self._save(f"chunk {inflight['chunk']}:discarded")
             return
-        with snapshot(self.engine) as conn:
-            current = table_checks(conn, self.group, inflight["ids"])
-        if current[self.group.parent.name][0] == 0:
+        if not parents_left(self.engine, self.group, inflight["ids"]):
             self._finish(inflight, "archived")  # the delete had committed
-        elif current == inflight["checks"]:
-            self._delete_and_finish(inflight)  # verified, not deleted: delete now
         else:
-            self._finish(inflight, "superseded")
+            self._delete_and_finish(inflight)  # unchanged: deleted now; changed: superseded
 
     # -- bookkeeping ------------------------------------------------------------------------
 
