@@ -18,11 +18,14 @@ from sqlalchemy.engine import URL, Engine
 from lms_db.config import DEFAULT_CONNECT_TIMEOUT
 from lms_db.dialects.facts import is_mysql_family
 from lms_db.errors import ConnectionFailed
+from lms_db.topology.pymysql_tls import install as share_pymysql_tls_context
 
 if TYPE_CHECKING:  # the URL module uses these engines: no import cycle at run time
     from lms_db.topology.urls import DatabaseRef
 
 log = logging.getLogger(__name__)
+
+share_pymysql_tls_context()
 
 
 def connect_args_for(
