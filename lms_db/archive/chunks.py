@@ -2,11 +2,11 @@
 
 A chunk is up to ``chunk_size`` parent rows in primary-key order that pass the filter and
 have no blocking child (``skip_if``), plus every row of the children archived with them.
-They are read, and checksummed per table (count + 128-bit digest, the moves' checksum), in
-one snapshot.  :func:`guarded_delete` runs in ONE transaction: lock those rows
-(``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), checksum them again, compare with
-the read's, check no blocking child appeared, delete children then parents and check every
-row count.  Any difference rolls back and leaves every row in place.
+They are read in one snapshot.  :func:`guarded_delete` runs in ONE transaction: lock the
+parent rows (``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), check no blocking
+child appeared, delete children then parents returning the rows deleted (or, without
+``DELETE ... RETURNING``, re-read them locked and delete), and compare them with the rows
+read.  Any difference rolls back and leaves every row in place.
 """
 
 from __future__ import annotations
@@ -256,6 +256,7 @@ def guarded_delete(
     ids: Sequence[int],
     *,
     digest: str,
+    rows: dict[str, list[Row]] | None = None,
     returning: bool | None = None,
 ) -> bool:
     """Delete the chunk's rows if they are exactly what was archived.
@@ -270,6 +271,9 @@ def guarded_delete(
     (a row changed, added or removed since the read) rolls everything back.
 
     :param digest: the chunk's digest, journaled when it was read.
+    :param rows: the chunk's rows as read, when this process still holds them: compared
+        as they are first (the digest renders every row again), the digest deciding only
+        when they differ.
     :param returning: use ``DELETE ... RETURNING`` (``None``: where the dialect has it).
     :returns: ``True`` if deleted; ``False`` if any row differed (nothing deleted).
     """
@@ -281,11 +285,11 @@ def guarded_delete(
                 raise _RowsChanged
             if use_returning:
                 found = _delete_returning(conn, group, ids)
-                if rows_digest_of(group, found) != digest:
+                if not _unchanged(group, found, digest, rows):
                     raise _RowsChanged
             else:
                 found = _read_locked(conn, group, ids)
-                if rows_digest_of(group, found) != digest:
+                if not _unchanged(group, found, digest, rows):
                     raise _RowsChanged
                 _delete_counted(conn, group, ids, {t: len(r) for t, r in found.items()})
     except _RowsChanged:
@@ -298,24 +302,43 @@ def blocked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> bool:
     """A row of a blocking child (a foreign key without cascade) references the chunk."""
     for blocker in group.blockers:
         column = blocker.table.c[blocker.column]
-        for batch in in_batches(ids):
-            held = conn.execute(
-                sa.select(sa.func.count()).select_from(blocker.table).where(column.in_(batch))
-            ).scalar_one()
-            if held:
-                return True
+        held = conn.execute(
+            sa.select(sa.func.count()).select_from(blocker.table).where(key_set(column, ids))
+        ).scalar_one()
+        if held:
+            return True
     return False
 
 
-def rows_digest_of(group: ArchiveGroup, rows: dict[str, list[Row]]) -> str:
-    """The digest a :class:`Chunk` of ``rows`` has (rows in primary-key order)."""
-    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+def _in_pk_order(group: ArchiveGroup, rows: dict[str, list[Row]]) -> dict[str, list[Row]]:
+    """``rows`` of every table of the group in primary-key order, as a chunk holds them."""
     ordered: dict[str, list[Row]] = {}
     for table in group.tables:
-        pk = columns[table.name].index(next(iter(table.primary_key.columns)).name)
+        pk = [c.name for c in table.columns].index(next(iter(table.primary_key.columns)).name)
         # Raw rows hold text: order as numbers, as the read did.
         ordered[table.name] = sorted(rows.get(table.name, ()), key=lambda r: int(r[pk]))
-    return Chunk(columns, ordered).digest()
+    return ordered
+
+
+def rows_digest_of(group: ArchiveGroup, rows: dict[str, list[Row]]) -> str:
+    """The digest a :class:`Chunk` of ``rows`` has."""
+    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+    return Chunk(columns, _in_pk_order(group, rows)).digest()
+
+
+def _unchanged(
+    group: ArchiveGroup,
+    found: dict[str, list[Row]],
+    digest: str,
+    read: dict[str, list[Row]] | None,
+) -> bool:
+    """``found`` are the chunk's rows: equal to the rows read, or else of equal digest (a
+    value equal to itself only as text, e.g. a NaN, compares unequal as an object)."""
+    if read is not None:
+        ordered = _in_pk_order(group, found)
+        if all(ordered[t.name] == list(read.get(t.name, ())) for t in group.tables):
+            return True
+    return rows_digest_of(group, found) == digest
 
 
 def _rows(conn: Connection, query: sa.Executable, table: sa.Table) -> list[Row]:

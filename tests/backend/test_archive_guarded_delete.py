@@ -1,6 +1,7 @@
 """The archive's guarded delete: it deletes a chunk's rows only if they are, value for
-value, the rows that were read, on every backend and in both of its ways (``DELETE ...
-RETURNING``, and the locking re-read MySQL needs)."""
+value, the rows that were read, on every backend, in both of its ways (``DELETE ...
+RETURNING``, and the locking re-read MySQL needs), comparing the rows a run still holds or,
+after a crash, the journaled digest."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ CHANGES: dict[str, Callable[[int], str]] = {
 }
 
 
+@pytest.mark.parametrize("held", [True, False], ids=["rows-held", "digest-only"])
 @pytest.mark.parametrize("returning", [True, False], ids=["returning", "locked-reread"])
 @pytest.mark.parametrize("backend", ["mariadb", "postgresql", "sqlite"])
 @pytest.mark.parametrize("change", [None, *CHANGES])
@@ -44,6 +46,7 @@ def test_guarded_delete_takes_exactly_the_rows_read(
     tmp_path: Path,
     backend: str,
     returning: bool,
+    held: bool,
     change: str | None,
 ) -> None:
     fleet = make_fleet(request, tmp_path, backend, shards=1)
@@ -60,7 +63,10 @@ def test_guarded_delete_takes_exactly_the_rows_read(
                 conn.exec_driver_sql(CHANGES[change](ids[1]))
         before = table_checksums(fleet.shard_urls[0], TABLES)
 
-        deleted = guarded_delete(engine, GROUP, ids, digest=chunk.digest(), returning=returning)
+        rows = chunk.rows if held else None  # as the run holds them, or after a crash
+        deleted = guarded_delete(
+            engine, GROUP, ids, digest=chunk.digest(), rows=rows, returning=returning
+        )
     finally:
         engine.dispose()
 
