@@ -40,7 +40,7 @@ from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
 from lms_db.moves.same_server import CLIENT_PATH, SERVER_PATH, SameServer, probe
 from lms_db.moves.scope import TableScope, insert_order
-from lms_db.moves.verify import verify_range
+from lms_db.moves.verify import SourceChunks, verify_range
 from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,9 @@ class _Move:
         self.move_id = ctx.entry_id
         self.scopes: list[TableScope] = insert_order(self.req.keyspace)
         self.report = on_progress or (lambda _p: None)
+        #: The source's chunks of this run's clean verify pass (the delete cuts and checks
+        #: its chunks by them); not journaled: a resumed delete counts its chunks anew.
+        self.verified: SourceChunks | None = None
 
     # -- helpers ---------------------------------------------------------------------
 
@@ -334,6 +337,7 @@ class _Move:
 
     def verify(self, ctx: StepContext) -> None:
         src_engine, dst_engine = self._engines()
+        verified: SourceChunks = {}
         with phases.data_connection(src_engine) as src, phases.data_connection(dst_engine) as dst:
             mismatches = verify_range(
                 src,
@@ -343,8 +347,10 @@ class _Move:
                 self.req.hi,
                 self.req.chunk_size,
                 lambda t, n: self.report(MoveProgress("verify", t, n, n)),
+                verified,
             )
         if not mismatches:
+            self.verified = verified
             return
         # No switch without a clean pass: lift the freeze so the range serves writes again,
         # and let a resume re-freeze, re-copy the differing tables and verify again.
@@ -415,7 +421,14 @@ class _Move:
             # removes (one changelog insert per row, and the cleanup deleting them again).
             phases.drop_triggers(src, "c", self.move_id, self.scopes)
             phases.delete_source(
-                src, self.move_id, self.scopes, self.req.lo, self.req.hi, self.req.chunk_size, tick
+                src,
+                self.move_id,
+                self.scopes,
+                self.req.lo,
+                self.req.hi,
+                self.req.chunk_size,
+                tick,
+                self.verified,
             )
 
     def source_windows(self, ctx: StepContext) -> None:

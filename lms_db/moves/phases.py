@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -556,40 +556,59 @@ def delete_source(
     hi: int,
     chunk: int,
     tick: Tick,
+    verified: Mapping[str, Sequence[tuple[Any, int]]] | None = None,
 ) -> int:
     """Delete the moved rows from the source, children first, in chunks of the chunk
     column (:mod:`lms_db.moves.key_chunks`), passing the move's own fence.
 
-    The range is fenced (static): a chunk's rows are exactly those its snapshot counts.
-    Each chunk counts, deletes and compares in one transaction; a difference (a writer got
-    past the fence) rolls the chunk back and stops.
+    The range is fenced (static): a chunk's rows are a fixed set.  Each chunk deletes and
+    compares in one transaction; a difference (a writer got past the fence) rolls the chunk
+    back and stops.  With ``verified`` (the source chunks a clean verify pass of this run
+    counted, :data:`lms_db.moves.verify.SourceChunks`), a table's chunks are those, each
+    expected to delete exactly its verified count: any change to the source's rows since
+    the verify shows, and no query cuts or counts the chunk.  Without (a resumed delete:
+    chunks done before a crash are gone), each chunk is cut anew and counted before its
+    delete in the same transaction (a change racing the chunk shows).
 
     :param tick: called with ``(table, rows)`` after each committed chunk.
+    :param verified: per table, ``(upto, rows)`` per chunk (``upto`` ``None``: open above).
     :returns: rows deleted.
-    :raises OperationError: a chunk deleted other rows than it counted (nothing of it done).
+    :raises OperationError: a chunk deleted other rows than it expected (nothing of it done).
     """
     is_fenced = fenced(conn, move_id, scopes)
     total = 0
     for scope in reversed(scopes):
+        planned = verified.get(scope.name) if verified is not None else None
+        pending = iter(planned) if planned is not None else None
         after = None
         while True:
+            if pending is not None:
+                upto, expected = next(pending, (after, -1))
+                if expected < 0:
+                    break
             with (
                 write_transaction(conn),
                 fs.fence_bypass(conn, move_id, scopes, is_fenced),
             ):
-                upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
-                if upto is None:
-                    break
-                where = kc.chunk_where(scope, lo, hi, after, upto)
-                counted = conn.execute(
-                    sa.select(sa.func.count()).select_from(scope.table).where(*where)
-                ).scalar_one()
+                if pending is not None:
+                    where = kc.chunk_where(scope, lo, hi, after, upto)
+                    what = f"the verify counted {expected}"
+                else:
+                    upto = kc.next_upto(conn, scope, lo, hi, after, chunk)
+                    if upto is None:
+                        break
+                    where = kc.chunk_where(scope, lo, hi, after, upto)
+                    expected = conn.execute(
+                        sa.select(sa.func.count()).select_from(scope.table).where(*where)
+                    ).scalar_one()
+                    what = f"{expected} were counted"
                 deleted = int(conn.execute(sa.delete(scope.table).where(*where)).rowcount or 0)
-                if deleted != counted:
+                if deleted != expected:
                     raise OperationError(
                         f"delete of {scope.name} rows with {kc.chunk_column(scope).name} in "
-                        f"({after}, {upto}] removed {deleted} rows, {counted} were counted; "
-                        "rolled back and stopping"
+                        f"({'-inf' if after is None else after}, "
+                        f"{'+inf)' if upto is None else f'{upto}]'} removed {deleted} rows, "
+                        f"{what}; rolled back and stopping"
                     )
             total += deleted
             tick(scope.name, deleted)

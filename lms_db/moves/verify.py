@@ -7,6 +7,10 @@ bounds are taken on the source and used on both sides, the first chunk open belo
 last open above (within the range), so a row only the destination holds still lands in a
 chunk.  The range is fenced while this runs, so neither side changes; the two sides are
 hashed at the same time (two servers, or two connections of one, work in parallel).
+
+A clean pass also gives the source's chunks with their verified row counts
+(:data:`SourceChunks`): the delete step cuts its chunks there and expects exactly those
+counts (:func:`lms_db.moves.phases.delete_source`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from lms_db.moves import key_chunks as kc
 from lms_db.moves.scope import TableScope
 
 log = logging.getLogger(__name__)
+
+#: Per table, the source's verified chunks in order: ``(upto, rows)``, each chunk being
+#: ``previous upto < column <= upto`` of the range (the first open below, the last, ``upto``
+#: ``None``, open above) with ``rows`` rows.
+SourceChunks = dict[str, list[tuple[Any, int]]]
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,12 @@ def verify_range(
     hi: int,
     chunk_rows: int,
     tick: Callable[[str, int], None],
+    source_chunks: SourceChunks | None = None,
 ) -> list[Mismatch]:
     """Compare every table's rows of ``[lo, hi)`` on the source and the destination.
 
     :param tick: called with ``(table, chunks)`` after each table.
+    :param source_chunks: filled with each table's chunks and source row counts.
     :returns: the chunks that differ (empty: a clean pass).
     """
     out: list[Mismatch] = []
@@ -73,6 +84,10 @@ def verify_range(
                 theirs = checksum.checksum_where(dst, scope.table, chunks)
             src.rollback()
             dst.rollback()
+            if source_chunks is not None:
+                source_chunks[scope.name] = [
+                    (upto, int(rows)) for (_, upto), (rows, _) in zip(bounds, ours, strict=True)
+                ]
             column = kc.chunk_column(scope).name
             for (after, upto), (s_rows, s_digest), (d_rows, d_digest) in zip(
                 bounds, ours, theirs, strict=True

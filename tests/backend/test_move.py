@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lms_db.errors import OperationError
 from lms_db.models import metadata
-from lms_db.moves.engine import start_move
-from lms_db.moves.fence_set import create_statements
+from lms_db.moves.engine import MoveProgress, start_move
+from lms_db.moves.fence_set import create_statements, fence_bypass
 from lms_db.moves.plan import MoveRequest, split_range
 from lms_db.moves.scope import keyspace_scopes
 from lms_db.moves.triggers import (
@@ -124,6 +125,42 @@ def test_fences_of_many_moves_share_one_trigger_set_per_table(
         start_move(router, MoveRequest("user", 1000, 1020, "shard-1", chunk_size=5))
         assert not _refused(one, 1005) and _refused(one, 1025)
         assert _refused(two, 1005) and not _refused(two, 1025)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_delete_stops_at_a_row_written_past_the_fence_after_the_verify(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    fleet = move_fleet(request, tmp_path, backend)
+    _, one, _ = fleet.shard_urls
+    seed_users(one, range(1000, 1010), backend)
+    scopes = keyspace_scopes("user")
+
+    def write_past_the_fence(progress: MoveProgress) -> None:
+        # Between the verify and the delete, a writer passing the fence (only the move
+        # itself may) adds a row of the range the verify did not count.
+        if progress.phase != "delete" or progress.table is not None:
+            return
+        engine = sa.create_engine(one)
+        try:
+            with engine.connect() as conn:
+                move_id = conn.execute(sa.select(fences.c.move_id)).scalar_one()
+                conn.rollback()
+                if backend == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                with fence_bypass(conn, move_id, scopes, True):
+                    conn.execute(AUDIT.insert().values(id=9_000_001, user_id=1003, action="x"))
+                conn.commit()
+        finally:
+            engine.dispose()
+
+    with Router.from_topology(fleet.topology) as router:
+        request_ = MoveRequest("user", 1000, 1010, "shard-2", chunk_size=4)
+        with pytest.raises(OperationError, match=r"audit_logs .* the verify counted"):
+            start_move(router, request_, on_progress=write_past_the_fence)
+    # That chunk was rolled back: the uncounted row is still on the source, not lost.
+    left = range_rows(one, "user", 1000, 1010)["audit_logs"]
+    assert any(row[0] == 9_000_001 for row in left)
 
 
 @pytest.mark.parametrize("backend", ["mariadb", "sqlite"])
