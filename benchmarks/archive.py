@@ -8,8 +8,8 @@ run, three legs:
 2. pt-archiver 3.2.1 (if installed) ``--file ... --limit 1000 --commit-each --bulk-delete``,
    once per table, children first as a DBA would to keep them, then the same upload of its
    TSV files to the same S3 server;
-3. a bare chunked ``DELETE ... ORDER BY id LIMIT 1000`` of the same enrollments (the cascade
-   takes the children): the floor no archiver avoids;
+3. a bare chunked ``DELETE`` of the same enrollments, 1000 at a time along the primary key
+   (the cascade takes the children): the floor no archiver avoids;
 4. when mysqlclient (the ``fast`` extra) is installed, ``lmsdb-pymysql``: leg 1 with the
    pure-Python driver only, as on a machine without it.
 
@@ -202,15 +202,25 @@ def leg_delete(db: str, s3_url: str, bucket: str, chunk: int) -> dict[str, Any]:
             f"completed_at < '{CUTOFF}') * 4"
         ).scalar_one()
         conn.commit()
+        # Walk the primary key, chunk after chunk: `DELETE ... WHERE <filter> ORDER BY id
+        # LIMIT n` alone makes MariaDB read the status index from its start every time, a
+        # cost that grows with the run (14,306 rows/s at 1,000,000 enrollments).
+        last = 0
+        where = f"status = 'completed' AND completed_at < '{CUTOFF}'"
         while True:
             with conn.begin():
+                upto = conn.exec_driver_sql(
+                    f"SELECT id FROM enrollments FORCE INDEX (PRIMARY) WHERE id > {last} "
+                    f"AND {where} ORDER BY id LIMIT 1 OFFSET {chunk - 1}"
+                ).scalar()
+                top = f" AND id <= {upto}" if upto is not None else ""
                 deleted = conn.exec_driver_sql(
-                    f"DELETE FROM enrollments WHERE status = 'completed' AND completed_at < "
-                    f"'{CUTOFF}' ORDER BY id LIMIT {chunk}"
+                    f"DELETE FROM enrollments WHERE id > {last}{top} AND {where}"
                 ).rowcount
-            if not deleted:
-                break
             rows += deleted
+            if upto is None:
+                break
+            last = int(upto)
     seconds = time.perf_counter() - start
     engine.dispose()
     return {"seconds": seconds, "rows": int(counted), "bytes": 0}
