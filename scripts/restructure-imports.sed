@@ -24,6 +24,7 @@ s/\blms_db\.router\.router\b/lms_db@router.router/g
 s/\blms_db\.topology\.spec\b/lms_db@topology.spec/g
 s/\blms_db\.topology\.urls\b/lms_db@topology.urls/g
 s/\blms_db\.topology\.failures\b/lms_db@topology.failures/g
+s/\blms_db\.topology\.pymysql_tls\b/lms_db@topology.pymysql_tls/g
 s/\blms_db\.fleet\.fanout\b/lms_db@fleet.fanout/g
 s/\blms_db\.ids\.counters\b/lms_db@ids.counters/g
 s/\blms_db\.schema\.views\b/lms_db@schema.views/g
