@@ -1,12 +1,9 @@
-"""Reading one chunk of an archive group, and the guarded delete of exactly those rows.
+"""Reading one chunk of an archive group, and the helpers its guarded delete shares.
 
 A chunk is up to ``chunk_size`` parent rows in primary-key order that pass the filter and
 have no blocking child (``skip_if``), plus every row of the children archived with them.
-They are read in one snapshot.  :func:`guarded_delete` runs in ONE transaction: lock the
-parent rows (``SELECT ... FOR UPDATE``; SQLite: ``BEGIN IMMEDIATE``), check no blocking
-child appeared, delete children then parents returning the rows deleted (or, without
-``DELETE ... RETURNING``, re-read them locked and delete), and compare them with the rows
-read.  Any difference rolls back and leaves every row in place.
+They are read in one snapshot.  The delete of exactly those rows is
+:mod:`lms_db.archive.guarded_delete`.
 """
 
 from __future__ import annotations
@@ -20,10 +17,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.archive.codec import Chunk, Row
 from lms_db.archive.filters import RowFilter
-from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
-from lms_db.fleet.raw_columns import binary_columns, read_columns
+from lms_db.fleet.raw_columns import binary_columns
 from lms_db.fleet.rawread import read_raw
 from lms_db.moves.checksum import PkBounds, checksum_chunks
 
@@ -197,7 +193,7 @@ class RowCountMismatch(OperationError):
     code = "row_count_mismatch"
 
 
-def _member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+def member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.ColumnElement[bool]:
     """The chunk's rows of ``table``: parents by primary key, children by their link."""
     if table is group.parent:
         column = table.c[group.pk]
@@ -218,7 +214,7 @@ def table_checks(
     checks: dict[str, list[Any]] = {}
     for table in group.tables:
         [digest] = checksum_chunks(
-            conn, table, _member_of(group, table, ids), [PkBounds(None, None)], lock=lock
+            conn, table, member_of(group, table, ids), [PkBounds(None, None)], lock=lock
         )
         checks[table.name] = [digest.rows, digest.digest, digest.method]
     return checks
@@ -234,7 +230,7 @@ def lock_rows(
     if dialect == "sqlite":
         return
     for table in [group.parent] if parents_only else group.tables:
-        where = _member_of(group, table, ids)
+        where = member_of(group, table, ids)
         if dialect in ("mysql", "mariadb"):
             # InnoDB locks every row a locking read scans, aggregate or not: one row back.
             conn.execute(
@@ -245,178 +241,9 @@ def lock_rows(
             conn.execute(sa.select(pk).where(where).with_for_update()).all()
 
 
-class _RowsChanged(Exception):
-    """Raised inside the delete's transaction to roll it back: the rows differ from the
-    chunk's (never leaves :func:`guarded_delete`)."""
-
-
-def guarded_delete(
-    engine: Engine,
-    group: ArchiveGroup,
-    ids: Sequence[int],
-    *,
-    digest: str,
-    rows: dict[str, list[Row]] | None = None,
-    returning: bool | None = None,
-) -> bool:
-    """Delete the chunk's rows if they are exactly what was archived.
-
-    One transaction: lock the parent rows (a writer adding a child waits: its foreign-key
-    check needs the parent row), check no blocking child appeared, delete the children then
-    the parents, and compare the deleted rows, value for value, with the chunk's
-    (:meth:`~lms_db.archive.codec.Chunk.digest` over the same row lines).  Where the server
-    has ``DELETE ... RETURNING`` (MariaDB, PostgreSQL, SQLite) the DELETEs return the rows
-    they removed, read as the chunk was read (raw text on MariaDB), so each row is touched
-    once; elsewhere (MySQL) the rows are re-read under ``FOR UPDATE`` first.  Any difference
-    (a row changed, added or removed since the read) rolls everything back.
-
-    :param digest: the chunk's digest, journaled when it was read.
-    :param rows: the chunk's rows as read, when this process still holds them: compared
-        as they are first (the digest renders every row again), the digest deciding only
-        when they differ.
-    :param returning: use ``DELETE ... RETURNING`` (``None``: where the dialect has it).
-    :returns: ``True`` if deleted; ``False`` if any row differed (nothing deleted).
-    """
-    try:
-        with write_transaction(engine) as conn:
-            use_returning = conn.dialect.delete_returning if returning is None else returning
-            lock_rows(conn, group, ids, parents_only=True)
-            if blocked(conn, group, ids):
-                raise _RowsChanged
-            if use_returning:
-                found = _delete_returning(conn, group, ids)
-                if not _unchanged(group, found, digest, rows):
-                    raise _RowsChanged
-            else:
-                found = _read_locked(conn, group, ids)
-                if not _unchanged(group, found, digest, rows):
-                    raise _RowsChanged
-                _delete_counted(conn, group, ids, {t: len(r) for t, r in found.items()})
-    except _RowsChanged:
-        return False
-    pause_point("delete:committed")
-    return True
-
-
-def blocked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> bool:
-    """A row of a blocking child (a foreign key without cascade) references the chunk."""
-    for blocker in group.blockers:
-        column = blocker.table.c[blocker.column]
-        held = conn.execute(
-            sa.select(sa.func.count()).select_from(blocker.table).where(key_set(column, ids))
-        ).scalar_one()
-        if held:
-            return True
-    return False
-
-
-def _in_pk_order(group: ArchiveGroup, rows: dict[str, list[Row]]) -> dict[str, list[Row]]:
-    """``rows`` of every table of the group in primary-key order, as a chunk holds them."""
-    ordered: dict[str, list[Row]] = {}
-    for table in group.tables:
-        pk = [c.name for c in table.columns].index(next(iter(table.primary_key.columns)).name)
-        # Raw rows hold text: order as numbers, as the read did.
-        ordered[table.name] = sorted(rows.get(table.name, ()), key=lambda r: int(r[pk]))
-    return ordered
-
-
-def rows_digest_of(group: ArchiveGroup, rows: dict[str, list[Row]]) -> str:
-    """The digest a :class:`Chunk` of ``rows`` has."""
-    columns = {t.name: [c.name for c in t.columns] for t in group.tables}
-    return Chunk(columns, _in_pk_order(group, rows)).digest()
-
-
-def _unchanged(
-    group: ArchiveGroup,
-    found: dict[str, list[Row]],
-    digest: str,
-    read: dict[str, list[Row]] | None,
-) -> bool:
-    """``found`` are the chunk's rows: equal to the rows read, or else of equal digest (a
-    value equal to itself only as text, e.g. a NaN, compares unequal as an object)."""
-    if read is not None:
-        ordered = _in_pk_order(group, found)
-        if all(ordered[t.name] == list(read.get(t.name, ())) for t in group.tables):
-            return True
-    return rows_digest_of(group, found) == digest
-
-
-def _rows(conn: Connection, query: sa.Executable, table: sa.Table) -> list[Row]:
-    """``query``'s rows as the chunk's reader reads ``table``: raw text on MySQL/MariaDB
-    (:mod:`lms_db.fleet.rawread`), typed values elsewhere."""
-    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
-    if raw is not None:
-        return raw[0]
-    return [tuple(r) for r in conn.execute(query)]
-
-
-def _delete_returning(
-    conn: Connection, group: ArchiveGroup, ids: Sequence[int]
-) -> dict[str, list[Row]]:
-    """Delete the chunk's rows, children first, each DELETE returning the rows it removed."""
-    dialect = conn.dialect.name
-    found: dict[str, list[Row]] = {}
-    for child in reversed(group.children):
-        table = child.table
-        statement = (
-            sa.delete(table)
-            .where(_member_of(group, table, ids))
-            .returning(*read_columns(table, dialect))
-        )
-        found[table.name] = _rows(conn, statement, table)
-    pause_point("delete:children")
-    parent = group.parent
-    statement = (
-        sa.delete(parent)
-        .where(_member_of(group, parent, ids))
-        .returning(*read_columns(parent, dialect))
-    )
-    found[parent.name] = _rows(conn, statement, parent)
-    return found
-
-
-def _read_locked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Row]]:
-    """The chunk's rows in every table, read under ``FOR UPDATE`` (no ``RETURNING``)."""
-    found: dict[str, list[Row]] = {}
-    for table in group.tables:
-        query = select_rows(table, conn.dialect.name).where(_member_of(group, table, ids))
-        if conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        found[table.name] = _rows(conn, query, table)
-    return found
-
-
-def _delete_counted(
-    conn: Connection, group: ArchiveGroup, ids: Sequence[int], counts: dict[str, int]
-) -> None:
-    """Delete the locked rows, children first, checking each DELETE's row count."""
-    for child in reversed(group.children):
-        deleted = conn.execute(
-            sa.delete(child.table).where(_member_of(group, child.table, ids))
-        ).rowcount
-        check_count(deleted, counts[child.table.name], child.table.name)
-    pause_point("delete:children")
-    deleted = conn.execute(
-        sa.delete(group.parent).where(_member_of(group, group.parent, ids))
-    ).rowcount
-    check_count(deleted, counts[group.parent.name], group.parent.name)
-
-
 def check_count(deleted: int, expected: int, table: str) -> None:
     if deleted != expected:
         raise RowCountMismatch(
             f"{table}: the delete removed {deleted} rows, expected "
             f"{expected}; rolled back, nothing deleted"
-        )
-
-
-def parents_left(engine: Engine, group: ArchiveGroup, ids: Sequence[int]) -> int:
-    """How many of the chunk's parent rows are still in the table."""
-    with snapshot(engine) as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count())
-                .select_from(group.parent)
-                .where(_member_of(group, group.parent, ids))
-            ).scalar_one()
         )

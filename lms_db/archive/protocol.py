@@ -7,7 +7,7 @@ For each chunk, in primary-key order (``docs/archive.md`` has the picture):
 3. upload to its deterministic key with a SHA-256 checksum, storage class, encryption;
 4. verify the stored object (HEAD: size, checksum, class; read back where readable);
    journal ``verified``;
-5. guarded delete (:func:`~lms_db.archive.chunks.guarded_delete`) in one transaction;
+5. guarded delete (:func:`~lms_db.archive.guarded_delete.guarded_delete`) in one transaction;
 6. store the chunk's part object (``archived``, or ``superseded`` when its rows changed:
    the object is deleted, the rows stay and a later run takes them), then journal it.
 
@@ -40,15 +40,14 @@ from sqlalchemy.engine import Engine
 from lms_db.archive import journal
 from lms_db.archive.chunks import (
     candidate_query,
-    guarded_delete,
     parent_ids,
-    parents_left,
     read_candidates,
     read_chunk,
     snapshot,
 )
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
+from lms_db.archive.guarded_delete import guarded_delete, parents_left
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.manifest import (
     MANIFEST_FORMAT,

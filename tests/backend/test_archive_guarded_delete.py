@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from lms_db.archive.chunks import guarded_delete, read_candidates, read_chunk, snapshot
+from lms_db.archive.chunks import read_candidates, read_chunk, snapshot
+from lms_db.archive.guarded_delete import guarded_delete
 from lms_db.archive.tables import archive_group, select_rows, utc_sessions
 from tests.backend.archive_helpers import TABLES, ids_in, make_fleet, seed_learning
 from tests.backend.router_helpers import table_checksums
