@@ -377,11 +377,11 @@ class ShardArchiver:
         return inflight
 
     def _delete_and_finish(self, inflight: dict[str, Any]) -> None:
+        with self._lock:  # taken on every path: held rows must not pile up (--no-delete)
+            rows = self._read_rows.pop(int(inflight["chunk"]), None)
         if self.options.no_delete:
             self._finish(inflight, "copied")
             return
-        with self._lock:
-            rows = self._read_rows.pop(int(inflight["chunk"]), None)
         deleted = guarded_delete(
             self.engine, self.group, inflight["ids"], digest=inflight["digest"], rows=rows
         )

@@ -134,3 +134,35 @@ def test_archive_then_restore_gives_back_every_row(
     assert all(not s["inserted"] for s in twice["shards"])
     assert twice["conflicts"] == 0
     assert {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)} == before
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_no_delete_copies_every_eligible_row_and_leaves_the_tables_alone(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, backend: str
+) -> None:
+    fleet = make_fleet(request, tmp_path, backend, {"endpoint_url": s3.url, "region": "us-east-1"})
+    expected = seed_learning(fleet)
+    before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
+
+    result = lmsdb(
+        fleet.path,
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/copy",
+        *ARCHIVE,
+        "--chunk-size",
+        "2",
+        "--no-delete",
+        "--sse",
+        "AES256",
+        "--yes",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert {s["state"] for s in json.loads(result.stdout)["shards"]} == {"done"}
+    # Nothing deleted anywhere; every eligible enrollment is in exactly one object.
+    assert {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)} == before
+    copied = archived_rows(s3.client(), bucket)["enrollments"]
+    assert sorted(copied) == sorted(expected[0] + expected[1])
