@@ -69,12 +69,11 @@ def guarded_delete(
                 raise _RowsChanged
             if use_returning:
                 found = _delete_returning(conn, group, ids)
-                if not _unchanged(group, found, digest, rows):
-                    raise _RowsChanged
             else:
                 found = _read_locked(conn, group, ids)
-                if not _unchanged(group, found, digest, rows):
-                    raise _RowsChanged
+            if not _unchanged(group, found, digest, rows):
+                raise _RowsChanged
+            if not use_returning:
                 _delete_counted(conn, group, ids, {t: len(r) for t, r in found.items()})
     except _RowsChanged:
         return False
