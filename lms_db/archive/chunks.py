@@ -103,7 +103,6 @@ def read_chunk(
     group: ArchiveGroup,
     parents: Sequence[Row],
     *,
-    lock: bool = False,
     parent_types: list[int] | None = None,
 ) -> Chunk:
     """The chunk made of ``parents`` and their children's rows (children in pk order).
@@ -121,8 +120,6 @@ def read_chunk(
         table = child.table
         child_pk = next(iter(table.primary_key.columns))
         query = select_rows(table, dialect).where(key_set(table.c[child.column], ids))
-        if lock and dialect != "sqlite":
-            query = query.with_for_update()
         query = query.order_by(child_pk)
         raw = read_raw(conn, query, binary_columns(table, dialect)) if types is not None else None
         if raw is not None and types is not None:
@@ -202,19 +199,17 @@ def member_of(group: ArchiveGroup, table: sa.Table, ids: Sequence[int]) -> sa.Co
     return key_set(column, ids)
 
 
-def table_checks(
-    conn: Connection, group: ArchiveGroup, ids: Sequence[int], *, lock: bool = False
-) -> dict[str, list[Any]]:
+def table_checks(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> dict[str, list[Any]]:
     """Row count and digest of the chunk's rows in every table of the group.
 
     The moves' checksum (:mod:`lms_db.moves.checksum`): computed by the server on
     MySQL/MariaDB and PostgreSQL (one row per table crosses the network), in Python on
-    SQLite.  Taken in the read's snapshot and again under the delete's locks.
+    SQLite.  ``--to-table`` takes it in the read's snapshot and again under the move's locks.
     """
     checks: dict[str, list[Any]] = {}
     for table in group.tables:
         [digest] = checksum_chunks(
-            conn, table, member_of(group, table, ids), [PkBounds(None, None)], lock=lock
+            conn, table, member_of(group, table, ids), [PkBounds(None, None)]
         )
         checks[table.name] = [digest.rows, digest.digest, digest.method]
     return checks

@@ -9,7 +9,7 @@ compare them with the rows read.  Any difference rolls back and leaves every row
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -133,28 +133,25 @@ def _rows(conn: Connection, query: sa.Executable, table: sa.Table) -> list[Row]:
     return [tuple(r) for r in conn.execute(query)]
 
 
+def _children_first(group: ArchiveGroup) -> Iterator[sa.Table]:
+    """The group's tables in delete order: children, then (after the ``delete:children``
+    pause point) the parent."""
+    for child in reversed(group.children):
+        yield child.table
+    pause_point("delete:children")
+    yield group.parent
+
+
 def _delete_returning(
     conn: Connection, group: ArchiveGroup, ids: Sequence[int]
 ) -> dict[str, list[Row]]:
     """Delete the chunk's rows, children first, each DELETE returning the rows it removed."""
     dialect = conn.dialect.name
     found: dict[str, list[Row]] = {}
-    for child in reversed(group.children):
-        table = child.table
-        statement = (
-            sa.delete(table)
-            .where(member_of(group, table, ids))
-            .returning(*read_columns(table, dialect))
-        )
+    for table in _children_first(group):
+        returning = read_columns(table, dialect)
+        statement = sa.delete(table).where(member_of(group, table, ids)).returning(*returning)
         found[table.name] = _rows(conn, statement, table)
-    pause_point("delete:children")
-    parent = group.parent
-    statement = (
-        sa.delete(parent)
-        .where(member_of(group, parent, ids))
-        .returning(*read_columns(parent, dialect))
-    )
-    found[parent.name] = _rows(conn, statement, parent)
     return found
 
 
@@ -173,16 +170,9 @@ def _delete_counted(
     conn: Connection, group: ArchiveGroup, ids: Sequence[int], counts: dict[str, int]
 ) -> None:
     """Delete the locked rows, children first, checking each DELETE's row count."""
-    for child in reversed(group.children):
-        deleted = conn.execute(
-            sa.delete(child.table).where(member_of(group, child.table, ids))
-        ).rowcount
-        check_count(deleted, counts[child.table.name], child.table.name)
-    pause_point("delete:children")
-    deleted = conn.execute(
-        sa.delete(group.parent).where(member_of(group, group.parent, ids))
-    ).rowcount
-    check_count(deleted, counts[group.parent.name], group.parent.name)
+    for table in _children_first(group):
+        deleted = conn.execute(sa.delete(table).where(member_of(group, table, ids))).rowcount
+        check_count(deleted, counts[table.name], table.name)
 
 
 def parents_left(engine: Engine, group: ArchiveGroup, ids: Sequence[int]) -> int:

@@ -351,11 +351,10 @@ class ShardArchiver:
             "sha256": None,
             "keys": self._shard_keys(chunk),
         }
-        with self._lock:  # for the guarded delete's comparison (not journaled)
-            self._read_rows[number] = chunk.rows
-        del chunk
         with self._lock:
+            self._read_rows[number] = chunk.rows  # for the guarded delete (not journaled)
             self.payload["ahead"] = inflight
+        del chunk
         self._save(f"chunk {number}:read")
         pause_point("chunk:read")
         sha = self.store.put(
