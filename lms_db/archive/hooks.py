@@ -15,12 +15,12 @@ from lms_db.fleet.steps import hit
 
 #: Every pause point, in the order a run meets them.
 PAUSE_POINTS = (
-    "chunk:read",  # rows read and encoded, nothing uploaded
+    "delete:children",  # in a take: children deleted, parents not yet
+    "chunk:read",  # rows taken (deleted, not committed) and encoded, nothing uploaded
     "upload:sending",  # half the object's body handed to the HTTP client
     "upload:done",  # object stored, not yet verified
-    "verify:done",  # object verified and journaled, rows not yet deleted
-    "ahead:verified",  # the same, seen by the pipeline: the previous chunk's delete may run
-    "delete:children",  # delete transaction open: children deleted, parents not yet
+    "verify:done",  # object verified and journaled, the delete not yet committed
+    "ahead:verified",  # the same, seen by the pipeline (the next chunk may be taken)
     "delete:committed",  # rows deleted and committed, not yet journaled
     "part:stored",  # the chunk's part object stored, the chunk not yet journaled
     "manifest:write",  # every chunk finished, the run manifest not yet written

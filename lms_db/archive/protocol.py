@@ -2,24 +2,25 @@
 
 For each chunk, in primary-key order (``docs/archive.md`` has the picture):
 
-1. read the parent rows after the cursor that pass the filter, and their children;
+1. take it (:mod:`lms_db.archive.take`): the parent rows after the cursor that pass the
+   filter, locked, and their children, read by the statements that delete them, in a
+   transaction left open;
 2. encode and compress them; journal the chunk as ``read`` (its ids, counts, digest);
 3. upload to its deterministic key with a SHA-256 checksum, storage class, encryption;
 4. verify the stored object (HEAD: size, checksum, class; read back where readable);
-   journal ``verified``;
-5. guarded delete (:func:`~lms_db.archive.guarded_delete.guarded_delete`) in one transaction;
-6. store the chunk's part object (``archived``, or ``superseded`` when its rows changed:
-   the object is deleted, the rows stay and a later run takes them), then journal it.
+   journal ``verified``; commit the take;
+5. store the chunk's part object (``archived``), then journal it.
 
 When every chunk is done the run manifest, listing the parts, is written once
 (:mod:`lms_db.archive.manifest`).  Neither the journal payload nor any object grows with
 the run: the payload keeps the cursor, the two chunk slots and running totals.
 
-Crash recovery (a rerun finds the open journal entry): a chunk journaled ``read`` never had
-rows deleted, so its object, if any, is deleted and the chunk re-read; a chunk journaled
-``verified`` is checked against the table: none of its parents left means the delete
-committed; otherwise the guarded delete runs again, which deletes the rows if they are
-still exactly the object's and leaves them (the object superseded) if anything changed.
+Crash recovery (a rerun finds the open journal entry): the crash rolled back every take
+not committed.  A chunk journaled ``read`` had nothing deleted, so its object, if any, is
+deleted and the chunk taken again; a chunk journaled ``verified`` is checked against the
+table: none of its parents left means the delete committed; otherwise the guarded delete
+(:func:`~lms_db.archive.guarded_delete.guarded_delete`) deletes the rows if they are still
+exactly the object's and leaves them (the object superseded) if anything changed since.
 So every row is in the table or in exactly one live object of the manifest, never
 neither, never both.
 """
@@ -28,8 +29,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,13 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lms_db.archive import journal
-from lms_db.archive.chunks import (
-    candidate_query,
-    parent_ids,
-    read_candidates,
-    read_chunk,
-    snapshot,
-)
+from lms_db.archive.chunks import candidate_query, parent_ids
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
 from lms_db.archive.guarded_delete import guarded_delete, parents_left
@@ -59,11 +55,18 @@ from lms_db.archive.manifest import (
 )
 from lms_db.archive.s3 import Encryption, Store
 from lms_db.archive.tables import ArchiveGroup
+from lms_db.archive.take import LOCK_WAIT, ChunkTaker, LockWait, takers
 from lms_db.archive.throttle import LagThrottle
 from lms_db.errors import OperationError
 from lms_db.fleet.steps import Step, StepContext, remaining_steps, run_steps
 
 log = logging.getLogger(__name__)
+
+#: Seconds a take may wait in all on rows another session keeps locked (the server's own
+#: default lock wait is 50 s) before the run stops.
+LOCK_PATIENCE = 50
+#: :meth:`ShardArchiver._take`'s answer when the run's own open chunk must commit first.
+_HELD_FIRST: Any = object()
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,6 @@ class ShardArchiver:
         self.dialect = engine.dialect.name
         # Guards the payload (journal state) shared by the pipeline's two threads.
         self._lock = threading.RLock()
-        # Rows of the chunks in flight as read, by chunk number, until their delete.
-        self._read_rows: dict[int, dict[str, list[Any]]] = {}
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -224,41 +225,111 @@ class ShardArchiver:
             self._pipelined()
 
     def _serial(self) -> None:
-        after, number = self.payload["cursor"], int(self.payload["next_chunk"])
-        while (ready := self._prepare(after, number)) is not None:
-            self._promote(ready)
-            self._delete_and_finish(ready)
-            after, number = ready["hi"], number + 1
-            if self.throttle is not None:
-                self.throttle.before_chunk()
+        """Take a chunk, store and verify it, commit its delete; then the next."""
+        with self._takers(1) as [taker]:
+            after, number = self.payload["cursor"], int(self.payload["next_chunk"])
+            while (chunk := self._take(taker, after, None)) is not None:
+                ready = self._store(chunk, number)
+                self._promote(ready)
+                self._commit(ready, taker)
+                after, number = ready["hi"], number + 1
+                if self.throttle is not None:
+                    self.throttle.before_chunk()
 
     def _pipelined(self) -> None:
-        """Upload and verify chunk N+1 in a worker thread while this thread runs chunk N's
-        guarded delete.  The database work stays in this thread, one statement at a time
-        (read N+1, then delete N): on a small server, reads running beside the deletes
-        took several times as long, and the overlap worth having is the object store's
-        latency.  At most two chunks are in flight, both journaled (``inflight`` and
-        ``ahead``): a row is deleted only after its own object was verified, whatever the
-        other chunk is doing."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-s3") as pool:
+        """Store and verify chunk N in a worker thread while this thread commits chunk
+        N-1 and takes chunk N+1.  The database work stays in this thread, one statement at
+        a time: on a small server, reads running beside the deletes took several times as
+        long, and the overlap worth having is the object store's latency.  Two takers
+        alternate, so at most two chunks are in flight, both journaled (``inflight`` and
+        ``ahead``), each in its own open transaction: a chunk's delete commits only after
+        its own object was verified, whatever the other chunk is doing."""
+        with (
+            self._takers(2) as takers,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-s3") as pool,
+        ):
+            after, number = self.payload["cursor"], int(self.payload["next_chunk"])
+            held: tuple[Future[dict[str, Any]], ChunkTaker] | None = None
+            turn = 0
+            try:
+                while True:
+                    taker = takers[turn % 2]
+                    chunk = self._take(taker, after, held)
+                    if chunk is _HELD_FIRST and held is not None:
+                        self._settle(*held)  # our own open chunk held the lock
+                        held = None
+                        continue
+                    if chunk is None:
+                        break
+                    ready = None
+                    if held is not None:
+                        # Chunk N-1 verified: out of the ``ahead`` slot before N goes in.
+                        ready = held[0].result()
+                        self._promote(ready)
+                    future = pool.submit(self._store, chunk, number)
+                    after, number, turn = parent_ids(self.group, chunk)[-1], number + 1, turn + 1
+                    del chunk
+                    if held is not None and ready is not None:
+                        self._commit(ready, held[1])
+                        if self.throttle is not None:
+                            self.throttle.before_chunk()
+                    held = (future, taker)
+                if held is not None:
+                    self._settle(*held)
+            except BaseException:
+                if held is not None:
+                    held[0].cancel()
+                raise
 
-            def store(after: int | None, number: int) -> Future[dict[str, Any]] | None:
-                chunk = self._read_next(after)
-                return None if chunk is None else pool.submit(self._store, chunk, number)
+    def _settle(self, future: Future[dict[str, Any]], taker: ChunkTaker) -> None:
+        """Wait for the chunk's object to be verified, then commit its delete."""
+        ready = future.result()
+        self._promote(ready)
+        self._commit(ready, taker)
 
-            pending = store(self.payload["cursor"], int(self.payload["next_chunk"]))
-            while pending is not None:
-                ready = pending.result()
-                self._promote(ready)
-                pending = store(ready["hi"], int(ready["chunk"]) + 1)
-                try:
-                    self._delete_and_finish(ready)
-                    if self.throttle is not None:
-                        self.throttle.before_chunk()
-                except BaseException:
-                    if pending is not None:
-                        pending.cancel()
-                    raise
+    def _take(
+        self,
+        taker: ChunkTaker,
+        after: int | None,
+        held: tuple[Future[dict[str, Any]], ChunkTaker] | None,
+    ) -> Any:
+        """The next chunk (``None``: none left), or :data:`_HELD_FIRST` when the take waited
+        on a lock while this run holds another chunk open."""
+        waited = 0.0
+        while True:
+            try:
+                return taker.take(after, self.options.chunk_size)
+            except LockWait:
+                if held is not None:
+                    log.info(
+                        "%s: a take waited on a row lock; the open chunk commits first", self.shard
+                    )
+                    return _HELD_FIRST
+                waited += LOCK_WAIT
+                if waited >= LOCK_PATIENCE:
+                    raise OperationError(
+                        f"{self.shard}: rows after {self.group.parent.name} key {after} stayed "
+                        f"locked by another session for {waited:g}s; nothing of that chunk "
+                        "was deleted: rerun when it lets go"
+                    ) from None
+                log.info("%s: rows locked by another session; taking again", self.shard)
+
+    @contextmanager
+    def _takers(self, count: int) -> Iterator[list[ChunkTaker]]:
+        delete = not self.options.no_delete
+        with takers(
+            self.engine, self.group, self.options.row_filter, delete=delete, count=count
+        ) as out:
+            yield out
+
+    def _commit(self, ready: dict[str, Any], taker: ChunkTaker) -> None:
+        """Chunk ``ready`` is verified: commit its delete, then finish it."""
+        taker.commit()
+        if self.options.no_delete:
+            self._finish(ready, "copied")
+            return
+        pause_point("delete:committed")
+        self._finish(ready, "archived")
 
     def _promote(self, ready: dict[str, Any]) -> None:
         """The prepared chunk moves from ``ahead`` to ``inflight`` (the delete's slot)."""
@@ -308,21 +379,6 @@ class ShardArchiver:
             self.payload["progress"] = progress
             self._ctx.save()
 
-    def _read_next(self, after: int | None) -> Chunk | None:
-        with snapshot(self.engine) as conn:
-            query = candidate_query(self.group, self.options.row_filter, self.dialect, after).limit(
-                self.options.chunk_size
-            )
-            parents, types = read_candidates(conn, query, self.group.parent)
-            if not parents:
-                return None
-            return read_chunk(conn, self.group, parents, parent_types=types)
-
-    def _prepare(self, after: int | None, number: int) -> dict[str, Any] | None:
-        """Read the chunk after ``after``, then :meth:`_store` it.  ``None``: no rows left."""
-        chunk = self._read_next(after)
-        return None if chunk is None else self._store(chunk, number)
-
     def _store(self, chunk: Chunk, number: int) -> dict[str, Any]:
         """Store ``chunk`` as object ``number`` and verify it; journaled ``read`` then
         ``verified`` in the ``ahead`` slot."""
@@ -352,7 +408,6 @@ class ShardArchiver:
             "keys": self._shard_keys(chunk),
         }
         with self._lock:
-            self._read_rows[number] = chunk.rows  # for the guarded delete (not journaled)
             self.payload["ahead"] = inflight
         del chunk
         self._save(f"chunk {number}:read")
@@ -376,14 +431,10 @@ class ShardArchiver:
         return inflight
 
     def _delete_and_finish(self, inflight: dict[str, Any]) -> None:
-        with self._lock:  # taken on every path: held rows must not pile up (--no-delete)
-            rows = self._read_rows.pop(int(inflight["chunk"]), None)
-        if self.options.no_delete:
-            self._finish(inflight, "copied")
-            return
-        deleted = guarded_delete(
-            self.engine, self.group, inflight["ids"], digest=inflight["digest"], rows=rows
-        )
+        """A verified chunk whose delete never committed (a crash rolled it back): the
+        guarded delete takes its rows if they are still exactly the object's."""
+        ids, digest = inflight["ids"], inflight["digest"]
+        deleted = guarded_delete(self.engine, self.group, ids, digest=digest)
         self._finish(inflight, "archived" if deleted else "superseded")
 
     # -- recovery ---------------------------------------------------------------------------

@@ -184,6 +184,17 @@ def archived_rows(client: Any, bucket: str) -> dict[str, list[int]]:
     return found
 
 
+def archived_records(client: Any, bucket: str) -> dict[str, list[dict[str, Any]]]:
+    """table -> rows (column -> value) in the live chunks of every run in the bucket."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for chunk in chunk_records(client, bucket):
+        if chunk["state"] in ("archived", "copied"):
+            rows = decode_chunk(client.get_object(Bucket=bucket, Key=chunk["key"])["Body"].read())
+            for table in rows.columns:
+                found.setdefault(table, []).extend(rows.records(table))
+    return found
+
+
 def chunk_records(client: Any, bucket: str) -> list[dict[str, Any]]:
     """Every chunk record of every run in the bucket: a complete run's through its
     manifest, an unfinished run's (no manifest yet) from its part objects."""

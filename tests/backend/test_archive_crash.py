@@ -167,13 +167,14 @@ def test_kill_then_rerun_on_sqlite(
     assert {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)} == before
 
 
-def test_kill_while_a_delete_waits_and_the_next_chunk_is_verified(
+def test_kill_while_chunk_2_is_verified_and_chunk_3_waits_on_a_lock(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
 ) -> None:
-    """The pipeline's overlap: chunk 1's guarded delete is in flight (blocked on a row lock
-    another session holds) while chunk 2 is read, uploaded and verified; kill -9 there."""
+    """The pipeline's overlap: chunk 1 committed, chunk 2 deleted in its open transaction
+    and verified, chunk 3's take waiting on a row lock another session holds; kill -9
+    there.  Chunk 2's delete must roll back."""
     fleet = make_fleet(request, tmp_path, "mariadb")
-    seed_learning(fleet, per_shard=8)
+    expected = seed_learning(fleet, per_shard=12)  # 5 archivable enrollments: 3 chunks
     original = _table_ids(fleet)
     before = {i: table_checksums(url, TABLES) for i, url in enumerate(fleet.shard_urls)}
     env = cli_env(s3.url)
@@ -181,9 +182,12 @@ def test_kill_while_a_delete_waits_and_the_next_chunk_is_verified(
     holders = [fleet.engine(i) for i in range(len(fleet.shard_urls))]
     conns = [e.connect() for e in holders]
     try:
-        for conn in conns:  # every delete waits; consistent reads do not
+        for index, conn in enumerate(conns):  # chunk 3's parent, on every shard
             conn.begin()
-            conn.execute(sa.text("SELECT id FROM enrollments FOR UPDATE")).all()
+            conn.execute(
+                sa.text("SELECT id FROM enrollments WHERE id = :e FOR UPDATE"),
+                {"e": expected[index][4]},
+            ).all()
         kill_at(fleet.path, _args(bucket), env, "ahead:verified#2", tmp_path / "paused")
     finally:
         for conn in conns:
@@ -191,7 +195,9 @@ def test_kill_while_a_delete_waits_and_the_next_chunk_is_verified(
             conn.close()
         for engine in holders:
             engine.dispose()
-    assert _table_ids(fleet) == original, "a delete committed while its rows were locked"
+    left = set(_table_ids(fleet)["enrollments"])
+    assert not left & set(expected[0][:2]), "chunk 1's delete had committed"
+    assert set(expected[0][2:]) <= left, "chunk 2's delete, not committed, rolled back"
     assert len(chunk_keys(client, bucket)) == 2, "two chunks stored: the overlap happened"
 
     rerun = run_cli(fleet.path, _args(bucket), env)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,12 @@ from lms_db.topology.spec import load_topology
 from tests.backend.archive_helpers import (
     TABLES,
     TWO_SHARDS,
+    archived_records,
     archived_rows,
     chunk_keys,
     cli_env,
     ids_in,
+    kill_at,
     make_fleet,
     run_cli,
     seed_learning,
@@ -294,39 +297,81 @@ def test_put_refused_by_bucket_policy_stops_with_one_line(
     assert [table_checksums(url, TABLES) for url in fleet.shard_urls] == before
 
 
-def test_row_changed_between_read_and_delete_is_kept_then_taken_next_run(
+def test_row_changed_after_a_crash_before_the_delete_committed_is_kept_then_taken_next_run(
     request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
 ) -> None:
+    """Killed with chunk 1 verified but its delete not committed (rolled back), a row of
+    the chunk is changed; the rerun finds it differs from the object and keeps it."""
     fleet = make_fleet(request, tmp_path, "mariadb")
     expected = seed_learning(fleet)
     env = cli_env(s3.url)
-    proc = stop_at(
-        fleet.path,
-        _run_args(bucket, "--shard", "shard-0"),
-        env,
-        "verify:done",
-        tmp_path / "stopped",
-    )
+    args = _run_args(bucket, "--shard", "shard-0")
+    kill_at(fleet.path, args, env, "verify:done", tmp_path / "killed")
     changed = expected[0][0]  # in the first chunk
     engine = sa.create_engine(fleet.shard_urls[0])
     with engine.begin() as conn:
-        conn.execute(
+        edited = conn.execute(
             sa.text("UPDATE lesson_progress SET user_notes = 'edited' WHERE enrollment_id = :e"),
             {"e": changed},
-        )
+        ).rowcount
     engine.dispose()
-    os.killpg(proc.pid, signal.SIGCONT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out + err
-    [shard] = json.loads(out)["shards"]
+    assert edited == 2  # the kill rolled the chunk's delete back: its rows are there
+
+    rerun = run_cli(fleet.path, args, env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    [shard] = json.loads(rerun.stdout)["shards"]
     assert shard["superseded_rows"] == 2  # the whole first chunk stays
     assert changed in ids_in(fleet.shard_urls[0], "enrollments")
     assert changed not in archived_rows(s3.client(), bucket)["enrollments"]
 
-    nxt = run_cli(fleet.path, _run_args(bucket, "--shard", "shard-0"), env)
+    nxt = run_cli(fleet.path, args, env)
     assert nxt.returncode == 0, nxt.stderr
     assert changed not in ids_in(fleet.shard_urls[0], "enrollments")
     assert sorted(archived_rows(s3.client(), bucket)["enrollments"]) == sorted(expected[0])
+
+
+def test_a_writer_updating_a_row_being_archived_waits_and_never_changes_a_deleted_row(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
+    """From the chunk's read until its object is verified and its delete commits, the
+    chunk's rows are locked: a writer's UPDATE waits, then finds them gone, and the
+    object holds the rows as they were when read."""
+    fleet = make_fleet(request, tmp_path, "mariadb")
+    expected = seed_learning(fleet)
+    env = cli_env(s3.url)
+    proc = stop_at(
+        fleet.path, _run_args(bucket, "--shard", "shard-0"), env, "verify:done", tmp_path / "s"
+    )
+    target = expected[0][0]  # in the first chunk, verified, its delete not yet committed
+    engine = sa.create_engine(fleet.shard_urls[0])
+    outcome: list[int] = []
+
+    def writer() -> None:
+        with engine.begin() as conn:
+            outcome.append(
+                conn.execute(
+                    sa.text("UPDATE enrollments SET completed_lessons = 77 WHERE id = :e"),
+                    {"e": target},
+                ).rowcount
+            )
+
+    thread = threading.Thread(target=writer)
+    try:
+        thread.start()
+        thread.join(timeout=1.5)
+        assert thread.is_alive(), "the writer changed a row whose delete was in flight"
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=60)
+    thread.join(timeout=30)
+    engine.dispose()
+    assert proc.returncode == 0, out + err
+    assert outcome == [0]  # the row was gone when the writer got it
+    assert target not in ids_in(fleet.shard_urls[0], "enrollments")
+    [row] = [
+        r for r in archived_records(s3.client(), bucket)["enrollments"] if int(r["id"]) == target
+    ]
+    assert int(row["completed_lessons"]) != 77
 
 
 def test_archive_and_migrate_exclude_each_other(

@@ -1,0 +1,306 @@
+"""Taking a chunk: its rows are read by the statements that delete them, in a transaction
+that commits only once their object is stored and verified.
+
+One transaction per chunk, on a connection of its own (a run keeps two, so chunk N+1 can be
+taken while chunk N's object is uploaded):
+
+1. the candidate ids: up to ``limit`` parent keys after the cursor that pass the filter and
+   have no blocking child (a plain read: it locks nothing, so it never waits on the
+   application's rows it walks past);
+2. those parents read under ``FOR UPDATE`` by exact key, the filter applied again to the
+   locked rows (a row changed since step 1 is left out); from here on a writer adding a
+   child waits, since its foreign-key check needs the parent row we hold;
+3. no blocking child may have appeared (else the transaction starts over: the next
+   candidate read leaves that parent out);
+4. the children deleted, each ``DELETE ... RETURNING`` the rows it removed, read as the
+   archive reads rows (raw text on MariaDB); without ``RETURNING`` (MySQL) they are read
+   under ``FOR UPDATE`` and deleted with their count checked;
+5. the parents deleted by key, the count checked.
+
+The rows read are the rows deleted: nothing can change them in between, so no second
+read or comparison is needed.  The caller commits after the object is verified; a crash or
+an error before that rolls the transaction back and every row is still in its table.
+``--no-delete`` reads the same rows in one snapshot instead and deletes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from lms_db.archive.chunks import (
+    candidate_query,
+    check_count,
+    member_of,
+    read_candidates,
+    read_chunk,
+)
+from lms_db.archive.codec import Chunk, Row
+from lms_db.archive.errors import ArchiveRefused
+from lms_db.archive.filters import RowFilter
+from lms_db.archive.guarded_delete import blocked
+from lms_db.archive.hooks import pause_point
+from lms_db.archive.tables import ArchiveGroup, select_rows
+from lms_db.errors import OperationError
+from lms_db.fleet.raw_columns import binary_columns, read_columns
+from lms_db.fleet.rawread import read_raw
+
+#: Times a take starts over when the rows changed under it (a parent turned ineligible or
+#: gained a blocking child between the candidate read and the lock) before it gives up.
+RETRIES = 20
+#: Seconds a taker's statement waits for a row lock before its take is given up and
+#: retried (see :class:`LockWait`).
+LOCK_WAIT = 2
+
+MYSQL_FAMILY = ("mysql", "mariadb")
+
+
+class LockWait(Exception):
+    """A take waited :data:`LOCK_WAIT` seconds for a row lock and was rolled back.
+
+    The holder may be the run's own other chunk, open until its object is verified (the
+    one thread that would commit it is the one waiting): the caller commits that chunk
+    first, then takes again.  Otherwise it is another session, and the take is retried."""
+
+
+class ChunkTaker:
+    """One connection on which chunks are taken, one open transaction at a time."""
+
+    def __init__(
+        self, conn: Connection, group: ArchiveGroup, row_filter: RowFilter, *, delete: bool
+    ) -> None:
+        self.conn = conn
+        self.group = group
+        self.row_filter = row_filter
+        self.delete = delete
+        self.dialect = conn.dialect.name
+        self._open = False
+
+    def take(self, after: int | None, limit: int) -> Chunk | None:
+        """The next chunk after parent key ``after``, its rows deleted (unless
+        ``--no-delete``) in a transaction left open.  ``None``: no rows left (and no
+        transaction open)."""
+        for _ in range(RETRIES):
+            self._begin()
+            try:
+                ids = self._candidate_ids(after, limit)
+                if not ids:
+                    self.rollback()
+                    return None
+                if not self.delete:
+                    return self._read(ids)
+                chunk = self._take(ids)
+            except sa.exc.DBAPIError as exc:
+                self.rollback()
+                if _lock_wait(exc):
+                    raise LockWait from exc
+                raise
+            if chunk is not None:
+                return chunk
+            self.rollback()
+        raise OperationError(
+            f"{self.group.parent.name}: its rows kept changing while the archive took them "
+            f"({RETRIES} tries); nothing of that chunk was deleted: rerun"
+        )
+
+    def commit(self) -> None:
+        """Make the chunk's delete permanent (``--no-delete``: end its snapshot)."""
+        if self._open:
+            self._open = False
+            if self.delete:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+
+    def rollback(self) -> None:
+        if self._open:
+            self._open = False
+            self.conn.rollback()
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        if self.dialect == "sqlite":
+            # The database's write lock from the start: no writer slips in after the read.
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE" if self.delete else "BEGIN")
+        else:
+            self.conn.begin()
+        self._open = True
+
+    def _candidate_ids(self, after: int | None, limit: int) -> list[int]:
+        query = candidate_query(self.group, self.row_filter, self.dialect, after)
+        pk = self.group.parent.c[self.group.pk]
+        ids = query.with_only_columns(pk).limit(limit)
+        return [int(v) for v in self.conn.execute(ids).scalars()]
+
+    def _read(self, ids: Sequence[int]) -> Chunk:
+        """``--no-delete``: the chunk read in this transaction's snapshot."""
+        parent = self.group.parent
+        query = (
+            select_rows(parent, self.dialect)
+            .where(member_of(self.group, parent, ids))
+            .order_by(parent.c[self.group.pk])
+        )
+        parents, types = read_candidates(self.conn, query, parent)
+        return read_chunk(self.conn, self.group, parents, parent_types=types)
+
+    def _take(self, ids: Sequence[int]) -> Chunk | None:
+        """Lock the parents, then delete children and parents returning their rows.
+        ``None``: the rows changed since the candidate read (start over)."""
+        group, conn = self.group, self.conn
+        parent = group.parent
+        locked = (
+            select_rows(parent, self.dialect)
+            .where(member_of(group, parent, ids), *self.row_filter.clauses(parent, self.dialect))
+            .order_by(parent.c[group.pk])
+        )
+        if self.dialect != "sqlite":
+            locked = locked.with_for_update()
+        for name in MYSQL_FAMILY:
+            # By primary key: through the filter's status index the scan would start at
+            # that index's first entry and wait on the previous chunk's deleted entries.
+            locked = locked.with_hint(parent, "FORCE INDEX (PRIMARY)", name)
+        parents, parent_types = _read_rows(conn, locked, parent)
+        index = [c.name for c in parent.columns].index(group.pk)
+        ids = [int(r[index]) for r in parents]
+        if len(ids) != len(set(ids)) or not ids or blocked(conn, group, ids):
+            return None
+        rows: dict[str, list[Row]] = {parent.name: parents}
+        types: dict[str, list[int]] | None = {} if parent_types is not None else None
+        if types is not None and parent_types is not None:
+            types[parent.name] = parent_types
+        returning = bool(conn.dialect.delete_returning)
+        for child in reversed(group.children):
+            table = child.table
+            where = member_of(group, table, ids)
+            if returning:
+                statement: sa.Executable = (
+                    sa.delete(table).where(where).returning(*read_columns(table, self.dialect))
+                )
+                found, found_types = _read_rows(conn, statement, table)
+            else:
+                query = select_rows(table, self.dialect).where(where).with_for_update()
+                found, found_types = _read_rows(conn, query, table)
+                removed = conn.execute(sa.delete(table).where(where)).rowcount
+                check_count(removed, len(found), table.name)
+            rows[table.name] = _in_pk_order(table, found)
+            if types is not None and found_types is not None:
+                types[table.name] = found_types
+        pause_point("delete:children")
+        deleted = conn.execute(sa.delete(parent).where(member_of(group, parent, ids))).rowcount
+        check_count(deleted, len(ids), parent.name)
+        columns = {t.name: [c.name for c in t.columns] for t in group.tables}
+        ordered = {t.name: rows[t.name] for t in group.tables}  # parents, then children
+        return Chunk(columns, ordered, types=types)
+
+
+def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
+    """A lock wait timeout: MySQL/MariaDB error 1205, PostgreSQL ``lock_not_available``."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] == 1205
+
+
+def covered_foreign_keys(conn: Connection, group: ArchiveGroup) -> None:
+    """Refuse a live foreign key to the parent table that the models do not declare.
+
+    A taker deletes with foreign-key checks off (MySQL/MariaDB): the parents are locked
+    first, their children deleted, and no blocking child can appear, so the checks would
+    only add their cost and their lock on the next child's index entry (which chunk N+1
+    needs while chunk N is open).  That holds for the foreign keys the archive group knows;
+    one added to the database behind the models' back would be left dangling, so the run
+    refuses instead.
+    """
+    if conn.dialect.name not in MYSQL_FAMILY:
+        return
+    known = {(c.table.name, c.column) for c in (*group.children, *group.blockers)}
+    live = conn.execute(
+        sa.text(
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE "
+            "WHERE REFERENCED_TABLE_SCHEMA = DATABASE() AND TABLE_SCHEMA = DATABASE() "
+            "AND REFERENCED_TABLE_NAME = :parent"
+        ),
+        {"parent": group.parent.name},
+    ).all()
+    unknown = sorted({(str(t), str(c)) for t, c in live} - known)
+    if unknown:
+        names = ", ".join(f"{t}.{c}" for t, c in unknown)
+        raise ArchiveRefused(
+            f"{group.parent.name}: the database has foreign keys to it that the models do "
+            f"not declare ({names}); archiving could orphan those rows. Bring the schema "
+            "in line with the models (lmsdb migrate, lmsdb lint) first"
+        )
+
+
+def _read_rows(
+    conn: Connection, query: sa.Executable, table: sa.Table
+) -> tuple[list[Row], list[int] | None]:
+    """``query``'s rows as the archive reads ``table``: raw text and type codes on
+    MySQL/MariaDB (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere."""
+    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
+    if raw is not None:
+        return raw
+    return [tuple(r) for r in conn.execute(query)], None
+
+
+def _in_pk_order(table: sa.Table, rows: list[Row]) -> list[Row]:
+    """``rows`` in primary-key order, as a chunk holds them (raw rows hold text: compared
+    as numbers)."""
+    position = [c.name for c in table.columns].index(next(iter(table.primary_key.columns)).name)
+    return sorted(rows, key=lambda r: int(r[position]))
+
+
+@contextmanager
+def takers(
+    engine: Engine, group: ArchiveGroup, row_filter: RowFilter, *, delete: bool, count: int
+) -> Iterator[list[ChunkTaker]]:
+    """``count`` takers, each on a connection of its own held for the whole run.  Leaving
+    rolls back whatever is still open (an error or an interrupt: nothing unverified is
+    ever committed)."""
+    # READ COMMITTED: a locking read then holds only the rows it returns (no gap locks
+    # beside them), so the two takers' chunks never wait on each other.  --no-delete
+    # reads each chunk in one snapshot instead.
+    level: dict[str, Any] = {}
+    if engine.dialect.name != "sqlite":
+        level = {"isolation_level": "READ COMMITTED" if delete else "REPEATABLE READ"}
+    conns: list[Connection] = []
+    out: list[ChunkTaker] = []
+    try:
+        for _ in range(count):
+            conn = engine.connect().execution_options(**level)
+            conns.append(conn)
+            if delete:
+                _session(conn)
+            out.append(ChunkTaker(conn, group, row_filter, delete=delete))
+        if delete and conns:
+            covered_foreign_keys(conns[0], group)
+            conns[0].rollback()
+        yield out
+    finally:
+        for taker in out:
+            with suppress(Exception):  # a dead connection rolls back on the server
+                taker.rollback()
+        for conn in conns:
+            if delete and engine.dialect.name != "sqlite":
+                # Its session settings must not reach the pool's next user.
+                conn.invalidate()
+            conn.close()
+
+
+def _session(conn: Connection) -> None:
+    """A taker's session: short lock waits (:class:`LockWait`); on MySQL/MariaDB no
+    foreign-key checks (:func:`covered_foreign_keys` says why that is safe)."""
+    name = conn.dialect.name
+    if name in MYSQL_FAMILY:
+        conn.exec_driver_sql(
+            f"SET SESSION foreign_key_checks = 0, innodb_lock_wait_timeout = {LOCK_WAIT}"
+        )
+    elif name == "postgresql":
+        conn.exec_driver_sql(f"SET lock_timeout = '{LOCK_WAIT}s'")
+    conn.commit()

@@ -1,0 +1,108 @@
+"""The take of a chunk (read by deleting, committed once the object is verified) against
+the things around it: row locks another session holds, and foreign keys the models do not
+declare (the takers delete with foreign-key checks off on MySQL/MariaDB)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.backend.archive_helpers import (
+    TABLES,
+    archived_rows,
+    cli_env,
+    ids_in,
+    make_fleet,
+    run_cli,
+    seed_learning,
+)
+from tests.backend.router_helpers import table_checksums
+from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3  # noqa: F401
+
+
+def _args(bucket: str, *extra: str) -> list[str]:
+    return [
+        "archive",
+        "run",
+        "enrollments",
+        "--to",
+        f"s3://{bucket}/take",
+        "--older-than",
+        "2y",
+        "--date-column",
+        "completed_at",
+        "--status",
+        "completed",
+        "--chunk-size",
+        "2",
+        "--parallel",
+        "1",
+        "--yes",
+        "--json",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_a_row_locked_by_another_session_is_waited_for_then_archived(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str, backend: str
+) -> None:
+    """Another session holds a parent of chunk 2 for longer than a take's lock wait: the
+    run commits chunk 1, keeps taking chunk 2 until the lock goes, and archives all."""
+    fleet = make_fleet(request, tmp_path, backend)
+    expected = seed_learning(fleet)
+    engine = fleet.engine(0)
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(
+        sa.text("SELECT id FROM enrollments WHERE id = :e FOR UPDATE"), {"e": expected[0][2]}
+    ).all()
+
+    def release() -> None:
+        time.sleep(5)  # over two of a take's 2 s lock waits
+        conn.rollback()
+
+    holder = threading.Thread(target=release)
+    holder.start()
+    try:
+        began = time.monotonic()
+        result = run_cli(fleet.path, _args(bucket, "--shard", "shard-0"), cli_env(s3.url))
+        took = time.monotonic() - began
+    finally:
+        holder.join()
+        conn.close()
+        engine.dispose()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert took >= 4, "the run did not wait for the lock"
+    assert sorted(archived_rows(s3.client(), bucket)["enrollments"]) == sorted(expected[0])
+    assert not set(expected[0]) & set(ids_in(fleet.shard_urls[0], "enrollments"))
+
+
+def test_a_foreign_key_the_models_do_not_declare_refuses_the_shard(
+    request: pytest.FixtureRequest, tmp_path: Path, s3: S3Endpoint, bucket: str
+) -> None:
+    fleet = make_fleet(request, tmp_path, "mariadb")
+    seed_learning(fleet)
+    engine = fleet.engine(0)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE enrollment_notes (id BIGINT PRIMARY KEY, enrollment_id BIGINT "
+            "UNSIGNED NOT NULL, FOREIGN KEY (enrollment_id) REFERENCES enrollments (id))"
+        )
+    engine.dispose()
+    before = table_checksums(fleet.shard_urls[0], TABLES)
+    result = run_cli(fleet.path, _args(bucket, "--shard", "shard-0"), cli_env(s3.url))
+    assert result.returncode != 0
+    text = result.stdout + result.stderr
+    assert "enrollment_notes.enrollment_id" in text, text
+    assert "Traceback" not in text
+    assert table_checksums(fleet.shard_urls[0], TABLES) == before
+    assert archived_rows(s3.client(), bucket) == {}
+    if result.stdout.strip().startswith("{"):
+        [shard] = json.loads(result.stdout)["shards"]
+        assert shard["state"] in ("refused", "failed"), shard
