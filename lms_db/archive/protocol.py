@@ -189,8 +189,10 @@ class ShardArchiver:
         self.on_chunk = on_chunk
         self.throttle = throttle
         self.dialect = engine.dialect.name
-        # Guards the payload (journal state) shared by the pipeline's two threads.
+        # Guards the payload (journal state) shared by the pipeline's threads.
         self._lock = threading.RLock()
+        # The previous chunk's finish, running in the pipeline's part thread.
+        self._finishing: Future[None] | None = None
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -247,6 +249,7 @@ class ShardArchiver:
         with (
             self._takers(2) as takers,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-s3") as pool,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-part") as finisher,
         ):
             after, number = self.payload["cursor"], int(self.payload["next_chunk"])
             held: tuple[Future[dict[str, Any]], ChunkTaker] | None = None
@@ -256,7 +259,7 @@ class ShardArchiver:
                     taker = takers[turn % 2]
                     chunk = self._take(taker, after, held)
                     if chunk is _HELD_FIRST and held is not None:
-                        self._settle(*held)  # our own open chunk held the lock
+                        self._settle(*held, finisher)  # our own open chunk held the lock
                         held = None
                         continue
                     if chunk is None:
@@ -270,22 +273,28 @@ class ShardArchiver:
                     after, number, turn = parent_ids(self.group, chunk)[-1], number + 1, turn + 1
                     del chunk
                     if held is not None and ready is not None:
-                        self._commit(ready, held[1])
+                        self._commit(ready, held[1], finisher)
                         if self.throttle is not None:
                             self.throttle.before_chunk()
                     held = (future, taker)
                 if held is not None:
-                    self._settle(*held)
+                    self._settle(*held, finisher)
+                self._finished()
             except BaseException:
                 if held is not None:
                     held[0].cancel()
                 raise
 
-    def _settle(self, future: Future[dict[str, Any]], taker: ChunkTaker) -> None:
+    def _settle(
+        self,
+        future: Future[dict[str, Any]],
+        taker: ChunkTaker,
+        finisher: ThreadPoolExecutor | None = None,
+    ) -> None:
         """Wait for the chunk's object to be verified, then commit its delete."""
         ready = future.result()
         self._promote(ready)
-        self._commit(ready, taker)
+        self._commit(ready, taker, finisher)
 
     def _take(
         self,
@@ -322,17 +331,32 @@ class ShardArchiver:
         ) as out:
             yield out
 
-    def _commit(self, ready: dict[str, Any], taker: ChunkTaker) -> None:
-        """Chunk ``ready`` is verified: commit its delete, then finish it."""
+    def _commit(
+        self, ready: dict[str, Any], taker: ChunkTaker, finisher: ThreadPoolExecutor | None = None
+    ) -> None:
+        """Chunk ``ready`` is verified: commit its delete, then finish it (its part object
+        and journal entry), in ``finisher``'s thread when given: the part's PUT is an object
+        store round trip the next take need not wait for.  A crash before the finish is
+        journaled is recovered like any verified chunk (no parent left: archived)."""
         taker.commit()
-        if self.options.no_delete:
-            self._finish(ready, "copied")
-            return
-        pause_point("delete:committed")
-        self._finish(ready, "archived")
+        state = "copied" if self.options.no_delete else "archived"
+        if not self.options.no_delete:
+            pause_point("delete:committed")
+        if finisher is None:
+            self._finish(ready, state)
+        else:
+            self._finishing = finisher.submit(self._finish, ready, state)
+
+    def _finished(self) -> None:
+        """Wait for the last chunk's finish (and raise its error, if any)."""
+        finishing, self._finishing = self._finishing, None
+        if finishing is not None:
+            finishing.result()
 
     def _promote(self, ready: dict[str, Any]) -> None:
-        """The prepared chunk moves from ``ahead`` to ``inflight`` (the delete's slot)."""
+        """The prepared chunk moves from ``ahead`` to ``inflight`` (the commit's slot), once
+        the chunk before it is finished and out of that slot."""
+        self._finished()
         with self._lock:
             if self.payload.get("ahead") is ready:
                 self.payload["ahead"] = None
