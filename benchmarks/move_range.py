@@ -208,7 +208,7 @@ def _drop_lmsdb_triggers(url: sa.URL) -> None:
     with engine.begin() as conn:
         for (trigger,) in conn.exec_driver_sql(
             "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
-            "WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 6) = 'lmsdb_'"
+            "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 6) = 'lmsdb_'"
         ).all():
             conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
         if sa.inspect(conn).has_table("lmsdb_fences"):

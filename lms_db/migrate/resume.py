@@ -171,7 +171,7 @@ def _exists(conn: Connection, kind: str, names: tuple[str, ...]) -> bool:
         ),
         "trigger": (
             "SELECT 1 FROM information_schema.TRIGGERS WHERE "
-            "TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = :a",
+            "EVENT_OBJECT_SCHEMA = DATABASE() AND TRIGGER_NAME = :a",
             names[:1],
         ),
     }

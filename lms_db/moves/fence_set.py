@@ -231,7 +231,7 @@ def fence_texts(conn: Connection) -> dict[str, str]:
     if dialect in trg.MYSQL_FAMILY:
         query = (
             "SELECT EVENT_OBJECT_TABLE, ACTION_STATEMENT FROM information_schema.TRIGGERS "
-            "WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 7) = 'lmsdb_f'"
+            "WHERE EVENT_OBJECT_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, 7) = 'lmsdb_f'"
         )
     elif dialect == "postgresql":
         query = (

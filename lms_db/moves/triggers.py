@@ -143,8 +143,12 @@ def existing_triggers(conn: Connection, prefix: str = "lmsdb_") -> set[str]:
     """
     name = conn.dialect.name
     if name in MYSQL_FAMILY:
+        # EVENT_OBJECT_SCHEMA (always the trigger's own schema) is what MariaDB looks
+        # triggers up by; on TRIGGER_SCHEMA alone it opens every table of every database
+        # of the server, and waits behind any DDL pending anywhere on it.
         query = (
-            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
+            "WHERE EVENT_OBJECT_SCHEMA = DATABASE()"
         )
     elif name == "postgresql":
         query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
