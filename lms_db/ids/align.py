@@ -100,6 +100,7 @@ def plan_alignment(
     dry_run: bool = False,
     turn: Turn | None = None,
     pending: list[IdWindow] | None = None,
+    settled_only: bool = False,
 ) -> list[CounterAction]:
     """Decide (under the catalog's map lock) and, unless ``dry_run``, carry out what every
     named table's counter on ``shard`` needs (see the module's rules).
@@ -116,8 +117,10 @@ def plan_alignment(
         run get the same windows.
     :param pending: windows a dry run "granted" on earlier shards (appended to): counted as
         taken, as the real run's committed grants would be.
+    :param settled_only: leave out every table whose counter does not stand above its
+        highest id (see :func:`settled`).
     :returns: one action per table drawing from windows on the shard (tables of a keyspace
-        it owns no range of are left out).
+        it owns no range of are left out, and with ``settled_only`` the unsettled ones).
     :raises CatalogError: the catalog failed.
     """
     router = windows.router
@@ -156,7 +159,10 @@ def plan_alignment(
                     floor=floor,
                     dry_run=dry_run,
                     taken=everything,
+                    settled_only=settled_only,
                 )
+                if action is None:
+                    continue
                 if action.granted is not None:
                     everything.append(action.granted)
                     if dry_run and pending is not None:
@@ -186,10 +192,13 @@ def _decide(
     floor: int,
     dry_run: bool,
     taken: list[IdWindow],
-) -> CounterAction:
+    settled_only: bool = False,
+) -> CounterAction | None:
     column = windows.id_column_name(table)
     counter = counter_position(conn, table.name, column)
     top = max_id(conn, table.name, column)
+    if settled_only and not settled(counter, top):
+        return None
     point = max(counter or 0, floor, (top or 0) + 1, 1)
     span, next_id = locate(spans, point)
     before = None
@@ -224,6 +233,21 @@ def _decide(
                 span, next_id = (lo, hi), max(next_id, lo)
     moved = span is not None and (counter != next_id or _bounds_differ(conn, table, column, span))
     return CounterAction(shard, table.name, counter, next_id, span, before, granted, moved, error)
+
+
+def settled(counter: int | None, top: int | None) -> bool:
+    """Whether deleting rows can no longer change what a counter needs: it stands above the
+    table's highest id ``top`` (or the table is empty).
+
+    Every decision above reads the table's rows only through ``max(counter, top + 1)``, so
+    then it is the same before and after a delete of any rows.  Always so on
+    MySQL/MariaDB, where an insert with an explicit id moves the counter past it; a
+    PostgreSQL sequence stays below rows inserted with explicit ids (rows a move brought in).
+
+    :param counter: the next id the database hands out (``None``: SQLite, no counter).
+    :param top: the table's highest id (``None``: no rows).
+    """
+    return counter is not None and (top is None or top < counter)
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def top_up_windows(
     dry_run: bool = False,
     windows: IdWindows | None = None,
     parallel: int = DEFAULT_PARALLEL,
+    settled_only: bool = False,
 ) -> TopUpRun:
     """Put every counter inside its shard's live windows; grant where ids are missing or low.
 
@@ -94,6 +95,9 @@ def top_up_windows(
     :param dry_run: report what would be done, change nothing.
     :param windows: the :class:`IdWindows` to use (default sizes otherwise).
     :param parallel: shards worked on at once.
+    :param settled_only: only counters a delete can no longer change (they stand above
+        their table's highest id, :func:`~lms_db.ids.align.settled`): a move positions those
+        before it deletes the moved rows from its source.
     :returns: the counters that needed (or got) a window or a move, and the failures.
     :raises UnknownObjectError: an unknown shard or table.
     """
@@ -125,6 +129,7 @@ def top_up_windows(
                 dry_run=dry_run,
                 turn=turns[shard],
                 pending=pending,
+                settled_only=settled_only,
             )
         except (LmsDbError, sa.exc.SQLAlchemyError) as exc:
             return shard_failure(shard, router.location(shard).primary.display, exc)

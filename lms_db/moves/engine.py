@@ -4,7 +4,7 @@ Steps (docs/moves.md says what each protects against), each journaled by
 :mod:`lms_db.fleet.steps` so ``--resume`` finishes a run killed anywhere::
 
     prepare -> capture -> copy -> catchup -> freeze -> final_delta -> verify -> switch
-            -> dest_windows -> delete -> source_windows -> cleanup
+            -> dest_windows -> source_counters -> delete -> source_windows -> cleanup
 
 ``--abort`` (before the switch only) runs ``abort_unfence -> abort_release ->
 abort_changelog -> abort_clear``, journaled the same way.
@@ -55,6 +55,7 @@ STEPS = (
     "verify",
     "switch",
     "dest_windows",
+    "source_counters",
     "delete",
     "source_windows",
     "cleanup",
@@ -391,10 +392,10 @@ class _Move:
         self.state["map_version"] = version
         self.router.refresh()
 
-    def _windows(self, shard: str) -> None:
+    def _windows(self, shard: str, *, settled_only: bool = False) -> None:
         self.router.refresh()
         try:
-            top_up_windows(self.router, [shard])
+            top_up_windows(self.router, [shard], settled_only=settled_only)
         except IdWindowExhausted as exc:
             # Not a failure of the move: the shard's owned ranges are full of ids already
             # (it can create no new users there); the note tells the operator.
@@ -403,6 +404,14 @@ class _Move:
 
     def dest_windows(self, ctx: StepContext) -> None:
         self._windows(self.dest)
+
+    def source_counters(self, ctx: StepContext) -> None:
+        # Before the delete, every counter the delete cannot change (on MySQL/MariaDB all
+        # of them): there InnoDB's purge of the deleted rows would make the counter's
+        # ALTER TABLE wait for it (about 1 s on MariaDB 10.11), and the source creates
+        # users again sooner when its counter stood in the moved range (the fence refuses
+        # them until then).  The same windows as after the delete (ids.align.settled).
+        self._windows(self.source, settled_only=True)
 
     def delete(self, ctx: StepContext) -> None:
         src_engine, _ = self._engines()
@@ -432,7 +441,8 @@ class _Move:
             )
 
     def source_windows(self, ctx: StepContext) -> None:
-        # After the delete: the source's counter can then move below the moved range.
+        # After the delete: the counters source_counters left (a PostgreSQL sequence below
+        # rows of the moved range may now stay below it); nothing to do for the others.
         self._windows(self.source)
 
     def cleanup(self, ctx: StepContext) -> None:

@@ -30,7 +30,14 @@ from lms_db.router.router import Router
 log = logging.getLogger(__name__)
 
 #: Steps after which the destination serves the range.
-AFTER_SWITCH = ("switch", "dest_windows", "delete", "source_windows", "cleanup")
+AFTER_SWITCH = (
+    "switch",
+    "dest_windows",
+    "source_counters",
+    "delete",
+    "source_windows",
+    "cleanup",
+)
 #: Steps during which the changelog triggers exist on the source (the delete drops them
 #: first: after the switch the changelog is never read, and the fence refuses writes).
 WITH_CHANGELOG = (
@@ -42,6 +49,7 @@ WITH_CHANGELOG = (
     "verify",
     "switch",
     "dest_windows",
+    "source_counters",
 )
 
 

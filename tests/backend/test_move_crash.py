@@ -61,6 +61,7 @@ POINTS = [
     "before:switch",
     "after:switch",
     "after:dest_windows",
+    "after:source_counters",
     "delete:chunk#2",
     "before:source_windows",
     "before:cleanup",
@@ -102,9 +103,9 @@ def cli(
     )
 
 
-def kill_at(topology: Path, point: str, marker: Path) -> None:
-    """Run the move until ``point``, then SIGKILL its whole process group."""
-    proc = cli(topology, MOVE, {"LMSDB_TEST_PAUSE_AT": point, "LMSDB_TEST_PAUSE_FILE": str(marker)})
+def kill_at(topology: Path, point: str, marker: Path, args: list[str] = MOVE) -> None:
+    """Run the move (``args``) until ``point``, then SIGKILL its whole process group."""
+    proc = cli(topology, args, {"LMSDB_TEST_PAUSE_AT": point, "LMSDB_TEST_PAUSE_FILE": str(marker)})
     deadline = time.monotonic() + 90
     while not marker.exists():
         if proc.poll() is not None:
