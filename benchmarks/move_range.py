@@ -15,7 +15,9 @@ The ways, on the same rows:
 
 - ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, verify, switch,
   id windows, chunked delete); on one server the same-server copy path, between servers
-  the client path.  Each step's wall time is recorded too (``lmsdb_phases``);
+  the client path.  Each step's wall time is recorded too (``lmsdb_phases``), and the peak
+  RSS of the process that ran it (``lmsdb_max_rss_mib``: the move runs in a child process
+  of its own, so the sample load and the other legs are not in it);
 - ``pt_archiver``: ``--bulk-insert --bulk-delete --limit 1000 --commit-each`` per table
   (foreign-key checks off on both sides, as it cannot order tables; needs the Debian
   package ``percona-toolkit``; skipped if missing);
@@ -31,6 +33,12 @@ No verification in the last four (lmsdb verifies every chunk before it switches)
     python benchmarks/move_range.py --users 10000
     python benchmarks/move_range.py --users 10000 --layout one-server --ways lmsdb,insert_select
     python benchmarks/move_range.py --users 2000 --profile /tmp/move.prof --json
+    python benchmarks/move_range.py --users 401000 --layout one-server --ways lmsdb
+
+The sample holds about 2.5 enrollments per user (20,000 users: 49,864), so ``--users 401000``
+loads about 1,000,000 enrollments (about 12 million rows in all) and ``--users 1604000``
+about 4,000,000.  When nothing runs after the lmsdb leg (``--ways lmsdb``, last layout),
+its rows are not moved back.
 
 The figures depend on the machine's load (each leg records ``os.getloadavg()`` before it):
 re-measure on a quiet machine before quoting.
@@ -42,6 +50,7 @@ import argparse
 import cProfile
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,6 +109,15 @@ def _count(url: sa.URL, lo: int, hi: int) -> int:
                 )
                 for s in insert_order("user")
             )
+    finally:
+        engine.dispose()
+
+
+def _enrollments(url: sa.URL) -> int:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT COUNT(*) FROM enrollments").scalar_one())
     finally:
         engine.dispose()
 
@@ -266,6 +284,44 @@ def _fleet(url: sa.URL, names: dict[str, str], second: MariaDBServer | None, tmp
     return load_topology(tmp / "t.toml")
 
 
+def _lmsdb_child(topology_path: Path, lo: int, hi: int, shard: str, profile: str | None) -> None:
+    """The lmsdb leg in this (child) process: one move, its figures as JSON on stdout."""
+    phases = _Phases()
+    with Router.from_topology(load_topology(topology_path)) as router:
+        prof = cProfile.Profile() if profile else None
+        started = time.monotonic()
+        if prof is not None:
+            prof.enable()
+        moved = start_move(router, MoveRequest("user", lo, hi, shard), on_progress=phases)
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(str(profile))
+        seconds = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "seconds": seconds,
+        "phases": phases.done(),
+        "frozen_seconds": moved.frozen_seconds,
+        "copy_path": moved.copy_path,
+        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+    }
+    print(json.dumps(out))
+
+
+def _lmsdb_leg(
+    topology_path: Path, lo: int, hi: int, shard: str, profile: str | None
+) -> dict[str, Any]:
+    args = [sys.executable, __file__, "--leg-lmsdb", str(topology_path)]
+    args += ["--lo", str(lo), "--hi", str(hi), "--to", shard]
+    if profile:
+        args += ["--profile", profile]
+    out = subprocess.run(args, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"the lmsdb leg failed: {out.stderr[-2000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def run(
     url_text: str,
     users: int,
@@ -306,28 +362,25 @@ def run(
             lo, hi = int(ids[0]), int(ids[len(ids) // 4])
             rows = _count(urls["s0"], lo, hi)
             results["rows_moved"] = rows
+            results["enrollments"] = _enrollments(urls["s0"])
             if "lmsdb" in ways:
                 for layout in layouts:
                     key, shard = dests[layout]
-                    phases = _Phases()
                     out = results["layouts"].setdefault(layout, {})
                     out["load_before_lmsdb"] = round(os.getloadavg()[0], 2)
-                    prof = cProfile.Profile() if profile else None
-                    started = time.monotonic()
-                    if prof is not None:
-                        prof.enable()
-                    moved = start_move(
-                        router, MoveRequest("user", lo, hi, shard), on_progress=phases
+                    leg = _lmsdb_leg(
+                        tmp / "t.toml", lo, hi, shard, f"{profile}.{layout}" if profile else None
                     )
-                    if prof is not None:
-                        prof.disable()
-                        prof.dump_stats(f"{profile}.{layout}")
-                    out["lmsdb"] = time.monotonic() - started
-                    out["lmsdb_phases"] = phases.done()
-                    out["lmsdb_frozen_seconds"] = moved.frozen_seconds
-                    out["lmsdb_copy_path"] = moved.copy_path
+                    out["lmsdb"] = leg["seconds"]
+                    out["lmsdb_phases"] = leg["phases"]
+                    out["lmsdb_frozen_seconds"] = leg["frozen_seconds"]
+                    out["lmsdb_copy_path"] = leg["copy_path"]
+                    out["lmsdb_max_rss_mib"] = leg["max_rss_mib"]
+                    out["lmsdb_cpu_s"] = leg["cpu_s"]
                     assert _count(urls[key], lo, hi) == rows and _count(urls["s0"], lo, hi) == 0
-                    start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # back (untimed)
+                    router.refresh()
+                    if layout != layouts[-1] or set(ways) - {"lmsdb"}:
+                        start_move(router, MoveRequest("user", lo, hi, "shard-0"))  # untimed
         for key in urls:
             _drop_lmsdb_triggers(urls[key])
         for layout in layouts:
@@ -371,7 +424,10 @@ def run(
 
 def _print(results: dict[str, Any]) -> None:
     rows = results["rows_moved"]
-    print(f"{rows:,} rows of {results['users'] // 4:,} users moved; {results['machine']}")
+    print(
+        f"{rows:,} rows of {results['users'] // 4:,} users moved "
+        f"({results['enrollments']:,} enrollments loaded); {results['machine']}"
+    )
     for layout, out in results["layouts"].items():
         print(f"{layout}:")
         ceiling, pt = out.get("insert_select"), out.get("pt_archiver")
@@ -392,6 +448,7 @@ def _print(results: dict[str, Any]) -> None:
             print(f"  lmsdb copy path: {out['lmsdb_copy_path']}")
             print(f"  lmsdb freeze-to-switch: {out['lmsdb_frozen_seconds']} s")
             print(f"  lmsdb steps: {out['lmsdb_phases']}")
+            print(f"  lmsdb peak RSS: {out['lmsdb_max_rss_mib']} MiB, CPU {out['lmsdb_cpu_s']} s")
     print(f"load after: {results['load_after']}")
 
 
@@ -407,7 +464,15 @@ def main() -> None:
     )
     parser.add_argument("--profile", help="cProfile each lmsdb move into PROFILE.<layout>")
     parser.add_argument("--json", action="store_true")
+    # The lmsdb leg's child process (see _lmsdb_leg).
+    parser.add_argument("--leg-lmsdb", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--lo", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--hi", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--to", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.leg_lmsdb is not None:
+        _lmsdb_child(args.leg_lmsdb, args.lo, args.hi, args.to, args.profile)
+        return
     layouts = LAYOUTS if args.layout == "both" else (args.layout,)
     ways = tuple(w for w in args.ways.split(",") if w)
     unknown = set(ways) - set(WAYS)
