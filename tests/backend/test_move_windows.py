@@ -71,7 +71,9 @@ def unsettled(url: sa.URL) -> set[str]:
 def ids_state(fleet: Fleet) -> dict[str, Any]:
     """The catalog's windows and every counter: what a move leaves of the fleet's ids."""
     with Router.from_topology(fleet.topology) as router:
-        windows = sorted((w.table_name, w.shard, w.lo, w.hi) for w in read_id_windows(router.catalog))
+        windows = sorted(
+            (w.table_name, w.shard, w.lo, w.hi) for w in read_id_windows(router.catalog)
+        )
     return {"windows": windows, "counters": counters(fleet)}
 
 
