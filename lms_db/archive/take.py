@@ -71,9 +71,18 @@ class ChunkTaker:
     """One connection on which chunks are taken, one open transaction at a time."""
 
     def __init__(
-        self, conn: Connection, group: ArchiveGroup, row_filter: RowFilter, *, delete: bool
+        self,
+        conn: Connection,
+        group: ArchiveGroup,
+        row_filter: RowFilter,
+        *,
+        delete: bool,
+        returning: bool | None = None,
     ) -> None:
+        """:param returning: delete the children with ``DELETE ... RETURNING`` (``None``:
+        where the dialect has it; MySQL has not)."""
         self.conn = conn
+        self.returning = bool(conn.dialect.delete_returning) if returning is None else returning
         self.group = group
         self.row_filter = row_filter
         self.delete = delete
@@ -173,11 +182,10 @@ class ChunkTaker:
         types: dict[str, list[int]] | None = {} if parent_types is not None else None
         if types is not None and parent_types is not None:
             types[parent.name] = parent_types
-        returning = bool(conn.dialect.delete_returning)
         for child in reversed(group.children):
             table = child.table
             where = member_of(group, table, ids)
-            if returning:
+            if self.returning:
                 statement: sa.Executable = (
                     sa.delete(table).where(where).returning(*read_columns(table, self.dialect))
                 )

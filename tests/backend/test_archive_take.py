@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from lms_db.archive.chunks import read_candidates, read_chunk, snapshot
+from lms_db.archive.filters import build_filter
+from lms_db.archive.tables import archive_group, select_rows, utc_sessions
+from lms_db.archive.take import takers
 from tests.backend.archive_helpers import (
     TABLES,
     archived_rows,
@@ -23,6 +27,8 @@ from tests.backend.archive_helpers import (
 )
 from tests.backend.router_helpers import table_checksums
 from tests.backend.s3_helpers import S3Endpoint, fixture_bucket, fixture_s3  # noqa: F401
+
+GROUP = archive_group("enrollments")
 
 
 def _args(bucket: str, *extra: str) -> list[str]:
@@ -106,3 +112,55 @@ def test_a_foreign_key_the_models_do_not_declare_refuses_the_shard(
     if result.stdout.strip().startswith("{"):
         [shard] = json.loads(result.stdout)["shards"]
         assert shard["state"] in ("refused", "failed"), shard
+
+
+@pytest.mark.parametrize(
+    ("backend", "returning"),
+    # SQLite has DELETE ... RETURNING; the locked read is MySQL's way, run on the others.
+    [
+        ("mariadb", True),
+        ("mariadb", False),
+        ("postgresql", True),
+        ("postgresql", False),
+        ("sqlite", True),
+    ],
+    ids=["mariadb-returning", "mariadb-locked-read", "pg-returning", "pg-locked-read", "sqlite"],
+)
+def test_a_take_holds_exactly_the_rows_it_deletes_until_committed(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, returning: bool
+) -> None:
+    """Both ways of a take (``DELETE ... RETURNING``, and the locked read then delete MySQL
+    needs) give the chunk a snapshot read gives, rows in primary-key order with the same
+    digest; a rollback leaves every table as it was, a commit removes exactly the chunk."""
+    fleet = make_fleet(request, tmp_path, backend, shards=1)
+    ids = seed_learning(fleet)[0]
+    url = fleet.shard_urls[0]
+    engine = utc_sessions(sa.create_engine(url))
+    row_filter = build_filter(
+        GROUP.parent, older_than="2y", date_column="completed_at", status="completed"
+    )
+    before = table_checksums(url, TABLES)
+    try:
+        parent = GROUP.parent
+        with snapshot(engine) as conn:
+            query = select_rows(parent, backend).where(parent.c.id.in_(ids)).order_by(parent.c.id)
+            parents, types = read_candidates(conn, query, parent)
+            expected = read_chunk(conn, GROUP, parents, parent_types=types)
+        with takers(engine, GROUP, row_filter, delete=True, count=1) as [taker]:
+            taker.returning = returning
+            chunk = taker.take(None, 100)
+            assert chunk is not None
+            assert chunk.rows == expected.rows
+            assert chunk.digest() == expected.digest()
+            taker.rollback()
+            assert table_checksums(url, TABLES) == before
+            again = taker.take(None, 100)
+            assert again is not None and again.digest() == expected.digest()
+            taker.commit()
+            assert taker.take(None, 100) is None  # nothing eligible left
+    finally:
+        engine.dispose()
+    assert not set(ids) & set(ids_in(url, "enrollments"))
+    for child in ("lesson_progress", "quiz_attempts"):
+        assert not set(ids) & set(ids_in(url, child, "enrollment_id")), child
+    assert len(ids_in(url, "enrollments")) == 12 - len(ids)  # the others stay
