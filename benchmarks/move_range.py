@@ -16,8 +16,8 @@ The ways, on the same rows:
 - ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, verify, switch,
   id windows, chunked delete); on one server the same-server copy path, between servers
   the client path.  Each step's wall time is recorded too (``lmsdb_phases``), and the peak
-  RSS of the process that ran it (``lmsdb_max_rss_mib``: the move runs in a child process
-  of its own, so the sample load and the other legs are not in it);
+  RSS of the process that ran it (``lmsdb_max_rss_mib``, ``VmHWM``: the move runs in a
+  child process of its own, so the sample load and the other legs are not in it);
 - ``pt_archiver``: ``--bulk-insert --bulk-delete --limit 1000 --commit-each`` per table
   (foreign-key checks off on both sides, as it cannot order tables; needs the Debian
   package ``percona-toolkit``; skipped if missing);
@@ -303,10 +303,22 @@ def _lmsdb_child(topology_path: Path, lo: int, hi: int, shard: str, profile: str
         "phases": phases.done(),
         "frozen_seconds": moved.frozen_seconds,
         "copy_path": moved.copy_path,
-        "max_rss_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "max_rss_mib": round(_peak_rss_kib(usage) / 1024, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
     }
     print(json.dumps(out))
+
+
+def _peak_rss_kib(usage: resource.struct_rusage) -> float:
+    """This process's own peak RSS.  Not ``ru_maxrss``: Linux keeps it across ``exec``, so
+    in a child it is at least the parent's RSS when it forked (here the sample loader's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(usage.ru_maxrss)
 
 
 def _lmsdb_leg(
