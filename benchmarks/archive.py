@@ -43,6 +43,8 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.peak_rss import peak_rss_kib  # noqa: E402
+
 SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 CUTOFF = "2023-01-01"
 
@@ -294,7 +296,7 @@ def main() -> None:
         result = LEGS[args.leg](args.db, args.s3, args.bucket, args.chunk_size)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # pt-archiver's perl
-        result["max_rss_mib"] = usage.ru_maxrss / 1024
+        result["max_rss_mib"] = peak_rss_kib(usage) / 1024
         # Client CPU (this process and its children): what the load on a shared machine
         # distorts least; the server's share is not in it.
         result["cpu_s"] = sum(u.ru_utime + u.ru_stime for u in (usage, children))

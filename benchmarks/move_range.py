@@ -68,6 +68,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import machine
+from benchmarks.peak_rss import peak_rss_kib
 from lms_db.catalog import seed_from_topology
 from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.moves.engine import MoveProgress, start_move
@@ -303,22 +304,10 @@ def _lmsdb_child(topology_path: Path, lo: int, hi: int, shard: str, profile: str
         "phases": phases.done(),
         "frozen_seconds": moved.frozen_seconds,
         "copy_path": moved.copy_path,
-        "max_rss_mib": round(_peak_rss_kib(usage) / 1024, 1),
+        "max_rss_mib": round(peak_rss_kib(usage) / 1024, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
     }
     print(json.dumps(out))
-
-
-def _peak_rss_kib(usage: resource.struct_rusage) -> float:
-    """This process's own peak RSS.  Not ``ru_maxrss``: Linux keeps it across ``exec``, so
-    in a child it is at least the parent's RSS when it forked (here the sample loader's)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return float(usage.ru_maxrss)
 
 
 def _lmsdb_leg(
