@@ -126,25 +126,32 @@ def read_chunk(
             found, types[table.name] = raw
         else:
             found = [tuple(r) for r in conn.execute(query)]
-        position = columns[table.name].index(child_pk.name)
-        found.sort(key=lambda r: int(r[position]))  # raw rows hold text: compare as numbers
-        rows[table.name] = found
+        rows[table.name] = in_pk_order(table, found)
     return Chunk(columns, rows, types=types)
 
 
 def read_candidates(
-    conn: Connection, query: sa.Select[Any], table: sa.Table
+    conn: Connection, query: sa.Executable, table: sa.Table
 ) -> tuple[list[Row], list[int] | None]:
-    """The candidate parent rows: raw text and type codes on MySQL/MariaDB
+    """``query``'s rows as the archive reads ``table`` (candidates, a take's locked read,
+    a ``DELETE ... RETURNING``): raw text and type codes on MySQL/MariaDB
     (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere.
 
-    :param table: the table whose :func:`~lms_db.archive.tables.select_rows` ``query``
-        selects (which of its columns are binary).
+    :param table: the table whose columns ``query`` selects as
+        :func:`~lms_db.archive.tables.select_rows` does (which of them are binary).
     """
     raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
     if raw is not None:
         return raw
     return [tuple(r) for r in conn.execute(query)], None
+
+
+def in_pk_order(table: sa.Table, rows: Sequence[Row]) -> list[Row]:
+    """``rows`` of ``table`` in primary-key order, as a chunk holds them (raw rows hold
+    text: compared as numbers)."""
+    pk = next(iter(table.primary_key.columns)).name
+    position = [c.name for c in table.columns].index(pk)
+    return sorted(rows, key=lambda r: int(r[position]))
 
 
 def parent_ids(group: ArchiveGroup, chunk: Chunk) -> list[int]:

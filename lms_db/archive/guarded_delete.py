@@ -16,17 +16,18 @@ from sqlalchemy.engine import Connection, Engine
 
 from lms_db.archive.chunks import (
     check_count,
+    in_pk_order,
     key_set,
     lock_rows,
     member_of,
+    read_candidates,
     snapshot,
     write_transaction,
 )
 from lms_db.archive.codec import Chunk, Row
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
-from lms_db.fleet.raw_columns import binary_columns, read_columns
-from lms_db.fleet.rawread import read_raw
+from lms_db.fleet.raw_columns import read_columns
 
 
 class _RowsChanged(Exception):
@@ -95,12 +96,7 @@ def blocked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> bool:
 
 def _in_pk_order(group: ArchiveGroup, rows: dict[str, list[Row]]) -> dict[str, list[Row]]:
     """``rows`` of every table of the group in primary-key order, as a chunk holds them."""
-    ordered: dict[str, list[Row]] = {}
-    for table in group.tables:
-        pk = [c.name for c in table.columns].index(next(iter(table.primary_key.columns)).name)
-        # Raw rows hold text: order as numbers, as the read did.
-        ordered[table.name] = sorted(rows.get(table.name, ()), key=lambda r: int(r[pk]))
-    return ordered
+    return {t.name: in_pk_order(t, rows.get(t.name, ())) for t in group.tables}
 
 
 def rows_digest_of(group: ArchiveGroup, rows: dict[str, list[Row]]) -> str:
@@ -124,15 +120,6 @@ def _unchanged(
     return rows_digest_of(group, found) == digest
 
 
-def _rows(conn: Connection, query: sa.Executable, table: sa.Table) -> list[Row]:
-    """``query``'s rows as the chunk's reader reads ``table``: raw text on MySQL/MariaDB
-    (:mod:`lms_db.fleet.rawread`), typed values elsewhere."""
-    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
-    if raw is not None:
-        return raw[0]
-    return [tuple(r) for r in conn.execute(query)]
-
-
 def _children_first(group: ArchiveGroup) -> Iterator[sa.Table]:
     """The group's tables in delete order: children, then (after the ``delete:children``
     pause point) the parent."""
@@ -151,7 +138,7 @@ def _delete_returning(
     for table in _children_first(group):
         returning = read_columns(table, dialect)
         statement = sa.delete(table).where(member_of(group, table, ids)).returning(*returning)
-        found[table.name] = _rows(conn, statement, table)
+        found[table.name] = read_candidates(conn, statement, table)[0]
     return found
 
 
@@ -162,7 +149,7 @@ def _read_locked(conn: Connection, group: ArchiveGroup, ids: Sequence[int]) -> d
         query = select_rows(table, conn.dialect.name).where(member_of(group, table, ids))
         if conn.dialect.name != "sqlite":
             query = query.with_for_update()
-        found[table.name] = _rows(conn, query, table)
+        found[table.name] = read_candidates(conn, query, table)[0]
     return found
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from lms_db.archive.chunks import (
     candidate_query,
     check_count,
+    in_pk_order,
     member_of,
     read_candidates,
     read_chunk,
@@ -46,8 +47,7 @@ from lms_db.archive.guarded_delete import blocked
 from lms_db.archive.hooks import pause_point
 from lms_db.archive.tables import ArchiveGroup, select_rows
 from lms_db.errors import OperationError
-from lms_db.fleet.raw_columns import binary_columns, read_columns
-from lms_db.fleet.rawread import read_raw
+from lms_db.fleet.raw_columns import read_columns
 
 #: Times a take starts over when the rows changed under it (a parent turned ineligible or
 #: gained a blocking child between the candidate read and the lock) before it gives up.
@@ -173,15 +173,13 @@ class ChunkTaker:
             # By primary key: through the filter's status index the scan would start at
             # that index's first entry and wait on the previous chunk's deleted entries.
             locked = locked.with_hint(parent, "FORCE INDEX (PRIMARY)", name)
-        parents, parent_types = _read_rows(conn, locked, parent)
+        parents, parent_types = read_candidates(conn, locked, parent)
         index = [c.name for c in parent.columns].index(group.pk)
         ids = [int(r[index]) for r in parents]
         if len(ids) != len(set(ids)) or not ids or blocked(conn, group, ids):
             return None
         rows: dict[str, list[Row]] = {parent.name: parents}
-        types: dict[str, list[int]] | None = {} if parent_types is not None else None
-        if types is not None and parent_types is not None:
-            types[parent.name] = parent_types
+        types = {parent.name: parent_types} if parent_types is not None else None
         for child in reversed(group.children):
             table = child.table
             where = member_of(group, table, ids)
@@ -189,13 +187,13 @@ class ChunkTaker:
                 statement: sa.Executable = (
                     sa.delete(table).where(where).returning(*read_columns(table, self.dialect))
                 )
-                found, found_types = _read_rows(conn, statement, table)
+                found, found_types = read_candidates(conn, statement, table)
             else:
                 query = select_rows(table, self.dialect).where(where).with_for_update()
-                found, found_types = _read_rows(conn, query, table)
+                found, found_types = read_candidates(conn, query, table)
                 removed = conn.execute(sa.delete(table).where(where)).rowcount
                 check_count(removed, len(found), table.name)
-            rows[table.name] = _in_pk_order(table, found)
+            rows[table.name] = in_pk_order(table, found)
             if types is not None and found_types is not None:
                 types[table.name] = found_types
         pause_point("delete:children")
@@ -244,24 +242,6 @@ def covered_foreign_keys(conn: Connection, group: ArchiveGroup) -> None:
             f"not declare ({names}); archiving could orphan those rows. Bring the schema "
             "in line with the models (lmsdb migrate, lmsdb lint) first"
         )
-
-
-def _read_rows(
-    conn: Connection, query: sa.Executable, table: sa.Table
-) -> tuple[list[Row], list[int] | None]:
-    """``query``'s rows as the archive reads ``table``: raw text and type codes on
-    MySQL/MariaDB (:mod:`lms_db.fleet.rawread`), typed values (and ``None``) elsewhere."""
-    raw = read_raw(conn, query, binary_columns(table, conn.dialect.name))
-    if raw is not None:
-        return raw
-    return [tuple(r) for r in conn.execute(query)], None
-
-
-def _in_pk_order(table: sa.Table, rows: list[Row]) -> list[Row]:
-    """``rows`` in primary-key order, as a chunk holds them (raw rows hold text: compared
-    as numbers)."""
-    position = [c.name for c in table.columns].index(next(iter(table.primary_key.columns)).name)
-    return sorted(rows, key=lambda r: int(r[position]))
 
 
 @contextmanager
