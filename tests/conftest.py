@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 from typer.testing import CliRunner, Result
 
+from tests.mariadb_drop import drop_mariadb_database
 from tests.secret_scan import assert_no_secret_leaked
 
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -107,7 +108,7 @@ def make_mariadb_database(mariadb_server_url: URL) -> Iterator[Callable[[], URL]
     yield make
     with admin.connect() as conn:
         for name in names:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+            drop_mariadb_database(conn, name)
     admin.dispose()
 
 

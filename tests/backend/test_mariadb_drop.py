@@ -1,0 +1,34 @@
+"""The suite's teardown survives MariaDB's errno 39 and says what was left behind."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from tests.mariadb_drop import drop_mariadb_database
+
+
+def test_a_stray_file_in_the_directory_warns_with_its_name(mariadb_server_url: URL) -> None:
+    engine = sa.create_engine(mariadb_server_url)
+    name = f"lmsdb_drop_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+            conn.exec_driver_sql(f"CREATE TABLE {name}.t (id INT PRIMARY KEY)")
+            directory = os.path.join(conn.exec_driver_sql("SELECT @@datadir").scalar_one(), name)
+            if not os.access(directory, os.W_OK):
+                pytest.skip("the server's data directory is not writable from here")
+            stray = os.path.join(directory, "stray.txt")
+            open(stray, "w").close()
+            with pytest.warns(UserWarning, match=rf"{name}: \['stray.txt'\]"):
+                drop_mariadb_database(conn, name, attempts=2)
+            os.remove(stray)
+            drop_mariadb_database(conn, name)  # the directory goes once it is empty
+            exists = conn.exec_driver_sql(f"SHOW DATABASES LIKE '{name}'").all()
+            assert exists == []
+    finally:
+        engine.dispose()
