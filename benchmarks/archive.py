@@ -43,7 +43,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.peak_rss import peak_rss_kib  # noqa: E402
+from benchmarks.peak_rss import peak_rss_kib, process_cpu_s, self_cpu_s  # noqa: E402
 
 SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 CUTOFF = "2023-01-01"
@@ -247,6 +247,7 @@ def run_leg(
     db = f"lmsdb_bench_arch_{uuid.uuid4().hex[:8]}"
     try:
         build(db, enrollments, share)
+        server_before, s3_before = process_cpu_s("mariadbd"), self_cpu_s()
         out = subprocess.run(
             [
                 sys.executable,
@@ -268,9 +269,16 @@ def run_leg(
             check=False,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+        server_after, s3_after = process_cpu_s("mariadbd"), self_cpu_s()
         if out.returncode != 0:
             raise SystemExit(f"{leg} failed: {out.stderr[-2000:]}")
-        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+        # The other two processes' shares: the database server (when it runs here) and
+        # this process, whose only work during the leg is moto's S3 server thread.
+        if server_before is not None and server_after is not None:
+            result["server_cpu_s"] = server_after - server_before
+        result["s3_cpu_s"] = s3_after - s3_before
+        return result
     finally:
         drop(db)
 
@@ -328,7 +336,8 @@ def main() -> None:
             print(
                 f"{leg:13} {r['rows']:>9} rows {r['seconds']:8.2f} s "
                 f"{r['rows'] / r['seconds']:>9,.0f} rows/s  stored {r['bytes']:>11,} B  "
-                f"peak RSS {r['max_rss_mib']:.0f} MiB  client CPU {r['cpu_s']:6.2f} s",
+                f"peak RSS {r['max_rss_mib']:.0f} MiB  CPU s: client {r['cpu_s']:.2f}, "
+                f"server {r.get('server_cpu_s', float('nan')):.2f}, S3 {r['s3_cpu_s']:.2f}",
                 flush=True,
             )
     finally:

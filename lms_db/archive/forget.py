@@ -196,7 +196,9 @@ def _forget_in_run(
             sha = store.put(
                 new_key, new_blob, storage_class=stored.storage_class, encryption=encryption
             )
-            store.verify(new_key, size=len(new_blob), sha256=sha)
+            store.verify(
+                new_key, size=len(new_blob), sha256=sha, storage_class=stored.storage_class
+            )
             chunk.update(
                 key=new_key,
                 bytes=len(new_blob),

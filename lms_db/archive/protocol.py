@@ -7,7 +7,8 @@ For each chunk, in primary-key order (``docs/archive.md`` has the picture):
    transaction left open;
 2. encode and compress them; journal the chunk as ``read`` (its ids, counts, digest);
 3. upload to its deterministic key with a SHA-256 checksum, storage class, encryption;
-4. verify the stored object (HEAD: size, checksum, class; read back where readable);
+4. verify the stored object (read back in one GET, its size and SHA-256; cold classes:
+   HEAD, size and stored checksum);
    journal ``verified``; commit the take;
 5. store the chunk's part object (``archived``), then journal it.
 
@@ -446,7 +447,7 @@ class ShardArchiver:
         with self._lock:
             inflight["sha256"] = sha
         pause_point("upload:done")
-        self.store.verify(key, size=len(blob), sha256=sha)
+        self.store.verify(key, size=len(blob), sha256=sha, storage_class=self.options.storage_class)
         with self._lock:
             inflight["step"] = "verified"
         self._save(f"chunk {number}:verified")

@@ -210,7 +210,7 @@ class Store:
         try:
             reply = self._client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if _missing(exc):
                 return None
             raise StoreError(f"{self.url(key)}: HeadObject: {_describe(exc)}") from exc
         except botocore.exceptions.BotoCoreError as exc:
@@ -240,14 +240,32 @@ class Store:
         data: bytes = self._call("GetObject", key, call)
         return data
 
-    def verify(self, key: str, *, size: int, sha256: str) -> StoredObject:
+    def verify(
+        self, key: str, *, size: int, sha256: str, storage_class: str | None = None
+    ) -> StoredObject:
         """Check the stored object is exactly what was written.
 
-        The HEAD must show ``size`` and the stored SHA-256 (which the store checked on
-        receipt); a readable object is also read back and hashed.
+        An object of a readable class is read back in one GET, its size and SHA-256 taken
+        from the bytes received.  A cold one (``storage_class`` GLACIER/DEEP_ARCHIVE, or
+        a GET refused as not restored) is checked by HEAD: ``size`` and the stored SHA-256,
+        which the store checked on receipt.
 
+        :param storage_class: the class it was written with (``None``: not known).
         :raises VerificationFailed: missing, or another size or checksum.
         """
+        if storage_class not in COLD_CLASSES:
+            read = self._read_back(key)
+            if read is not None:
+                data, stored = read
+                if stored.size != size or len(data) != size:
+                    raise VerificationFailed(
+                        f"{self.url(key)}: stored size {len(data)} differs from {size} written"
+                    )
+                if sha256_hex(data) != sha256:
+                    raise VerificationFailed(
+                        f"{self.url(key)}: the bytes read back differ from those written"
+                    )
+                return stored
         stored = self.head(key)
         if stored is None:
             raise VerificationFailed(f"{self.url(key)}: the object is missing")
@@ -270,6 +288,35 @@ class Store:
                 f"{self.url(key)}: cold object without a stored SHA-256 cannot be verified"
             )
         return stored
+
+    def _read_back(self, key: str) -> tuple[bytes, StoredObject] | None:
+        """The object's bytes and what its GET says of it; ``None``: in cold storage.
+
+        :raises VerificationFailed: there is no object at ``key``.
+        """
+
+        def call() -> Any:
+            reply = self._client.get_object(Bucket=self.bucket, Key=key)
+            return reply, bytes(reply["Body"].read())
+
+        try:
+            reply, data = self._call("GetObject", key, call)
+        except ObjectNotReadable:
+            return None
+        except StoreError as exc:
+            if exc.__cause__ is not None and _missing(exc.__cause__):
+                raise VerificationFailed(f"{self.url(key)}: the object is missing") from exc
+            raise
+        stored = StoredObject(
+            key=key,
+            size=int(reply["ContentLength"]),
+            sha256=sha256_hex(data),
+            storage_class=reply.get("StorageClass") or "STANDARD",
+            encryption=reply.get("ServerSideEncryption"),
+            kms_key_id=reply.get("SSEKMSKeyId"),
+            restore=reply.get("Restore"),
+        )
+        return data, stored
 
     def request_restore(self, key: str, *, days: int = 7, tier: str = "Standard") -> None:
         """Ask for a temporary readable copy of a GLACIER/DEEP_ARCHIVE object."""
@@ -316,6 +363,15 @@ class Store:
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _missing(exc: BaseException) -> bool:
+    """A reply saying there is no such object."""
+    return isinstance(exc, botocore.exceptions.ClientError) and _code(exc) in (
+        "404",
+        "NoSuchKey",
+        "NotFound",
+    )
 
 
 _EXPLAINED = {
