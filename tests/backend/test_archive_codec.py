@@ -254,6 +254,12 @@ def test_store_put_verify_head_and_corruption(s3: S3Endpoint, bucket: str) -> No
     assert list(store.keys("p/")) == ["p/a.zst"]
     store.delete("p/a.zst")
     assert store.head("p/a.zst") is None
+    # A cold object cannot be read back: its HEAD's size and stored SHA-256 verify it.
+    sha = store.put("p/cold.zst", data, storage_class="GLACIER")
+    cold = store.verify("p/cold.zst", size=len(data), sha256=sha, storage_class="GLACIER")
+    assert cold.storage_class == "GLACIER" and not cold.readable and cold.sha256 == sha
+    with pytest.raises(VerificationFailed, match="size"):
+        store.verify("p/cold.zst", size=len(data) + 1, sha256=sha)  # GET refused, then HEAD
 
 
 def test_store_errors_are_one_line_without_secrets(s3: S3Endpoint) -> None:
