@@ -15,7 +15,7 @@ from lms_db.fleet.steps import hit
 
 #: Every pause point, in the order a run meets them.
 PAUSE_POINTS = (
-    "delete:children",  # in a take: children deleted, parents not yet
+    "delete:children",  # in a take: parents (MariaDB) or children deleted, not the rest
     "chunk:read",  # rows taken (deleted, not committed) and encoded, nothing uploaded
     "upload:sending",  # half the object's body handed to the HTTP client
     "upload:done",  # object stored, not yet verified

@@ -17,6 +17,14 @@ taken while chunk N's object is uploaded):
    under ``FOR UPDATE`` and deleted with their count checked;
 5. the parents deleted by key, the count checked.
 
+On MariaDB (``RETURNING``, and the takers' foreign-key checks off, so no cascade fires)
+steps 2 and 5 are one statement, first: the parents are deleted by exact key ``RETURNING``
+their rows and, per row, whether it still passes the filter.  A row that no longer does
+makes the take start over (rolled back, nothing lost); one deleted meanwhile is simply not
+in the chunk.  That saves the locked read of every parent row.  The filter is returned
+rather than put in the ``WHERE``: MariaDB's ``DELETE`` takes no index hint, and a filter
+on an indexed column could make it scan that index into the other chunk's locked rows.
+
 The rows read are the rows deleted: nothing can change them in between, so no second
 read or comparison is needed.  The caller commits after the object is verified; a crash or
 an error before that rolls the transaction back and every row is still in its table.
@@ -78,11 +86,18 @@ class ChunkTaker:
         *,
         delete: bool,
         returning: bool | None = None,
+        parent_first: bool = False,
     ) -> None:
         """:param returning: delete the children with ``DELETE ... RETURNING`` (``None``:
-        where the dialect has it; MySQL has not)."""
+            where the dialect has it; MySQL has not).
+        :param parent_first: MariaDB: delete the parents first, returning their rows (see
+            the module's docstring); only on a session with foreign-key checks off.
+        """
         self.conn = conn
         self.returning = bool(conn.dialect.delete_returning) if returning is None else returning
+        if parent_first and not _foreign_key_checks_off(conn):
+            raise ValueError("parent_first needs a session with foreign_key_checks = 0")
+        self.parent_first = parent_first
         self.group = group
         self.row_filter = row_filter
         self.delete = delete
@@ -160,6 +175,8 @@ class ChunkTaker:
     def _take(self, ids: Sequence[int]) -> Chunk | None:
         """Lock the parents, then delete children and parents returning their rows.
         ``None``: the rows changed since the candidate read (start over)."""
+        if self.parent_first and self.returning:
+            return self._take_parents_first(ids)
         group, conn = self.group, self.conn
         parent = group.parent
         locked = (
@@ -178,7 +195,43 @@ class ChunkTaker:
         ids = [int(r[index]) for r in parents]
         if len(ids) != len(set(ids)) or not ids or blocked(conn, group, ids):
             return None
-        rows: dict[str, list[Row]] = {parent.name: parents}
+        taken = self._take_children(ids, {parent.name: parents}, parent_types)
+        pause_point("delete:children")
+        deleted = conn.execute(sa.delete(parent).where(member_of(group, parent, ids))).rowcount
+        check_count(deleted, len(ids), parent.name)
+        return self._chunk(*taken)
+
+    def _take_parents_first(self, ids: Sequence[int]) -> Chunk | None:
+        """MariaDB: the parents deleted by key returning their rows and whether each still
+        passes the filter, then the children.  ``None``: start over."""
+        group, conn = self.group, self.conn
+        parent = group.parent
+        clauses = self.row_filter.clauses(parent, self.dialect)
+        passes = sa.and_(*clauses) if clauses else sa.true()
+        statement = (
+            sa.delete(parent)
+            .where(member_of(group, parent, ids))
+            .returning(*read_columns(parent, self.dialect), passes.label("lmsdb_passes"))
+        )
+        found, found_types = read_candidates(conn, statement, parent)
+        if not found or any(_false(row[-1]) for row in found):
+            return None  # a parent changed since the candidate read: roll back
+        parents = in_pk_order(parent, [row[:-1] for row in found])
+        index = [c.name for c in parent.columns].index(group.pk)
+        taken = [int(r[index]) for r in parents]
+        if blocked(conn, group, taken):
+            return None
+        types = found_types[:-1] if found_types is not None else None
+        pause_point("delete:children")
+        return self._chunk(*self._take_children(taken, {parent.name: parents}, types))
+
+    def _take_children(
+        self, ids: Sequence[int], rows: dict[str, list[Row]], parent_types: list[int] | None
+    ) -> tuple[dict[str, list[Row]], dict[str, list[int]] | None]:
+        """Delete the chunk's children returning (or locking, then counting) their rows;
+        ``rows`` (the parents') and their type codes with the children's added."""
+        group, conn = self.group, self.conn
+        parent = group.parent
         types = {parent.name: parent_types} if parent_types is not None else None
         for child in reversed(group.children):
             table = child.table
@@ -196,12 +249,24 @@ class ChunkTaker:
             rows[table.name] = in_pk_order(table, found)
             if types is not None and found_types is not None:
                 types[table.name] = found_types
-        pause_point("delete:children")
-        deleted = conn.execute(sa.delete(parent).where(member_of(group, parent, ids))).rowcount
-        check_count(deleted, len(ids), parent.name)
-        columns = {t.name: [c.name for c in t.columns] for t in group.tables}
-        ordered = {t.name: rows[t.name] for t in group.tables}  # parents, then children
+        return rows, types
+
+    def _chunk(self, rows: dict[str, list[Row]], types: dict[str, list[int]] | None) -> Chunk:
+        """The chunk of ``rows`` (every table of the group), tables in the group's order."""
+        columns = {t.name: [c.name for c in t.columns] for t in self.group.tables}
+        ordered = {t.name: rows[t.name] for t in self.group.tables}  # parents, then children
         return Chunk(columns, ordered, types=types)
+
+
+def _false(value: Any) -> bool:
+    """A returned filter result that is not true (raw ``"0"``, ``None`` for NULL)."""
+    return value is None or str(value) in ("0", "False", "false")
+
+
+def _foreign_key_checks_off(conn: Connection) -> bool:
+    if conn.dialect.name not in MYSQL_FAMILY:
+        return False
+    return str(conn.exec_driver_sql("SELECT @@SESSION.foreign_key_checks").scalar()) == "0"
 
 
 def _lock_wait(exc: sa.exc.DBAPIError) -> bool:
@@ -265,7 +330,12 @@ def takers(
             conns.append(conn)
             if delete:
                 _session(conn)
-            out.append(ChunkTaker(conn, group, row_filter, delete=delete))
+            # MariaDB's takers delete parents first (foreign-key checks off: no cascade).
+            first = delete and engine.dialect.name in MYSQL_FAMILY
+            first = first and bool(conn.dialect.delete_returning)
+            out.append(ChunkTaker(conn, group, row_filter, delete=delete, parent_first=first))
+            if first:
+                conn.rollback()  # the check of the session's setting began a transaction
         if delete and conns:
             covered_foreign_keys(conns[0], group)
             conns[0].rollback()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from lms_db.archive.chunks import read_candidates, read_chunk, snapshot
 from lms_db.archive.filters import build_filter
 from lms_db.archive.tables import archive_group, select_rows, utc_sessions
-from lms_db.archive.take import takers
+from lms_db.archive.take import ChunkTaker, takers
 from tests.backend.archive_helpers import (
     TABLES,
     archived_rows,
@@ -115,23 +115,37 @@ def test_a_foreign_key_the_models_do_not_declare_refuses_the_shard(
 
 
 @pytest.mark.parametrize(
-    ("backend", "returning"),
-    # SQLite has DELETE ... RETURNING; the locked read is MySQL's way, run on the others.
+    ("backend", "returning", "parent_first"),
+    # SQLite has DELETE ... RETURNING; the locked read is MySQL's way, run on the others;
+    # parents first is MariaDB's (its takers' foreign-key checks are off).
     [
-        ("mariadb", True),
-        ("mariadb", False),
-        ("postgresql", True),
-        ("postgresql", False),
-        ("sqlite", True),
+        ("mariadb", True, True),
+        ("mariadb", True, False),
+        ("mariadb", False, False),
+        ("postgresql", True, False),
+        ("postgresql", False, False),
+        ("sqlite", True, False),
     ],
-    ids=["mariadb-returning", "mariadb-locked-read", "pg-returning", "pg-locked-read", "sqlite"],
+    ids=[
+        "mariadb-parents-first",
+        "mariadb-returning",
+        "mariadb-locked-read",
+        "pg-returning",
+        "pg-locked-read",
+        "sqlite",
+    ],
 )
 def test_a_take_holds_exactly_the_rows_it_deletes_until_committed(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str, returning: bool
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    backend: str,
+    returning: bool,
+    parent_first: bool,
 ) -> None:
-    """Both ways of a take (``DELETE ... RETURNING``, and the locked read then delete MySQL
-    needs) give the chunk a snapshot read gives, rows in primary-key order with the same
-    digest; a rollback leaves every table as it was, a commit removes exactly the chunk."""
+    """Every way of a take (parents deleted first returning their rows, children first
+    with ``DELETE ... RETURNING``, and the locked read then delete MySQL needs) gives the
+    chunk a snapshot read gives, rows in primary-key order with the same digest; a
+    rollback leaves every table as it was, a commit removes exactly the chunk."""
     fleet = make_fleet(request, tmp_path, backend, shards=1)
     ids = seed_learning(fleet)[0]
     url = fleet.shard_urls[0]
@@ -147,7 +161,8 @@ def test_a_take_holds_exactly_the_rows_it_deletes_until_committed(
             parents, types = read_candidates(conn, query, parent)
             expected = read_chunk(conn, GROUP, parents, parent_types=types)
         with takers(engine, GROUP, row_filter, delete=True, count=1) as [taker]:
-            taker.returning = returning
+            assert taker.parent_first == (backend == "mariadb")  # the takers' default
+            taker.returning, taker.parent_first = returning, parent_first
             chunk = taker.take(None, 100)
             assert chunk is not None
             assert chunk.rows == expected.rows
@@ -164,3 +179,52 @@ def test_a_take_holds_exactly_the_rows_it_deletes_until_committed(
     for child in ("lesson_progress", "quiz_attempts"):
         assert not set(ids) & set(ids_in(url, child, "enrollment_id")), child
     assert len(ids_in(url, "enrollments")) == 12 - len(ids)  # the others stay
+
+
+@pytest.mark.parametrize("parent_first", [True, False], ids=["parents-first", "locked-read"])
+def test_a_parent_that_no_longer_passes_the_filter_is_never_taken(
+    request: pytest.FixtureRequest, tmp_path: Path, parent_first: bool
+) -> None:
+    """Keys handed to a take that include a row the filter refuses (as if it changed since
+    the candidate read): parents first starts over with everything rolled back; the locked
+    read leaves that row out.  Either way the row and its children stay."""
+    fleet = make_fleet(request, tmp_path, "mariadb", shards=1)
+    ids = seed_learning(fleet)[0]
+    url = fleet.shard_urls[0]
+    engine = utc_sessions(sa.create_engine(url))
+    with engine.connect() as conn:  # not completed: refused by the filter, not by a blocker
+        refused = conn.execute(
+            sa.text("SELECT MIN(id) FROM enrollments WHERE status <> 'completed'")
+        ).scalar_one()
+    row_filter = build_filter(
+        GROUP.parent, older_than="2y", date_column="completed_at", status="completed"
+    )
+    before = table_checksums(url, TABLES)
+    try:
+        with takers(engine, GROUP, row_filter, delete=True, count=1) as [taker]:
+            taker.parent_first = parent_first
+            taker._begin()
+            chunk = taker._take(sorted([*ids, int(refused)]))
+            if parent_first:
+                assert chunk is None
+            else:
+                assert chunk is not None
+                assert sorted(int(r[0]) for r in chunk.rows["enrollments"]) == sorted(ids)
+            taker.rollback()
+    finally:
+        engine.dispose()
+    assert table_checksums(url, TABLES) == before
+
+
+def test_parents_first_refuses_a_session_with_foreign_key_checks_on(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Deleting parents first with the checks on would cascade their children away unread."""
+    fleet = make_fleet(request, tmp_path, "mariadb", shards=1)
+    engine = sa.create_engine(fleet.shard_urls[0])
+    row_filter = build_filter(GROUP.parent, status="completed")
+    try:
+        with engine.connect() as conn, pytest.raises(ValueError, match="foreign_key_checks"):
+            ChunkTaker(conn, GROUP, row_filter, delete=True, parent_first=True)
+    finally:
+        engine.dispose()
