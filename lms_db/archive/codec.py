@@ -137,13 +137,15 @@ def raw_row_line(table: str, row: Sequence[Any]) -> bytes:
     return orjson.dumps([table, row], default=encode_value)
 
 
+def rows_body(lines: Iterable[bytes]) -> bytes:
+    """Row lines as an object holds them: each followed by a newline."""
+    lines = list(lines)
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
 def rows_digest(lines: Iterable[bytes]) -> str:
     """sha256 over row lines in order: equal digests mean equal rows, value for value."""
-    digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line)
-        digest.update(b"\n")
-    return digest.hexdigest()
+    return hashlib.sha256(rows_body(lines)).hexdigest()
 
 
 @dataclass
@@ -162,6 +164,7 @@ class Chunk:
     meta: dict[str, Any] = field(default_factory=dict)
     types: dict[str, list[int]] | None = None
     _lines: list[bytes] | None = field(default=None, repr=False, compare=False)
+    _body: bytes | None = field(default=None, repr=False, compare=False)
 
     def lines(self) -> list[bytes]:
         """Row lines, tables in ``columns`` order (parents first); rendered once (a chunk's
@@ -173,9 +176,15 @@ class Chunk:
             ]
         return self._lines
 
+    def body(self) -> bytes:
+        """:func:`rows_body` of :meth:`lines` (built once)."""
+        if self._body is None:
+            self._body = rows_body(self.lines())
+        return self._body
+
     def digest(self) -> str:
         """:func:`rows_digest` of every row: what the guarded delete compares."""
-        return rows_digest(self.lines())
+        return hashlib.sha256(self.body()).hexdigest()
 
     def counts(self) -> dict[str, int]:
         return {t: len(self.rows.get(t, ())) for t in self.columns}
@@ -196,8 +205,8 @@ def encode_chunk(chunk: Chunk) -> bytes:
         "digest": chunk.digest(),
         **chunk.meta,
     }
-    lines = [json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8"), *chunk.lines()]
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(b"\n".join(lines) + b"\n")
+    head = json.dumps(header, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(head + b"\n" + chunk.body())
 
 
 def decode_chunk(blob: bytes, *, where: str = "object") -> Chunk:

@@ -534,7 +534,9 @@ class ShardArchiver:
         for table, names in chunk.columns.items():
             if key in names:
                 index = names.index(key)
-                values.update(int(r[index]) for r in chunk.rows[table] if r[index] is not None)
+                found = {r[index] for r in chunk.rows[table]}  # distinct first: a few per chunk
+                found.discard(None)
+                values.update(map(int, found))
         return sorted(values)
 
 

@@ -256,8 +256,8 @@ class Store:
         if storage_class not in COLD_CLASSES:
             read = self._read_back(key)
             if read is not None:
-                data, stored = read
-                if stored.size != size or len(data) != size:
+                data, got = read
+                if got.size != size or len(data) != size:
                     raise VerificationFailed(
                         f"{self.url(key)}: stored size {len(data)} differs from {size} written"
                     )
@@ -265,7 +265,7 @@ class Store:
                     raise VerificationFailed(
                         f"{self.url(key)}: the bytes read back differ from those written"
                     )
-                return stored
+                return got
         stored = self.head(key)
         if stored is None:
             raise VerificationFailed(f"{self.url(key)}: the object is missing")

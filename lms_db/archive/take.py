@@ -159,7 +159,7 @@ class ChunkTaker:
         query = candidate_query(self.group, self.row_filter, self.dialect, after)
         pk = self.group.parent.c[self.group.pk]
         ids = query.with_only_columns(pk).limit(limit)
-        return [int(v) for v in self.conn.execute(ids).scalars()]
+        return [int(v) for v in self.conn.execute(ids).scalars().all()]
 
     def _read(self, ids: Sequence[int]) -> Chunk:
         """``--no-delete``: the chunk read in this transaction's snapshot."""
@@ -214,7 +214,7 @@ class ChunkTaker:
             .returning(*read_columns(parent, self.dialect), passes.label("lmsdb_passes"))
         )
         found, found_types = read_candidates(conn, statement, parent)
-        if not found or any(_false(row[-1]) for row in found):
+        if not found or not _all_true({row[-1] for row in found}):
             return None  # a parent changed since the candidate read: roll back
         parents = in_pk_order(parent, [row[:-1] for row in found])
         index = [c.name for c in parent.columns].index(group.pk)
@@ -258,9 +258,10 @@ class ChunkTaker:
         return Chunk(columns, ordered, types=types)
 
 
-def _false(value: Any) -> bool:
-    """A returned filter result that is not true (raw ``"0"``, ``None`` for NULL)."""
-    return value is None or str(value) in ("0", "False", "false")
+def _all_true(results: set[Any]) -> bool:
+    """The filter's results returned per row are all true (raw ``"1"``; ``"0"`` or
+    ``None`` for NULL are not)."""
+    return all(value is not None and str(value) not in ("0", "False", "false") for value in results)
 
 
 def _foreign_key_checks_off(conn: Connection) -> bool:
