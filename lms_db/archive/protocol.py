@@ -162,6 +162,10 @@ def new_payload(
     }
 
 
+#: Seconds within which a chunk's finish leaves its journal write to the next write.
+FINISH_SAVE_EVERY = 1.0
+
+
 class ShardArchiver:
     """Runs (or resumes) the archive of one shard; the caller holds the shard's lock."""
 
@@ -397,12 +401,15 @@ class ShardArchiver:
         body = self.manifest.encode(part_keys=keys)
         self.store.put(self.manifest.key, body, encryption=self.options.encryption)
 
-    def _save(self, progress: str) -> None:
+    def _save(self, progress: str, *, every: float = 0.0) -> None:
         """Journal the chunk loop's state (the ``chunks`` step's own progress); both threads
-        of the pipeline write it, one at a time."""
+        of the pipeline write it, one at a time.
+
+        :param every: skip the write when the last one is younger than this (the state
+            goes with the next write)."""
         with self._lock:
             self.payload["progress"] = progress
-            self._ctx.save()
+            self._ctx.save(every=every)
 
     def _store(self, chunk: Chunk, number: int) -> dict[str, Any]:
         """Store ``chunk`` as object ``number`` and verify it; journaled ``read`` then
@@ -512,7 +519,10 @@ class ShardArchiver:
             self.payload["cursor"] = inflight["hi"]
             self.payload["next_chunk"] = number + 1
             self._clear(inflight)
-        self._save(f"chunk {number}:{state}")
+        # Not written at once: the next chunk's ``read`` write, moments later, carries it.
+        # A crash before then finds the chunk journaled ``verified`` and finishes it again
+        # (no parent left: archived, its part rewritten in place), as after ``part:stored``.
+        self._save(f"chunk {number}:{state}", every=FINISH_SAVE_EVERY)
         if self.on_chunk is not None:
             rows = int(inflight["counts"].get(self.group.parent.name, 0))
             self.on_chunk(ChunkEvent(self.shard, number, state, rows))
