@@ -26,8 +26,8 @@ from lms_db.catalog import (
 )
 from lms_db.errors import (
     FreezeTimeout,
-    IdWindowExhausted,
     LmsDbError,
+    OperationError,
     ShardBusy,
     VerifyMismatch,
 )
@@ -393,14 +393,26 @@ class _Move:
         self.router.refresh()
 
     def _windows(self, shard: str, *, settled_only: bool = False) -> None:
+        """Put ``shard``'s id counters in its windows (after the switch, the map changed).
+
+        :raises OperationError: the shard could not be worked on (unreachable, an error):
+            the step stops the move, and ``--resume`` tries it again.
+        """
         self.router.refresh()
-        try:
-            top_up_windows(self.router, [shard], settled_only=settled_only)
-        except IdWindowExhausted as exc:
-            # Not a failure of the move: the shard's owned ranges are full of ids already
-            # (it can create no new users there); the note tells the operator.
-            self.state.setdefault("notes", []).append(exc.message)
-            log.warning("%s", exc.message)
+        run = top_up_windows(self.router, [shard], settled_only=settled_only)
+        if run.failures:
+            lines = "; ".join(f.line for f in run.failures)
+            raise OperationError(
+                f"id windows of {shard} after the switch: {lines}; the move stopped "
+                f"(rerun with --resume to finish it)"
+            )
+        for action in run.actions:
+            if action.error is not None:
+                # Not a failure of the move: the shard's owned ranges are full of ids
+                # already (it can create no new rows there); the note tells the operator.
+                note = f"{action.shard}: {action.error}"
+                self.state.setdefault("notes", []).append(note)
+                log.warning("%s", note)
 
     def dest_windows(self, ctx: StepContext) -> None:
         self._windows(self.dest)

@@ -9,6 +9,7 @@ moved range waits for the delete (step ``source_windows``), which may let it sta
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.backend.router_helpers import (  # noqa: F401 - fixtures
     fixture_make_second_database,
     fixture_second_mariadb,
 )
+from tests.backend.servers import MariaDBServer
 from tests.backend.test_move_crash import MOVE, cli, crash_fleet_on, finish, kill_at
 
 users, enrollments = metadata.tables["users"], metadata.tables["enrollments"]
@@ -161,3 +163,35 @@ def test_new_users_after_a_move_get_ids_their_shard_owns_and_never_collide(
     assert not set(new["shard-1"]) & set(new["shard-2"])
     assert not set(enrolled["shard-1"]) & set(enrolled["shard-2"])
     assert new["shard-1"] == [HI, HI + 1, HI + 2] and new["shard-2"] == [1050, 1051, 1052]
+
+
+def test_a_destination_lost_while_its_windows_are_cut_stops_the_move_and_resume_finishes(
+    request: pytest.FixtureRequest, tmp_path: Path, second_mariadb: MariaDBServer
+) -> None:
+    """The destination's server dies after the switch, before its id windows are cut: the
+    move does not report done with counters nobody placed; it stops with one line, and
+    ``--resume`` (server back) gives the ids of a move run through."""
+    expected = run_through(request, tmp_path, "mariadb")
+    fleet = crash_fleet_on(request, tmp_path, "mariadb")  # shard-2 on the second server
+    marker = tmp_path / "paused"
+    proc = cli(
+        fleet.path,
+        MOVE_UP,
+        {"LMSDB_TEST_PAUSE_AT": "after:switch", "LMSDB_TEST_PAUSE_FILE": str(marker)},
+    )
+    deadline = time.monotonic() + 90
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    second_mariadb.kill()
+    try:
+        marker.unlink()  # carry on, with the destination gone
+        out, err = proc.communicate(timeout=180)
+    finally:
+        second_mariadb.restart()
+        second_mariadb.execute("SET GLOBAL read_only = 0")
+    assert proc.returncode == 1, (out, err)
+    assert "id windows of shard-2" in out + err and "--resume" in out + err
+    assert finish(fleet.path, "--resume")["state"] == "done"
+    assert moved_rows_on_source(fleet) == 0
+    assert ids_state(fleet) == expected
