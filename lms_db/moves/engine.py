@@ -40,27 +40,12 @@ from lms_db.moves.plan import MOVE_OPERATION, MovePlan, MoveRequest, plan_move
 from lms_db.moves.replicas import replicas_hold_range, wait_for_lag
 from lms_db.moves.same_server import CLIENT_PATH, SERVER_PATH, SameServer, probe
 from lms_db.moves.scope import TableScope, insert_order
+from lms_db.moves.step_names import ABORT_STEPS, STEPS
 from lms_db.moves.verify import SourceChunks, verify_range
 from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
 
-STEPS = (
-    "prepare",
-    "capture",
-    "copy",
-    "catchup",
-    "freeze",
-    "final_delta",
-    "verify",
-    "switch",
-    "dest_windows",
-    "source_counters",
-    "delete",
-    "source_windows",
-    "cleanup",
-)
-ABORT_STEPS = ("abort_unfence", "abort_release", "abort_changelog", "abort_clear")
 #: Catch-up passes before the freeze is tried anyway.
 MAX_CATCHUP_PASSES = 50
 

@@ -25,32 +25,10 @@ from lms_db.moves import triggers as trg
 from lms_db.moves.phases import data_connection
 from lms_db.moves.plan import MOVE_OPERATION
 from lms_db.moves.scope import insert_order
+from lms_db.moves.step_names import AFTER_SWITCH, WITH_CHANGELOG
 from lms_db.router.router import Router
 
 log = logging.getLogger(__name__)
-
-#: Steps after which the destination serves the range.
-AFTER_SWITCH = (
-    "switch",
-    "dest_windows",
-    "source_counters",
-    "delete",
-    "source_windows",
-    "cleanup",
-)
-#: Steps during which the changelog triggers exist on the source (the delete drops them
-#: first: after the switch the changelog is never read, and the fence refuses writes).
-WITH_CHANGELOG = (
-    "capture",
-    "copy",
-    "catchup",
-    "freeze",
-    "final_delta",
-    "verify",
-    "switch",
-    "dest_windows",
-    "source_counters",
-)
 
 
 @dataclass(frozen=True)
