@@ -159,7 +159,11 @@ class ChunkTaker:
         query = candidate_query(self.group, self.row_filter, self.dialect, after)
         pk = self.group.parent.c[self.group.pk]
         ids = query.with_only_columns(pk).limit(limit)
-        return [int(v) for v in self.conn.execute(ids).scalars().all()]
+        result = self.conn.execute(ids)
+        # The driver's tuples: a SQLAlchemy Row per key cost more than the query here.
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        result.close()
+        return [int(row[0]) for row in rows]
 
     def _read(self, ids: Sequence[int]) -> Chunk:
         """``--no-delete``: the chunk read in this transaction's snapshot."""

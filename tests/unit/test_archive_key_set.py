@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from lms_db.archive.chunks import id_runs, key_set
 
@@ -29,4 +30,12 @@ def test_key_set_selects_exactly_the_ids() -> None:
                 ids = sorted(set(ids) | set(range(start, start + 500)))
             got = conn.execute(sa.select(table.c.id).where(key_set(table.c.id, ids))).scalars()
             assert sorted(got) == ids
-    assert str(key_set(table.c.id, list(range(10, 20)))) == "t.id BETWEEN :id_1 AND :id_2"
+    assert str(key_set(table.c.id, list(range(10, 20)))) == "t.id BETWEEN 10 AND 19"
+    assert str(key_set(table.c.id, [1, 2, 3, 7, 9])) == "(t.id BETWEEN 1 AND 3 OR t.id IN (7, 9))"
+    # In a WHERE on MySQL (no native boolean) too: a bare condition, never ``... = 1``.
+    where = sa.select(table.c.id).where(key_set(table.c.id, [4, 9]), table.c.id > 1)
+    rendered = str(where.compile(dialect=mysql.dialect()))
+    assert rendered.endswith("WHERE t.id IN (4, 9) AND t.id > %s"), rendered
+    assert str(sa.select(table.c.id).where(key_set(table.c.id, []))) == (
+        "SELECT t.id \nFROM t \nWHERE false"
+    )
