@@ -51,9 +51,9 @@ class KeyRanges(sa.ColumnElement[bool]):
 
     A chunk's keys are integers read from the database (never text from a user), so
     writing them into the statement is safe, and it spares SQLAlchemy a bound parameter,
-    a coercion and a cache-key entry per key: about half of the take's client time went
-    into building ``between()`` expressions.  Statements holding one are not cached
-    (their text changes with every chunk)."""
+    a coercion and a cache-key entry per key (building ``between()`` per run was the
+    largest SQLAlchemy cost of a take).  Statements holding one are not cached (their
+    text changes with every chunk)."""
 
     inherit_cache = False
     type = sa.Boolean()

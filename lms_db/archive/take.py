@@ -195,8 +195,7 @@ class ChunkTaker:
             # that index's first entry and wait on the previous chunk's deleted entries.
             locked = locked.with_hint(parent, "FORCE INDEX (PRIMARY)", name)
         parents, parent_types = read_candidates(conn, locked, parent)
-        index = [c.name for c in parent.columns].index(group.pk)
-        ids = [int(r[index]) for r in parents]
+        ids = self._keys(parents)
         if len(ids) != len(set(ids)) or not ids or blocked(conn, group, ids):
             return None
         taken = self._take_children(ids, {parent.name: parents}, parent_types)
@@ -221,13 +220,17 @@ class ChunkTaker:
         if not found or not _all_true({row[-1] for row in found}):
             return None  # a parent changed since the candidate read: roll back
         parents = in_pk_order(parent, [row[:-1] for row in found])
-        index = [c.name for c in parent.columns].index(group.pk)
-        taken = [int(r[index]) for r in parents]
+        taken = self._keys(parents)
         if blocked(conn, group, taken):
             return None
         types = found_types[:-1] if found_types is not None else None
         pause_point("delete:children")
         return self._chunk(*self._take_children(taken, {parent.name: parents}, types))
+
+    def _keys(self, parents: Sequence[Row]) -> list[int]:
+        """The primary keys of ``parents`` (rows of the parent table)."""
+        index = [c.name for c in self.group.parent.columns].index(self.group.pk)
+        return [int(r[index]) for r in parents]
 
     def _take_children(
         self, ids: Sequence[int], rows: dict[str, list[Row]], parent_types: list[int] | None
@@ -263,9 +266,9 @@ class ChunkTaker:
 
 
 def _all_true(results: set[Any]) -> bool:
-    """The filter's results returned per row are all true (raw ``"1"``; ``"0"`` or
-    ``None`` for NULL are not)."""
-    return all(value is not None and str(value) not in ("0", "False", "false") for value in results)
+    """The filter's results MariaDB returned per row are all true (raw ``"1"``; ``"0"``,
+    and ``None`` for NULL, are not)."""
+    return all(value is not None and str(value) != "0" for value in results)
 
 
 def _foreign_key_checks_off(conn: Connection) -> bool:
@@ -336,8 +339,7 @@ def takers(
             if delete:
                 _session(conn)
             # MariaDB's takers delete parents first (foreign-key checks off: no cascade).
-            first = delete and engine.dialect.name in MYSQL_FAMILY
-            first = first and bool(conn.dialect.delete_returning)
+            first = delete and engine.dialect.name in MYSQL_FAMILY and conn.dialect.delete_returning
             out.append(ChunkTaker(conn, group, row_filter, delete=delete, parent_first=first))
             if first:
                 conn.rollback()  # the check of the session's setting began a transaction
