@@ -26,7 +26,13 @@ The ways, on the same rows:
   transaction, the server-side ceiling when both databases share a server; foreign-key
   checks off, as pt-archiver and mysqldump's output run;
 - ``insert_select_fk``: the same with foreign-key checks on, as lmsdb runs (tables in FK
-  order, so the checks never fail: they only cost their lookups).
+  order, so the checks never fail: they only cost their lookups);
+- ``delete_only``: not a way to move but the floor of every way: the rows are copied to
+  the destination first (untimed), then only their delete from the source is timed, along
+  each table's primary key, 10,000 rows per statement and commit, children first,
+  foreign-key checks off (pt-archiver's ``--bulk-delete`` without its copy).  Every move
+  ends with these rows gone from the source, so none can take less; a move that verifies
+  before it switches must delete after the copy's pages have left a small buffer pool.
 
 No verification in the last four (lmsdb verifies every chunk before it switches).
 
@@ -73,7 +79,7 @@ from lms_db.catalog import seed_from_topology
 from lms_db.migrate.scripts import head_revision, script_directory
 from lms_db.moves.engine import MoveProgress, start_move
 from lms_db.moves.plan import MoveRequest
-from lms_db.moves.scope import delete_order, insert_order
+from lms_db.moves.scope import delete_order, insert_order, single_pk
 from lms_db.router import Router
 from lms_db.sample import load_sample
 from lms_db.schema.ddl import create_schema
@@ -82,7 +88,7 @@ from tests.backend.servers import MariaDBServer, start_mariadbd
 
 KEYS = 2**62
 LAYOUTS = ("one-server", "two-servers")
-WAYS = ("lmsdb", "pt_archiver", "mysqldump", "insert_select", "insert_select_fk")
+WAYS = ("lmsdb", "pt_archiver", "mysqldump", "insert_select", "insert_select_fk", "delete_only")
 #: The second server: the buffer pool and durability of a stock MariaDB (like :3306).
 SECOND_SERVER_OPTIONS = (
     "--innodb-buffer-pool-size=128M",
@@ -128,13 +134,23 @@ def _server_move(
 ) -> None:
     with admin.begin() as conn:
         conn.exec_driver_sql(f"SET foreign_key_checks = {int(fk_checks)}")
-        for s in insert_order("user"):
-            conn.exec_driver_sql(
-                f"INSERT INTO {dst}.{s.name} SELECT * FROM {src}.{s.name} "
-                f"WHERE {_where(s.name, lo, hi)}"
-            )
+        _insert_select(conn, src, dst, lo, hi)
         for s in delete_order("user"):
             conn.exec_driver_sql(f"DELETE FROM {src}.{s.name} WHERE {_where(s.name, lo, hi)}")
+
+
+def _insert_select(conn: sa.Connection, src: str, dst: str, lo: int, hi: int) -> None:
+    for s in insert_order("user"):
+        conn.exec_driver_sql(
+            f"INSERT INTO {dst}.{s.name} SELECT * FROM {src}.{s.name} "
+            f"WHERE {_where(s.name, lo, hi)}"
+        )
+
+
+def _server_copy(admin: sa.Engine, src: str, dst: str, lo: int, hi: int) -> None:
+    with admin.begin() as conn:
+        conn.exec_driver_sql("SET foreign_key_checks = 0")
+        _insert_select(conn, src, dst, lo, hi)
 
 
 def _client_args(url: sa.URL) -> list[str]:
@@ -148,7 +164,7 @@ def _client_args(url: sa.URL) -> list[str]:
     ]
 
 
-def _dump_move(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
+def _dump_copy(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
     for s in insert_order("user"):
         dump = subprocess.Popen(
             [
@@ -170,12 +186,55 @@ def _dump_move(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
             check=True,
         )
         dump.wait()
+
+
+def _dump_move(src: sa.URL, dst: sa.URL, lo: int, hi: int) -> None:
+    _dump_copy(src, dst, lo, hi)
     engine = sa.create_engine(src, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
         conn.exec_driver_sql("SET foreign_key_checks = 0")
         for s in delete_order("user"):
             conn.exec_driver_sql(f"DELETE FROM {s.name} WHERE {_where(s.name, lo, hi)}")
     engine.dispose()
+
+
+def _chunked_delete(src: sa.URL, lo: int, hi: int, chunk: int = 10_000) -> None:
+    """The range's rows deleted from the source as pt-archiver's bulk delete does: along
+    each table's primary key, ``chunk`` rows per statement and commit, children first
+    (foreign-key checks off)."""
+    engine = sa.create_engine(src, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET foreign_key_checks = 0")
+        for s in delete_order("user"):
+            where, last = _where(s.name, lo, hi), None  # a key: an integer or a token
+            pk = single_pk(s.table).name
+            while True:
+                above = "" if last is None else f"{pk} > :last AND "
+                upto = conn.execute(
+                    sa.text(
+                        f"SELECT {pk} FROM {s.name} FORCE INDEX (PRIMARY) WHERE {above}{where} "
+                        f"ORDER BY {pk} LIMIT 1 OFFSET {chunk - 1}"
+                    ),
+                    {"last": last},
+                ).scalar()
+                below = "" if upto is None else f" AND {pk} <= :upto"
+                conn.execute(
+                    sa.text(f"DELETE FROM {s.name} WHERE {above}{where}{below}"),
+                    {"last": last, "upto": upto},
+                )
+                conn.commit()
+                if upto is None:
+                    break
+                last = upto
+    engine.dispose()
+
+
+def _delete_only(copy: Callable[[], None], src: sa.URL, lo: int, hi: int) -> float:
+    """The delete floor: the rows copied first (untimed), then only their delete timed."""
+    copy()
+    started = time.monotonic()
+    _chunked_delete(src, lo, hi)
+    return time.monotonic() - started
 
 
 def _dsn(url: sa.URL) -> str:
@@ -387,9 +446,14 @@ def run(
         for layout in layouts:
             key, _ = dests[layout]
             out = results["layouts"].setdefault(layout, {})
-            legs: dict[str, Callable[[], object]] = {
+            legs: dict[str, Callable[[], float | None]] = {
                 "mysqldump": partial(_dump_move, urls["s0"], urls[key], lo, hi),
             }
+            if layout == "one-server":
+                copy = partial(_server_copy, admin, names["s0"], names[key], lo, hi)
+            else:
+                copy = partial(_dump_copy, urls["s0"], urls[key], lo, hi)
+            legs["delete_only"] = partial(_delete_only, copy, urls["s0"], lo, hi)
             if shutil.which("pt-archiver"):
                 legs["pt_archiver"] = partial(_pt_archiver, urls["s0"], urls[key], lo, hi)
             if layout == "one-server":
@@ -402,8 +466,8 @@ def run(
             for name in [w for w in WAYS if w in legs and w in ways]:
                 out[f"load_before_{name}"] = round(os.getloadavg()[0], 2)
                 started = time.monotonic()
-                legs[name]()
-                out[name] = time.monotonic() - started
+                timed = legs[name]()  # a float: the leg timed its own part
+                out[name] = timed if timed is not None else time.monotonic() - started
                 assert _count(urls[key], lo, hi) == rows and _count(urls["s0"], lo, hi) == 0, name
                 if layout == "one-server":
                     _server_move(admin, names[key], names["s0"], lo, hi)  # back (untimed)
@@ -437,9 +501,15 @@ def _print(results: dict[str, Any]) -> None:
                 continue
             seconds = out[name]
             ratios = []
-            if ceiling:
+            if name == "delete_only":
+                # Not a way to move: the source's share of any move, its floor.
+                if pt:
+                    ratios.append(f"no move can beat {pt / seconds:5.2f}x pt-archiver")
+                if "lmsdb" in out:
+                    ratios.append(f"{seconds / out['lmsdb']:.0%} of lmsdb's move")
+            elif ceiling:
                 ratios.append(f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling")
-            if pt:
+            if pt and name != "delete_only":
                 ratios.append(f"{pt / seconds:5.2f}x pt-archiver")
             print(
                 f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
