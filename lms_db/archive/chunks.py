@@ -117,6 +117,20 @@ def candidate_query(
     return query.order_by(pk)
 
 
+def candidate_ids(
+    conn: Connection, group: ArchiveGroup, row_filter: RowFilter, after: int | None, limit: int
+) -> list[int]:
+    """Up to ``limit`` keys of :func:`candidate_query`'s rows after ``after`` (a plain read:
+    it locks nothing)."""
+    query = candidate_query(group, row_filter, conn.dialect.name, after)
+    pk = group.parent.c[group.pk]
+    result = conn.execute(query.with_only_columns(pk).limit(limit))
+    # The driver's tuples: a SQLAlchemy Row per key cost more than the query here.
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    return [int(row[0]) for row in rows]
+
+
 def blocked_query(group: ArchiveGroup, row_filter: RowFilter, dialect: str) -> sa.Select[Any]:
     """How many parent rows pass the filter but are kept by a blocking child."""
     parent = group.parent

@@ -55,6 +55,7 @@ from lms_db.archive.manifest import (
     payload_totals,
 )
 from lms_db.archive.s3 import Encryption, Store
+from lms_db.archive.scout import Scout, scout
 from lms_db.archive.tables import ArchiveGroup
 from lms_db.archive.take import LOCK_WAIT, ChunkTaker, LockWait, takers
 from lms_db.archive.throttle import LagThrottle
@@ -253,16 +254,21 @@ class ShardArchiver:
         its own object was verified, whatever the other chunk is doing."""
         with (
             self._takers(2) as takers,
+            scout(
+                self.engine, self.group, self.options.row_filter, self.options.chunk_size
+            ) as ahead,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-s3") as pool,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-part") as finisher,
         ):
             after, number = self.payload["cursor"], int(self.payload["next_chunk"])
             held: tuple[Future[dict[str, Any]], ChunkTaker] | None = None
             turn = 0
+            # The last candidate key of the chunk taken last: what the scout read after.
+            scouted_after: int | None = None
             try:
                 while True:
                     taker = takers[turn % 2]
-                    chunk = self._take(taker, after, held)
+                    chunk = self._take(taker, after, held, ahead, scouted_after)
                     if chunk is _HELD_FIRST and held is not None:
                         self._settle(*held, finisher)  # our own open chunk held the lock
                         held = None
@@ -276,6 +282,7 @@ class ShardArchiver:
                         self._promote(ready)
                     future = pool.submit(self._store, chunk, number)
                     after, number, turn = parent_ids(self.group, chunk)[-1], number + 1, turn + 1
+                    scouted_after = taker.candidates[-1]
                     del chunk
                     if held is not None and ready is not None:
                         self._commit(ready, held[1], finisher)
@@ -306,13 +313,26 @@ class ShardArchiver:
         taker: ChunkTaker,
         after: int | None,
         held: tuple[Future[dict[str, Any]], ChunkTaker] | None,
+        ahead: Scout | None = None,
+        scouted_after: int | None = None,
     ) -> Any:
         """The next chunk (``None``: none left), or :data:`_HELD_FIRST` when the take waited
-        on a lock while this run holds another chunk open."""
+        on a lock while this run holds another chunk open.
+
+        :param ahead: the scout reading the chunk after this one's candidates meanwhile.
+        :param scouted_after: the last candidate key of the chunk taken before this one
+            (what the scout was asked to read after)."""
         waited = 0.0
         while True:
+            scouted = ahead.claim(scouted_after) if ahead is not None else None
+            scouted_after = None  # a second try reads its own candidates
             try:
-                return taker.take(after, self.options.chunk_size)
+                return taker.take(
+                    after,
+                    self.options.chunk_size,
+                    scouted=scouted,
+                    on_candidates=ahead.look_after if ahead is not None else None,
+                )
             except LockWait:
                 if held is not None:
                     log.info(

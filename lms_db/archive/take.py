@@ -33,7 +33,7 @@ an error before that rolls the transaction back and every row is still in its ta
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from lms_db.archive.chunks import (
-    candidate_query,
+    candidate_ids,
     check_count,
     in_pk_order,
     member_of,
@@ -103,15 +103,37 @@ class ChunkTaker:
         self.delete = delete
         self.dialect = conn.dialect.name
         self._open = False
+        #: The candidate keys of the last try of the last take.
+        self.candidates: list[int] = []
 
-    def take(self, after: int | None, limit: int) -> Chunk | None:
+    def take(
+        self,
+        after: int | None,
+        limit: int,
+        *,
+        scouted: list[int] | None = None,
+        on_candidates: Callable[[list[int]], None] | None = None,
+    ) -> Chunk | None:
         """The next chunk after parent key ``after``, its rows deleted (unless
         ``--no-delete``) in a transaction left open.  ``None``: no rows left (and no
-        transaction open)."""
-        for _ in range(RETRIES):
+        transaction open).
+
+        :param scouted: candidate keys read ahead (:mod:`lms_db.archive.scout`), used by
+            the first try instead of reading them here; a try that starts over reads anew.
+        :param on_candidates: called with each try's candidate keys (in key order) once
+            they are known, before any row is locked or deleted.
+        """
+        self.candidates = []
+        for attempt in range(RETRIES):
             self._begin()
             try:
-                ids = self._candidate_ids(after, limit)
+                if attempt == 0 and scouted is not None:
+                    ids = scouted
+                else:
+                    ids = candidate_ids(self.conn, self.group, self.row_filter, after, limit)
+                self.candidates = ids
+                if ids and on_candidates is not None:
+                    on_candidates(ids)
                 if not ids:
                     self.rollback()
                     return None
@@ -154,16 +176,6 @@ class ChunkTaker:
         else:
             self.conn.begin()
         self._open = True
-
-    def _candidate_ids(self, after: int | None, limit: int) -> list[int]:
-        query = candidate_query(self.group, self.row_filter, self.dialect, after)
-        pk = self.group.parent.c[self.group.pk]
-        ids = query.with_only_columns(pk).limit(limit)
-        result = self.conn.execute(ids)
-        # The driver's tuples: a SQLAlchemy Row per key cost more than the query here.
-        rows = result.cursor.fetchall() if result.cursor is not None else []
-        result.close()
-        return [int(row[0]) for row in rows]
 
     def _read(self, ids: Sequence[int]) -> Chunk:
         """``--no-delete``: the chunk read in this transaction's snapshot."""

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from lms_db.archive.chunks import read_candidates, read_chunk, snapshot
 from lms_db.archive.filters import build_filter
+from lms_db.archive.scout import scout
 from lms_db.archive.tables import archive_group, select_rows, utc_sessions
 from lms_db.archive.take import ChunkTaker, takers
 from tests.backend.archive_helpers import (
@@ -228,3 +229,44 @@ def test_parents_first_refuses_a_session_with_foreign_key_checks_on(
             ChunkTaker(conn, GROUP, row_filter, delete=True, parent_first=True)
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["mariadb", "postgresql"])
+def test_scouted_keys_serve_only_the_chunk_they_were_read_after(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    """The scout reads the candidates after a take's own, on its own connection; they go to
+    the next take only when asked for by that take's last candidate key, and a scouted key
+    whose row went meanwhile is simply not in the chunk."""
+    fleet = make_fleet(request, tmp_path, backend, shards=1)
+    ids = sorted(seed_learning(fleet)[0])
+    assert len(ids) >= 5
+    url = fleet.shard_urls[0]
+    engine = utc_sessions(sa.create_engine(url))
+    row_filter = build_filter(
+        GROUP.parent, older_than="2y", date_column="completed_at", status="completed"
+    )
+    try:
+        with (
+            takers(engine, GROUP, row_filter, delete=True, count=1) as [taker],
+            scout(engine, GROUP, row_filter, 2) as ahead,
+        ):
+            first = taker.take(None, 2, on_candidates=ahead.look_after)
+            assert first is not None and taker.candidates == ids[:2]
+            taker.commit()
+            ahead.look_after(ids[:2])
+            assert ahead.claim(ids[0]) is None  # asked for after another key: not served
+            ahead.look_after(ids[:2])
+            scouted = ahead.claim(ids[1])
+            assert scouted == ids[2:4]
+            with engine.begin() as other:  # the first scouted row goes, children with it
+                other.execute(sa.text("DELETE FROM enrollments WHERE id = :e"), {"e": ids[2]})
+            second = taker.take(ids[1], 2, scouted=scouted)
+            assert second is not None
+            assert [int(r[0]) for r in second.rows["enrollments"]] == [ids[3]]
+            taker.commit()
+    finally:
+        engine.dispose()
+    left = set(ids_in(url, "enrollments"))
+    assert not set(ids[:4]) & left
+    assert set(ids[4:]) <= left  # not taken: still there
