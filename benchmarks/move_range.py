@@ -507,10 +507,11 @@ def _print(results: dict[str, Any]) -> None:
                     ratios.append(f"no move can beat {pt / seconds:5.2f}x pt-archiver")
                 if "lmsdb" in out:
                     ratios.append(f"{seconds / out['lmsdb']:.0%} of lmsdb's move")
-            elif ceiling:
-                ratios.append(f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling")
-            if pt and name != "delete_only":
-                ratios.append(f"{pt / seconds:5.2f}x pt-archiver")
+            else:
+                if ceiling:
+                    ratios.append(f"{ceiling / seconds:5.2f}x the INSERT...SELECT ceiling")
+                if pt:
+                    ratios.append(f"{pt / seconds:5.2f}x pt-archiver")
             print(
                 f"  {name:<14} {seconds:7.2f} s  {rows / seconds:9,.0f} rows/s  "
                 f"{'; '.join(ratios)}  (load {out[f'load_before_{name}']})"
