@@ -11,6 +11,13 @@ resetting in between (untimed), in two layouts:
   on a free loopback port (like the tests' ``tests/backend/servers.py``), with the same
   buffer pool and durability as the server at ``--url`` (128 MiB, flush at commit).
 
+``--buffer-pool 3G`` runs both layouts in the regime the issue's reference figures were
+measured in (``shared/research/copy-verify-archive.md`` section 8: a 3 GB pool, a 1 GB
+redo log): the benchmark then starts the first server too (catalog, shard-0, shard-1),
+and both servers get that pool and a 1 GiB redo log, with the same durability as above.
+With the stock 128 MiB pool, 1M enrollments' tables (2.7 GB) do not fit and every move's
+delete reads its pages from disk; with 3 GB they do.
+
 The ways, on the same rows:
 
 - ``lmsdb``: ``start_move`` (copy, trigger catch-up, fence, final delta, verify, switch,
@@ -40,6 +47,7 @@ No verification in the last four (lmsdb verifies every chunk before it switches)
     python benchmarks/move_range.py --users 10000 --layout one-server --ways lmsdb,insert_select
     python benchmarks/move_range.py --users 2000 --profile /tmp/move.prof --json
     python benchmarks/move_range.py --users 401000 --layout one-server --ways lmsdb
+    python benchmarks/move_range.py --users 401000 --buffer-pool 3G   # tables in memory
 
 The sample holds about 2.5 enrollments per user (20,000 users: 49,864), so ``--users 401000``
 loads about 1,000,000 enrollments (about 12 million rows in all) and ``--users 1604000``
@@ -64,7 +72,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -102,6 +110,12 @@ SECOND_SERVER_OPTIONS = (
 def _where(table: str, lo: int, hi: int) -> str:
     column = "id" if table == "users" else "user_id"
     return f"{column} >= {lo} AND {column} < {hi}"
+
+
+def _buffer_pool(admin: sa.Engine) -> str:
+    with admin.connect() as conn:
+        size = int(conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one())
+    return f"{size / 2**20:,.0f} MiB"
 
 
 def _count(url: sa.URL, lo: int, hi: int) -> int:
@@ -320,9 +334,22 @@ class _Phases:
         return self.seconds
 
 
+def _server_options(pool: str | None) -> tuple[str, ...]:
+    """A started server's options: the stock pool, or ``pool`` with a 1 GiB redo log."""
+    if pool is None:
+        return SECOND_SERVER_OPTIONS
+    return (
+        *SECOND_SERVER_OPTIONS,
+        f"--innodb-buffer-pool-size={pool}",
+        "--innodb-log-file-size=1G",
+    )
+
+
 @contextmanager
-def _second_server(base: Path) -> Iterator[MariaDBServer]:
-    server = start_mariadbd(base, "dest", 31, primary=True, options=SECOND_SERVER_OPTIONS)
+def _started_server(
+    base: Path, name: str, server_id: int, pool: str | None
+) -> Iterator[MariaDBServer]:
+    server = start_mariadbd(base, name, server_id, primary=True, options=_server_options(pool))
     try:
         yield server
     finally:
@@ -388,16 +415,39 @@ def run(
     layouts: tuple[str, ...] = LAYOUTS,
     ways: tuple[str, ...] = WAYS,
     profile: str | None = None,
+    pool: str | None = None,
 ) -> dict[str, Any]:
-    url = sa.engine.make_url(url_text)
+    """Load, then time each way in each layout.
+
+    :param pool: start the first server too, both with this buffer pool (``3G``); ``None``
+        uses the server at ``url_text`` and a second one with the stock pool.
+    """
+    with ExitStack() as servers:
+        tmp = Path(tempfile.mkdtemp())
+        servers.callback(shutil.rmtree, tmp, ignore_errors=True)
+        if pool is not None:
+            first = servers.enter_context(_started_server(tmp, "source", 30, pool))
+            url_text = f"mysql+pymysql://root@127.0.0.1:{first.port}"
+        second = None
+        if "two-servers" in layouts:
+            second = servers.enter_context(_started_server(tmp, "dest", 31, pool))
+        return _run(sa.engine.make_url(url_text), users, layouts, ways, profile, second, tmp)
+
+
+def _run(
+    url: sa.URL,
+    users: int,
+    layouts: tuple[str, ...],
+    ways: tuple[str, ...],
+    profile: str | None,
+    second: MariaDBServer | None,
+    tmp: Path,
+) -> dict[str, Any]:
     admin = sa.create_engine(url.set(database=None))
     names = {k: f"lmsdb_bm_{k}_{uuid.uuid4().hex[:8]}" for k in ("cat", "s0", "s1", "s2")}
-    tmp = Path(tempfile.mkdtemp())
     with admin.begin() as conn:
         for key in ("cat", "s0", "s1"):
             conn.exec_driver_sql(f"CREATE DATABASE {names[key]} CHARACTER SET utf8mb4")
-    second_cm = _second_server(tmp) if "two-servers" in layouts else None
-    second = second_cm.__enter__() if second_cm is not None else None
     try:
         urls = {k: url.set(database=names[k]) for k in ("s0", "s1")}
         if second is not None:
@@ -413,6 +463,7 @@ def run(
         catalog.dispose()
         dests = {"one-server": ("s1", "shard-1"), "two-servers": ("s2", "shard-2")}
         results: dict[str, Any] = {"users": users, "machine": machine(), "layouts": {}}
+        results["buffer_pool"] = _buffer_pool(admin)
         with Router.from_topology(topology) as router:
             load_sample(router, users=users, courses=max(10, users // 50), seed=3)
             s0 = sa.create_engine(urls["s0"])
@@ -476,22 +527,18 @@ def run(
         results["load_after"] = round(os.getloadavg()[0], 2)
         return results
     finally:
-        try:
-            with admin.begin() as conn:
-                for key in ("cat", "s0", "s1"):
-                    conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {names[key]}")
-            admin.dispose()
-        finally:
-            if second_cm is not None:
-                second_cm.__exit__(None, None, None)
-            shutil.rmtree(tmp, ignore_errors=True)
+        with admin.begin() as conn:
+            for key in ("cat", "s0", "s1"):
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {names[key]}")
+        admin.dispose()
 
 
 def _print(results: dict[str, Any]) -> None:
     rows = results["rows_moved"]
     print(
         f"{rows:,} rows of {results['users'] // 4:,} users moved "
-        f"({results['enrollments']:,} enrollments loaded); {results['machine']}"
+        f"({results['enrollments']:,} enrollments loaded); {results['machine']}; "
+        f"buffer pool {results['buffer_pool']}"
     )
     for layout, out in results["layouts"].items():
         print(f"{layout}:")
@@ -535,6 +582,10 @@ def main() -> None:
         "--ways", default=",".join(WAYS), help=f"comma-separated subset of {','.join(WAYS)}"
     )
     parser.add_argument("--profile", help="cProfile each lmsdb move into PROFILE.<layout>")
+    parser.add_argument(
+        "--buffer-pool",
+        help="start both servers with this InnoDB buffer pool (e.g. 3G) instead of using --url",
+    )
     parser.add_argument("--json", action="store_true")
     # The lmsdb leg's child process (see _lmsdb_leg).
     parser.add_argument("--leg-lmsdb", type=Path, help=argparse.SUPPRESS)
@@ -550,7 +601,7 @@ def main() -> None:
     unknown = set(ways) - set(WAYS)
     if unknown:
         parser.error(f"unknown ways: {', '.join(sorted(unknown))}")
-    results = run(args.url, args.users, layouts, ways, args.profile)
+    results = run(args.url, args.users, layouts, ways, args.profile, args.buffer_pool)
     if args.json:
         print(json.dumps(results, indent=2))
         return
