@@ -19,6 +19,11 @@ rows/s per leg, the ratios and the bytes stored.  Run from the repository root::
     python benchmarks/archive.py                            # 20,000 enrollments, 40% archived
     python benchmarks/archive.py --enrollments 1000000      # the issue's size (slow to build)
     python benchmarks/archive.py --enrollments 200000 --legs lmsdb   # memory trend only
+    python benchmarks/archive.py --enrollments 1000000 --server-cpus 0   # server on CPU 0
+
+``--server-cpus`` pins the local server's threads to those CPUs and the benchmark (the legs,
+pt-archiver, moto's S3 server) to the others, as on a fleet where the tool and the object
+store run on other hosts than the database; without it all share every CPU.
 
 docs/benchmarks.md records the figures.
 """
@@ -35,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.cpu_split import server_on_own_cpus  # noqa: E402
 from benchmarks.peak_rss import peak_rss_kib, process_cpu_s, self_cpu_s  # noqa: E402
 
 SERVER = "mysql+pymysql://root@127.0.0.1:3306"
@@ -293,6 +300,11 @@ def main() -> None:
         "--legs",
         help="comma-separated legs to run (default: all); e.g. lmsdb for the memory trend",
     )
+    parser.add_argument(
+        "--server-cpus",
+        help="comma-separated CPUs for the database server alone (e.g. 0); the rest run "
+        "the legs and the S3 server (default: all share every CPU)",
+    )
     parser.add_argument("--db")
     parser.add_argument("--s3")
     parser.add_argument("--bucket")
@@ -311,6 +323,15 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    with ExitStack() as stack:
+        if args.server_cpus:
+            cpus = {int(c) for c in args.server_cpus.split(",")}
+            split = stack.enter_context(server_on_own_cpus(f"{SERVER}/mysql", cpus))
+            print(f"CPUs: server {split['server']}, benchmark {split['client']}", flush=True)
+        _run_legs(args)
+
+
+def _run_legs(args: argparse.Namespace) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
