@@ -45,6 +45,40 @@ def id_runs(ids: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
+#: A journaled key list: ``[first, last]`` per run of three or more consecutive keys, the
+#: other keys as they are (JSON: ``[[1, 40], 43, [60, 999]]``).
+PackedIds = list[int | list[int]]
+
+
+def packed_ids(ids: Sequence[int]) -> PackedIds:
+    """``ids`` in the journal's compact form (:data:`PackedIds`), order kept.
+
+    A chunk's slot in the journal holds its parent keys and user ids and is rewritten at
+    every step of every chunk: as plain lists, 1,000-key chunks made each write tens of
+    kilobytes of JSON (encoded, escaped and logged by the catalog each time); old rows
+    selected by a filter mostly come in runs."""
+    packed: PackedIds = []
+    for first, last in id_runs([int(v) for v in ids]):
+        if last - first >= 2:
+            packed.append([first, last])
+        else:
+            packed.extend(range(first, last + 1))
+    return packed
+
+
+def unpacked_ids(packed: Sequence[int | Sequence[int]]) -> list[int]:
+    """The keys :func:`packed_ids` packed; a plain list of ints (journals written before
+    the compact form) comes back as it is."""
+    ids: list[int] = []
+    for item in packed:
+        if isinstance(item, int):
+            ids.append(item)
+        else:
+            first, last = item
+            ids.extend(range(int(first), int(last) + 1))
+    return ids
+
+
 class KeyRanges(sa.ColumnElement[bool]):
     """``column`` is one of a set of integer keys: ``BETWEEN`` per run of consecutive keys,
     ``IN`` lists for the rest, the integers written into the SQL text.

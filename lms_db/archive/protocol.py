@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lms_db.archive import journal
-from lms_db.archive.chunks import candidate_query, parent_ids
+from lms_db.archive.chunks import candidate_query, packed_ids, parent_ids, unpacked_ids
 from lms_db.archive.codec import Chunk, encode_chunk
 from lms_db.archive.filters import RowFilter
 from lms_db.archive.guarded_delete import guarded_delete, parents_left
@@ -450,14 +450,14 @@ class ShardArchiver:
             "chunk": number,
             "key": key,
             "step": "read",
-            "ids": ids,
+            "ids": packed_ids(ids),
             "lo": ids[0],
             "hi": ids[-1],
             "counts": chunk.counts(),
             "digest": chunk.digest(),
             "bytes": len(blob),
             "sha256": None,
-            "keys": self._shard_keys(chunk),
+            "keys": packed_ids(self._shard_keys(chunk)),
         }
         with self._lock:
             self.payload["ahead"] = inflight
@@ -485,7 +485,7 @@ class ShardArchiver:
     def _delete_and_finish(self, inflight: dict[str, Any]) -> None:
         """A verified chunk whose delete never committed (a crash rolled it back): the
         guarded delete takes its rows if they are still exactly the object's."""
-        ids, digest = inflight["ids"], inflight["digest"]
+        ids, digest = unpacked_ids(inflight["ids"]), inflight["digest"]
         deleted = guarded_delete(self.engine, self.group, ids, digest=digest)
         self._finish(inflight, "archived" if deleted else "superseded")
 
@@ -505,7 +505,7 @@ class ShardArchiver:
             self._clear(inflight)
             self._save(f"chunk {inflight['chunk']}:discarded")
             return
-        if not parents_left(self.engine, self.group, inflight["ids"]):
+        if not parents_left(self.engine, self.group, unpacked_ids(inflight["ids"])):
             self._finish(inflight, "archived")  # the delete had committed
         else:
             self._delete_and_finish(inflight)  # unchanged: deleted now; changed: superseded
@@ -527,7 +527,7 @@ class ShardArchiver:
             "sha256": inflight["sha256"],
             "digest": inflight["digest"],
             "state": state,
-            "keys": inflight["keys"] if state != "superseded" else [],
+            "keys": unpacked_ids(inflight["keys"]) if state != "superseded" else [],
             "at": _now(),
         }
         # The part first: a crash before the journal write re-finishes this chunk with the

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from lms_db.archive.chunks import id_runs, key_set
+from lms_db.archive.chunks import id_runs, key_set, packed_ids, unpacked_ids
 
 
 def test_id_runs_are_maximal() -> None:
@@ -39,3 +40,23 @@ def test_key_set_selects_exactly_the_ids() -> None:
     assert str(sa.select(table.c.id).where(key_set(table.c.id, []))) == (
         "SELECT t.id \nFROM t \nWHERE false"
     )
+
+
+def test_packed_ids_give_back_every_key_in_order() -> None:
+    rng = random.Random(11)
+    for _ in range(200):
+        ids = [rng.randint(-5, 60) for _ in range(rng.randint(0, 40))]
+        if rng.random() < 0.5:
+            ids = sorted(set(ids))
+        packed = packed_ids(ids)
+        assert unpacked_ids(json.loads(json.dumps(packed))) == ids
+    big = 2**64 - 3  # BIGINT UNSIGNED near its maximum
+    assert unpacked_ids(packed_ids([big, big + 1, big + 2])) == [big, big + 1, big + 2]
+
+
+def test_packed_ids_are_short_for_runs_and_read_plain_lists() -> None:
+    # A 1,000-key chunk of 40-key runs (every 100 ids, 40 pass the filter): 25 pairs.
+    ids = [i for i in range(1, 2501) if i % 100 < 40 and i % 100 > 0][:1000]
+    assert len(json.dumps(packed_ids(ids))) < len(json.dumps(ids)) / 10
+    assert packed_ids([1, 2, 3, 5, 7, 8, 10]) == [[1, 3], 5, 7, 8, 10]
+    assert unpacked_ids([4, 9, 12]) == [4, 9, 12]  # a journal written before packing
