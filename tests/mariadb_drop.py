@@ -3,8 +3,11 @@
 MariaDB's ``DROP DATABASE`` removes the tables, then the directory; now and then (seen once in
 CI, after a passing rebalance test) ``rmdir`` finds a file still there and the statement fails
 with 1010 "Directory not empty".  The tables are gone by then and the name is unique to the
-test, so teardown retries, and if the directory stays, warns with what is left in it instead of
-failing a test whose assertions all passed.
+test, so teardown retries.  When what is left is only MariaDB's own temporary trigger files
+(``<trigger>.TRN-``, ``<table>.TRG-``: the ones it writes before renaming them into place;
+seen twice, after passing rebalance tests, at stops 18 and 20), teardown removes them and
+drops again.  Any other file left makes it warn with the names (an error under the suite's
+``filterwarnings``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import warnings
 import sqlalchemy as sa
 
 ERROR_DROPPING_DATABASE = 1010
+#: Files MariaDB writes for a trigger before renaming them into place.
+SERVER_TEMPORARY_SUFFIXES = (".TRN-", ".TRG-")
 
 
 def drop_mariadb_database(conn: sa.Connection, name: str, attempts: int = 5) -> None:
@@ -28,7 +33,14 @@ def drop_mariadb_database(conn: sa.Connection, name: str, attempts: int = 5) -> 
             if _errno(exc) != ERROR_DROPPING_DATABASE:
                 raise
             time.sleep(0.2 * (attempt + 1))
-    warnings.warn(f"MariaDB left the directory of {name}: {_files_left(conn, name)}", stacklevel=2)
+    left = _files_left(conn, name)
+    if isinstance(left, list) and left and all(f.endswith(SERVER_TEMPORARY_SUFFIXES) for f in left):
+        directory = _directory(conn, name)
+        for file in left:
+            os.remove(os.path.join(directory, file))
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        return
+    warnings.warn(f"MariaDB left the directory of {name}: {left}", stacklevel=2)
 
 
 def _errno(exc: sa.exc.OperationalError) -> object:
@@ -38,9 +50,12 @@ def _errno(exc: sa.exc.OperationalError) -> object:
 
 def _files_left(conn: sa.Connection, name: str) -> list[str] | str:
     """The files in the database's directory, when the server's data directory is local."""
-    datadir = conn.exec_driver_sql("SELECT @@datadir").scalar_one()
-    path = os.path.join(str(datadir), name)
+    path = _directory(conn, name)
     try:
         return sorted(os.listdir(path))
     except OSError as exc:
         return f"(not readable here: {exc.strerror})"
+
+
+def _directory(conn: sa.Connection, name: str) -> str:
+    return os.path.join(str(conn.exec_driver_sql("SELECT @@datadir").scalar_one()), name)
