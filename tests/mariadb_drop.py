@@ -33,9 +33,9 @@ def drop_mariadb_database(conn: sa.Connection, name: str, attempts: int = 5) -> 
             if _errno(exc) != ERROR_DROPPING_DATABASE:
                 raise
             time.sleep(0.2 * (attempt + 1))
-    left = _files_left(conn, name)
+    directory = os.path.join(str(conn.exec_driver_sql("SELECT @@datadir").scalar_one()), name)
+    left = _files_left(directory)
     if isinstance(left, list) and left and all(f.endswith(SERVER_TEMPORARY_SUFFIXES) for f in left):
-        directory = _directory(conn, name)
         for file in left:
             os.remove(os.path.join(directory, file))
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
@@ -48,14 +48,9 @@ def _errno(exc: sa.exc.OperationalError) -> object:
     return args[0] if args else None
 
 
-def _files_left(conn: sa.Connection, name: str) -> list[str] | str:
-    """The files in the database's directory, when the server's data directory is local."""
-    path = _directory(conn, name)
+def _files_left(directory: str) -> list[str] | str:
+    """The files in a database's directory, when the server's data directory is local."""
     try:
-        return sorted(os.listdir(path))
+        return sorted(os.listdir(directory))
     except OSError as exc:
         return f"(not readable here: {exc.strerror})"
-
-
-def _directory(conn: sa.Connection, name: str) -> str:
-    return os.path.join(str(conn.exec_driver_sql("SELECT @@datadir").scalar_one()), name)
